@@ -1,0 +1,30 @@
+# The two promises of the README: `make demo` and `make test`, from a fresh clone.
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+SCALE ?= small
+
+.PHONY: env demo test lint format clean
+
+env: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+demo: env
+	$(UV) run --frozen sihub demo --scale $(SCALE)
+
+test: env
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen pytest -q
+
+format: env
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+clean:
+	rm -rf .venv data .pytest_cache .ruff_cache

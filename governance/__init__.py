@@ -1,0 +1,1 @@
+"""Information governance: classification, identifiers, pseudonymisation, agreements, audit."""

@@ -1,0 +1,1 @@
+"""Core of the Safeguarding Intelligence Hub: paths, reference data and shared machinery."""
