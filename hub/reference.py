@@ -13,6 +13,14 @@ import pandas as pd
 from hub.paths import REFERENCE_DIR
 
 
+def reference_file(name: str, home: Path | None = None) -> Path:
+    """A reference table: `$SIHUB_HOME/reference/<name>` when present (a deployment's own
+    figures, or the synthetic partnership's denominators), else the repository's copy."""
+    if home is not None and (home / "reference" / name).is_file():
+        return home / "reference" / name
+    return REFERENCE_DIR / name
+
+
 def districts(reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
     return pd.read_csv(reference_dir / "districts.csv", dtype=str)
 

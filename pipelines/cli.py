@@ -53,9 +53,7 @@ def _generate(scale: Scale, seed: int, out: Path | None, defect_rate: float) -> 
     )
 
 
-SCALE_HELP = (
-    "small: a few thousand children (seconds); county: ~200,000 children, five years; national: 50x county."
-)
+SCALE_HELP = "small: a few thousand children (seconds); county: ~200,000 children, five years; national: 50x county."
 ScaleOption = Annotated[Scale, typer.Option(help=SCALE_HELP)]
 SeedOption = Annotated[int, typer.Option(help="Same seed, same bytes.")]
 
@@ -64,18 +62,111 @@ SeedOption = Annotated[int, typer.Option(help="Same seed, same bytes.")]
 def generate(
     scale: ScaleOption = Scale.small,
     seed: SeedOption = 1,
-    out: Annotated[
-        Path | None, typer.Option(help="Folder for the extracts (default: $SIHUB_HOME/landing).")
-    ] = None,
-    defect_rate: Annotated[
-        float, typer.Option(min=0.0, max=0.5, help="Share of rows given a planted defect.")
-    ] = 0.01,
+    out: Annotated[Path | None, typer.Option(help="Folder for the extracts (default: $SIHUB_HOME/landing).")] = None,
+    defect_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of rows given a planted defect.")] = 0.01,
 ) -> None:
     """Write synthetic partner extracts (CSV and Excel) with their truth and defect manifest."""
     _generate(scale, seed, out, defect_rate)
 
 
+def _refresh(paths: HubPaths) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines.refresh import run_refresh
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("Starting the refresh", total=None)
+
+        def on_event(kind: str, step: str | None, message: str) -> None:
+            if kind == "ENGINE_EVENT" and progress.tasks[task].total is None and "Executing steps" in message:
+                progress.update(task, total=_step_count())
+            elif kind == "STEP_START" and step:
+                progress.update(task, description=_stage_label(step))
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
+                progress.advance(task)
+            elif kind == "LOG":
+                progress.console.print(f"[yellow]warning[/]: {message}")
+
+        outcome = run_refresh(paths.home, on_event)
+        progress.update(task, description="Refresh finished" if outcome.success else "Refresh failed")
+    if not outcome.success:
+        console.print(f"[red]error[/]: the refresh could not publish: {outcome.reason}")
+        raise typer.Exit(1)
+    _print_summary(outcome.summary or {}, paths)
+
+
+def _step_count() -> int:
+    from hub.contracts import load_contracts
+
+    return 3 * len(load_contracts()) + 3
+
+
+def _stage_label(step: str) -> str:
+    """`validated__police__missing_episodes` -> `validated  police/missing_episodes`."""
+    stage, _, rest = step.partition("__")
+    return f"{stage:<9}  {rest.replace('__', '/')}" if rest else stage
+
+
+def _print_summary(summary: dict, paths: HubPaths) -> None:
+    table = Table(title="Refresh summary")
+    for col in ("partner/dataset", "files", "rows in", "loaded", "quarantined", "rejected files"):
+        table.add_column(col, justify="left" if col == "partner/dataset" else "right")
+    for d in summary.get("datasets", []):
+        rejected = sum(f["status"] == "rejected" for f in d["files"])
+        table.add_row(
+            f"{d['partner']}/{d['dataset']}",
+            str(len(d["files"])),
+            f"{d['rows_in']:,}",
+            f"{d['rows_loaded']:,}",
+            f"{d['rows_quarantined']:,}",
+            str(rejected),
+        )
+    if summary.get("datasets"):
+        console.print(table)
+    else:
+        console.print("No new deliveries in landing; outputs rebuilt from the stores.")
+    published = paths.published
+    console.print(
+        f"Published ({', '.join(f'{k} {v:,}' for k, v in summary.get('outputs', {}).items())}):\n"
+        f"  star schema (DuckDB): {published / 'metrics.duckdb'}\n"
+        f"  Parquet tables:       {published / 'parquet'}\n"
+        f"  run summary:          {published / 'run_summary.json'}"
+    )
+
+
+@app.command()
+def refresh() -> None:
+    """Run the nightly refresh now, in-process, over everything in landing."""
+    _refresh(HubPaths.from_env())
+
+
 @app.command()
 def demo(scale: ScaleOption = Scale.small, seed: SeedOption = 1) -> None:
-    """Run the hub end to end on synthetic data and say where everything is."""
+    """Generate synthetic partner data, run the refresh on it and say where the outputs are."""
     _generate(scale, seed, None, 0.01)
+    _refresh(HubPaths.from_env())
+
+
+contracts_app = typer.Typer(help="Work with the data contracts in data_contracts/.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+
+
+@contracts_app.command("check")
+def contracts_check() -> None:
+    """Validate every data contract; list each error with its file and field."""
+    from hub.contracts import check_contracts
+
+    contracts, errors = check_contracts()
+    for error in errors:
+        console.print(f"[red]error[/]: {error}", highlight=False)
+    if errors:
+        console.print(f"{len(errors)} error(s) in the data contracts.")
+        raise typer.Exit(1)
+    console.print(f"{len(contracts)} data contracts are valid.")

@@ -254,12 +254,8 @@ def ed_attendances(chunk: Chunk) -> pd.DataFrame:
         age_weight=lambda a: np.select([a < 1, a < 5], [1.0, 0.8], 0.62),
         month_weight={m: 1.0 if m in (12, 1, 2) else 0.85 for m in range(1, 13)},
     )
-    general["reason"] = pick(
-        rng, {"Injury": 0.47, "Illness": 0.45, "Mental health": 0.03, "Other": 0.05}, len(general)
-    )
-    by_age = np.array(
-        [profile.SELF_HARM_RATE_BY_AGE.get(a, profile.SELF_HARM_RATE_OLDER) for a in range(10, 18)]
-    )
+    general["reason"] = pick(rng, {"Injury": 0.47, "Illness": 0.45, "Mental health": 0.03, "Other": 0.05}, len(general))
+    by_age = np.array([profile.SELF_HARM_RATE_BY_AGE.get(a, profile.SELF_HARM_RATE_OLDER) for a in range(10, 18)])
     sex_factor = np.where(kids["sex"].to_numpy() == "F", profile.SELF_HARM_FEMALE, profile.SELF_HARM_MALE)
     harm = sample(
         rng,
@@ -320,9 +316,7 @@ def child_death_reviews(chunk: Chunk) -> pd.DataFrame:
     n = len(dead)
     death = dead["death_day"].to_numpy()
     strategy = death + np.where(rng.random(n) < 0.75, rng.integers(0, 3, n), rng.integers(3, 8, n))
-    initial = add_working_days(
-        death, np.where(rng.random(n) < 0.8, rng.integers(1, 6, n), rng.integers(6, 15, n))
-    )
+    initial = add_working_days(death, np.where(rng.random(n) < 0.8, rng.integers(1, 6, n), rng.integers(6, 15, n)))
     panel = weekday_on_or_after(death + rng.integers(90, 300, n))
     return pd.DataFrame(
         {
@@ -458,9 +452,7 @@ def rapid_reviews(chunk: Chunk) -> pd.DataFrame:
     ev = sample(rng, kids, profile.RAPID_REVIEW_RATE * kids["risk"].to_numpy() ** 2)
     if len(ev) < profile.MIN_RARE_EVENTS:
         extra = sample(rng, kids, np.full(len(kids), 1.0))
-        ev = pd.concat(
-            [ev, extra.iloc[rng.choice(len(extra), profile.MIN_RARE_EVENTS - len(ev), replace=False)]]
-        )
+        ev = pd.concat([ev, extra.iloc[rng.choice(len(extra), profile.MIN_RARE_EVENTS - len(ev), replace=False)]])
     ev = ev.reset_index(drop=True)
     n = len(ev)
     notified = weekday_on_or_after(ev["_date"].to_numpy())

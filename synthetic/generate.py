@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hub import reference
 from synthetic import population, profile
 from synthetic.builders import Chunk
 from synthetic.catalogue import CATALOGUE
@@ -59,6 +60,16 @@ def _children_table(pop: population.Population) -> pa.Table:
     return pa.Table.from_pandas(kids, preserve_index=False)
 
 
+def _write_denominators(folder: Path, scale: float) -> None:
+    """The synthetic partnership's own population denominators (reference x scale), which the
+    hub reads from `$SIHUB_HOME/reference/` in place of the repository's figures."""
+    pop = reference.population()
+    pop["population"] = np.round(pop["population"] * scale).astype(int)
+    pop["estimate_type"] = f"synthetic (reference x {scale:g})"
+    folder.mkdir(parents=True, exist_ok=True)
+    pop.to_csv(folder / "population.csv", index=False, lineterminator="\n")
+
+
 def generate(
     scale: str = "small",
     seed: int = 1,
@@ -81,6 +92,7 @@ def generate(
         raise ValueError("the truth folder must be outside the landing area")
     if truth.exists():
         shutil.rmtree(truth)
+    _write_denominators(out.parent / "reference", profile.SCALES[scale])
     out.mkdir(parents=True, exist_ok=True)
     result = GenerationResult(out=out, truth=truth)
     chunks = max(1, math.ceil(profile.SCALES[scale]))
@@ -92,9 +104,7 @@ def generate(
     sinks = {spec.dataset: DeliverySink(spec, out, truth_writer, stash) for spec in CATALOGUE}
     children_writer: pq.ParquetWriter | None = None
     for number in range(chunks):
-        pop = population.build(
-            np.random.default_rng([seed, number]), per_chunk, number, number * 10_000_000, salt
-        )
+        pop = population.build(np.random.default_rng([seed, number]), per_chunk, number, number * 10_000_000, salt)
         table = _children_table(pop)
         children_writer = children_writer or pq.ParquetWriter(truth / "children.parquet", table.schema)
         children_writer.write_table(table)
@@ -124,8 +134,6 @@ def generate(
     if stash.exists():
         shutil.rmtree(stash)
     result.defects = truth_writer.defects
-    result.bytes = sum(
-        p.stat().st_size for spec in CATALOGUE for p in (out / spec.partner / spec.dataset).iterdir()
-    )
+    result.bytes = sum(p.stat().st_size for spec in CATALOGUE for p in (out / spec.partner / spec.dataset).iterdir())
     result.seconds = time.perf_counter() - started
     return result

@@ -123,9 +123,7 @@ def build(rng: np.random.Generator, scale: float, chunk: int, id_offset: int, sa
     years = (DAYN - DAY0) / 365.25
 
     cohort = pop.assign(n=np.round(pop["population"] * scale).astype(int))
-    births = cohort[cohort["age"] == 0].assign(
-        age=lambda d: -1, n=lambda d: (d["n"] * years).round().astype(int)
-    )
+    births = cohort[cohort["age"] == 0].assign(age=lambda d: -1, n=lambda d: (d["n"] * years).round().astype(int))
     cohort = pd.concat([cohort, births])
     district = np.repeat(cohort["district_code"].to_numpy(), cohort["n"].to_numpy())
     age = np.repeat(cohort["age"].to_numpy(), cohort["n"].to_numpy())
@@ -145,10 +143,7 @@ def build(rng: np.random.Generator, scale: float, chunk: int, id_offset: int, sa
     hh_of_pos = np.searchsorted(starts, np.arange(n), side="right") - 1
     # a household never spans two districts: break at district boundaries
     sorted_district = district[order]
-    boundary = (
-        np.r_[True, sorted_district[1:] != sorted_district[:-1]]
-        | np.r_[True, hh_of_pos[1:] != hh_of_pos[:-1]]
-    )
+    boundary = np.r_[True, sorted_district[1:] != sorted_district[:-1]] | np.r_[True, hh_of_pos[1:] != hh_of_pos[:-1]]
     hh_sorted = np.cumsum(boundary) - 1
     household = np.empty(n, dtype=np.int64)
     household[order] = hh_sorted
@@ -202,9 +197,7 @@ def build(rng: np.random.Generator, scale: float, chunk: int, id_offset: int, sa
     died = rng.random(n) < lam
     if died.sum() < profile.MIN_RARE_EVENTS:
         died[rng.choice(np.flatnonzero(exposure > 0.5), profile.MIN_RARE_EVENTS, replace=False)] = True
-    death_day = np.where(
-        died, start + (rng.random(n) * (np.minimum(exit_day, DAYN) - start)).astype(np.int64), -1
-    )
+    death_day = np.where(died, start + (rng.random(n) * (np.minimum(exit_day, DAYN) - start)).astype(np.int64), -1)
     exit_day = np.where(died, death_day, exit_day)
 
     global_id = id_offset + np.arange(n)

@@ -49,9 +49,7 @@ def column(spec: DatasetSpec, canonical: str, values) -> np.ndarray:
 
 def render(spec: DatasetSpec, records: pd.DataFrame) -> pd.DataFrame:
     """The delivery frame: partner headers in file order, plus the hidden truth columns."""
-    cells = {
-        header: column(spec, canonical, records[canonical].to_numpy()) for canonical, header in spec.columns
-    }
+    cells = {header: column(spec, canonical, records[canonical].to_numpy()) for canonical, header in spec.columns}
     frame = pd.DataFrame(cells, dtype=object)
     frame["_child"] = records["_child"].to_numpy()
     frame["_date"] = records["_date"].to_numpy()

@@ -65,9 +65,7 @@ class TruthWriter:
         self._manifest.writerow(MANIFEST_COLUMNS)
         self.defects = 0
 
-    def add(
-        self, spec: DatasetSpec, file: str, frame: pd.DataFrame, first_row: int, header_line: int
-    ) -> None:
+    def add(self, spec: DatasetSpec, file: str, frame: pd.DataFrame, first_row: int, header_line: int) -> None:
         rows = pd.RangeIndex(first_row, first_row + len(frame))
         table = pa.table(
             {
@@ -82,9 +80,7 @@ class TruthWriter:
         )
         self._records.write_table(table)
         hit = (frame["_defect"] != "").to_numpy()
-        for row, column, kind in zip(
-            rows[hit], frame["_defect_column"][hit], frame["_defect"][hit], strict=True
-        ):
+        for row, column, kind in zip(rows[hit], frame["_defect_column"][hit], frame["_defect"][hit], strict=True):
             self._manifest.writerow([spec.partner, spec.dataset, file, row, row + header_line, column, kind])
             self.defects += 1
 
@@ -141,7 +137,7 @@ class DeliverySink:
         for name in sorted(set(keys) | set(self._every_month())):
             part = frame[(keys == name).to_numpy()]
             path = self.folder / name
-            header_line = self._write_xlsx(path, part.drop(columns=HIDDEN))
+            header_line = self._write_xlsx(path, part.drop(columns=HIDDEN), self._period(name))
             self.truth.add(self.spec, self._relative(path), part, 1, header_line)
             self.rows[name] = len(part)
         shutil.rmtree(self.stash)
@@ -155,22 +151,26 @@ class DeliverySink:
     def _relative(self, path: Path) -> str:
         return path.relative_to(self.relative_root).as_posix()
 
-    def _write_xlsx(self, path: Path, cells: pd.DataFrame) -> int:
+    def _period(self, file_name: str) -> str:
+        """The period a delivery covers, as its title row says it (`April 2021`)."""
+        key = file_name.removeprefix(self.spec.dataset).strip("_").removesuffix(f".{self.spec.fmt}")
+        if self.spec.split == "month":
+            return pd.Period(key, freq="M").strftime("%B %Y")
+        return key or "all periods"
+
+    def _write_xlsx(self, path: Path, cells: pd.DataFrame, period: str) -> int:
         """Write one workbook; returns the sheet row of the header."""
         wb = xlsxwriter.Workbook(
             str(path),
             {"constant_memory": True, "default_date_format": "dd/mm/yyyy", "strings_to_numbers": False},
         )
-        wb.set_properties(
-            {"created": FIXED_CREATED, "author": self.spec.style.organisation or self.spec.partner}
-        )
+        wb.set_properties({"created": FIXED_CREATED, "author": self.spec.style.organisation or self.spec.partner})
         ws = wb.add_worksheet(self.spec.dataset[:31])
         stamp = wb.add_format({"num_format": "dd/mm/yyyy hh:mm"})
         row = 0
         if self.spec.title:
-            ws.write(
-                0, 0, f"{self.spec.style.organisation}: {self.spec.title}", wb.add_format({"bold": True})
-            )
+            title = f"{self.spec.style.organisation}: {self.spec.title}, {period}"
+            ws.write(0, 0, title, wb.add_format({"bold": True}))
             row = 2
         ws.write_row(row, 0, list(cells.columns), wb.add_format({"bold": True}))
         header_line = row + 1

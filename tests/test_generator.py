@@ -80,9 +80,7 @@ def parse(spec: DatasetSpec, header: str, cell) -> dt.datetime | None:
 
 
 def looks_like_date(text: str) -> bool:
-    return bool(
-        re.fullmatch(r"\d{2}/\d{2}/\d{4}( \d{2}:\d{2})?|\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?", text)
-    )
+    return bool(re.fullmatch(r"\d{2}/\d{2}/\d{4}( \d{2}:\d{2})?|\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?", text))
 
 
 def detect(spec: DatasetSpec, header: list[str], rows: list[list]) -> set[tuple[int, str, str]]:
@@ -233,8 +231,7 @@ def _events(small: GenerationResult, partner: str, dataset: str, date_header: st
     out = pd.DataFrame({"date": date, "dob": dob, "district": code.str[:-3].map(outward)})
     out = out.dropna()
     out["age"] = [
-        (d.year - b.year - ((d.month, d.day) < (b.month, b.day)))
-        for d, b in zip(out["date"], out["dob"], strict=True)
+        (d.year - b.year - ((d.month, d.day) < (b.month, b.day))) for d, b in zip(out["date"], out["dob"], strict=True)
     ]
     for extra in ("Attendance Reason",):
         if extra in df:

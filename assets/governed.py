@@ -1,0 +1,53 @@
+"""Governed: what may enter the shared intelligence store, generalised, with no identifier."""
+
+from dagster import AssetsDefinition, MaterializeResult, asset
+
+from hub.contracts import Contract
+from hub.db import literal
+from hub.governed import build_shared_table, load_reference, shared_columns
+from hub.publish import DELIVERY_LOG_DDL
+from pipelines.resources import DuckDBStore, HubResource
+
+REFERENCE_KEY = ["governed", "reference"]
+
+
+@asset(
+    key=REFERENCE_KEY,
+    group_name="governed",
+    description="Reference tables in the shared store: geography, population denominators, postcode districts.",
+)
+def reference(hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
+    with shared_store.connect() as con:
+        counts = load_reference(con, hub.paths.home)
+    return MaterializeResult(metadata=counts)
+
+
+def build_governed(contract: Contract) -> AssetsDefinition:
+    @asset(
+        key=["governed", contract.partner, contract.dataset],
+        group_name="governed",
+        deps=[["validated", contract.partner, contract.dataset], REFERENCE_KEY],
+        description=f"{contract.title} in the shared store: {', '.join(shared_columns(contract))}, "
+        "with age and age band at the event, district, locality and month; no identifiers.",
+    )
+    def _governed(personal_store: DuckDBStore, shared_store: DuckDBStore) -> MaterializeResult:
+        with shared_store.connect() as con:
+            con.execute(f"ATTACH {literal(personal_store.path)} AS personal (READ_ONLY)")
+            try:
+                rows = build_shared_table(con, contract, "personal")
+                con.execute(DELIVERY_LOG_DDL)
+                con.execute(
+                    "DELETE FROM delivery_log WHERE partner = ? AND dataset = ?",
+                    [contract.partner, contract.dataset],
+                )
+                con.execute(
+                    "INSERT INTO delivery_log SELECT run_id, partner, dataset, file_name, sha256, seen_at, status, "
+                    "rows_in, rows_loaded, rows_quarantined, error FROM personal.deliveries "
+                    "WHERE partner = ? AND dataset = ?",
+                    [contract.partner, contract.dataset],
+                )
+            finally:
+                con.execute("DETACH personal")
+        return MaterializeResult(metadata={"rows": rows})
+
+    return _governed

@@ -1,0 +1,27 @@
+"""Published: the star schema, Parquet and the run summary, swapped in atomically."""
+
+import datetime as dt
+from pathlib import Path
+
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from assets.metrics import METRICS_KEY
+from hub.db import connect
+from hub.metrics import load_catalogue
+from hub.publish import publish, run_summary
+from pipelines.resources import DuckDBStore, HubResource
+
+
+@asset(
+    key=["published", "metrics_store"],
+    group_name="published",
+    deps=[METRICS_KEY],
+    description="published/metrics.duckdb, published/parquet/ and published/run_summary.json.",
+)
+def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
+    stats = context.instance.get_run_stats(context.run.run_id)
+    started = dt.datetime.fromtimestamp(stats.start_time or dt.datetime.now().timestamp(), dt.UTC)
+    with connect(Path(shared_store.path)) as con:
+        summary = run_summary(con, context.run.run_id, started)
+    counts = publish(Path(shared_store.path), hub.paths.published, load_catalogue(), summary)
+    return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})

@@ -1,0 +1,141 @@
+"""Landing to raw archive: every delivered file is copied once, content-addressed by SHA-256,
+and every sighting of a file is recorded. An identical re-delivery is a recorded no-op.
+
+Tables (personal zone): `archive_manifest` (one row per distinct file content) and
+`deliveries` (one row per file seen in landing, with its outcome).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from hub.contracts import Contract
+
+DDL = """
+CREATE TABLE IF NOT EXISTS archive_manifest (
+    sha256 VARCHAR PRIMARY KEY, partner VARCHAR, dataset VARCHAR, file_name VARCHAR,
+    size_bytes BIGINT, archived_path VARCHAR, archived_at TIMESTAMP, run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, landing_path VARCHAR,
+    sha256 VARCHAR, size_bytes BIGINT, mtime_ns BIGINT, seen_at TIMESTAMP, status VARCHAR,
+    rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
+);
+"""
+FINAL = ("loaded", "rejected", "duplicate", "held")
+
+
+@dataclass(frozen=True)
+class Sighting:
+    file_name: str
+    sha256: str
+    size_bytes: int
+    status: str  # archived (new, to be read) or duplicate
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL)
+
+
+def landing_files(landing: Path, contract: Contract) -> list[Path]:
+    folder = landing / contract.partner / contract.dataset
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(contract.source.file_pattern) if p.is_file() and not p.name.startswith("."))
+
+
+def archive(
+    con: duckdb.DuckDBPyConnection, contract: Contract, landing: Path, raw: Path, run_id: str
+) -> list[Sighting]:
+    """Archive the dataset's new landing files; returns what this run saw.
+
+    A file already seen at the same path, size and modification time is not hashed again.
+    """
+    ensure_tables(con)
+    seen = {
+        (path, size, mtime)
+        for path, size, mtime in con.execute(
+            "SELECT landing_path, size_bytes, mtime_ns FROM deliveries WHERE partner = ? AND dataset = ?",
+            [contract.partner, contract.dataset],
+        ).fetchall()
+    }
+    out = []
+    for path in landing_files(landing, contract):
+        stat = path.stat()
+        relative = path.relative_to(landing).as_posix()
+        if (relative, stat.st_size, stat.st_mtime_ns) in seen:
+            continue
+        sha = sha256_of(path)
+        known = con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchone()
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        status = "duplicate" if known else "archived"
+        if not known:
+            target = raw / contract.partner / contract.dataset / f"{sha}{path.suffix.lower()}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(target.suffix + ".partial")
+            shutil.copyfile(path, partial)
+            os.replace(partial, target)
+            target.chmod(0o440)
+            con.execute(
+                "INSERT INTO archive_manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [sha, contract.partner, contract.dataset, path.name, stat.st_size, str(target), now, run_id],
+            )
+        con.execute(
+            "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?)",
+            [
+                run_id,
+                contract.partner,
+                contract.dataset,
+                path.name,
+                relative,
+                sha,
+                stat.st_size,
+                stat.st_mtime_ns,
+                now,
+                status,
+                "identical to an earlier delivery; skipped" if known else None,
+            ],
+        )
+        out.append(Sighting(path.name, sha, stat.st_size, status))
+    return out
+
+
+def pending(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[tuple[str, str, str]]:
+    """Archived files not yet read (this run's, or left by an interrupted run):
+    (sha256, file_name, archived_path)."""
+    ensure_tables(con)
+    return con.execute(
+        "SELECT d.sha256, d.file_name, m.archived_path FROM deliveries d JOIN archive_manifest m USING (sha256) "
+        "WHERE d.partner = ? AND d.dataset = ? AND d.status = 'archived' ORDER BY d.seen_at, d.file_name",
+        [contract.partner, contract.dataset],
+    ).fetchall()
+
+
+def record_outcome(
+    con: duckdb.DuckDBPyConnection,
+    sha256: str,
+    run_id: str,
+    status: str,
+    rows: tuple[int, int, int],
+    error: str | None,
+) -> None:
+    con.execute(
+        "UPDATE deliveries SET status = ?, run_id = ?, rows_in = ?, rows_loaded = ?, rows_quarantined = ?, error = ? "
+        "WHERE sha256 = ? AND status = 'archived'",
+        [status, run_id, *rows, error, sha256],
+    )

@@ -1,0 +1,188 @@
+"""Data contracts: one YAML file per partner dataset says how to read it, how to type it and
+what each column is in information-governance terms. Adding a dataset is adding a file.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hub.paths import CONTRACTS_DIR
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Classification(StrEnum):
+    direct_identifier = "direct_identifier"
+    quasi_identifier = "quasi_identifier"
+    sensitive = "sensitive"
+    non_personal = "non_personal"
+
+
+class IdentifierKind(StrEnum):
+    nhs_number = "nhs_number"
+    upn = "upn"
+    forename = "forename"
+    surname = "surname"
+    date_of_birth = "date_of_birth"
+    postcode = "postcode"
+    address = "address"
+    person_ref = "person_ref"
+    free_text = "free_text"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    """How the partner delivers the file."""
+
+    format: Literal["csv", "xlsx"]
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    header_row: int = Field(1, ge=1, description="Line or sheet row of the header, as an analyst counts")
+    sheet: str | int = 0
+    file_pattern: str = "*"
+
+
+class Column(Strict):
+    """One column: where it comes from, its type and rules, and what it is under IG."""
+
+    source: str
+    aliases: tuple[str, ...] = ()
+    type: Literal["string", "integer", "decimal", "date", "timestamp", "boolean"] = "string"
+    required: bool = False
+    allowed: tuple[str | int, ...] | None = None
+    formats: tuple[str, ...] | None = None
+    classification: Classification
+    identifier: IdentifierKind | None = None
+    generalise: Literal["month"] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _identifier_matches_classification(self) -> Column:
+        is_identifier = self.classification in (
+            Classification.direct_identifier,
+            Classification.quasi_identifier,
+        )
+        if self.identifier and not is_identifier:
+            raise ValueError("an identifier kind needs classification direct_identifier or quasi_identifier")
+        if self.classification == Classification.direct_identifier and not self.identifier:
+            raise ValueError("a direct_identifier column must say which identifier it is (identifier: ...)")
+        if self.formats and self.type not in ("date", "timestamp"):
+            raise ValueError("formats apply to date and timestamp columns only")
+        return self
+
+
+class Contract(Strict):
+    """A partner dataset's contract."""
+
+    partner: str
+    dataset: str
+    title: str
+    description: str = ""
+    owner: str = ""
+    source: Source
+    event_date: str | None = None
+    date_formats: tuple[str, ...] = ("%d/%m/%Y",)
+    timestamp_formats: tuple[str, ...] = ("%d/%m/%Y %H:%M",)
+    columns: dict[str, Column]
+
+    @field_validator("partner", "dataset")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"{value!r} must be lower snake_case")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, columns: dict[str, Column]) -> dict[str, Column]:
+        for name in columns:
+            if not NAME.match(name):
+                raise ValueError(f"column name {name!r} must be lower snake_case")
+        sources = [c.source.casefold() for c in columns.values()]
+        if len(set(sources)) != len(sources):
+            raise ValueError("two columns read the same source header")
+        return columns
+
+    @model_validator(mode="after")
+    def _event_date_is_a_date(self) -> Contract:
+        if self.event_date is None:
+            return self
+        column = self.columns.get(self.event_date)
+        if column is None or column.type not in ("date", "timestamp"):
+            raise ValueError(f"event_date {self.event_date!r} must name a date or timestamp column")
+        return self
+
+    @property
+    def key(self) -> str:
+        """`partner/dataset`, as in asset keys and the run summary."""
+        return f"{self.partner}/{self.dataset}"
+
+    @property
+    def table(self) -> str:
+        """Table name in the stores: `partner__dataset`."""
+        return f"{self.partner}__{self.dataset}"
+
+    def formats_for(self, column: Column) -> tuple[str, ...]:
+        if column.formats:
+            return column.formats
+        return self.date_formats if column.type == "date" else self.timestamp_formats
+
+    def identifier_column(self, kind: IdentifierKind) -> str | None:
+        return next((name for name, c in self.columns.items() if c.identifier == kind), None)
+
+
+class ContractError(Exception):
+    """A contract file that cannot be used; the message names the file and the field."""
+
+
+def _describe(path: Path, err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        out.append(f"{path}: {where}: {e['msg']}")
+    return out
+
+
+def load_contract(path: Path) -> Contract:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ContractError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+    if not isinstance(data, dict):
+        raise ContractError(f"{path}: (top level): expected a mapping of contract fields")
+    try:
+        contract = Contract.model_validate(data)
+    except ValidationError as err:
+        raise ContractError("\n".join(_describe(path, err))) from err
+    expected = (contract.partner, contract.dataset)
+    if (path.parent.name, path.stem) != expected:
+        raise ContractError(f"{path}: partner/dataset: file must be data_contracts/{expected[0]}/{expected[1]}.yaml")
+    return contract
+
+
+def check_contracts(folder: Path = CONTRACTS_DIR) -> tuple[list[Contract], list[str]]:
+    """Every contract under `folder`, and every error found (file and field named)."""
+    contracts, errors = [], []
+    for path in sorted(folder.glob("*/*.yaml")):
+        try:
+            contracts.append(load_contract(path))
+        except ContractError as err:
+            errors.extend(str(err).splitlines())
+    return contracts, errors
+
+
+def load_contracts(folder: Path = CONTRACTS_DIR) -> list[Contract]:
+    """All contracts, or a ContractError listing every problem."""
+    contracts, errors = check_contracts(folder)
+    if errors:
+        raise ContractError("\n".join(errors))
+    return contracts

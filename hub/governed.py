@@ -1,0 +1,85 @@
+"""The governed split: what of a typed dataset may enter the shared intelligence store.
+
+Only columns the contract classifies `non_personal` or `sensitive` cross over, plus
+attributes generalised from identifiers: age in years and age band at the event (from date
+of birth), district and locality (from postcode) and the event month. No identifier column
+is ever selected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from hub.contracts import Classification, Contract, IdentifierKind
+from hub.db import literal, quote
+from hub.reference import reference_file
+
+SHARED_CLASSES = (Classification.non_personal, Classification.sensitive)
+REFERENCE_TABLES = {
+    "ref_population": "population.csv",
+    "ref_geography": "geography.csv",
+    "ref_district": "districts.csv",
+    "ref_postcode_district": "postcode_districts.csv",
+}
+AGE_BAND = (
+    "CASE WHEN age_years IS NULL THEN NULL WHEN age_years < 1 THEN 'Under 1' WHEN age_years < 5 THEN '1-4' "
+    "WHEN age_years < 10 THEN '5-9' WHEN age_years < 16 THEN '10-15' ELSE '16-17' END"
+)
+
+
+def load_reference(con: duckdb.DuckDBPyConnection, home: Path) -> dict[str, int]:
+    """(Re)load the reference tables into the shared store; returns rows per table."""
+    counts = {}
+    for table, name in REFERENCE_TABLES.items():
+        path = reference_file(name, home)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv({literal(str(path))}, header = true, "
+            "all_varchar = true)"
+        )
+        counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    con.execute("ALTER TABLE ref_population ALTER age TYPE INTEGER")
+    con.execute("ALTER TABLE ref_population ALTER population TYPE BIGINT")
+    return counts
+
+
+def shared_columns(contract: Contract) -> list[str]:
+    return [n for n, c in contract.columns.items() if c.classification in SHARED_CLASSES]
+
+
+def build_shared_table(con: duckdb.DuckDBPyConnection, contract: Contract, personal_alias: str) -> int:
+    """Replace the dataset's table in the shared store (the connection's main database) from
+    the typed table in the attached personal zone. Returns the rows written."""
+    source = f"{personal_alias}.{quote(contract.table)}"
+    selects = []
+    for name in shared_columns(contract):
+        column = contract.columns[name]
+        value = f"t.{quote(name)}"
+        if column.generalise == "month":
+            value = f"CAST(date_trunc('month', {value}) AS DATE)"
+        selects.append(f"{value} AS {quote(name)}")
+    joins = []
+    event = f"t.{quote(contract.event_date)}" if contract.event_date else None
+    if event:
+        selects.append(f"CAST(date_trunc('month', {event}) AS DATE) AS event_month")
+    dob = contract.identifier_column(IdentifierKind.date_of_birth)
+    if dob and event:
+        d, e = f"t.{quote(dob)}", f"CAST({event} AS DATE)"
+        age = (
+            f"(year({e}) - year({d}) - CASE WHEN month({e}) < month({d}) OR "
+            f"(month({e}) = month({d}) AND day({e}) < day({d})) THEN 1 ELSE 0 END)"
+        )
+        selects.append(f"{age} AS age_years")
+    postcode = contract.identifier_column(IdentifierKind.postcode)
+    if postcode:
+        outward = f"regexp_replace(upper(replace(t.{quote(postcode)}, ' ', '')), '.{{3}}$', '')"
+        joins.append(f"LEFT JOIN ref_postcode_district pd ON pd.postcode_district = {outward}")
+        joins.append("LEFT JOIN ref_district rd ON rd.district_code = pd.district_code")
+        selects += ["pd.district_code AS district_code", "rd.locality_code AS locality_code"]
+    banded = f"*, {AGE_BAND} AS age_band" if dob and event else "*"
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(contract.table)} AS SELECT {banded} FROM ("
+        f"SELECT {', '.join(selects)} FROM {source} t {' '.join(joins)})"
+    )
+    return con.execute(f"SELECT count(*) FROM {quote(contract.table)}").fetchone()[0]

@@ -1,0 +1,175 @@
+"""Publishing the star schema (DuckDB file and Parquet) and the run summary.
+
+Everything is built in a staging folder from the shared store only, then each output is
+moved into place with an atomic rename: a reader sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from governance.disclosure import primary_suppression
+from hub.db import connect, literal
+from hub.metrics import Metric
+
+TABLES = ("dim_metric", "dim_period", "dim_geography", "fact_metric_value", "alerts", "dq_scorecard")
+
+DELIVERY_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS delivery_log (
+    run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, sha256 VARCHAR,
+    seen_at TIMESTAMP, status VARCHAR, rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
+)
+"""
+
+
+def _build(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
+    con.execute(
+        "CREATE TABLE dim_metric (metric_id VARCHAR, title VARCHAR, description VARCHAR, unit VARCHAR, "
+        "polarity VARCHAR, numerator_definition VARCHAR, denominator_definition VARCHAR, sources VARCHAR, "
+        "multiplier DOUBLE, owner VARCHAR, theme VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO dim_metric VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                m.id,
+                m.title,
+                m.description,
+                m.unit,
+                m.polarity,
+                m.numerator,
+                m.denominator,
+                ", ".join(m.sources),
+                m.multiplier,
+                m.owner,
+                m.theme,
+            ]
+            for m in metrics
+        ],
+    )
+    con.execute(
+        "CREATE TABLE dim_geography AS SELECT geography_code, geography_name, geography_type, "
+        "NULLIF(parent_code, '') AS parent_code FROM s.ref_geography ORDER BY geography_type, geography_code"
+    )
+    con.execute(
+        """
+        CREATE TABLE dim_period AS
+        SELECT strftime(m, '%Y-%m') AS period_id, 'month' AS period_type, m AS start_date,
+               CAST(last_day(m) AS DATE) AS end_date, strftime(m, '%b %Y') AS label,
+               CAST(year(m) * 100 + month(m) AS INTEGER) AS sort_key
+        FROM (SELECT DISTINCT period_month AS m FROM s.metric_values) ORDER BY m
+        """
+    )
+    hidden = primary_suppression("numerator")
+    con.execute(
+        f"""
+        CREATE TABLE fact_metric_value AS
+        SELECT metric_id, strftime(period_month, '%Y-%m') AS period_id, geography_code, breakdown,
+               CASE WHEN {hidden} THEN NULL ELSE numerator END AS numerator,
+               denominator,
+               CASE WHEN {hidden} THEN NULL ELSE value END AS value,
+               {hidden} AS suppressed,
+               CAST(NULL AS VARCHAR) AS rag, CAST(NULL AS VARCHAR) AS signal
+        FROM s.metric_values ORDER BY metric_id, period_id, geography_code, breakdown
+        """
+    )
+    con.execute(
+        "CREATE TABLE alerts (metric_id VARCHAR, period_id VARCHAR, geography_code VARCHAR, "
+        "signal VARCHAR, message VARCHAR)"
+    )
+    con.execute(
+        """
+        CREATE TABLE dq_scorecard AS
+        SELECT partner, dataset, strftime(seen_at, '%Y-%m') AS period_id,
+               count(*) AS files_received,
+               count(*) FILTER (status = 'rejected') AS files_rejected,
+               sum(rows_in) AS rows_received, sum(rows_loaded) AS rows_loaded,
+               sum(rows_quarantined) AS rows_quarantined,
+               CASE WHEN sum(rows_in) > 0 THEN sum(rows_loaded) / sum(rows_in) END AS validity
+        FROM s.delivery_log WHERE status IN ('loaded', 'rejected')
+        GROUP BY ALL ORDER BY partner, dataset, period_id
+        """
+    )
+
+
+def run_summary(shared: duckdb.DuckDBPyConnection, run_id: str, started_at: dt.datetime) -> dict:
+    """The run summary of DESIGN.md from the shared store's delivery log."""
+    rows = shared.execute(
+        "SELECT partner, dataset, file_name, sha256, status, rows_in, rows_loaded, rows_quarantined, error "
+        "FROM delivery_log WHERE run_id = ? ORDER BY partner, dataset, file_name",
+        [run_id],
+    ).fetchall()
+    datasets: dict[tuple[str, str], dict] = {}
+    for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error in rows:
+        entry = datasets.setdefault(
+            (partner, dataset),
+            {
+                "partner": partner,
+                "dataset": dataset,
+                "rows_in": 0,
+                "rows_loaded": 0,
+                "rows_quarantined": 0,
+                "checks_passed": 0,
+                "checks_failed": 0,
+                "files": [],
+            },
+        )
+        entry["files"].append(
+            {
+                "name": name,
+                "sha256": sha,
+                "status": status,
+                "rows_in": rows_in,
+                "rows_loaded": loaded,
+                "rows_quarantined": quarantined,
+                "error": error,
+            }
+        )
+        entry["rows_in"] += rows_in
+        entry["rows_loaded"] += loaded
+        entry["rows_quarantined"] += quarantined
+        if status == "loaded":
+            entry["checks_passed"] += 1
+        elif status == "rejected":
+            entry["checks_failed"] += 1
+    return {
+        "run_id": run_id,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "datasets": list(datasets.values()),
+    }
+
+
+def publish(shared_path: Path, published: Path, metrics: list[Metric], summary: dict) -> dict[str, int]:
+    """Build every output in staging, then swap each into place. Returns rows per table."""
+    staging = published / f".staging-{summary['run_id']}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    (staging / "parquet").mkdir(parents=True)
+    with connect(staging / "metrics.duckdb") as con:
+        con.execute(f"ATTACH {literal(str(shared_path))} AS s (READ_ONLY)")
+        _build(con, metrics)
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        for table in TABLES:
+            target = literal(str(staging / "parquet" / f"{table}.parquet"))
+            con.execute(f"COPY {table} TO {target} (FORMAT parquet)")
+        con.execute("DETACH s")
+    (published / "parquet").mkdir(parents=True, exist_ok=True)
+    os.replace(staging / "metrics.duckdb", published / "metrics.duckdb")
+    for table in TABLES:
+        os.replace(staging / "parquet" / f"{table}.parquet", published / "parquet" / f"{table}.parquet")
+    summary = {
+        **summary,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "status": "success",
+        "outputs": counts,
+    }
+    (staging / "run_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    os.replace(staging / "run_summary.json", published / "run_summary.json")
+    shutil.rmtree(staging)
+    return counts

@@ -1,0 +1,32 @@
+"""Dagster resources: where the hub lives and its two DuckDB stores."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource
+
+from hub.db import connect
+from hub.paths import HubPaths
+
+
+class HubResource(ConfigurableResource):
+    """The hub's home folder (`SIHUB_HOME`): landing, raw archive, warehouse, published."""
+
+    home: str
+
+    @property
+    def paths(self) -> HubPaths:
+        return HubPaths(Path(self.home).resolve())
+
+
+class DuckDBStore(ConfigurableResource):
+    """One DuckDB file: the personal zone or the shared intelligence store."""
+
+    path: str
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(Path(self.path)) as con:
+            yield con

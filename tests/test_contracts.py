@@ -1,0 +1,83 @@
+"""Data contracts: the repository's load, and broken ones are reported by file and field."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.contracts import ContractError, check_contracts, load_contract
+from synthetic.catalogue import CATALOGUE
+
+GOOD = """
+partner: police
+dataset: sightings
+title: Sightings
+source: {format: csv}
+event_date: seen_on
+columns:
+  ref: {source: Ref, required: true, classification: quasi_identifier}
+  seen_on: {source: Seen On, type: date, classification: non_personal}
+  nhs: {source: NHS, classification: direct_identifier, identifier: nhs_number}
+"""
+
+
+def write(folder: Path, text: str, name: str = "police/sightings.yaml") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_repository_contracts_cover_every_synthetic_dataset() -> None:
+    contracts, errors = check_contracts()
+    assert errors == []
+    assert {c.key for c in contracts} == {f"{s.partner}/{s.dataset}" for s in CATALOGUE}
+    for contract in contracts:
+        spec = next(s for s in CATALOGUE if (s.partner, s.dataset) == (contract.partner, contract.dataset))
+        assert [c.source for c in contract.columns.values()] == [h for _, h in spec.columns]
+
+
+def test_a_good_contract_loads(tmp_path: Path) -> None:
+    contract = load_contract(write(tmp_path, GOOD))
+    assert contract.table == "police__sightings"
+    assert contract.identifier_column("nhs_number") == "nhs"
+
+
+@pytest.mark.parametrize(
+    ("broken", "field"),
+    [
+        (GOOD.replace(", classification: non_personal", ""), "columns.seen_on.classification"),
+        (GOOD.replace(", identifier: nhs_number", ""), "columns.nhs"),
+        (GOOD.replace("type: date", "type: datetime"), "columns.seen_on.type"),
+        (GOOD.replace("event_date: seen_on", "event_date: ref"), "(top level)"),
+        (GOOD.replace("format: csv", "format: pdf"), "source.format"),
+        (GOOD.replace("title: Sightings\n", ""), "title"),
+        (GOOD.replace("  ref:", "  Bad-Name:"), "columns"),
+    ],
+)
+def test_errors_name_the_file_and_the_field(tmp_path: Path, broken: str, field: str) -> None:
+    path = write(tmp_path, broken)
+    contracts, errors = check_contracts(tmp_path)
+    assert contracts == []
+    assert errors and all(e.startswith(f"{path}: ") for e in errors)
+    assert any(f": {field}" in e for e in errors), errors
+
+
+def test_file_must_sit_at_partner_and_dataset(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD, "health/sightings.yaml")
+    with pytest.raises(ContractError, match=r"partner/dataset: file must be data_contracts/police/sightings.yaml"):
+        load_contract(path)
+
+
+def test_invalid_yaml_is_one_clear_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "partner: [unclosed\n")
+    with pytest.raises(ContractError, match=r"not valid YAML"):
+        load_contract(path)
+
+
+def test_cli_contracts_check_passes_on_the_repository() -> None:
+    sihub = Path(sys.executable).parent / "sihub"
+    result = subprocess.run([str(sihub), "contracts", "check"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "14 data contracts are valid" in result.stderr
