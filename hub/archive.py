@@ -81,7 +81,7 @@ def archive(
         if (relative, stat.st_size, stat.st_mtime_ns) in seen:
             continue
         sha = sha256_of(path)
-        known = con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchone()
+        known = con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchall()
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         status = "duplicate" if known else "archived"
         if not known:

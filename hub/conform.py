@@ -144,7 +144,7 @@ def conform(
     )
     rows_in, loaded, quarantined = con.execute(
         "SELECT count(*), count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0) FROM _checked"
-    ).fetchone()
+    ).fetchall()[0]
     con.execute("DROP TABLE _checked")
     if rows_in != loaded + quarantined:  # a bug, never bad input
         raise AssertionError(f"row accounting broken for {file_name}: {rows_in} != {loaded} + {quarantined}")

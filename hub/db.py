@@ -29,3 +29,9 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         yield con
     finally:
         con.close()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The single value a query returns, with the result fully consumed (DuckDB refuses other
+    work on a connection while a result is half-read)."""
+    return con.execute(sql, params or []).fetchall()[0][0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from hub.contracts import Classification, Contract, IdentifierKind
-from hub.db import literal, quote
+from hub.db import literal, quote, scalar
 from hub.reference import reference_file
 
 SHARED_CLASSES = (Classification.non_personal, Classification.sensitive)
@@ -38,7 +38,7 @@ def load_reference(con: duckdb.DuckDBPyConnection, home: Path) -> dict[str, int]
             f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv({literal(str(path))}, header = true, "
             "all_varchar = true)"
         )
-        counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        counts[table] = scalar(con, f"SELECT count(*) FROM {table}")
     con.execute("ALTER TABLE ref_population ALTER age TYPE INTEGER")
     con.execute("ALTER TABLE ref_population ALTER population TYPE BIGINT")
     return counts
@@ -82,4 +82,4 @@ def build_shared_table(con: duckdb.DuckDBPyConnection, contract: Contract, perso
         f"CREATE OR REPLACE TABLE {quote(contract.table)} AS SELECT {banded} FROM ("
         f"SELECT {', '.join(selects)} FROM {source} t {' '.join(joins)})"
     )
-    return con.execute(f"SELECT count(*) FROM {quote(contract.table)}").fetchone()[0]
+    return scalar(con, f"SELECT count(*) FROM {quote(contract.table)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from governance.disclosure import primary_suppression
-from hub.db import connect, literal
+from hub.db import connect, literal, scalar
 from hub.metrics import Metric
 
 TABLES = ("dim_metric", "dim_period", "dim_geography", "fact_metric_value", "alerts", "dq_scorecard")
@@ -154,7 +154,7 @@ def publish(shared_path: Path, published: Path, metrics: list[Metric], summary: 
     with connect(staging / "metrics.duckdb") as con:
         con.execute(f"ATTACH {literal(str(shared_path))} AS s (READ_ONLY)")
         _build(con, metrics)
-        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        counts = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in TABLES}
         for table in TABLES:
             target = literal(str(staging / "parquet" / f"{table}.parquet"))
             con.execute(f"COPY {table} TO {target} (FORMAT parquet)")

@@ -17,7 +17,7 @@ import duckdb
 import fastexcel
 
 from hub.contracts import Contract
-from hub.db import literal, quote
+from hub.db import literal, quote, scalar
 
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1"}
 
@@ -109,4 +109,4 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
         f"rowid + 1 + {header_line} AS _line, {', '.join(selects)} FROM {quote(loaded)}"
     )
     con.execute(f"DROP TABLE {quote(loaded)}")
-    return con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    return scalar(con, f"SELECT count(*) FROM {quote(table)}")

@@ -170,26 +170,32 @@ def _district(postcodes: pd.Series) -> pd.Series:
     return code.str[:-3].map(mapping)
 
 
-def test_contacts_metric_matches_an_independent_computation(first_run, home, manifest) -> None:
-    rows = _rows(home, "childrens_services", "contacts", manifest)
-    events = pd.DataFrame(
-        {
-            "month": [_when(v, "%d/%m/%Y").strftime("%Y-%m") for v in rows["Contact Date"]],
-            "district": _district(rows["Postcode"]),
-        }
-    ).dropna()
-    _compare(home / "published", "contacts_per_10k", _expected(home, events, 0, 17))
+def _monthly(rows: pd.DataFrame, date_header: str, fmt: str, postcode_header: str) -> pd.DataFrame:
+    """Events as (month, district) from a date and a postcode column."""
+    months = [_when(v, fmt).strftime("%Y-%m") for v in rows[date_header]]
+    return pd.DataFrame({"month": months, "district": _district(rows[postcode_header]).to_numpy()}).dropna()
 
 
-def test_domestic_abuse_metric_matches_an_independent_computation(first_run, home, manifest) -> None:
-    rows = _rows(home, "police", "domestic_abuse_incidents", manifest)
-    events = pd.DataFrame(
-        {
-            "month": [_when(v, "%Y-%m-%d %H:%M:%S").strftime("%Y-%m") for v in rows["incident_datetime"]],
-            "district": _district(rows["home_postcode"]),
-        }
-    ).dropna()
-    _compare(home / "published", "domestic_abuse_children_per_10k", _expected(home, events, 0, 17))
+@pytest.mark.parametrize(
+    ("partner", "dataset", "date_header", "fmt", "postcode_header", "metric"),
+    [
+        ("childrens_services", "contacts", "Contact Date", "%d/%m/%Y", "Postcode", "contacts_per_10k"),
+        (
+            "police",
+            "domestic_abuse_incidents",
+            "incident_datetime",
+            "%Y-%m-%d %H:%M:%S",
+            "home_postcode",
+            "domestic_abuse_children_per_10k",
+        ),
+    ],
+)
+def test_count_metrics_match_an_independent_computation(
+    first_run, home, manifest, partner, dataset, date_header, fmt, postcode_header, metric
+) -> None:
+    rows = _rows(home, partner, dataset, manifest)
+    events = _monthly(rows, date_header, fmt, postcode_header)
+    _compare(home / "published", metric, _expected(home, events, 0, 17))
 
 
 def test_self_harm_metric_matches_an_independent_computation(first_run, home, manifest) -> None:
