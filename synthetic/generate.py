@@ -95,7 +95,7 @@ def generate(
     _write_denominators(out.parent / "reference", profile.SCALES[scale])
     out.mkdir(parents=True, exist_ok=True)
     result = GenerationResult(out=out, truth=truth)
-    chunks = max(1, math.ceil(profile.SCALES[scale]))
+    chunks = max(1, math.ceil(profile.SCALES[scale] / profile.CHUNK_SCALE))
     per_chunk = profile.SCALES[scale] / chunks
     salt = int(np.random.default_rng(seed).integers(0, 2**31))
 

@@ -14,6 +14,7 @@ WINDOW_START = dt.date(2021, 4, 1)
 WINDOW_END = dt.date(2026, 4, 1)  # exclusive
 
 SCALES: dict[str, float] = {"small": 0.02, "county": 1.0, "national": 50.0}
+CHUNK_SCALE = 1.0  # at most one county's children in memory at a time
 
 # Relative need by district (deprivation): more contacts in the most deprived urban districts.
 # Districts missing here (another partnership's reference data) count as 1.0.

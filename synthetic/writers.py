@@ -101,46 +101,53 @@ class DeliverySink:
         self.folder.mkdir(parents=True)
         self.rows: dict[str, int] = {}
         self.stash = stash / f"{spec.partner}__{spec.dataset}"
-        self.parts = 0
+        self.columns: list[str] = []
         self.relative_root = out_dir
 
     def add(self, frame: pd.DataFrame) -> None:
-        if self.spec.fmt == "xlsx":
-            self.stash.mkdir(parents=True, exist_ok=True)
-            with (self.stash / f"{self.parts:05d}.pkl").open("wb") as f:
-                pickle.dump(frame, f, protocol=pickle.HIGHEST_PROTOCOL)
-            self.parts += 1
-            return
         keys = file_keys(self.spec, frame["_date"].to_numpy())
         for name in sorted(keys.unique()):
             part = frame[(keys == name).to_numpy()]
-            path = self.folder / name
-            new = name not in self.rows
-            part.drop(columns=HIDDEN).to_csv(
-                path,
-                mode="w" if new else "a",
-                header=new,
-                index=False,
-                encoding=self.spec.style.encoding,
-                lineterminator=self.spec.style.line_end,
-            )
-            first = self.rows.get(name, 0) + 1
-            self.truth.add(self.spec, self._relative(path), part, first, header_line=1)
-            self.rows[name] = first - 1 + len(part)
+            if self.spec.fmt == "xlsx":
+                self._stash(name, part)
+            else:
+                self._append_csv(name, part)
+        self.columns = list(frame.columns)
+
+    def _stash(self, name: str, part: pd.DataFrame) -> None:
+        """Park a chunk's rows of one workbook on disk (one workbook's rows at most in memory)."""
+        folder = self.stash / name
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{len(list(folder.iterdir())):05d}.pkl").open("wb") as f:
+            pickle.dump(part, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _append_csv(self, name: str, part: pd.DataFrame) -> None:
+        path = self.folder / name
+        new = name not in self.rows
+        part.drop(columns=HIDDEN).to_csv(
+            path,
+            mode="w" if new else "a",
+            header=new,
+            index=False,
+            encoding=self.spec.style.encoding,
+            lineterminator=self.spec.style.line_end,
+        )
+        first = self.rows.get(name, 0) + 1
+        self.truth.add(self.spec, self._relative(path), part, first, header_line=1)
+        self.rows[name] = first - 1 + len(part)
 
     def close(self) -> None:
-        if self.spec.fmt != "xlsx" or not self.parts:
+        if self.spec.fmt != "xlsx":
             return
-        frames = [pd.read_pickle(p) for p in sorted(self.stash.glob("*.pkl"))]
-        frame = pd.concat(frames, ignore_index=True)
-        keys = file_keys(self.spec, frame["_date"].to_numpy())
-        for name in sorted(set(keys) | set(self._every_month())):
-            part = frame[(keys == name).to_numpy()]
+        stashed = {p.name for p in self.stash.iterdir()} if self.stash.exists() else set()
+        for name in sorted(stashed | set(self._every_month())):
+            parts = [pd.read_pickle(p) for p in sorted((self.stash / name).glob("*.pkl"))]
+            part = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=self.columns)
             path = self.folder / name
             header_line = self._write_xlsx(path, part.drop(columns=HIDDEN), self._period(name))
             self.truth.add(self.spec, self._relative(path), part, 1, header_line)
             self.rows[name] = len(part)
-        shutil.rmtree(self.stash)
+        shutil.rmtree(self.stash, ignore_errors=True)
 
     def _every_month(self) -> list[str]:
         """Monthly deliveries arrive every month, if need be with no rows."""

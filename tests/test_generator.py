@@ -3,10 +3,8 @@ realistic enough in its rates to stand in for real partner data."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
-import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -16,32 +14,10 @@ import pandas as pd
 import pytest
 
 from hub import reference
-from synthetic.catalogue import CATALOGUE, DatasetSpec
+from synthetic import profile
+from synthetic.catalogue import CATALOGUE
 from synthetic.generate import GenerationResult, generate
-from tests.extracts import read_rows
-
-UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
-# The code lists partners' systems allow (what a data contract would declare).
-ALLOWED = {
-    "Threshold Tier": {"1", "2", "3", "4"},
-    "Category of Abuse": {"Neglect", "Emotional abuse", "Physical abuse", "Sexual abuse", "Multiple"},
-    "Legal Status": {"C2", "V2", "E1", "J2", "L2"},
-    "dash_risk_level": {"Standard", "Medium", "High"},
-    "flag_type": {"CCE", "CSE", "County Lines", "Trafficking"},
-    "Attendance Reason": {"Injury", "Illness", "Mental health", "Other", "Self-harm"},
-    "Concern Category": {
-        "Neglect",
-        "Domestic abuse",
-        "Physical injury",
-        "Emotional wellbeing",
-        "Sexual abuse",
-        "Other",
-    },
-    "SENprovision": {"N", "K", "E"},
-    "NCyearActual": {"R", *(str(y) for y in range(1, 12))},
-    "Term": {"Autumn", "Spring", "Summer"},
-    "Category": {"SUSP", "PERM"},
-}
+from tests.extracts import ALLOWED, detect, parse, read_rows
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -50,71 +26,6 @@ def digest(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
-
-
-def nhs_ok(value: str) -> bool:
-    digits = value.replace(" ", "")
-    if not re.fullmatch(r"\d{10}", digits):
-        return False
-    check = 11 - sum(int(c) * w for c, w in zip(digits[:9], range(10, 1, -1), strict=True)) % 11
-    return check != 10 and (check % 11) == int(digits[9])
-
-
-def upn_ok(value: str) -> bool:
-    if not re.fullmatch(r"[A-Z]\d{12}", value):
-        return False
-    return UPN_LETTERS[sum(int(c) * w for c, w in zip(value[1:], range(2, 14), strict=True)) % 23] == value[0]
-
-
-def parse(spec: DatasetSpec, header: str, cell) -> dt.datetime | None:
-    """A date cell as the partner meant it, or None when it cannot be a date."""
-    if isinstance(cell, dt.datetime):
-        return cell
-    formats = (spec.style.date_format, spec.style.datetime_format)
-    for fmt in formats:
-        try:
-            return dt.datetime.strptime(str(cell), fmt)
-        except ValueError:
-            continue
-    return None
-
-
-def looks_like_date(text: str) -> bool:
-    return bool(re.fullmatch(r"\d{2}/\d{2}/\d{4}( \d{2}:\d{2})?|\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?", text))
-
-
-def detect(spec: DatasetSpec, header: list[str], rows: list[list]) -> set[tuple[int, str, str]]:
-    """Every defect visible in a file, found by plain rules: (row, column, kind)."""
-    d, col = spec.defects, {h: i for i, h in enumerate(header)}
-    found: set[tuple[int, str, str]] = set()
-    seen: set[tuple] = set()
-    for number, row in enumerate(rows, start=1):
-        key = tuple(row)
-        if key in seen:
-            found.add((number, "", "duplicate_row"))
-            continue
-        seen.add(key)
-        for h in d.mandatory:
-            if row[col[h]] in ("", None):
-                found.add((number, h, "blank_mandatory"))
-        for h in d.dates:
-            cell = row[col[h]]
-            if cell not in ("", None) and parse(spec, h, cell) is None:
-                kind = "impossible_date" if looks_like_date(str(cell)) else "bad_date"
-                found.add((number, h, kind))
-        if d.nhs and row[col[d.nhs]] not in ("", None) and not nhs_ok(str(row[col[d.nhs]])):
-            found.add((number, d.nhs, "invalid_nhs_check_digit"))
-        if d.upn and row[col[d.upn]] not in ("", None) and not upn_ok(str(row[col[d.upn]])):
-            found.add((number, d.upn, "invalid_upn_check_letter"))
-        for h in d.codes:
-            if row[col[h]] not in ALLOWED[h]:
-                found.add((number, h, "out_of_range_code"))
-        if d.end_before_start:
-            start_h, end_h = d.end_before_start
-            start, end = (parse(spec, h, row[col[h]]) for h in (start_h, end_h))
-            if start and end and end < start:
-                found.add((number, end_h, "end_before_start"))
-    return found
 
 
 def test_same_seed_same_bytes_in_another_process(small: GenerationResult, tmp_path: Path) -> None:
@@ -159,11 +70,23 @@ def test_health_workbooks_have_a_title_row_and_monthly_files(small: GenerationRe
     assert len(names) == 60
 
 
-def test_planted_defects_are_exactly_the_manifest(small: GenerationResult) -> None:
-    manifest = pd.read_csv(small.truth / "defects.csv", dtype=str, keep_default_na=False)
+def assert_manifest_is_exact(result: GenerationResult) -> pd.DataFrame:
+    """Every defect visible in the files is in the manifest at its file, row and column, and
+    nothing else is."""
+    manifest = pd.read_csv(result.truth / "defects.csv", dtype=str, keep_default_na=False)
     expected: dict[str, set] = defaultdict(set)
     for m in manifest.itertuples():
         expected[m.file].add((int(m.row), m.column, m.kind))
+    for spec in CATALOGUE:
+        for path in sorted((result.out / spec.partner / spec.dataset).iterdir()):
+            name = path.relative_to(result.out).as_posix()
+            header, rows = read_rows(spec, path)
+            assert detect(spec, header, rows) == expected.get(name, set()), name
+    return manifest
+
+
+def test_planted_defects_are_exactly_the_manifest(small: GenerationResult) -> None:
+    manifest = assert_manifest_is_exact(small)
     assert len(manifest) > 100
     assert set(manifest["kind"]) == {
         "bad_date",
@@ -175,14 +98,26 @@ def test_planted_defects_are_exactly_the_manifest(small: GenerationResult) -> No
         "end_before_start",
         "duplicate_row",
     }
-    for spec in CATALOGUE:
-        for path in sorted((small.out / spec.partner / spec.dataset).iterdir()):
-            name = path.relative_to(small.out).as_posix()
-            header, rows = read_rows(spec, path)
-            assert detect(spec, header, rows) == expected.get(name, set()), name
     lines = manifest.assign(row=manifest["row"].astype(int), line=manifest["line"].astype(int))
     csv_rows = lines["file"].str.endswith(".csv")
     assert (lines.loc[csv_rows, "line"] == lines.loc[csv_rows, "row"] + 1).all()
+
+
+def test_generation_in_chunks_keeps_identifiers_unique_and_rows_numbered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The national scale's path: the population in several chunks, workbooks assembled
+    from every chunk. Here `small` in chunks of half its size."""
+    monkeypatch.setattr(profile, "CHUNK_SCALE", profile.SCALES["small"] / 2)
+    result = generate("small", seed=3, out=tmp_path / "landing")
+    children = pd.read_parquet(result.truth / "children.parquet")
+    assert children["child_id"].is_unique and children["nhs_number"].is_unique and children["upn"].is_unique
+    assert children["child_id"].max() >= 10_000_000  # the second chunk's ids
+    truth = pd.read_parquet(result.truth / "records.parquet")
+    assert not truth.duplicated(["file", "row"]).any()
+    per_file = truth.groupby("file")["row"].agg(["min", "max", "count"])
+    assert (per_file["min"] == 1).all() and (per_file["max"] == per_file["count"]).all()
+    assert_manifest_is_exact(result)
 
 
 def test_the_same_child_is_found_across_partners(small: GenerationResult) -> None:
