@@ -1,53 +1,129 @@
-"""Typed and validated: each archived file read under its contract; rows that break a rule
-go to quarantine with the rule, the column and the source row."""
+"""Typed and validated: each archived file read under its contract and checked against its
+rules in DuckDB; rows breaking an `error` rule quarantined with rule and source row; the
+dataset-level rules reported as Dagster asset checks (blocking where severity is error) and
+as a Great Expectations Data Docs page."""
 
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    asset,
+)
 
-from hub import archive
-from hub.conform import conform, ensure_typed_table
+from hub import archive, data_docs
+from hub.conform import conform, ensure_tables
 from hub.contracts import Contract
+from hub.db import quote
+from hub.quality import FileOutcome, evaluate, worst_rules
 from hub.readers import FileRejected, load_raw
-from pipelines.resources import DuckDBStore
+from hub.rules import dataset_rules
+from pipelines.resources import DuckDBStore, HubResource
+
+
+def _validate_file(con, contract: Contract, sha: str, name: str, stored: str, run_id: str) -> FileOutcome:
+    # read outside the transaction: row numbers come from the staged table's rowid
+    try:
+        raw = load_raw(con, contract, Path(stored), "_raw")
+    except FileRejected as err:
+        archive.record_outcome(con, sha, run_id, "rejected", (0, 0, 0), str(err))
+        return FileOutcome(name, sha, "rejected", error=str(err))
+    con.execute("BEGIN")
+    result = conform(con, contract, "_raw", sha, name, run_id)
+    archive.record_outcome(
+        con, sha, run_id, "loaded", (result.rows_in, result.rows_loaded, result.rows_quarantined), None
+    )
+    con.execute("COMMIT")
+    return FileOutcome(
+        name,
+        sha,
+        "loaded",
+        result.rows_in,
+        result.rows_loaded,
+        result.rows_quarantined,
+        result.rows_warned,
+        raw.missing,
+        raw.unexpected,
+        result.failures,
+    )
 
 
 def build_validated(contract: Contract) -> AssetsDefinition:
+    key = AssetKey(["validated", contract.partner, contract.dataset])
+    rules = dataset_rules(contract)
+
     @asset(
-        key=["validated", contract.partner, contract.dataset],
+        key=key,
         group_name="validated",
         deps=[["raw", contract.partner, contract.dataset]],
         description=f"{contract.title}: typed rows in the personal zone; rows breaking a contract rule "
         "quarantined with rule and source row (rows in = loaded + quarantined).",
+        check_specs=[
+            AssetCheckSpec(r.name, asset=key, description=r.description, blocking=r.severity == "error") for r in rules
+        ],
     )
-    def _validated(context: AssetExecutionContext, personal_store: DuckDBStore) -> MaterializeResult:
-        totals = {
-            "rows_in": 0,
-            "rows_loaded": 0,
-            "rows_quarantined": 0,
-            "files_loaded": 0,
-            "files_rejected": 0,
-        }
+    def _validated(context: AssetExecutionContext, hub: HubResource, personal_store: DuckDBStore) -> MaterializeResult:
+        run_id = context.run.run_id
         with personal_store.connect() as con:
-            ensure_typed_table(con, contract)
-            for sha, name, stored in archive.pending(con, contract):
-                # read outside the transaction: row numbers come from the staged table's rowid,
-                # which only counts 0, 1, 2... for committed rows
-                try:
-                    load_raw(con, contract, Path(stored), "_raw")
-                except FileRejected as err:
-                    archive.record_outcome(con, sha, context.run.run_id, "rejected", (0, 0, 0), str(err))
-                    context.log.warning(f"{contract.key}: {name} rejected: {err}")
-                    totals["files_rejected"] += 1
-                    continue
-                con.execute("BEGIN")
-                result = conform(con, contract, "_raw", sha, name, context.run.run_id)
-                counts = (result.rows_in, result.rows_loaded, result.rows_quarantined)
-                archive.record_outcome(con, sha, context.run.run_id, "loaded", counts, None)
-                con.execute("COMMIT")
-                totals["files_loaded"] += 1
-                for key, value in zip(("rows_in", "rows_loaded", "rows_quarantined"), counts, strict=True):
-                    totals[key] += value
-        return MaterializeResult(metadata=totals)
+            ensure_tables(con, contract)
+            files = [_validate_file(con, contract, *p, run_id) for p in archive.pending(con, contract)]
+            for f in files:
+                if f.status == "rejected":
+                    context.log.warning(f"{contract.key}: {f.name} rejected: {f.error}")
+            new = [f.sha256 for f in files if f.status == "loaded"]
+            columns = sorted({c for e in contract.expectations for k, c in e.kwargs.items() if k.startswith("column")})
+            frame = (
+                con.execute(
+                    f"SELECT {', '.join(map(quote, columns)) or '1'} FROM {quote(contract.table)} "
+                    "WHERE list_contains(?, _source_sha256)",
+                    [new],
+                ).df()
+                if contract.expectations
+                else None
+            )
+            gx_checks = data_docs.run_raw_expectations(contract, frame) if frame is not None else []
+            outcomes = evaluate(con, contract, files, run_id, gx_checks)
+        rows_in = sum(f.rows_in for f in files)
+        failures: dict[str, int] = {}
+        for f in files:
+            for rule, n in f.failures.items():
+                failures[rule] = failures.get(rule, 0) + n
+        page = data_docs.write_page(
+            data_docs.validation_result(contract, rows_in, failures, run_id),
+            hub.paths.published / "data_quality" / run_id,
+            contract,
+        )
+        checks = [
+            AssetCheckResult(
+                check_name=o.name,
+                passed=o.passed,
+                severity=AssetCheckSeverity.ERROR if o.severity == "error" else AssetCheckSeverity.WARN,
+                description=o.description,
+                metadata={**{k: _plain(v) for k, v in o.metadata.items()}, "data_docs": str(page)},
+            )
+            for o in outcomes
+        ]
+        totals = {
+            "files_loaded": sum(f.status == "loaded" for f in files),
+            "files_rejected": sum(f.status == "rejected" for f in files),
+            "rows_in": rows_in,
+            "rows_loaded": sum(f.rows_loaded for f in files),
+            "rows_quarantined": sum(f.rows_quarantined for f in files),
+            "rows_with_warnings": sum(f.rows_warned for f in files),
+            "worst_rules": _plain(worst_rules(files)),
+            "sha256": ", ".join(f.sha256[:12] for f in files[:20]),
+            "data_docs": str(page),
+        }
+        return MaterializeResult(metadata=totals, check_results=checks)
 
     return _validated
+
+
+def _plain(value):
+    """Dagster metadata values: dicts and lists as text, numbers and strings as they are."""
+    return value if isinstance(value, int | float | str) else str(value)

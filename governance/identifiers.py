@@ -56,3 +56,38 @@ def is_valid_upn(value: str) -> bool:
     values = [int(c) for c in value[1:12]]
     values.append(UPN_LETTERS.index(last) if last.isalpha() else int(last))
     return str(upn_check_letters(np.array([values]))[0]) == value[0]
+
+
+def nhs_number_sql(text: str) -> str:
+    """SQL that is true when the text expression is a valid NHS number (spaces allowed)."""
+    digits = f"regexp_replace({text}, '\\s', '', 'g')"
+    terms = " + ".join(f"TRY_CAST(substr({digits}, {i + 1}, 1) AS INTEGER) * {w}" for i, w in enumerate(NHS_WEIGHTS))
+    check = f"(11 - ({terms}) % 11)"
+    return (
+        f"coalesce(regexp_full_match({digits}, '[0-9]{{10}}') AND "
+        f"(CASE WHEN {check} = 11 THEN 0 ELSE {check} END) = TRY_CAST(substr({digits}, 10, 1) AS INTEGER), false)"
+    )
+
+
+def upn_sql(text: str) -> str:
+    """SQL that is true when the text expression is a valid permanent or temporary UPN."""
+    upn = f"upper({text})"
+    digit_terms = [f"TRY_CAST(substr({upn}, {pos}, 1) AS INTEGER) * {pos}" for pos in range(2, 13)]
+    last = f"substr({upn}, 13, 1)"
+    last_value = (
+        f"(CASE WHEN regexp_full_match({last}, '[0-9]') THEN TRY_CAST({last} AS INTEGER) "
+        f"ELSE strpos('{UPN_LETTERS}', {last}) - 1 END) * 13"
+    )
+    total = " + ".join([*digit_terms, last_value])
+    return (
+        f"coalesce(regexp_full_match({upn}, '[A-Z][0-9]{{11}}[0-9{UPN_LETTERS}]') AND "
+        f"substr('{UPN_LETTERS}', ({total}) % 23 + 1, 1) = substr({upn}, 1, 1), false)"
+    )
+
+
+UK_POSTCODE = "[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}"
+
+
+def postcode_sql(text: str) -> str:
+    """SQL that is true when the text expression is a well-formed UK postcode (any spacing, any case)."""
+    return f"coalesce(regexp_full_match(upper(replace({text}, ' ', '')), '{UK_POSTCODE}'), false)"

@@ -1,16 +1,22 @@
-"""Typing a delivery under its contract, in SQL: each row either becomes a typed row or goes
-to quarantine with every rule it broke (rule id, column, reason; never the offending value
-of an identifier). rows_in = rows_loaded + rows_quarantined, always.
+"""Typing and validating a delivery under its contract, in SQL inside DuckDB.
+
+Every row is typed and checked against the contract's row rules in one pass. A row that
+breaks an `error` rule goes to quarantine with every rule it broke (the first one named, with
+the column and the reason); a row that breaks only `warn` rules is loaded and its warnings
+recorded. Values of identifier and sensitive columns are never copied into quarantine
+reasons or values. rows_in = rows_loaded + rows_quarantined, always.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
+from governance.identifiers import nhs_number_sql, postcode_sql, upn_sql
 from hub.contracts import Column, Contract
 from hub.db import literal, quote
+from hub.rules import Rule, row_rules, shareable
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -23,12 +29,16 @@ SQL_TYPES = {
 TRUE_WORDS = ("1", "true", "yes", "y", "t")
 FALSE_WORDS = ("0", "false", "no", "n", "f")
 
-QUARANTINE_DDL = """
+DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
     partner VARCHAR, dataset VARCHAR, source_file VARCHAR, source_sha256 VARCHAR,
     source_row BIGINT, source_line BIGINT, rule_id VARCHAR, severity VARCHAR,
-    column_name VARCHAR, reason VARCHAR, all_rules VARCHAR[], raw_record JSON, run_id VARCHAR
-)
+    column_name VARCHAR, reason VARCHAR, value VARCHAR, all_rules VARCHAR[], event_month DATE, run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS validation_warnings (
+    partner VARCHAR, dataset VARCHAR, source_file VARCHAR, source_sha256 VARCHAR,
+    source_row BIGINT, source_line BIGINT, rule_id VARCHAR, column_name VARCHAR, run_id VARCHAR
+);
 """
 
 
@@ -37,6 +47,12 @@ class Conformed:
     rows_in: int
     rows_loaded: int
     rows_quarantined: int
+    rows_warned: int = 0
+    failures: dict[str, int] = field(default_factory=dict)  # rule id -> rows breaking it
+
+
+def _text(name: str) -> str:
+    return quote(f"_t_{name}")
 
 
 def _list(values) -> str:
@@ -61,91 +77,142 @@ def typed_expr(contract: Contract, column: Column, text: str) -> str:
     return f"CAST({stamp} AS DATE)" if column.type == "date" else stamp
 
 
-def _reason(contract: Contract, column: Column) -> str:
-    if column.type in ("date", "timestamp"):
-        return f"not a {column.type} in the format(s) {', '.join(contract.formats_for(column))}"
-    return {
-        "integer": "not a whole number",
-        "decimal": "not a number",
-        "boolean": "not yes/no (true/false, 1/0)",
-    }[column.type]
+def _age(dob: str, event: str) -> str:
+    e = f"CAST({event} AS DATE)"
+    return (
+        f"(year({e}) - year({dob}) - CASE WHEN month({e}) < month({dob}) OR "
+        f"(month({e}) = month({dob}) AND day({e}) < day({dob})) THEN 1 ELSE 0 END)"
+    )
 
 
-def _failures(contract: Contract, name: str, column: Column) -> list[str]:
-    """SQL expressions, each a rule failure struct or NULL."""
-    text, typed = quote(f"_t_{name}"), quote(name)
+def broken(rule: Rule) -> str:
+    """SQL that is true when a row breaks the rule (over the `_t_` texts and typed columns)."""
+    col = rule.column
+    t, v = (_text(col), quote(col)) if col else (None, None)
+    p = rule.params
+    match rule.kind:
+        case "duplicate_row":
+            return "_dup_rank > 1"
+        case "unique":
+            return "_key_rank > 1"
+        case "type":
+            return f"{t} IS NOT NULL AND {v} IS NULL"
+        case "required":
+            return f"{t} IS NULL"
+        case "allowed":
+            return f"{v} IS NOT NULL AND CAST({v} AS VARCHAR) NOT IN ({', '.join(map(literal, p['values']))})"
+        case "range":
+            lo = f"{v} < {p['min']}" if p["min"] is not None else "false"
+            hi = f"{v} > {p['max']}" if p["max"] is not None else "false"
+            return f"{v} IS NOT NULL AND ({lo} OR {hi})"
+        case "pattern":
+            return f"{t} IS NOT NULL AND NOT regexp_full_match({t}, {literal(p['pattern'])})"
+        case "nhs_number":
+            return f"{t} IS NOT NULL AND NOT {nhs_number_sql(t)}"
+        case "upn":
+            return f"{t} IS NOT NULL AND NOT {upn_sql(t)}"
+        case "postcode":
+            return f"{t} IS NOT NULL AND NOT {postcode_sql(t)}"
+        case "not_before":
+            other = quote(p["other"])
+            return f"CAST({v} AS TIMESTAMP) < CAST({other} AS TIMESTAMP)"
+        case "dob_not_after_event":
+            return f"{v} > CAST({quote(p['event'])} AS DATE)"
+        case "age_range":
+            return f"{_age(v, quote(p['event']))} NOT BETWEEN {int(p['min'])} AND {int(p['max'])}"
+    raise ValueError(f"no SQL for rule kind {rule.kind!r}")
 
-    def failure(rule: str, reason: str) -> str:
-        return (
-            f"{{'rule_id': {literal(rule + ':' + name)}, 'column_name': {literal(name)}, 'reason': {literal(reason)}}}"
+
+def _failure_list(contract: Contract, rules: list[Rule]) -> str:
+    """SQL for the list of failure structs of a row (the unreadable reason alone, if any)."""
+    items = []
+    for rule in rules[1:]:  # rules[0] is unreadable_row, handled below
+        value = _text(rule.column) if shareable(contract, rule.column) else "NULL::VARCHAR"
+        struct = (
+            f"{{'rule_id': {literal(rule.id)}, 'column_name': {literal(rule.column or '')}, "
+            f"'severity': {literal(rule.severity)}, 'reason': {literal(rule.description)}, 'value': {value}}}"
         )
-
-    out = []
-    if column.type != "string":
-        out.append(
-            f"CASE WHEN {text} IS NOT NULL AND {typed} IS NULL THEN {failure('type', _reason(contract, column))} END"
-        )
-    if column.required:
-        out.append(f"CASE WHEN {text} IS NULL THEN {failure('required', 'required value is blank')} END")
-    if column.allowed is not None:
-        allowed = ", ".join(literal(str(v)) for v in column.allowed)
-        shown = "; ".join(str(v) for v in column.allowed)
-        out.append(
-            f"CASE WHEN {typed} IS NOT NULL AND CAST({typed} AS VARCHAR) NOT IN ({allowed}) "
-            f"THEN {failure('allowed', 'not one of the allowed values: ' + shown)} END"
-        )
-    return out
+        items.append(f"CASE WHEN coalesce({broken(rule)}, false) THEN {struct} END")
+    unreadable = (
+        "{'rule_id': 'unreadable_row', 'column_name': '', 'severity': 'error', "
+        "'reason': 'the line could not be read: ' || _unreadable, 'value': NULL::VARCHAR}"
+    )
+    checked = f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)" if items else "[]"
+    return f"CASE WHEN _unreadable IS NOT NULL THEN [{unreadable}] ELSE {checked} END"
 
 
-def ensure_typed_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+def ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     columns = ", ".join(f"{quote(n)} {SQL_TYPES[c.type]}" for n, c in contract.columns.items())
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {quote(contract.table)} (_source_sha256 VARCHAR, _source_file VARCHAR, "
         f"_row BIGINT, _line BIGINT, {columns})"
     )
-    con.execute(QUARANTINE_DDL)
+    con.execute(DDL)
 
 
 def conform(
-    con: duckdb.DuckDBPyConnection,
-    contract: Contract,
-    raw_table: str,
-    sha256: str,
-    file_name: str,
-    run_id: str,
+    con: duckdb.DuckDBPyConnection, contract: Contract, raw_table: str, sha256: str, file_name: str, run_id: str
 ) -> Conformed:
     """Move the rows of `raw_table` into the dataset's typed table or the quarantine.
 
     Idempotent per file: rows already stored for this file hash are replaced.
     """
-    ensure_typed_table(con, contract)
+    ensure_tables(con, contract)
+    rules = row_rules(contract)
     names = list(contract.columns)
-    texts = ", ".join(f"NULLIF(trim({quote(n)}), '') AS {quote('_t_' + n)}" for n in names)
-    typed = ", ".join(f"{typed_expr(contract, c, quote('_t_' + n))} AS {quote(n)}" for n, c in contract.columns.items())
-    failures = [f for n, c in contract.columns.items() for f in _failures(contract, n, c)]
-    errors = f"list_filter([{', '.join(failures)}], lambda x: x IS NOT NULL)" if failures else "[]"
+    texts = ", ".join(f"NULLIF(trim({quote(n)}), '') AS {_text(n)}" for n in names)
+    typed = ", ".join(f"{typed_expr(contract, c, _text(n))} AS {quote(n)}" for n, c in contract.columns.items())
+    all_texts = ", ".join(_text(n) for n in names)
+    key = ", ".join(quote(n) for n in contract.unique_key) or "NULL"
+    key_present = " AND ".join(f"{quote(n)} IS NOT NULL" for n in contract.unique_key) or "false"
+    event = f"CAST(date_trunc('month', {quote(contract.event_date)}) AS DATE)" if contract.event_date else "NULL::DATE"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT *, {errors} AS _errors FROM ("
-        f"SELECT *, {typed} FROM (SELECT _row, _line, {texts} FROM {quote(raw_table)}))"
+        f"""
+        CREATE OR REPLACE TEMP TABLE _checked AS
+        WITH t AS (SELECT _row, _line, _unreadable, {texts} FROM {quote(raw_table)}),
+        typed AS (
+            SELECT *, {typed},
+                CASE WHEN _unreadable IS NULL
+                THEN row_number() OVER (PARTITION BY {all_texts}, _unreadable ORDER BY _row) ELSE 1 END AS _dup_rank
+            FROM t
+        ),
+        keyed AS (
+            SELECT *, CASE WHEN {key_present} THEN row_number() OVER (PARTITION BY {key} ORDER BY _row) ELSE 1 END
+                AS _key_rank
+            FROM typed
+        )
+        SELECT *, list_filter(_all, lambda x: x.severity = 'error') AS _errors,
+               list_filter(_all, lambda x: x.severity = 'warn') AS _warnings
+        FROM (SELECT *, {_failure_list(contract, rules)} AS _all, {event} AS _event_month FROM keyed)
+        """
     )
     con.execute(f"DELETE FROM {quote(contract.table)} WHERE _source_sha256 = ?", [sha256])
     con.execute("DELETE FROM quarantine WHERE source_sha256 = ?", [sha256])
+    con.execute("DELETE FROM validation_warnings WHERE source_sha256 = ?", [sha256])
     con.execute(
         f"INSERT INTO {quote(contract.table)} SELECT ?, ?, _row, _line, {', '.join(map(quote, names))} "
         "FROM _checked WHERE len(_errors) = 0 ORDER BY _row",
         [sha256, file_name],
     )
-    raw_json = "to_json({" + ", ".join(f"{literal(n)}: {quote('_t_' + n)}" for n in names) + "})"
     con.execute(
-        "INSERT INTO quarantine SELECT ?, ?, ?, ?, _row, _line, _errors[1].rule_id, 'error', _errors[1].column_name, "
-        f"_errors[1].reason, list_transform(_errors, lambda e: e.rule_id), {raw_json}, ? "
-        "FROM _checked WHERE len(_errors) > 0 ORDER BY _row",
+        "INSERT INTO quarantine SELECT ?, ?, ?, ?, _row, _line, _errors[1].rule_id, 'error', "
+        "NULLIF(_errors[1].column_name, ''), _errors[1].reason, _errors[1].value, "
+        "list_transform(_all, lambda e: e.rule_id), _event_month, ? FROM _checked WHERE len(_errors) > 0 ORDER BY _row",
         [contract.partner, contract.dataset, file_name, sha256, run_id],
     )
-    rows_in, loaded, quarantined = con.execute(
-        "SELECT count(*), count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0) FROM _checked"
+    con.execute(
+        "INSERT INTO validation_warnings SELECT ?, ?, ?, ?, _row, _line, w.rule_id, NULLIF(w.column_name, ''), ? "
+        "FROM (SELECT _row, _line, unnest(_warnings) AS w FROM _checked WHERE len(_errors) = 0) ORDER BY _row",
+        [contract.partner, contract.dataset, file_name, sha256, run_id],
+    )
+    rows_in, loaded, quarantined, warned = con.execute(
+        "SELECT count(*), count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0), "
+        "count(*) FILTER (len(_errors) = 0 AND len(_warnings) > 0) FROM _checked"
     ).fetchall()[0]
+    failures = dict(
+        con.execute("SELECT f.rule_id, count(*) FROM (SELECT unnest(_all) AS f FROM _checked) GROUP BY ALL").fetchall()
+    )
     con.execute("DROP TABLE _checked")
     if rows_in != loaded + quarantined:  # a bug, never bad input
         raise AssertionError(f"row accounting broken for {file_name}: {rows_in} != {loaded} + {quarantined}")
-    return Conformed(rows_in, loaded, quarantined)
+    return Conformed(rows_in, loaded, quarantined, warned, failures)

@@ -15,6 +15,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hub.paths import CONTRACTS_DIR
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+ROW_RULE_KINDS = (
+    "unreadable_row",
+    "duplicate_row",
+    "type",
+    "required",
+    "allowed",
+    "range",
+    "pattern",
+    "nhs_number",
+    "upn",
+    "postcode",
+    "unique",
+    "not_before",
+    "dob_not_after_event",
+    "age_range",
+)
 
 
 class Classification(StrEnum):
@@ -51,6 +67,9 @@ class Source(Strict):
     file_pattern: str = "*"
 
 
+Severity = Literal["error", "warn"]
+
+
 class Column(Strict):
     """One column: where it comes from, its type and rules, and what it is under IG."""
 
@@ -59,7 +78,11 @@ class Column(Strict):
     type: Literal["string", "integer", "decimal", "date", "timestamp", "boolean"] = "string"
     required: bool = False
     allowed: tuple[str | int, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
     formats: tuple[str, ...] | None = None
+    severity: dict[str, Severity] = Field(default_factory=dict, description="Rule kind -> severity override")
     classification: Classification
     identifier: IdentifierKind | None = None
     generalise: Literal["month"] | None = None
@@ -77,7 +100,35 @@ class Column(Strict):
             raise ValueError("a direct_identifier column must say which identifier it is (identifier: ...)")
         if self.formats and self.type not in ("date", "timestamp"):
             raise ValueError("formats apply to date and timestamp columns only")
+        if (self.min is not None or self.max is not None) and self.type not in ("integer", "decimal"):
+            raise ValueError("min and max apply to integer and decimal columns only")
         return self
+
+
+class CrossRule(Strict):
+    """A rule across columns: `not_before` means column must not be earlier than other."""
+
+    type: Literal["not_before"]
+    column: str
+    other: str
+    severity: Severity = "error"
+
+
+class DatasetChecks(Strict):
+    """Rules over a whole delivery (Dagster asset checks; `error` ones block downstream)."""
+
+    max_quarantine_share: float = Field(0.10, ge=0, le=1)
+    quarantine_severity: Severity = "error"
+    row_count_ratio: tuple[float, float] = (0.5, 2.0)
+    freshness_days: int = 400
+
+
+class RawExpectation(Strict):
+    """Any Great Expectations expectation the shorthand does not cover, run by GX itself."""
+
+    type: str = Field(pattern=r"^expect_[a-z_]+$")
+    kwargs: dict = Field(default_factory=dict)
+    severity: Severity = "warn"
 
 
 class Contract(Strict):
@@ -93,6 +144,12 @@ class Contract(Strict):
     date_formats: tuple[str, ...] = ("%d/%m/%Y",)
     timestamp_formats: tuple[str, ...] = ("%d/%m/%Y %H:%M",)
     columns: dict[str, Column]
+    unique_key: tuple[str, ...] = ()
+    duplicate_rows: Literal["error", "warn", "allow"] = "error"
+    age_range: tuple[int, int] | None = None
+    rules: tuple[CrossRule, ...] = ()
+    checks: DatasetChecks = DatasetChecks()
+    expectations: tuple[RawExpectation, ...] = ()
 
     @field_validator("partner", "dataset")
     @classmethod
@@ -111,6 +168,18 @@ class Contract(Strict):
         if len(set(sources)) != len(sources):
             raise ValueError("two columns read the same source header")
         return columns
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> Contract:
+        named = [*self.unique_key, *(c for r in self.rules for c in (r.column, r.other))]
+        unknown = sorted({n for n in named if n not in self.columns})
+        if unknown:
+            raise ValueError(f"key or rules name unknown column(s): {', '.join(unknown)}")
+        for name, column in self.columns.items():
+            bad = sorted(set(column.severity) - set(ROW_RULE_KINDS))
+            if bad:
+                raise ValueError(f"column {name}: unknown rule kind(s) in severity: {', '.join(bad)}")
+        return self
 
     @model_validator(mode="after")
     def _event_date_is_a_date(self) -> Contract:

@@ -18,12 +18,16 @@ from synthetic.catalogue import CATALOGUE
 from synthetic.generate import GenerationResult
 from tests.extracts import read_rows
 
-# Defects the spine's contract rules (type, required, allowed values) must catch.
+# Every planted defect and the rule that must catch it.
 CAUGHT = {
     "bad_date": "type",
     "impossible_date": "type",
     "blank_mandatory": "required",
     "out_of_range_code": "allowed",
+    "invalid_nhs_check_digit": "nhs_number",
+    "invalid_upn_check_letter": "upn",
+    "end_before_start": "not_before",
+    "duplicate_row": "duplicate_row",
 }
 THRESHOLD = 5
 REPO = Path(__file__).parents[1]
@@ -75,7 +79,7 @@ def test_quarantine_matches_the_defect_manifest(first_run: RefreshOutcome, home:
     contracts = {c.table: c for c in load_contracts()}
     got = set()
     for partner, dataset, file, row, line, rule_id, column in quarantined:
-        header = contracts[f"{partner}__{dataset}"].columns[column].source
+        header = contracts[f"{partner}__{dataset}"].columns[column].source if column else ""
         rule = rule_id.split(":")[0]
         got.add((f"{partner}/{dataset}/{file}", row, line, rule, header))
     expected = {
