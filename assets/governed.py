@@ -4,8 +4,8 @@ from dagster import AssetsDefinition, MaterializeResult, asset
 
 from hub.contracts import Contract
 from hub.db import literal
-from hub.governed import build_shared_table, load_reference, shared_columns
-from hub.publish import DELIVERY_LOG_DDL
+from hub.governed import build_shared_table, load_reference, share_run_logs, shared_columns
+from hub.quality import refresh_scorecard
 from pipelines.resources import DuckDBStore, HubResource
 
 REFERENCE_KEY = ["governed", "reference"]
@@ -35,19 +35,10 @@ def build_governed(contract: Contract) -> AssetsDefinition:
             con.execute(f"ATTACH {literal(personal_store.path)} AS personal (READ_ONLY)")
             try:
                 rows = build_shared_table(con, contract, "personal")
-                con.execute(DELIVERY_LOG_DDL)
-                con.execute(
-                    "DELETE FROM delivery_log WHERE partner = ? AND dataset = ?",
-                    [contract.partner, contract.dataset],
-                )
-                con.execute(
-                    "INSERT INTO delivery_log SELECT run_id, partner, dataset, file_name, sha256, seen_at, status, "
-                    "rows_in, rows_loaded, rows_quarantined, error FROM personal.deliveries "
-                    "WHERE partner = ? AND dataset = ?",
-                    [contract.partner, contract.dataset],
-                )
+                months = refresh_scorecard(con, contract, "personal")
+                share_run_logs(con, contract, "personal")
             finally:
                 con.execute("DETACH personal")
-        return MaterializeResult(metadata={"rows": rows})
+        return MaterializeResult(metadata={"rows": rows, "dq_months": months})
 
     return _governed

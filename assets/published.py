@@ -22,6 +22,6 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
     stats = context.instance.get_run_stats(context.run.run_id)
     started = dt.datetime.fromtimestamp(stats.start_time or dt.datetime.now().timestamp(), dt.UTC)
     with connect(Path(shared_store.path)) as con:
-        summary = run_summary(con, context.run.run_id, started)
+        summary = run_summary(con, context.run.run_id, started, hub.paths.published)
     counts = publish(Path(shared_store.path), hub.paths.published, load_catalogue(), summary)
     return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})

@@ -20,7 +20,7 @@ from hub import archive, data_docs
 from hub.conform import conform, ensure_tables
 from hub.contracts import Contract
 from hub.db import quote
-from hub.quality import FileOutcome, evaluate, worst_rules
+from hub.quality import FileOutcome, evaluate, record_checks, worst_rules
 from hub.readers import FileRejected, load_raw
 from hub.rules import dataset_rules
 from pipelines.resources import DuckDBStore, HubResource
@@ -88,6 +88,7 @@ def build_validated(contract: Contract) -> AssetsDefinition:
             )
             gx_checks = data_docs.run_raw_expectations(contract, frame) if frame is not None else []
             outcomes = evaluate(con, contract, files, run_id, gx_checks)
+            record_checks(con, contract, run_id, outcomes)
         rows_in = sum(f.rows_in for f in files)
         failures: dict[str, int] = {}
         for f in files:

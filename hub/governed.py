@@ -14,6 +14,7 @@ import duckdb
 
 from hub.contracts import Classification, Contract, IdentifierKind
 from hub.db import literal, quote, scalar
+from hub.quality import CHECK_LOG_DDL
 from hub.reference import reference_file
 
 SHARED_CLASSES = (Classification.non_personal, Classification.sensitive)
@@ -42,6 +43,34 @@ def load_reference(con: duckdb.DuckDBPyConnection, home: Path) -> dict[str, int]
     con.execute("ALTER TABLE ref_population ALTER age TYPE INTEGER")
     con.execute("ALTER TABLE ref_population ALTER population TYPE BIGINT")
     return counts
+
+
+DELIVERY_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS delivery_log (
+    run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, sha256 VARCHAR, seen_at TIMESTAMP,
+    status VARCHAR, rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
+)
+"""
+
+
+def share_run_logs(con: duckdb.DuckDBPyConnection, contract: Contract, personal: str) -> None:
+    """Copy the dataset's delivery outcomes and check results (names, hashes, counts: no
+    personal data) from the attached personal zone to the shared store, for publishing."""
+    con.execute(DELIVERY_LOG_DDL)
+    con.execute(CHECK_LOG_DDL)
+    where = "WHERE partner = ? AND dataset = ?"
+    params = [contract.partner, contract.dataset]
+    con.execute(f"DELETE FROM delivery_log {where}", params)
+    con.execute(
+        "INSERT INTO delivery_log SELECT run_id, partner, dataset, file_name, sha256, seen_at, status, rows_in, "
+        f"rows_loaded, rows_quarantined, error FROM {personal}.deliveries {where}",
+        params,
+    )
+    con.execute(f"DELETE FROM check_log {where}", params)
+    if scalar(
+        con, f"SELECT count(*) FROM duckdb_tables() WHERE database_name = '{personal}' AND table_name = 'check_log'"
+    ):
+        con.execute(f"INSERT INTO check_log SELECT * FROM {personal}.check_log {where}", params)
 
 
 def shared_columns(contract: Contract) -> list[str]:

@@ -20,13 +20,6 @@ from hub.metrics import Metric
 
 TABLES = ("dim_metric", "dim_period", "dim_geography", "fact_metric_value", "alerts", "dq_scorecard")
 
-DELIVERY_LOG_DDL = """
-CREATE TABLE IF NOT EXISTS delivery_log (
-    run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, sha256 VARCHAR,
-    seen_at TIMESTAMP, status VARCHAR, rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
-)
-"""
-
 
 def _build(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
     con.execute(
@@ -83,30 +76,41 @@ def _build(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
         "CREATE TABLE alerts (metric_id VARCHAR, period_id VARCHAR, geography_code VARCHAR, "
         "signal VARCHAR, message VARCHAR)"
     )
+    counts = ("rows_received", "rows_loaded", "rows_quarantined", "rows_with_warnings")
+    shown = ", ".join(f"CASE WHEN {primary_suppression(c)} THEN NULL ELSE {c} END AS {c}" for c in counts)
     con.execute(
-        """
+        f"""
         CREATE TABLE dq_scorecard AS
-        SELECT partner, dataset, strftime(seen_at, '%Y-%m') AS period_id,
-               count(*) AS files_received,
-               count(*) FILTER (status = 'rejected') AS files_rejected,
-               sum(rows_in) AS rows_received, sum(rows_loaded) AS rows_loaded,
-               sum(rows_quarantined) AS rows_quarantined,
-               CASE WHEN sum(rows_in) > 0 THEN sum(rows_loaded) / sum(rows_in) END AS validity
-        FROM s.delivery_log WHERE status IN ('loaded', 'rejected')
-        GROUP BY ALL ORDER BY partner, dataset, period_id
+        SELECT partner, dataset, coalesce(strftime(period_month, '%Y-%m'), 'unknown') AS period_id, {shown},
+               completeness, validity, uniqueness, timeliness_days, nhs_number_coverage, upn_coverage,
+               validity - lag(validity) OVER (
+                   PARTITION BY partner, dataset, period_month IS NULL ORDER BY period_month) AS validity_change,
+               CASE WHEN validity_change > 0.005 THEN 'improving' WHEN validity_change < -0.005 THEN 'worsening'
+                    WHEN validity_change IS NOT NULL THEN 'stable' END AS trend
+        FROM s.dq_monthly ORDER BY partner, dataset, period_id
         """
     )
 
 
-def run_summary(shared: duckdb.DuckDBPyConnection, run_id: str, started_at: dt.datetime) -> dict:
-    """The run summary of DESIGN.md from the shared store's delivery log."""
+def run_summary(shared: duckdb.DuckDBPyConnection, run_id: str, started_at: dt.datetime, published: Path) -> dict:
+    """The run summary of DESIGN.md from the shared store's delivery and check logs."""
     rows = shared.execute(
         "SELECT partner, dataset, file_name, sha256, status, rows_in, rows_loaded, rows_quarantined, error "
         "FROM delivery_log WHERE run_id = ? ORDER BY partner, dataset, file_name",
         [run_id],
     ).fetchall()
+    checks = {
+        (p, d): (passed, failed)
+        for p, d, passed, failed in shared.execute(
+            "SELECT partner, dataset, count(*) FILTER (passed), count(*) FILTER (NOT passed) FROM check_log "
+            "WHERE run_id = ? GROUP BY ALL",
+            [run_id],
+        ).fetchall()
+    }
     datasets: dict[tuple[str, str], dict] = {}
     for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error in rows:
+        passed, failed = checks.get((partner, dataset), (0, 0))
+        page = Path("data_quality") / run_id / f"{partner}__{dataset}.html"
         entry = datasets.setdefault(
             (partner, dataset),
             {
@@ -115,8 +119,9 @@ def run_summary(shared: duckdb.DuckDBPyConnection, run_id: str, started_at: dt.d
                 "rows_in": 0,
                 "rows_loaded": 0,
                 "rows_quarantined": 0,
-                "checks_passed": 0,
-                "checks_failed": 0,
+                "checks_passed": passed,
+                "checks_failed": failed,
+                "data_docs": page.as_posix() if (published / page).exists() else None,
                 "files": [],
             },
         )
@@ -134,13 +139,10 @@ def run_summary(shared: duckdb.DuckDBPyConnection, run_id: str, started_at: dt.d
         entry["rows_in"] += rows_in
         entry["rows_loaded"] += loaded
         entry["rows_quarantined"] += quarantined
-        if status == "loaded":
-            entry["checks_passed"] += 1
-        elif status == "rejected":
-            entry["checks_failed"] += 1
     return {
         "run_id": run_id,
         "started_at": started_at.isoformat(timespec="seconds"),
+        "data_quality": f"data_quality/{run_id}/index.html",
         "datasets": list(datasets.values()),
     }
 
