@@ -19,14 +19,29 @@ class RefreshOutcome:
     reason: str | None  # one line, when the run could not publish
 
 
-def _first_failure(result) -> str:
+PUBLISH_STEP = "published__metrics_store"
+
+
+def _why_not_published(result) -> str:
+    """One line: the blocking checks that stopped publication, else the first failed step."""
+    blocked = [
+        f"{'/'.join(e.asset_key.path)} {e.check_name}"
+        for e in (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")
+        if not e.passed and e.severity.value == "ERROR"
+    ]
+    if blocked:
+        return "blocked by failed data-quality check(s): " + ", ".join(blocked)
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.event_specific_data.error
             while error.cause is not None:
                 error = error.cause
             return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
-    return "the run failed before any step"
+    return "the publishing step did not run"
+
+
+def _published(result) -> bool:
+    return any(e.event_type_value == "STEP_SUCCESS" and e.step_key == PUBLISH_STEP for e in result.all_events)
 
 
 def run_refresh(home: Path, listener: Listener | None = None) -> RefreshOutcome:
@@ -43,9 +58,7 @@ def run_refresh(home: Path, listener: Listener | None = None) -> RefreshOutcome:
     finally:
         if listener:
             stop_listening(listener)
+    success = result.success and _published(result)
     summary_path = home / "published" / "run_summary.json"
-    summary = None
-    if result.success and summary_path.exists():
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    reason = None if result.success else _first_failure(result)
-    return RefreshOutcome(result.success, result.run_id, summary, reason)
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if success else None
+    return RefreshOutcome(success, result.run_id, summary, None if success else _why_not_published(result))

@@ -1,0 +1,87 @@
+"""Dataset-level rules as Dagster asset checks, run for real in-process: a broken delivery
+blocks what depends on it, and the run says which check stopped publication."""
+
+import csv
+from pathlib import Path
+
+import duckdb
+
+from hub.contracts import load_contracts
+from pipelines.definitions import build_definitions
+from pipelines.refresh import run_refresh
+
+
+def write_csv(path: Path, contract_key: str, rows: list[dict[str, str]]) -> None:
+    contract = next(c for c in load_contracts() if c.key == contract_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding=contract.source.encoding, newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([c.source for c in contract.columns.values()])
+        for row in rows:
+            writer.writerow([row.get(c.source, "") for c in contract.columns.values()])
+
+
+def contact(i: int, date: str) -> dict[str, str]:
+    return {
+        "Contact ID": f"CT{i:08d}",
+        "Contact Date": date,
+        "Threshold Tier": "2",
+        "Postcode": "NR2 4AB",
+        "DOB": "01/02/2015",
+        "Gender": "F",
+    }
+
+
+def flag(i: int) -> dict[str, str]:
+    return {
+        "flag_ref": f"EX{i:08d}",
+        "flag_raised_date": "2024-05-01",
+        "flag_type": "CCE",
+        "flag_status": "Active",
+        "date_of_birth": "2009-03-01",
+        "home_postcode": "NR30 1AA",
+    }
+
+
+def test_every_dataset_rule_is_an_asset_check_and_only_error_ones_block(tmp_path: Path) -> None:
+    defs = build_definitions(tmp_path)
+    graph = defs.resolve_asset_graph()
+    checks = {k for k in graph.asset_check_keys if k.asset_key.path[:1] == ["validated"]}
+    contracts = load_contracts()
+    assert {k.name for k in checks} >= {
+        "quarantine_share",
+        "files_readable",
+        "columns_as_contracted",
+        "row_count_change",
+        "freshness",
+    }
+    assert len({k.asset_key for k in checks}) == len(contracts)
+    spec = next(s for a in defs.assets for s in getattr(a, "check_specs", []) if s.name == "quarantine_share")
+    assert spec.blocking
+    spec = next(s for a in defs.assets for s in getattr(a, "check_specs", []) if s.name == "freshness")
+    assert not spec.blocking
+
+
+def test_a_failing_blocking_check_stops_downstream_assets(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    bad = [contact(i, "31/02/2024" if i % 2 else "03/02/2024") for i in range(10)]  # half impossible dates
+    write_csv(landing / "childrens_services" / "contacts" / "contacts_2024.csv", "childrens_services/contacts", bad)
+    write_csv(
+        landing / "police" / "exploitation_flags" / "flags_2024.csv",
+        "police/exploitation_flags",
+        [flag(i) for i in range(10)],
+    )
+
+    outcome = run_refresh(tmp_path)
+
+    assert not outcome.success
+    assert outcome.reason == (
+        "blocked by failed data-quality check(s): validated/childrens_services/contacts quarantine_share"
+    )
+    assert not (tmp_path / "published" / "metrics.duckdb").exists()
+    with duckdb.connect(str(tmp_path / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    assert "police__exploitation_flags" in tables  # the good dataset went on
+    assert "childrens_services__contacts" not in tables  # the broken delivery went no further
+    with duckdb.connect(str(tmp_path / "warehouse" / "personal.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM quarantine WHERE rule_id = 'type:contact_date'").fetchall() == [(5,)]
