@@ -139,3 +139,16 @@ def record_outcome(
         "WHERE sha256 = ? AND status = 'archived'",
         [status, run_id, *rows, error, sha256],
     )
+
+
+def reopen(con: duckdb.DuckDBPyConnection, contract: Contract) -> int:
+    """Mark the dataset's loaded and rejected files for reading again from the raw archive
+    (after a contract fix): the next refresh re-validates them, replacing their typed and
+    quarantined rows. Returns the number of files."""
+    ensure_tables(con)
+    reopened = con.execute(
+        "UPDATE deliveries SET status = 'archived' WHERE partner = ? AND dataset = ? "
+        "AND status IN ('loaded', 'rejected') RETURNING sha256",
+        [contract.partner, contract.dataset],
+    ).fetchall()
+    return len(reopened)

@@ -123,22 +123,29 @@ def broken(rule: Rule) -> str:
     raise ValueError(f"no SQL for rule kind {rule.kind!r}")
 
 
-def _failure_list(contract: Contract, rules: list[Rule]) -> str:
-    """SQL for the list of failure structs of a row (the unreadable reason alone, if any)."""
+def _flags(rules: list[Rule]) -> list[str]:
+    """One boolean SQL column per rule: does the row break it? (An unreadable line breaks
+    only `unreadable_row`: it has no cells to judge.)"""
+    flags = ["_unreadable IS NOT NULL"]
+    flags += [f"_unreadable IS NULL AND coalesce({broken(rule)}, false)" for rule in rules[1:]]
+    return [f"{flag} AS _f{i}" for i, flag in enumerate(flags)]
+
+
+def _failure_list(contract: Contract, rules: list[Rule], severity: str) -> str:
+    """SQL for the list of failure structs of the given severity of a row, built only for the
+    rows that need it (the flags say which)."""
     items = []
-    for rule in rules[1:]:  # rules[0] is unreadable_row, handled below
+    for i, rule in enumerate(rules):
+        if rule.severity != severity:
+            continue
         value = _text(rule.column) if shareable(contract, rule.column) else "NULL::VARCHAR"
+        reason = "'the line could not be read: ' || _unreadable" if i == 0 else literal(rule.description)
         struct = (
             f"{{'rule_id': {literal(rule.id)}, 'column_name': {literal(rule.column or '')}, "
-            f"'severity': {literal(rule.severity)}, 'reason': {literal(rule.description)}, 'value': {value}}}"
+            f"'reason': {reason}, 'value': {value}}}"
         )
-        items.append(f"CASE WHEN coalesce({broken(rule)}, false) THEN {struct} END")
-    unreadable = (
-        "{'rule_id': 'unreadable_row', 'column_name': '', 'severity': 'error', "
-        "'reason': 'the line could not be read: ' || _unreadable, 'value': NULL::VARCHAR}"
-    )
-    checked = f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)" if items else "[]"
-    return f"CASE WHEN _unreadable IS NOT NULL THEN [{unreadable}] ELSE {checked} END"
+        items.append(f"CASE WHEN _f{i} THEN {struct} END")
+    return f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)" if items else "[]"
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
@@ -166,6 +173,9 @@ def conform(
     key = ", ".join(quote(n) for n in contract.unique_key) or "NULL"
     key_present = " AND ".join(f"{quote(n)} IS NOT NULL" for n in contract.unique_key) or "false"
     event = f"CAST(date_trunc('month', {quote(contract.event_date)}) AS DATE)" if contract.event_date else "NULL::DATE"
+    flags = _flags(rules)
+    errors = " OR ".join(f"_f{i}" for i, r in enumerate(rules) if r.severity == "error") or "false"
+    warns = " OR ".join(f"_f{i}" for i, r in enumerate(rules) if r.severity == "warn") or "false"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _checked AS
@@ -180,10 +190,9 @@ def conform(
             SELECT *, CASE WHEN {key_present} THEN row_number() OVER (PARTITION BY {key} ORDER BY _row) ELSE 1 END
                 AS _key_rank
             FROM typed
-        )
-        SELECT *, list_filter(_all, lambda x: x.severity = 'error') AS _errors,
-               list_filter(_all, lambda x: x.severity = 'warn') AS _warnings
-        FROM (SELECT *, {_failure_list(contract, rules)} AS _all, {event} AS _event_month FROM keyed)
+        ),
+        flagged AS (SELECT *, {", ".join(flags)}, {event} AS _event_month FROM keyed)
+        SELECT *, {errors} AS _error, NOT ({errors}) AND ({warns}) AS _warn FROM flagged
         """
     )
     con.execute(f"DELETE FROM {quote(contract.table)} WHERE _source_sha256 = ?", [sha256])
@@ -191,27 +200,29 @@ def conform(
     con.execute("DELETE FROM validation_warnings WHERE source_sha256 = ?", [sha256])
     con.execute(
         f"INSERT INTO {quote(contract.table)} SELECT ?, ?, _row, _line, {', '.join(map(quote, names))} "
-        "FROM _checked WHERE len(_errors) = 0 ORDER BY _row",
+        "FROM _checked WHERE NOT _error ORDER BY _row",
         [sha256, file_name],
     )
+    all_ids = "[" + ", ".join(f"CASE WHEN _f{i} THEN {literal(r.id)} END" for i, r in enumerate(rules)) + "]"
     con.execute(
-        "INSERT INTO quarantine SELECT ?, ?, ?, ?, _row, _line, _errors[1].rule_id, 'error', "
-        "NULLIF(_errors[1].column_name, ''), _errors[1].reason, _errors[1].value, "
-        "list_transform(_all, lambda e: e.rule_id), _event_month, ? FROM _checked WHERE len(_errors) > 0 ORDER BY _row",
+        "INSERT INTO quarantine SELECT ?, ?, ?, ?, _row, _line, e[1].rule_id, 'error', NULLIF(e[1].column_name, ''), "
+        f"e[1].reason, e[1].value, list_filter({all_ids}, lambda x: x IS NOT NULL), _event_month, ? "
+        f"FROM (SELECT *, {_failure_list(contract, rules, 'error')} AS e FROM _checked WHERE _error) ORDER BY _row",
         [contract.partner, contract.dataset, file_name, sha256, run_id],
     )
     con.execute(
         "INSERT INTO validation_warnings SELECT ?, ?, ?, ?, _row, _line, w.rule_id, NULLIF(w.column_name, ''), ? "
-        "FROM (SELECT _row, _line, unnest(_warnings) AS w FROM _checked WHERE len(_errors) = 0) ORDER BY _row",
+        f"FROM (SELECT _row, _line, unnest({_failure_list(contract, rules, 'warn')}) AS w FROM _checked WHERE _warn) "
+        "ORDER BY _row",
         [contract.partner, contract.dataset, file_name, sha256, run_id],
     )
-    rows_in, loaded, quarantined, warned = con.execute(
-        "SELECT count(*), count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0), "
-        "count(*) FILTER (len(_errors) = 0 AND len(_warnings) > 0) FROM _checked"
+    counts = con.execute(
+        "SELECT count(*), count(*) FILTER (NOT _error), count(*) FILTER (_error), count(*) FILTER (_warn), "
+        + ", ".join(f"count(*) FILTER (_f{i})" for i in range(len(rules)))
+        + " FROM _checked"
     ).fetchall()[0]
-    failures = dict(
-        con.execute("SELECT f.rule_id, count(*) FROM (SELECT unnest(_all) AS f FROM _checked) GROUP BY ALL").fetchall()
-    )
+    rows_in, loaded, quarantined, warned = counts[:4]
+    failures = {rule.id: n for rule, n in zip(rules, counts[4:], strict=True) if n}
     con.execute("DROP TABLE _checked")
     if rows_in != loaded + quarantined:  # a bug, never bad input
         raise AssertionError(f"row accounting broken for {file_name}: {rows_in} != {loaded} + {quarantined}")

@@ -154,6 +154,27 @@ def demo(scale: ScaleOption = Scale.small, seed: SeedOption = 1) -> None:
     _refresh(HubPaths.from_env())
 
 
+@app.command()
+def revalidate(
+    dataset: Annotated[str, typer.Argument(help="partner/dataset, e.g. police/missing_episodes")],
+) -> None:
+    """Re-validate a dataset's archived files under its current contract (after a contract
+    fix; no re-delivery needed), then run the refresh."""
+    from hub import archive
+    from hub.contracts import load_contracts
+    from hub.db import connect
+
+    contract = next((c for c in load_contracts() if c.key == dataset), None)
+    if contract is None:
+        console.print(f"[red]error[/]: no data contract for {dataset!r} (see data_contracts/)")
+        raise typer.Exit(2)
+    paths = HubPaths.from_env()
+    with connect(paths.warehouse / "personal.duckdb") as con:
+        files = archive.reopen(con, contract)
+    console.print(f"{files} archived file(s) of {dataset} will be read again under the current contract.")
+    _refresh(paths)
+
+
 contracts_app = typer.Typer(help="Work with the data contracts in data_contracts/.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 

@@ -192,3 +192,33 @@ def test_a_workbook_that_is_not_one_is_rejected(tmp_path: Path) -> None:
     path = write(tmp_path, "this is not a zip file", name="stops.xlsx")
     with pytest.raises(FileRejected, match="not readable as an Excel workbook"):
         ingest(path, XLSX)
+
+
+def test_quarantined_rows_revalidate_after_a_contract_fix_without_redelivery(tmp_path: Path) -> None:
+    from hub import archive
+
+    landing, raw = tmp_path / "landing", tmp_path / "raw"
+    folder = landing / "police" / "stops"
+    folder.mkdir(parents=True)
+    (folder / "stops.csv").write_text(f"{HEADER}\nR1,Ann,01/02/2015,03/04/2024,A,\nR2,Bob,01/02/2015,03/04/2024,C,\n")
+    con = duckdb.connect()
+
+    def validate(contract: Contract) -> Conformed:
+        (sha, name, stored), *_ = archive.pending(con, contract)
+        load_raw(con, contract, Path(stored), "_raw")
+        result = conform(con, contract, "_raw", sha, name, "run")
+        archive.record_outcome(
+            con, sha, "run", "loaded", (result.rows_in, result.rows_loaded, result.rows_quarantined), None
+        )
+        return result
+
+    archive.archive(con, CONTRACT, landing, raw, "run-1")
+    assert validate(CONTRACT).rows_quarantined == 1
+    fixed_code = CONTRACT.columns["code"].model_copy(update={"allowed": ("A", "B", "C")})
+    fixed = CONTRACT.model_copy(update={"columns": {**CONTRACT.columns, "code": fixed_code}})
+    assert archive.archive(con, fixed, landing, raw, "run-2") == []  # nothing re-delivered
+    assert archive.reopen(con, fixed) == 1
+    result = validate(fixed)
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 0)
+    assert con.execute("SELECT count(*) FROM quarantine").fetchall() == [(0,)]
+    assert con.execute('SELECT count(*) FROM "police__stops"').fetchall() == [(2,)]
