@@ -1,8 +1,18 @@
 """Governed: what may enter the shared intelligence store, generalised, with no identifier."""
 
-from dagster import AssetsDefinition, MaterializeResult, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetsDefinition,
+    MaterializeResult,
+    asset,
+    asset_check,
+)
 
-from hub.contracts import Contract
+from assets.metrics import METRICS_KEY
+from governance.keys import load_key
+from governance.leak_guard import known_name_pairs, scan
+from hub.contracts import Contract, load_contracts
 from hub.db import literal
 from hub.governed import build_shared_table, load_reference, share_run_logs, shared_columns
 from hub.quality import refresh_scorecard
@@ -30,15 +40,38 @@ def build_governed(contract: Contract) -> AssetsDefinition:
         description=f"{contract.title} in the shared store: {', '.join(shared_columns(contract))}, "
         "with age and age band at the event, district, locality and month; no identifiers.",
     )
-    def _governed(personal_store: DuckDBStore, shared_store: DuckDBStore) -> MaterializeResult:
+    def _governed(hub: HubResource, personal_store: DuckDBStore, shared_store: DuckDBStore) -> MaterializeResult:
+        key = load_key(hub.paths.home)  # read here, never passed through Dagster config
         with shared_store.connect() as con:
             con.execute(f"ATTACH {literal(personal_store.path)} AS personal (READ_ONLY)")
             try:
-                rows = build_shared_table(con, contract, "personal")
+                rows = build_shared_table(con, contract, "personal", key)
                 months = refresh_scorecard(con, contract, "personal")
                 share_run_logs(con, contract, "personal")
             finally:
                 con.execute("DETACH personal")
-        return MaterializeResult(metadata={"rows": rows, "dq_months": months})
+        return MaterializeResult(metadata={"rows": rows, "dq_months": months, "key_id": key.key_id})
 
     return _governed
+
+
+@asset_check(
+    asset=METRICS_KEY,
+    blocking=True,
+    description="Leak guard: no identifier in the shared store, by column name or by value (valid NHS "
+    "numbers, UPNs, full postcodes, forename and surname pairs known in the personal zone). "
+    "A finding blocks publication and names the table and column, never the value.",
+)
+def leak_guard(personal_store: DuckDBStore, shared_store: DuckDBStore) -> AssetCheckResult:
+    contracts = load_contracts()
+    with shared_store.connect() as con:
+        con.execute(f"ATTACH {literal(personal_store.path)} AS personal (READ_ONLY)")
+        try:
+            findings = scan(con, "shared", contracts, known_name_pairs(con, "personal", contracts))
+        finally:
+            con.execute("DETACH personal")
+    return AssetCheckResult(
+        passed=not findings,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"findings": len(findings), "where": "; ".join(map(str, findings[:20])) or "none"},
+    )

@@ -1,9 +1,10 @@
 """The governed split: what of a typed dataset may enter the shared intelligence store.
 
-Only columns the contract classifies `non_personal` or `sensitive` cross over, plus
-attributes generalised from identifiers: age in years and age band at the event (from date
-of birth), district and locality (from postcode) and the event month. No identifier column
-is ever selected.
+Only columns the contract classifies `non_personal` or `sensitive` cross over, plus a
+pseudonymous person key (keyed HMAC, with the key's identifier beside it) and attributes
+generalised from identifiers: age in years and age band at the event (from date of birth),
+district and locality (from postcode) and the event month. No identifier column is ever
+selected.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from governance.keys import PseudonymKey
+from governance.pseudonymise import hmac_pads, person_key_sql
 from hub.contracts import Classification, Contract, IdentifierKind
 from hub.db import literal, quote, scalar
 from hub.quality import CHECK_LOG_DDL
@@ -77,11 +80,13 @@ def shared_columns(contract: Contract) -> list[str]:
     return [n for n, c in contract.columns.items() if c.classification in SHARED_CLASSES]
 
 
-def build_shared_table(con: duckdb.DuckDBPyConnection, contract: Contract, personal_alias: str) -> int:
+def build_shared_table(
+    con: duckdb.DuckDBPyConnection, contract: Contract, personal_alias: str, key: PseudonymKey
+) -> int:
     """Replace the dataset's table in the shared store (the connection's main database) from
     the typed table in the attached personal zone. Returns the rows written."""
     source = f"{personal_alias}.{quote(contract.table)}"
-    selects = []
+    selects = [f"{person_key_sql(contract)} AS person_key", f"{literal(key.key_id)} AS key_id"]
     for name in shared_columns(contract):
         column = contract.columns[name]
         value = f"t.{quote(name)}"
@@ -109,6 +114,7 @@ def build_shared_table(con: duckdb.DuckDBPyConnection, contract: Contract, perso
     banded = f"*, {AGE_BAND} AS age_band" if dob and event else "*"
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(contract.table)} AS SELECT {banded} FROM ("
-        f"SELECT {', '.join(selects)} FROM {source} t {' '.join(joins)})"
+        f"SELECT {', '.join(selects)} FROM {source} t {' '.join(joins)})",
+        list(reversed(hmac_pads(key))),
     )
     return scalar(con, f"SELECT count(*) FROM {quote(contract.table)}")

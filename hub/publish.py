@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 
 from governance.disclosure import primary_suppression
+from governance.leak_guard import LeakFound, scan
+from hub.contracts import load_contracts
 from hub.db import connect, literal, scalar
 from hub.metrics import Metric
 
@@ -156,6 +158,9 @@ def publish(shared_path: Path, published: Path, metrics: list[Metric], summary: 
     with connect(staging / "metrics.duckdb") as con:
         con.execute(f"ATTACH {literal(str(shared_path))} AS s (READ_ONLY)")
         _build(con, metrics)
+        findings = scan(con, "metrics", load_contracts())
+        if findings:
+            raise LeakFound(findings)
         counts = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in TABLES}
         for table in TABLES:
             target = literal(str(staging / "parquet" / f"{table}.parquet"))

@@ -72,7 +72,14 @@ def generate(
 def _refresh(paths: HubPaths) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from governance.keys import PseudonymKeyError, load_key
     from pipelines.refresh import run_refresh
+
+    try:
+        load_key(paths.home)  # fail before any work, with what to do
+    except PseudonymKeyError as err:
+        console.print(f"[red]error[/]: {err}")
+        raise typer.Exit(1) from None
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -150,8 +157,15 @@ def refresh() -> None:
 @app.command()
 def demo(scale: ScaleOption = Scale.small, seed: SeedOption = 1) -> None:
     """Generate synthetic partner data, run the refresh on it and say where the outputs are."""
+    import os
+
+    from governance.keys import ENV, create_key_file, key_file
+
+    paths = HubPaths.from_env()
+    if ENV not in os.environ and not key_file(paths.home).exists():
+        console.print(f"Created a pseudonymisation key for the synthetic data: {create_key_file(paths.home)}")
     _generate(scale, seed, None, 0.01)
-    _refresh(HubPaths.from_env())
+    _refresh(paths)
 
 
 @app.command()

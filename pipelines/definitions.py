@@ -6,7 +6,7 @@ from pathlib import Path
 from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from assets.factory import build_dataset_assets
-from assets.governed import reference
+from assets.governed import leak_guard, reference
 from assets.metrics import build_metrics
 from assets.published import metrics_store
 from hub.contracts import load_contracts
@@ -30,6 +30,7 @@ def build_definitions(home: Path | None = None) -> Definitions:
     )
     return Definitions(
         assets=[*dataset_assets, reference, build_metrics(governed), metrics_store],
+        asset_checks=[leak_guard],
         jobs=[refresh],
         resources={
             "hub": HubResource(home=str(paths.home)),

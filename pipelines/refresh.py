@@ -44,11 +44,15 @@ def _published(result) -> bool:
     return any(e.event_type_value == "STEP_SUCCESS" and e.step_key == PUBLISH_STEP for e in result.all_events)
 
 
-def run_refresh(home: Path, listener: Listener | None = None) -> RefreshOutcome:
-    """Run the whole refresh against `home`; never raises for a failed step."""
+def run_refresh(
+    home: Path, listener: Listener | None = None, instance: DagsterInstance | None = None
+) -> RefreshOutcome:
+    """Run the whole refresh against `home`; never raises for a failed step. The Dagster
+    instance is $DAGSTER_HOME's when set, else a temporary one (or the one given)."""
     defs = build_definitions(home)
     job = defs.resolve_job_def(REFRESH_JOB)
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    if instance is None:
+        instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     if listener:
         listen(listener)
     try:

@@ -1,12 +1,17 @@
-"""Shared fixtures: one `small` synthetic partnership per test session."""
+"""Shared fixtures: one `small` synthetic partnership per test session, and a pseudonymisation
+key in the environment (as a deployment would set it)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from synthetic.generate import GenerationResult, generate
+
+TEST_KEY = "test-only-pseudonymisation-key-0123456789abcdef"
+os.environ.setdefault("SIHUB_PSEUDONYM_KEY", TEST_KEY)
 
 
 @pytest.fixture(scope="session")

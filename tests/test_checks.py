@@ -85,3 +85,45 @@ def test_a_failing_blocking_check_stops_downstream_assets(tmp_path: Path) -> Non
     assert "childrens_services__contacts" not in tables  # the broken delivery went no further
     with duckdb.connect(str(tmp_path / "warehouse" / "personal.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM quarantine WHERE rule_id = 'type:contact_date'").fetchall() == [(5,)]
+
+
+def test_leak_guard_finds_identifiers_by_name_and_value_never_showing_them() -> None:
+    from governance.leak_guard import LeakFound, scan
+
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS personal")
+    con.execute("CREATE TABLE personal.people AS SELECT 'Zoë' AS forename, 'Taylor' AS surname")
+    con.execute(
+        "CREATE TABLE notes AS SELECT * FROM (VALUES ('seen 943 476 5919', 'x'), ('9434765919', 'NR2 4AB'), "
+        "('P926200412006', 'zoë taylor'), ('contacts_per_10k', 'E07000145')) v(a, b)"
+    )
+    con.execute("CREATE TABLE dims AS SELECT 'Norwich' AS geography_name, '2024-01' AS period_id, 'x' AS surname")
+    con.execute(
+        "CREATE TEMP TABLE _known_names AS SELECT upper(forename || ' ' || surname) AS pair FROM personal.people"
+    )
+    findings = scan(con, "memory", [], "_known_names")
+    got = {(f.table, f.column, f.kind, f.count) for f in findings}
+    assert got == {
+        ("notes", "a", "nhs_number", 1),  # a whole-cell valid NHS number; embedded in text is free text's job
+        ("notes", "a", "upn", 1),
+        ("notes", "b", "postcode", 1),
+        ("notes", "b", "forename and surname", 1),
+        ("dims", "surname", "identifier column name", 0),
+    }
+    message = str(LeakFound(findings))
+    assert "9434765919" not in message and "Taylor" not in message and "notes.a: nhs_number" in message
+
+
+def test_a_leak_in_the_shared_store_blocks_publication(tmp_path: Path) -> None:
+    write_csv(
+        tmp_path / "landing" / "police" / "exploitation_flags" / "flags_2024.csv",
+        "police/exploitation_flags",
+        [flag(i) for i in range(10)],
+    )
+    (tmp_path / "warehouse").mkdir()
+    with duckdb.connect(str(tmp_path / "warehouse" / "shared.duckdb")) as con:
+        con.execute("CREATE TABLE analyst_scratch AS SELECT '943 476 5919' AS note")
+    outcome = run_refresh(tmp_path)
+    assert not outcome.success
+    assert outcome.reason == "blocked by failed data-quality check(s): metrics/metric_values leak_guard"
+    assert not (tmp_path / "published" / "metrics.duckdb").exists()

@@ -3,7 +3,10 @@ data in a temporary SIHUB_HOME, checked against the generator's truth and agains
 recomputed here with plain pandas."""
 
 import datetime as dt
+import hashlib
+import hmac
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -12,6 +15,7 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from dagster import DagsterInstance
 
 from hub.contracts import load_contracts
 from hub.rules import dataset_rules
@@ -44,8 +48,13 @@ def home(small: GenerationResult, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="module")
-def first_run(home: Path) -> RefreshOutcome:
-    outcome = run_refresh(home)
+def instance() -> DagsterInstance:
+    return DagsterInstance.ephemeral()
+
+
+@pytest.fixture(scope="module")
+def first_run(home: Path, instance: DagsterInstance) -> RefreshOutcome:
+    outcome = run_refresh(home, instance=instance)
     assert outcome.success, outcome.reason
     return outcome
 
@@ -100,6 +109,9 @@ def test_redelivery_is_archived_once_and_not_double_counted(first_run: RefreshOu
     personal = home / "warehouse" / "personal.duckdb"
     with duckdb.connect(str(personal), read_only=True) as con:
         before = con.execute('SELECT count(*) FROM "childrens_services__contacts"').fetchone()[0]
+    shared = str(home / "warehouse" / "shared.duckdb")
+    with duckdb.connect(shared, read_only=True) as con:
+        keys_before = con.execute('SELECT person_key FROM "health__ed_attendances" ORDER BY ALL').fetchall()
     second = run_refresh(home)
     assert second.success, second.reason
     files = [f for d in second.summary["datasets"] for f in d["files"]]
@@ -108,6 +120,8 @@ def test_redelivery_is_archived_once_and_not_double_counted(first_run: RefreshOu
         assert con.execute('SELECT count(*) FROM "childrens_services__contacts"').fetchone()[0] == before
         archived = con.execute("SELECT count(*), count(DISTINCT sha256) FROM archive_manifest").fetchone()
     assert archived[0] == archived[1] == sum(1 for p in (home / "raw").rglob("*") if p.is_file())
+    with duckdb.connect(shared, read_only=True) as con:  # pseudonyms are stable from run to run
+        assert con.execute('SELECT person_key FROM "health__ed_attendances" ORDER BY ALL').fetchall() == keys_before
     third = run_refresh(home)
     assert third.success and third.summary["datasets"] == []
 
@@ -309,3 +323,51 @@ def test_data_docs_are_published_per_dataset_and_linked(first_run: RefreshOutcom
         home / "published" / "data_quality" / first_run.run_id / "childrens_services__contacts.html"
     ).read_text()
     assert "contact_date: must be a date" in contacts and "unexpected values found" in contacts
+
+
+def _identifiers(small) -> set[str]:
+    children = pd.read_parquet(small.truth / "children.parquet")
+    spaced = {f"{n[:3]} {n[3:6]} {n[6:]}" for n in children["nhs_number"]}
+    return (
+        set(children["nhs_number"])
+        | spaced
+        | set(children["upn"])
+        | set(children["la_ref"])
+        | set(children["police_ref"])
+        | set(children["forename"] + " " + children["surname"])
+    )
+
+
+def test_no_identifier_in_the_dagster_event_log(first_run: RefreshOutcome, instance: DagsterInstance, small) -> None:
+    identifiers = _identifiers(small)
+    logs = instance.all_logs(first_run.run_id)
+    assert len(logs) > 100
+    text = "\n".join(str(entry) for entry in logs)
+    found = {i for i in identifiers if i in text}
+    assert not found, f"{len(found)} identifier value(s) in the event log"
+    assert os.environ["SIHUB_PSEUDONYM_KEY"] not in text
+
+
+def test_shared_store_holds_pseudonyms_not_identifiers(first_run: RefreshOutcome, home: Path, small) -> None:
+    children = pd.read_parquet(small.truth / "children.parquet")
+    key = os.environ["SIHUB_PSEUDONYM_KEY"].encode()
+    by_nhs = {
+        hmac.new(key, f"nhs:{n}".encode(), hashlib.sha256).hexdigest(): c
+        for n, c in zip(children["nhs_number"], children["child_id"], strict=True)
+    }
+    identifiers = _identifiers(small)
+    with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+        keyed = {}
+        for table in tables:
+            frame = con.execute(f'SELECT * FROM "{table}"').df()
+            for column in frame.columns:
+                if frame[column].dtype == object:
+                    assert not set(frame[column].dropna().astype(str)) & identifiers, f"{table}.{column}"
+            if "person_key" in frame:
+                keyed[table] = set(frame["person_key"].dropna())
+    # the same child gets the same pseudonym in children's services and in health
+    in_both = {
+        by_nhs[k] for k in keyed["childrens_services__contacts"] & keyed["health__ed_attendances"] if k in by_nhs
+    }
+    assert len(in_both) > 50

@@ -1,0 +1,101 @@
+"""The leak guard: before anything is published, scan the shared store and the outputs for
+identifiers, by column name and by value. A finding names the table, column and kind of
+identifier and how many values, never a value.
+
+Value checks: valid NHS numbers (Modulus 11, any spacing), valid UPNs, full UK postcodes, and
+"forename surname" pairs known in the personal zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from governance.identifiers import nhs_number_sql, postcode_sql, upn_sql
+from hub.contracts import Classification, Contract
+from hub.db import quote, scalar
+
+IDENTIFIER_NAMES = {
+    "nhs_number", "nhs_no", "nhs", "upn", "forename", "surname", "first_name", "last_name", "given_name",
+    "family_name", "full_name", "dob", "date_of_birth", "birth_date", "postcode", "post_code", "address",
+    "person_ref", "pnc_id", "child_ref",
+}  # fmt: skip
+VALUE_CHECKS = {
+    "nhs_number": nhs_number_sql,
+    "upn": upn_sql,
+    "postcode": lambda t: f"(length({t}) BETWEEN 5 AND 8 AND {postcode_sql(t)})",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    table: str
+    column: str
+    kind: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.column}: {self.kind} ({self.count} value(s))"
+
+
+class LeakFound(Exception):
+    """Identifiers where none may be; the message names tables and columns, never values."""
+
+    def __init__(self, findings: list[Finding]):
+        super().__init__("identifiers found: " + "; ".join(map(str, findings)))
+        self.findings = findings
+
+
+def identifier_names(contracts: list[Contract]) -> set[str]:
+    """Column names that mean an identifier: the usual ones and every contract's identifier columns."""
+    named = {
+        n for c in contracts for n, col in c.columns.items() if col.classification == Classification.direct_identifier
+    }
+    return IDENTIFIER_NAMES | named
+
+
+def known_name_pairs(con: duckdb.DuckDBPyConnection, personal: str, contracts: list[Contract]) -> str | None:
+    """Fill temp table `_known_names` with "FORENAME SURNAME" of everyone in the personal zone."""
+    selects = []
+    for c in contracts:
+        f, s = c.identifier_column("forename"), c.identifier_column("surname")
+        exists = scalar(
+            con,
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+            [personal, c.table],
+        )
+        if f and s and exists:
+            selects.append(f"SELECT upper({quote(f)} || ' ' || {quote(s)}) AS pair FROM {personal}.{quote(c.table)}")
+    if not selects:
+        return None
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _known_names AS SELECT DISTINCT pair FROM ({' UNION ALL '.join(selects)})"
+    )
+    return "_known_names"
+
+
+def scan(
+    con: duckdb.DuckDBPyConnection, database: str, contracts: list[Contract], names_table: str | None = None
+) -> list[Finding]:
+    """Every identifier in the tables of `database` (an attached or the main database)."""
+    bad_names = identifier_names(contracts)
+    columns = con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+        "AND NOT internal ORDER BY table_name, column_index",
+        [database],
+    ).fetchall()
+    findings = []
+    for table, column, data_type in columns:
+        if column.lower() in bad_names:
+            findings.append(Finding(table, column, "identifier column name", 0))
+        if data_type != "VARCHAR":
+            continue
+        ref, text = f"{database}.{quote(table)}", quote(column)
+        checks = [f"count(*) FILTER ({check(text)})" for check in VALUE_CHECKS.values()]
+        if names_table:
+            checks.append(f"count(*) FILTER (upper({text}) IN (SELECT pair FROM {names_table}))")
+        counts = con.execute(f"SELECT {', '.join(checks)} FROM {ref} WHERE {text} IS NOT NULL").fetchall()[0]
+        kinds = [*VALUE_CHECKS, "forename and surname"]
+        findings += [Finding(table, column, kind, n) for kind, n in zip(kinds, counts, strict=False) if n]
+    return findings
