@@ -10,6 +10,8 @@ from dagster import (
 )
 
 from assets.metrics import METRICS_KEY
+from governance import audit
+from governance.agreements import load_register
 from governance.keys import load_key
 from governance.leak_guard import known_name_pairs, scan
 from hub.contracts import Contract, load_contracts
@@ -29,6 +31,7 @@ REFERENCE_KEY = ["governed", "reference"]
 def reference(hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
     with shared_store.connect() as con:
         counts = load_reference(con, hub.paths.home)
+    counts["agreements"] = audit.load_agreements(hub.paths.home, load_register())
     return MaterializeResult(metadata=counts)
 
 
@@ -50,6 +53,14 @@ def build_governed(contract: Contract) -> AssetsDefinition:
                 share_run_logs(con, contract, "personal")
             finally:
                 con.execute("DETACH personal")
+        audit.record(
+            hub.paths.home,
+            "disclosure",
+            "nightly refresh: governed split",
+            f"{contract.key}: pseudonymised, generalised rows",
+            rows,
+            recipient="shared intelligence store",
+        )
         return MaterializeResult(metadata={"rows": rows, "dq_months": months, "key_id": key.key_id})
 
     return _governed

@@ -6,6 +6,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.metrics import METRICS_KEY
+from governance import audit
 from hub.db import connect
 from hub.metrics import load_catalogue
 from hub.publish import publish, run_summary
@@ -24,4 +25,12 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
     with connect(Path(shared_store.path)) as con:
         summary = run_summary(con, context.run.run_id, started, hub.paths.published)
     counts = publish(Path(shared_store.path), hub.paths.published, load_catalogue(), summary)
+    audit.record(
+        hub.paths.home,
+        "disclosure",
+        "nightly refresh: publication",
+        "aggregate tables, after disclosure control and the leak guard",
+        sum(counts.values()),
+        recipient="SSAG/SIPP members and Power BI",
+    )
     return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})

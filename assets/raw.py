@@ -1,7 +1,11 @@
 """Raw archive: each new landing file copied once, content-addressed, with a manifest."""
 
+import datetime as dt
+
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
+from governance import audit
+from governance.agreements import expiring, load_register
 from hub import archive
 from hub.contracts import Contract
 from pipelines.resources import DuckDBStore, HubResource
@@ -17,13 +21,32 @@ def build_raw(contract: Contract) -> AssetsDefinition:
     )
     def _raw(context: AssetExecutionContext, hub: HubResource, personal_store: DuckDBStore) -> MaterializeResult:
         paths = hub.paths
+        today = dt.date.today()
+        register = load_register()
+        agreement, reason = register.covering(contract.partner, contract.dataset, today)
+        if agreement is None:
+            context.log.warning(f"{contract.key}: deliveries held in landing: {reason}")
+        elif agreement in expiring(register, today):
+            context.log.warning(
+                f"{contract.key}: data-sharing agreement {agreement.id} expires on {agreement.valid_to}"
+            )
         with personal_store.connect() as con:
-            seen = archive.archive(con, contract, paths.landing, paths.raw, context.run.run_id)
+            seen = archive.archive(con, contract, paths.landing, paths.raw, context.run.run_id, reason or None)
         new = [s for s in seen if s.status == "archived"]
+        if new:
+            audit.record(
+                paths.home,
+                "collection",
+                f"nightly refresh under {agreement.id}",
+                f"{contract.key}: files archived from landing",
+                len(new),
+            )
         return MaterializeResult(
             metadata={
+                "agreement": agreement.id if agreement else f"none: {reason}",
                 "files_new": len(new),
-                "files_duplicate": len(seen) - len(new),
+                "files_held": sum(s.status == "held" for s in seen),
+                "files_duplicate": sum(s.status == "duplicate" for s in seen),
                 "bytes_new": sum(s.size_bytes for s in new),
                 "sha256": ", ".join(s.sha256[:12] for s in new[:20]),
             }

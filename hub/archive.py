@@ -60,17 +60,25 @@ def landing_files(landing: Path, contract: Contract) -> list[Path]:
 
 
 def archive(
-    con: duckdb.DuckDBPyConnection, contract: Contract, landing: Path, raw: Path, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    landing: Path,
+    raw: Path,
+    run_id: str,
+    held_reason: str | None = None,
 ) -> list[Sighting]:
     """Archive the dataset's new landing files; returns what this run saw.
 
     A file already seen at the same path, size and modification time is not hashed again.
+    With `held_reason` (no live data-sharing agreement) nothing is archived: each file is
+    recorded as `held` and stays in landing, to be looked at again next run.
     """
     ensure_tables(con)
     seen = {
         (path, size, mtime)
         for path, size, mtime in con.execute(
-            "SELECT landing_path, size_bytes, mtime_ns FROM deliveries WHERE partner = ? AND dataset = ?",
+            "SELECT landing_path, size_bytes, mtime_ns FROM deliveries WHERE partner = ? AND dataset = ? "
+            "AND status <> 'held'",
             [contract.partner, contract.dataset],
         ).fetchall()
     }
@@ -81,10 +89,15 @@ def archive(
         if (relative, stat.st_size, stat.st_mtime_ns) in seen:
             continue
         sha = sha256_of(path)
-        known = con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchall()
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        status = "duplicate" if known else "archived"
-        if not known:
+        con.execute("DELETE FROM deliveries WHERE landing_path = ? AND status = 'held'", [relative])
+        known = con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchall()
+        if held_reason:
+            status, error = "held", held_reason
+        elif known:
+            status, error = "duplicate", "identical to an earlier delivery; skipped"
+        else:
+            status, error = "archived", None
             target = raw / contract.partner / contract.dataset / f"{sha}{path.suffix.lower()}"
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_suffix(target.suffix + ".partial")
@@ -97,20 +110,9 @@ def archive(
             )
         con.execute(
             "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?)",
-            [
-                run_id,
-                contract.partner,
-                contract.dataset,
-                path.name,
-                relative,
-                sha,
-                stat.st_size,
-                stat.st_mtime_ns,
-                now,
-                status,
-                "identical to an earlier delivery; skipped" if known else None,
-            ],
-        )
+            [run_id, contract.partner, contract.dataset, path.name, relative, sha, stat.st_size,
+             stat.st_mtime_ns, now, status, error],
+        )  # fmt: skip
         out.append(Sighting(path.name, sha, stat.st_size, status))
     return out
 

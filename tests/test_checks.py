@@ -127,3 +127,45 @@ def test_a_leak_in_the_shared_store_blocks_publication(tmp_path: Path) -> None:
     assert not outcome.success
     assert outcome.reason == "blocked by failed data-quality check(s): metrics/metric_values leak_guard"
     assert not (tmp_path / "published" / "metrics.duckdb").exists()
+
+
+def test_no_live_agreement_holds_that_dataset_only(tmp_path: Path, monkeypatch) -> None:
+    import datetime as dt
+
+    import yaml
+
+    from governance import audit
+    from governance.agreements import REGISTER
+
+    register = yaml.safe_load(REGISTER.read_text())
+    for a in register["agreements"]:
+        if a["partner"] == "police":
+            a["valid_to"] = dt.date(2025, 3, 31)
+    path = tmp_path / "agreements.yaml"
+    path.write_text(yaml.safe_dump(register))
+    monkeypatch.setenv("SIHUB_AGREEMENTS", str(path))
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "police" / "exploitation_flags" / "flags_2024.csv",
+        "police/exploitation_flags",
+        [flag(i) for i in range(10)],
+    )
+    write_csv(
+        landing / "childrens_services" / "contacts" / "contacts_2024.csv",
+        "childrens_services/contacts",
+        [contact(i, "03/02/2024") for i in range(10)],
+    )
+
+    outcome = run_refresh(tmp_path)
+
+    assert outcome.success, outcome.reason
+    files = {d["dataset"]: d["files"] for d in outcome.summary["datasets"]}
+    assert [(f["status"], f["error"]) for f in files["exploitation_flags"]] == [
+        ("held", "the data-sharing agreement NSCP-ISA-POL-2021 for police/exploitation_flags expired on 2025-03-31")
+    ]
+    assert [f["status"] for f in files["contacts"]] == ["loaded"]
+    assert (landing / "police" / "exploitation_flags" / "flags_2024.csv").exists()  # held in landing
+    assert not (tmp_path / "raw" / "police").exists()
+    log = audit.entries(tmp_path)
+    assert {e.action for e in log} == {"collection", "disclosure"} and audit.verify(tmp_path) is None
+    assert not any("police" in e.what and e.action == "collection" for e in log)

@@ -1,0 +1,64 @@
+"""The data-sharing agreements register (`governance/agreements.yaml`, or the file named by
+`SIHUB_AGREEMENTS`): which agreement covers each partner dataset, its lawful bases, purposes,
+validity, retention and whether the NHS national data opt-out applies. A delivery flows only
+under a live agreement."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.paths import REPO_ROOT
+
+REGISTER = REPO_ROOT / "governance" / "agreements.yaml"
+EXPIRY_WARNING_DAYS = 60
+
+
+class Agreement(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    partner: str
+    datasets: tuple[str, ...]
+    lawful_basis: str
+    special_category_basis: str = ""
+    purposes: tuple[str, ...]
+    valid_from: dt.date
+    valid_to: dt.date
+    retention_years: int = Field(ge=1, le=100)
+    national_data_opt_out: bool = False
+    contact: str
+
+    def live_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day <= self.valid_to
+
+
+class Register(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agreements: tuple[Agreement, ...]
+
+    def covering(self, partner: str, dataset: str, day: dt.date) -> tuple[Agreement | None, str]:
+        """The live agreement for a dataset on a day, or None with the one-line reason."""
+        mine = [a for a in self.agreements if a.partner == partner and dataset in a.datasets]
+        live = [a for a in mine if a.live_on(day)]
+        if live:
+            return max(live, key=lambda a: a.valid_to), ""
+        if not mine:
+            return None, f"no data-sharing agreement covers {partner}/{dataset}"
+        latest = max(mine, key=lambda a: a.valid_to)
+        state = f"expired on {latest.valid_to}" if latest.valid_to < day else f"starts on {latest.valid_from}"
+        return None, f"the data-sharing agreement {latest.id} for {partner}/{dataset} {state}"
+
+
+def load_register(path: Path | None = None) -> Register:
+    path = path or Path(os.environ.get("SIHUB_AGREEMENTS", REGISTER))
+    return Register.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def expiring(register: Register, day: dt.date, within_days: int = EXPIRY_WARNING_DAYS) -> list[Agreement]:
+    return [a for a in register.agreements if a.live_on(day) and (a.valid_to - day).days <= within_days]
