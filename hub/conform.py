@@ -2,9 +2,10 @@
 
 Every row is typed and checked against the contract's row rules in one pass. A row that
 breaks an `error` rule goes to quarantine with every rule it broke (the first one named, with
-the column and the reason); a row that breaks only `warn` rules is loaded and its warnings
-recorded. Values of identifier and sensitive columns are never copied into quarantine
-reasons or values. rows_in = rows_loaded + rows_quarantined, always.
+the column and the reason) and the row as sent (personal zone only, for subject access); a
+row that breaks only `warn` rules is loaded and its warnings recorded. Values of identifier
+and sensitive columns are never copied into quarantine reasons or values.
+rows_in = rows_loaded + rows_quarantined, always.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
     partner VARCHAR, dataset VARCHAR, source_file VARCHAR, source_sha256 VARCHAR,
     source_row BIGINT, source_line BIGINT, rule_id VARCHAR, severity VARCHAR,
-    column_name VARCHAR, reason VARCHAR, value VARCHAR, all_rules VARCHAR[], event_month DATE, run_id VARCHAR
+    column_name VARCHAR, reason VARCHAR, value VARCHAR, all_rules VARCHAR[], event_month DATE, run_id VARCHAR,
+    record JSON
 );
 CREATE TABLE IF NOT EXISTS validation_warnings (
     partner VARCHAR, dataset VARCHAR, source_file VARCHAR, source_sha256 VARCHAR,
@@ -203,10 +205,12 @@ def conform(
         "FROM _checked WHERE NOT _error ORDER BY _row",
         [sha256, file_name],
     )
+    # the row as sent, kept in the personal zone only: for subject access, erasure and re-checks
+    record = "to_json({" + ", ".join(f"{literal(n)}: {_text(n)}" for n in names) + "})"
     all_ids = "[" + ", ".join(f"CASE WHEN _f{i} THEN {literal(r.id)} END" for i, r in enumerate(rules)) + "]"
     con.execute(
         "INSERT INTO quarantine SELECT ?, ?, ?, ?, _row, _line, e[1].rule_id, 'error', NULLIF(e[1].column_name, ''), "
-        f"e[1].reason, e[1].value, list_filter({all_ids}, lambda x: x IS NOT NULL), _event_month, ? "
+        f"e[1].reason, e[1].value, list_filter({all_ids}, lambda x: x IS NOT NULL), _event_month, ?, {record} "
         f"FROM (SELECT *, {_failure_list(contract, rules, 'error')} AS e FROM _checked WHERE _error) ORDER BY _row",
         [contract.partner, contract.dataset, file_name, sha256, run_id],
     )

@@ -189,6 +189,115 @@ def revalidate(
     _refresh(paths)
 
 
+@app.command()
+def purge(
+    as_of: Annotated[
+        str | None, typer.Option(help="Judge retention as on this date (YYYY-MM-DD); default today.")
+    ] = None,
+) -> None:
+    """Delete personal-zone records past their dataset's retention period (with their
+    quarantine rows and fully expired raw files); counts go to the audit log."""
+    import datetime as dt
+
+    from governance import audit
+    from governance.agreements import load_register
+    from governance.retention import purge as purge_dataset
+    from hub.contracts import load_contracts
+    from hub.db import connect
+
+    paths = HubPaths.from_env()
+    today = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    register = load_register()
+    table = Table(title=f"Retention purge as on {today}")
+    for col in ("partner/dataset", "kept from", "records", "quarantined", "raw files"):
+        table.add_column(col, justify="left" if col == "partner/dataset" else "right")
+    with connect(paths.warehouse / "personal.duckdb") as con:
+        for contract in load_contracts():
+            done = purge_dataset(con, contract, register, today)
+            if done is None:
+                continue
+            table.add_row(done.dataset, str(done.cutoff), f"{done.rows:,}", f"{done.quarantined:,}", str(done.files))
+            if done.rows or done.quarantined or done.files:
+                audit.record(
+                    paths.home,
+                    "erasure",
+                    "sihub purge (retention)",
+                    f"{done.dataset}: records, quarantine rows and raw files before {done.cutoff}",
+                    done.rows + done.quarantined,
+                )
+    console.print(table)
+    console.print("The shared store and published outputs drop purged records at the next refresh.")
+
+
+@app.command()
+def sar(
+    nhs_number: Annotated[str | None, typer.Option(help="NHS number (spaces allowed).")] = None,
+    upn: Annotated[str | None, typer.Option(help="Unique pupil number.")] = None,
+    name: Annotated[str | None, typer.Option(help='"Forename Surname" (with --dob).')] = None,
+    dob: Annotated[str | None, typer.Option(help="Date of birth YYYY-MM-DD (with --name).")] = None,
+    erase: Annotated[bool, typer.Option(help="Erase the records found, after confirmation.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Subject access: find every record held about a person in the personal zone and the
+    quarantine, write them to a file for the IG officer, optionally erase them. Audited."""
+    import datetime as dt
+
+    from governance import audit
+    from governance.keys import load_key
+    from governance.subject_access import Person, export, search
+    from governance.subject_access import erase as erase_person
+    from hub.contracts import load_contracts
+    from hub.db import connect
+
+    forename, _, surname = (name or "").partition(" ")
+    try:
+        person = Person(nhs_number, upn, forename or None, surname or None, dt.date.fromisoformat(dob) if dob else None)
+    except ValueError as err:
+        console.print(f"[red]error[/]: {err}")
+        raise typer.Exit(2) from None
+    paths = HubPaths.from_env()
+    contracts = load_contracts()
+    with connect(paths.warehouse / "personal.duckdb") as con:
+        found = search(con, contracts, person)
+    total = sum(len(rows) for rows in found.values())
+    audit.record(
+        paths.home,
+        "consultation",
+        "sihub sar (subject access search)",
+        f"records found in {len(found)} dataset(s)",
+        total,
+    )
+    if not found:
+        console.print("No records found for that person.")
+        return
+    path = export(found, paths.home / "sar")
+    audit.record(
+        paths.home,
+        "disclosure",
+        "sihub sar (subject access export)",
+        "records written to a file",
+        total,
+        recipient="information-governance officer",
+    )
+    for key, rows in sorted(found.items()):
+        console.print(f"  {key}: {len(rows)} record(s)")
+    console.print(f"{total} record(s) written to {path} (readable by its owner only).")
+    if erase and (yes or typer.confirm(f"Erase these {total} record(s) and the person's shared-store rows?")):
+        with (
+            connect(paths.warehouse / "personal.duckdb") as personal,
+            connect(paths.warehouse / "shared.duckdb") as shared,
+        ):
+            counts = erase_person(personal, shared, contracts, person, load_key(paths.home))
+        audit.record(
+            paths.home,
+            "erasure",
+            "sihub sar --erase",
+            "records of one person and their pseudonymous rows",
+            sum(counts.values()),
+        )
+        console.print(f"Erased {sum(counts.values())} row(s).")
+
+
 contracts_app = typer.Typer(help="Work with the data contracts in data_contracts/.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 

@@ -39,32 +39,6 @@ THRESHOLD = 5
 REPO = Path(__file__).parents[1]
 
 
-@pytest.fixture(scope="module")
-def home(small: GenerationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("refresh_home")
-    shutil.copytree(small.out, home / "landing")
-    shutil.copytree(small.out.parent / "reference", home / "reference")
-    return home
-
-
-@pytest.fixture(scope="module")
-def instance() -> DagsterInstance:
-    return DagsterInstance.ephemeral()
-
-
-@pytest.fixture(scope="module")
-def first_run(home: Path, instance: DagsterInstance) -> RefreshOutcome:
-    outcome = run_refresh(home, instance=instance)
-    assert outcome.success, outcome.reason
-    return outcome
-
-
-@pytest.fixture(scope="module")
-def manifest(small: GenerationResult) -> pd.DataFrame:
-    m = pd.read_csv(small.truth / "defects.csv", dtype=str, keep_default_na=False)
-    return m.assign(row=m["row"].astype(int))
-
-
 def test_every_row_is_accounted_for(first_run: RefreshOutcome, small: GenerationResult) -> None:
     truth = pd.read_parquet(small.truth / "records.parquet")
     rows_per_file = truth.groupby("file").size().to_dict()

@@ -1,0 +1,82 @@
+"""Retention: personal-zone records past their dataset's retention period are deleted, with
+their quarantine rows and, once every row of a delivered file is past retention, the raw
+archive file itself. What was purged is counted (never listed) in the audit log.
+
+A record's age is its event date (delivery date for datasets without one); the period is the
+covering agreement's `retention_years`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from governance.agreements import Register
+from hub.contracts import Contract
+from hub.db import quote, scalar
+
+
+@dataclass(frozen=True)
+class Purged:
+    dataset: str
+    cutoff: dt.date
+    rows: int
+    quarantined: int
+    files: int
+
+
+def cutoff_for(register: Register, contract: Contract, today: dt.date) -> dt.date | None:
+    mine = [a for a in register.agreements if a.partner == contract.partner and contract.dataset in a.datasets]
+    if not mine:
+        return None
+    years = max(mine, key=lambda a: a.valid_to).retention_years
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)
+
+
+def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register, today: dt.date) -> Purged | None:
+    """Delete what is past retention for one dataset (personal zone connection)."""
+    cutoff = cutoff_for(register, contract, today)
+    exists = scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [contract.table])
+    if cutoff is None or not exists:
+        return None
+    table = quote(contract.table)
+    seen = "(SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256)"
+    age = f"CAST(t.{quote(contract.event_date)} AS DATE)" if contract.event_date else "CAST(d.seen_at AS DATE)"
+    # files whose every row (typed or quarantined) is past retention go from the raw archive too
+    expired_files = [
+        r[0]
+        for r in con.execute(
+            f"""
+            SELECT m.sha256 FROM archive_manifest m JOIN {seen} d USING (sha256)
+            WHERE m.partner = ? AND m.dataset = ? AND m.archived_path IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t._source_sha256 = m.sha256 AND {age} >= ?)
+              AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_sha256 = m.sha256
+                              AND (q.event_month IS NULL OR q.event_month >= date_trunc('month', ?::DATE)))
+              AND {"true" if contract.event_date else "CAST(d.seen_at AS DATE) < ?"}
+            """,
+            [contract.partner, contract.dataset, cutoff, cutoff] + ([] if contract.event_date else [cutoff]),
+        ).fetchall()
+    ]
+    rows = con.execute(
+        f"DELETE FROM {table} t USING {seen} d WHERE d.sha256 = t._source_sha256 AND {age} < ? RETURNING 1", [cutoff]
+    ).fetchall()
+    quarantined = con.execute(
+        "DELETE FROM quarantine WHERE partner = ? AND dataset = ? AND (event_month < date_trunc('month', ?::DATE) "
+        "OR list_contains(?, source_sha256)) RETURNING 1",
+        [contract.partner, contract.dataset, cutoff, expired_files],
+    ).fetchall()
+    for sha, path in con.execute(
+        "SELECT sha256, archived_path FROM archive_manifest WHERE list_contains(?, sha256)", [expired_files]
+    ).fetchall():
+        file = Path(path)
+        if file.exists():
+            file.chmod(0o640)
+            file.unlink()
+        con.execute("UPDATE archive_manifest SET archived_path = NULL WHERE sha256 = ?", [sha])
+    return Purged(contract.key, cutoff, len(rows), len(quarantined), len(expired_files))
