@@ -1,5 +1,7 @@
 """Governed: what may enter the shared intelligence store, generalised, with no identifier."""
 
+import datetime as dt
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -45,10 +47,12 @@ def build_governed(contract: Contract) -> AssetsDefinition:
     )
     def _governed(hub: HubResource, personal_store: DuckDBStore, shared_store: DuckDBStore) -> MaterializeResult:
         key = load_key(hub.paths.home)  # read here, never passed through Dagster config
+        agreement, _ = load_register().covering(contract.partner, contract.dataset, dt.date.today())
+        opt_out = bool(agreement and agreement.national_data_opt_out)
         with shared_store.connect() as con:
             con.execute(f"ATTACH {literal(personal_store.path)} AS personal (READ_ONLY)")
             try:
-                rows = build_shared_table(con, contract, "personal", key)
+                rows = build_shared_table(con, contract, "personal", key, honour_opt_out=opt_out)
                 months = refresh_scorecard(con, contract, "personal")
                 share_run_logs(con, contract, "personal")
             finally:

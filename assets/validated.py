@@ -3,6 +3,7 @@ rules in DuckDB; rows breaking an `error` rule quarantined with rule and source 
 dataset-level rules reported as Dagster asset checks (blocking where severity is error) and
 as a Great Expectations Data Docs page."""
 
+import datetime as dt
 from pathlib import Path
 
 from dagster import (
@@ -16,6 +17,9 @@ from dagster import (
     asset,
 )
 
+from governance import audit
+from governance.agreements import load_register
+from governance.retention import purge
 from hub import archive, data_docs
 from hub.conform import conform, ensure_tables
 from hub.contracts import Contract
@@ -88,8 +92,25 @@ def build_validated(contract: Contract) -> AssetsDefinition:
             )
             gx_checks = data_docs.run_raw_expectations(contract, frame) if frame is not None else []
             outcomes = evaluate(con, contract, files, run_id, gx_checks)
+            purged = purge(con, contract, load_register(), dt.date.today())  # the nightly retention purge
             record_checks(con, contract, run_id, outcomes)
+        if purged and (purged.rows or purged.quarantined or purged.files):
+            audit.record(
+                hub.paths.home,
+                "erasure",
+                "nightly retention purge",
+                f"{contract.key}: records before {purged.cutoff}",
+                purged.rows + purged.quarantined,
+            )
         rows_in = sum(f.rows_in for f in files)
+        if files:
+            audit.record(
+                hub.paths.home,
+                "alteration",
+                "nightly refresh: typing and validation",
+                f"{contract.key}: rows typed into the personal zone or quarantined",
+                rows_in,
+            )
         failures: dict[str, int] = {}
         for f in files:
             for rule, n in f.failures.items():
@@ -119,6 +140,7 @@ def build_validated(contract: Contract) -> AssetsDefinition:
             "worst_rules": _plain(worst_rules(files)),
             "sha256": ", ".join(f.sha256[:12] for f in files[:20]),
             "data_docs": str(page),
+            "rows_purged_for_retention": (purged.rows + purged.quarantined) if purged else 0,
         }
         return MaterializeResult(metadata=totals, check_results=checks)
 

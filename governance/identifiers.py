@@ -91,3 +91,31 @@ UK_POSTCODE = "[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}"
 def postcode_sql(text: str) -> str:
     """SQL that is true when the text expression is a well-formed UK postcode (any spacing, any case)."""
     return f"coalesce(regexp_full_match(upper(replace({text}, ' ', '')), '{UK_POSTCODE}'), false)"
+
+
+PNC_LETTERS = "ZABCDEFGHJKLMNPQRTUVWXY"  # remainder 0 -> Z, 1 -> A, ... (no I, O, S)
+_PNC_RE = re.compile(r"^(\d{2}|\d{4})/(\d{1,7})([A-Z])$")
+
+
+def pnc_check_letter(year: str, serial: str) -> str:
+    """Modulus 23 check character of a PNC ID: the two-digit year followed by the serial
+    zero-padded to seven digits, read as one number."""
+    return PNC_LETTERS[int(year[-2:] + serial.zfill(7)) % 23]
+
+
+def is_valid_pnc(value: str) -> bool:
+    """True for a police national computer ID `YYYY/NNNNNNNC` (or `YY/...`) with a right check letter."""
+    match = _PNC_RE.match(value.strip().upper())
+    return bool(match) and pnc_check_letter(match.group(1), match.group(2)) == match.group(3)
+
+
+def pnc_sql(text: str) -> str:
+    """SQL that is true when the text expression is a valid PNC ID."""
+    t = f"upper(trim({text}))"
+    year = f"regexp_extract({t}, '^([0-9]{{2}}|[0-9]{{4}})/', 1)"
+    serial = f"regexp_extract({t}, '/([0-9]{{1,7}})[A-Z]$', 1)"
+    number = f"TRY_CAST(right({year}, 2) || lpad({serial}, 7, '0') AS BIGINT)"
+    return (
+        f"coalesce(regexp_full_match({t}, '([0-9]{{2}}|[0-9]{{4}})/[0-9]{{1,7}}[A-Z]') AND "
+        f"substr('{PNC_LETTERS}', CAST({number} % 23 AS INTEGER) + 1, 1) = right({t}, 1), false)"
+    )

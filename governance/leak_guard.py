@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from governance.identifiers import nhs_number_sql, postcode_sql, upn_sql
+from governance.identifiers import nhs_number_sql, pnc_sql, postcode_sql, upn_sql
 from hub.contracts import Classification, Contract
 from hub.db import quote, scalar
 
@@ -25,6 +25,7 @@ VALUE_CHECKS = {
     "nhs_number": nhs_number_sql,
     "upn": upn_sql,
     "postcode": lambda t: f"(length({t}) BETWEEN 5 AND 8 AND {postcode_sql(t)})",
+    "pnc_id": pnc_sql,
 }
 
 

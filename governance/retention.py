@@ -48,7 +48,8 @@ def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register
     table = quote(contract.table)
     seen = "(SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256)"
     age = f"CAST(t.{quote(contract.event_date)} AS DATE)" if contract.event_date else "CAST(d.seen_at AS DATE)"
-    # files whose every row (typed or quarantined) is past retention go from the raw archive too
+    # files whose every row (typed or quarantined) is past retention go from the raw archive too;
+    # a file with no rows (or a dataset with no event date) is judged by its delivery date
     expired_files = [
         r[0]
         for r in con.execute(
@@ -58,9 +59,11 @@ def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register
               AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t._source_sha256 = m.sha256 AND {age} >= ?)
               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_sha256 = m.sha256
                               AND (q.event_month IS NULL OR q.event_month >= date_trunc('month', ?::DATE)))
-              AND {"true" if contract.event_date else "CAST(d.seen_at AS DATE) < ?"}
+              AND (CAST(d.seen_at AS DATE) < ? OR ({"true" if contract.event_date else "false"} AND (
+                  EXISTS (SELECT 1 FROM {table} t WHERE t._source_sha256 = m.sha256)
+                  OR EXISTS (SELECT 1 FROM quarantine q WHERE q.source_sha256 = m.sha256))))
             """,
-            [contract.partner, contract.dataset, cutoff, cutoff] + ([] if contract.event_date else [cutoff]),
+            [contract.partner, contract.dataset, cutoff, cutoff, cutoff],
         ).fetchall()
     ]
     rows = con.execute(

@@ -100,6 +100,7 @@ def archive(
             status, error = "archived", None
             target = raw / contract.partner / contract.dataset / f"{sha}{path.suffix.lower()}"
             target.parent.mkdir(parents=True, exist_ok=True)
+            raw.chmod(0o700)  # the raw archive holds personal data as delivered
             partial = target.with_suffix(target.suffix + ".partial")
             shutil.copyfile(path, partial)
             os.replace(partial, target)

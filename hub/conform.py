@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from governance.identifiers import nhs_number_sql, postcode_sql, upn_sql
+from governance.identifiers import nhs_number_sql, pnc_sql, postcode_sql, upn_sql
 from hub.contracts import Column, Contract
 from hub.db import literal, quote
 from hub.rules import Rule, row_rules, shareable
@@ -115,6 +115,8 @@ def broken(rule: Rule) -> str:
             return f"{t} IS NOT NULL AND NOT {upn_sql(t)}"
         case "postcode":
             return f"{t} IS NOT NULL AND NOT {postcode_sql(t)}"
+        case "pnc":
+            return f"{t} IS NOT NULL AND NOT {pnc_sql(t)}"
         case "not_before":
             other = quote(p["other"])
             return f"CAST({v} AS TIMESTAMP) < CAST({other} AS TIMESTAMP)"

@@ -49,6 +49,7 @@ class IdentifierKind(StrEnum):
     postcode = "postcode"
     address = "address"
     person_ref = "person_ref"
+    pnc_id = "pnc_id"
     free_text = "free_text"
 
 
@@ -86,6 +87,7 @@ class Column(Strict):
     classification: Classification
     identifier: IdentifierKind | None = None
     generalise: Literal["month"] | None = None
+    share_scrubbed: bool = Field(False, description="free text only: share it after the PII scrubber has run")
     description: str = ""
 
     @model_validator(mode="after")
@@ -100,6 +102,8 @@ class Column(Strict):
             raise ValueError("a direct_identifier column must say which identifier it is (identifier: ...)")
         if self.formats and self.type not in ("date", "timestamp"):
             raise ValueError("formats apply to date and timestamp columns only")
+        if self.share_scrubbed and self.identifier != IdentifierKind.free_text:
+            raise ValueError("share_scrubbed applies to free_text columns only")
         if (self.min is not None or self.max is not None) and self.type not in ("integer", "decimal"):
             raise ValueError("min and max apply to integer and decimal columns only")
         return self
@@ -147,6 +151,7 @@ class Contract(Strict):
     unique_key: tuple[str, ...] = ()
     duplicate_rows: Literal["error", "warn", "allow"] = "error"
     age_range: tuple[int, int] | None = None
+    opt_out_column: str | None = Field(None, description="boolean column flagging the NHS national data opt-out")
     rules: tuple[CrossRule, ...] = ()
     checks: DatasetChecks = DatasetChecks()
     expectations: tuple[RawExpectation, ...] = ()
@@ -172,6 +177,7 @@ class Contract(Strict):
     @model_validator(mode="after")
     def _names_exist(self) -> Contract:
         named = [*self.unique_key, *(c for r in self.rules for c in (r.column, r.other))]
+        named += [self.opt_out_column] if self.opt_out_column else []
         unknown = sorted({n for n in named if n not in self.columns})
         if unknown:
             raise ValueError(f"key or rules name unknown column(s): {', '.join(unknown)}")

@@ -23,7 +23,12 @@ from hub.contracts import Contract, RawExpectation
 from hub.quality import CheckOutcome
 from hub.rules import Rule, dataset_rules, row_rules
 
-REGEX = {"nhs_number": r"^\d{3}\s?\d{3}\s?\d{4}$", "upn": r"^[A-Z]\d{11}[0-9A-Z]$", "postcode": r"^[A-Za-z0-9 ]+$"}
+REGEX = {
+    "nhs_number": r"^\d{3}\s?\d{3}\s?\d{4}$",
+    "upn": r"^[A-Z]\d{11}[0-9A-Z]$",
+    "postcode": r"^[A-Za-z0-9 ]+$",
+    "pnc": r"^(\d{2}|\d{4})/\d{1,7}[A-Z]$",
+}
 
 
 @functools.cache
@@ -57,7 +62,7 @@ def expectation(contract: Contract, rule: Rule):
             return e.ExpectColumnValuesToBeBetween(column=col, min_value=p["min"], max_value=p["max"], meta=meta)
         case "pattern":
             return e.ExpectColumnValuesToMatchRegex(column=col, regex=p["pattern"], meta=meta)
-        case "nhs_number" | "upn" | "postcode":
+        case "nhs_number" | "upn" | "postcode" | "pnc":
             return e.ExpectColumnValuesToMatchRegex(column=col, regex=REGEX[rule.kind], meta=meta)
         case "unique" if len(p["columns"]) == 1:
             return e.ExpectColumnValuesToBeUnique(column=col, meta=meta)

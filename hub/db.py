@@ -31,6 +31,13 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+def restrict(path: Path) -> None:
+    """Owner-only permissions on a database file and its write-ahead log (the personal zone)."""
+    for file in (path, path.with_name(path.name + ".wal")):
+        if file.exists():
+            file.chmod(0o600)
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     """The single value a query returns, with the result fully consumed (DuckDB refuses other
     work on a connection while a result is half-read)."""

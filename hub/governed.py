@@ -15,6 +15,7 @@ import duckdb
 
 from governance.keys import PseudonymKey
 from governance.pseudonymise import hmac_pads, person_key_sql
+from governance.scrub import scrub_sql
 from hub.contracts import Classification, Contract, IdentifierKind
 from hub.db import literal, quote, scalar
 from hub.quality import CHECK_LOG_DDL
@@ -81,10 +82,16 @@ def shared_columns(contract: Contract) -> list[str]:
 
 
 def build_shared_table(
-    con: duckdb.DuckDBPyConnection, contract: Contract, personal_alias: str, key: PseudonymKey
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    personal_alias: str,
+    key: PseudonymKey,
+    honour_opt_out: bool = False,
 ) -> int:
     """Replace the dataset's table in the shared store (the connection's main database) from
-    the typed table in the attached personal zone. Returns the rows written."""
+    the typed table in the attached personal zone. Returns the rows written. With
+    `honour_opt_out` (the agreement says the national data opt-out applies), records flagged
+    as opted out stay in the personal zone."""
     source = f"{personal_alias}.{quote(contract.table)}"
     selects = [f"{person_key_sql(contract)} AS person_key", f"{literal(key.key_id)} AS key_id"]
     for name in shared_columns(contract):
@@ -105,6 +112,14 @@ def build_shared_table(
             f"(month({e}) = month({d}) AND day({e}) < day({d})) THEN 1 ELSE 0 END)"
         )
         selects.append(f"{age} AS age_years")
+    names = [
+        f"t.{quote(c)}"
+        for k in (IdentifierKind.forename, IdentifierKind.surname)
+        if (c := contract.identifier_column(k))
+    ]
+    for name, column in contract.columns.items():
+        if column.share_scrubbed:
+            selects.append(f"{scrub_sql(f't.{quote(name)}', names)} AS {quote(name)}")
     postcode = contract.identifier_column(IdentifierKind.postcode)
     if postcode:
         outward = f"regexp_replace(upper(replace(t.{quote(postcode)}, ' ', '')), '.{{3}}$', '')"
@@ -112,9 +127,11 @@ def build_shared_table(
         joins.append("LEFT JOIN ref_district rd ON rd.district_code = pd.district_code")
         selects += ["pd.district_code AS district_code", "rd.locality_code AS locality_code"]
     banded = f"*, {AGE_BAND} AS age_band" if dob and event else "*"
+    opted_out = contract.opt_out_column if honour_opt_out else None
+    where = f"WHERE NOT coalesce(t.{quote(opted_out)}, false)" if opted_out else ""
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(contract.table)} AS SELECT {banded} FROM ("
-        f"SELECT {', '.join(selects)} FROM {source} t {' '.join(joins)})",
+        f"SELECT {', '.join(selects)} FROM {source} t {' '.join(joins)} {where})",
         list(reversed(hmac_pads(key))),
     )
     return scalar(con, f"SELECT count(*) FROM {quote(contract.table)}")

@@ -16,6 +16,7 @@ IDENTIFIER_RULES = {
     IdentifierKind.nhs_number: "nhs_number",
     IdentifierKind.upn: "upn",
     IdentifierKind.postcode: "postcode",
+    IdentifierKind.pnc_id: "pnc",
 }
 DEFAULT_SEVERITY = {"postcode": "warn"}
 SHAREABLE = (Classification.non_personal,)
@@ -51,6 +52,7 @@ IDENTIFIER_DESCRIPTIONS = {
     "nhs_number": "must be a valid NHS number (Modulus 11 check digit)",
     "upn": "must be a valid UPN (DfE check letter)",
     "postcode": "must be a well-formed UK postcode",
+    "pnc": "must be a valid PNC ID (Modulus 23 check character)",
 }
 
 

@@ -112,7 +112,9 @@ def _refresh(paths: HubPaths) -> None:
 def _step_count() -> int:
     from hub.contracts import load_contracts
 
-    return 3 * len(load_contracts()) + 3
+    return (
+        3 * len(load_contracts()) + 4
+    )  # raw, validated, governed per dataset; reference, metrics, leak guard, publish
 
 
 def _stage_label(step: str) -> str:

@@ -34,7 +34,7 @@ def build_definitions(home: Path | None = None) -> Definitions:
         jobs=[refresh],
         resources={
             "hub": HubResource(home=str(paths.home)),
-            "personal_store": DuckDBStore(path=str(paths.warehouse / "personal.duckdb")),
+            "personal_store": DuckDBStore(path=str(paths.warehouse / "personal.duckdb"), restricted=True),
             "shared_store": DuckDBStore(path=str(paths.warehouse / "shared.duckdb")),
         },
         executor=in_process_executor,

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 from dagster import ConfigurableResource
 
-from hub.db import connect
+from hub.db import connect, restrict
 from hub.paths import HubPaths
 
 
@@ -22,11 +22,15 @@ class HubResource(ConfigurableResource):
 
 
 class DuckDBStore(ConfigurableResource):
-    """One DuckDB file: the personal zone or the shared intelligence store."""
+    """One DuckDB file: the personal zone (restricted: readable by its owner only) or the
+    shared intelligence store."""
 
     path: str
+    restricted: bool = False
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with connect(Path(self.path)) as con:
+            if self.restricted:
+                restrict(Path(self.path))
             yield con

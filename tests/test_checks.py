@@ -167,5 +167,5 @@ def test_no_live_agreement_holds_that_dataset_only(tmp_path: Path, monkeypatch) 
     assert (landing / "police" / "exploitation_flags" / "flags_2024.csv").exists()  # held in landing
     assert not (tmp_path / "raw" / "police").exists()
     log = audit.entries(tmp_path)
-    assert {e.action for e in log} == {"collection", "disclosure"} and audit.verify(tmp_path) is None
+    assert {e.action for e in log} == {"collection", "alteration", "disclosure"} and audit.verify(tmp_path) is None
     assert not any("police" in e.what and e.action == "collection" for e in log)

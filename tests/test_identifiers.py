@@ -25,3 +25,22 @@ def test_upn_check_letter_by_hand() -> None:
     assert is_valid_upn("E92620041200A")
     assert not is_valid_upn("E92620041200I")  # I is never used
     assert not is_valid_upn("P92620041200")
+
+
+def test_pnc_id_modulus_23_by_hand() -> None:
+    from governance.identifiers import is_valid_pnc, pnc_sql
+
+    # 2000/1234567: year 00 + serial 1234567 -> 001234567 = 1,234,567; 23 x 53,676 = 1,234,548;
+    # remainder 19 -> Z A B C D E F G H J K L M N P Q R T U V -> V
+    assert is_valid_pnc("2000/1234567V")
+    assert not is_valid_pnc("2000/1234567W")
+    # 1999/12: 99 + 0000012 -> 990,000,012; 23 x 43,043,478 = 989,999,994 -> remainder 18 -> U
+    assert is_valid_pnc("1999/12U") and is_valid_pnc("99/12U")
+    assert not is_valid_pnc("1999/12M") and not is_valid_pnc("1999/12") and not is_valid_pnc("PNC 1999/12U")
+    import duckdb
+
+    values = ["2000/1234567V", "2000/1234567W", "1999/12U", "99/12U", "1999/12", None]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE v AS SELECT unnest(?) AS x", [values])
+    got = [r[0] for r in con.execute(f"SELECT {pnc_sql('x')} FROM v ORDER BY rowid").fetchall()]
+    assert got == [True, False, True, True, False, False]

@@ -74,3 +74,58 @@ def test_refresh_without_a_key_stops_before_any_work(tmp_path: Path) -> None:
     result = subprocess.run([sihub, "refresh"], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 1
     assert "no pseudonymisation key" in result.stderr and not (tmp_path / "warehouse").exists()
+
+
+def test_personal_zone_and_raw_archive_are_owner_only(first_run, home: Path) -> None:
+    assert stat.S_IMODE((home / "warehouse" / "personal.duckdb").stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / "raw").stat().st_mode) == 0o700
+
+
+def test_free_text_scrubber_removes_identifiers() -> None:
+    from governance.scrub import scrub_sql
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (note VARCHAR, forename VARCHAR, surname VARCHAR)")
+    con.execute(
+        "INSERT INTO t VALUES ('Zoë O''Brien (NHS 943 476 5919, UPN P926200412006) lives at NR2 4AB; "
+        "mum on 01603 222333 or +44 7700 900123, zoe.obrien@example.org. zoë said she was fine.', 'Zoë', 'O''Brien')"
+    )
+    out = con.execute(f"SELECT {scrub_sql('note', ['forename', 'surname'])} FROM t").fetchall()[0][0]
+    assert out == (
+        "[NAME] [NAME] (NHS [NHS NUMBER], UPN [UPN]) lives at [POSTCODE]; mum on [PHONE] or [PHONE], [EMAIL]. "
+        "[NAME] said she was fine."
+    )
+
+
+def test_governed_split_scrubs_opted_in_free_text_and_honours_the_opt_out() -> None:
+    from hub.contracts import Contract
+    from hub.governed import build_shared_table
+
+    contract = Contract.model_validate({
+        "partner": "health", "dataset": "notes", "title": "Notes", "source": {"format": "csv"},
+        "event_date": "seen_on", "opt_out_column": "opted_out",
+        "columns": {
+            "forename": {"source": "F", "classification": "direct_identifier", "identifier": "forename"},
+            "surname": {"source": "S", "classification": "direct_identifier", "identifier": "surname"},
+            "seen_on": {"source": "D", "type": "date", "classification": "non_personal"},
+            "note": {"source": "N", "classification": "direct_identifier", "identifier": "free_text",
+                     "share_scrubbed": True},
+            "private_note": {"source": "P", "classification": "direct_identifier", "identifier": "free_text"},
+            "opted_out": {"source": "O", "type": "boolean", "classification": "non_personal"},
+        },
+    })  # fmt: skip
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS personal")
+    con.execute(
+        "CREATE TABLE personal.health__notes AS SELECT * FROM (VALUES "
+        "('Ann', 'Lee', DATE '2024-01-02', 'Ann Lee seen, call 01603 222333', 'secret', false), "
+        "('Bob', 'Ray', DATE '2024-01-03', 'Bob fine', 'secret', true)) "
+        "v(forename, surname, seen_on, note, private_note, opted_out)"
+    )
+    con.execute("CREATE TABLE ref_postcode_district (postcode_district VARCHAR, district_code VARCHAR)")
+    con.execute("CREATE TABLE ref_district (district_code VARCHAR, locality_code VARCHAR)")
+    assert build_shared_table(con, contract, "personal", KEY, honour_opt_out=True) == 1
+    row = con.execute("SELECT * FROM health__notes").df()
+    assert list(row["note"]) == ["[NAME] [NAME] seen, call [PHONE]"]
+    assert "private_note" not in row and "forename" not in row
+    assert build_shared_table(con, contract, "personal", KEY, honour_opt_out=False) == 2
