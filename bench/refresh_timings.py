@@ -8,11 +8,13 @@ from an empty warehouse, archive and published folder. Results go to bench/resul
 
 import argparse
 import json
+import os
 import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
 
+from governance.keys import ENV, create_key_file, key_file
 from synthetic.generate import generate
 
 BENCH = Path(__file__).resolve().parent
@@ -27,8 +29,10 @@ def prepare(scale: str, seed: int) -> tuple[Path, float | None]:
         result = generate(scale, seed, home / "landing")
         seconds = result.seconds
         marker.write_text(json.dumps({"rows": result.rows, "bytes": result.bytes, "seconds": result.seconds}))
-    for folder in ("raw", "warehouse", "published"):
+    for folder in ("raw", "warehouse", "published", "governance"):
         shutil.rmtree(home / folder, ignore_errors=True)
+    if ENV not in os.environ and not key_file(home).exists():
+        create_key_file(home)  # synthetic data: a throwaway pseudonymisation key, as `sihub demo` makes
     return home, seconds
 
 
