@@ -22,19 +22,6 @@ from hub.readers import load_raw
 from hub.rules import row_rules
 
 BENCH = Path(__file__).resolve().parent
-GX_KINDS = (
-    "required",
-    "allowed",
-    "range",
-    "pattern",
-    "nhs_number",
-    "upn",
-    "postcode",
-    "unique",
-    "duplicate_row",
-    "not_before",
-    "dob_not_after_event",
-)
 
 
 def main() -> None:
@@ -74,7 +61,11 @@ def main() -> None:
         suite = context.suites.add_or_update(
             data_docs._gx().ExpectationSuite(
                 name=f"bench_{contract.table}",
-                expectations=[data_docs.expectation(contract, r) for r in row_rules(contract) if r.kind in GX_KINDS],
+                expectations=[
+                    data_docs.expectation(contract, r)
+                    for r in row_rules(contract)
+                    if r.kind in data_docs.STANDARD_KINDS
+                ],
             )
         )
         source = context.data_sources.add_or_update_pandas(f"bench_{contract.table}")

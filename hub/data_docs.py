@@ -23,6 +23,10 @@ from hub.contracts import Contract, RawExpectation
 from hub.quality import CheckOutcome
 from hub.rules import Rule, dataset_rules, row_rules
 
+# rule kinds GX states with its own expectation classes (runnable by its engines); the others
+# are stated as UnexpectedRowsExpectation with the SQL that finds them
+STANDARD_KINDS = ("required", "allowed", "range", "pattern", "nhs_number", "upn", "postcode", "pnc", "unique",
+                  "duplicate_row", "not_before", "dob_not_after_event")  # fmt: skip
 REGEX = {
     "nhs_number": r"^\d{3}\s?\d{3}\s?\d{4}$",
     "upn": r"^[A-Z]\d{11}[0-9A-Z]$",
