@@ -146,7 +146,8 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
         f"Published ({', '.join(f'{k} {v:,}' for k, v in summary.get('outputs', {}).items())}):\n"
         f"  star schema (DuckDB): {published / 'metrics.duckdb'}\n"
         f"  Parquet tables:       {published / 'parquet'}\n"
-        f"  run summary:          {published / 'run_summary.json'}"
+        f"  run summary:          {published / 'run_summary.json'}\n"
+        f"  data quality pages:   {published / summary.get('data_quality', 'data_quality')}"
     )
 
 
