@@ -14,7 +14,7 @@ import duckdb
 
 from governance.identifiers import nhs_number_sql, pnc_sql, postcode_sql, upn_sql
 from hub.contracts import Classification, Contract
-from hub.db import quote, scalar
+from hub.db import quote, table_exists
 
 IDENTIFIER_NAMES = {
     "nhs_number", "nhs_no", "nhs", "upn", "forename", "surname", "first_name", "last_name", "given_name",
@@ -61,12 +61,7 @@ def known_name_pairs(con: duckdb.DuckDBPyConnection, personal: str, contracts: l
     selects = []
     for c in contracts:
         f, s = c.identifier_column("forename"), c.identifier_column("surname")
-        exists = scalar(
-            con,
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-            [personal, c.table],
-        )
-        if f and s and exists:
+        if f and s and table_exists(con, c.table, personal):
             selects.append(f"SELECT upper({quote(f)} || ' ' || {quote(s)}) AS pair FROM {personal}.{quote(c.table)}")
     if not selects:
         return None

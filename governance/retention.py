@@ -16,7 +16,7 @@ import duckdb
 
 from governance.agreements import Register
 from hub.contracts import Contract
-from hub.db import quote, scalar
+from hub.db import quote, table_exists
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ def cutoff_for(register: Register, contract: Contract, today: dt.date) -> dt.dat
 def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register, today: dt.date) -> Purged | None:
     """Delete what is past retention for one dataset (personal zone connection)."""
     cutoff = cutoff_for(register, contract, today)
-    exists = scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [contract.table])
-    if cutoff is None or not exists:
+    if cutoff is None or not table_exists(con, contract.table):
         return None
     table = quote(contract.table)
     seen = "(SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256)"

@@ -19,7 +19,7 @@ from governance.keys import PseudonymKey
 from governance.pseudonymise import folded_name_sql, hmac_pads, person_key_sql
 from hub.conform import typed_expr
 from hub.contracts import Contract, IdentifierKind
-from hub.db import literal, quote, scalar
+from hub.db import literal, quote, table_exists
 
 
 @dataclass(frozen=True)
@@ -56,20 +56,16 @@ def _criteria(contract: Contract, person: Person, value) -> tuple[str, list]:
     return (" OR ".join(parts) or "false"), params
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]))
-
-
 def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Person) -> dict[str, pd.DataFrame]:
     """Matching records per `partner/dataset` (typed rows) and `partner/dataset (quarantine)`."""
     found: dict[str, pd.DataFrame] = {}
     for contract in contracts:
-        if _exists(con, contract.table):
+        if table_exists(con, contract.table):
             where, params = _criteria(contract, person, lambda c, typed=False: quote(c))
             rows = con.execute(f"SELECT * FROM {quote(contract.table)} WHERE {where}", params).df()
             if len(rows):
                 found[contract.key] = rows
-        if _exists(con, "quarantine"):
+        if table_exists(con, "quarantine"):
 
             def cell(c: str, typed: bool = False, contract: Contract = contract) -> str:
                 text = f"json_extract_string(record, {literal('$.' + c)})"
@@ -110,7 +106,7 @@ def erase(
     counts: dict[str, int] = {}
     inner, outer = hmac_pads(key)
     for contract in contracts:
-        if not _exists(personal, contract.table):
+        if not table_exists(personal, contract.table):
             continue
         where, params = _criteria(contract, person, lambda c, typed=False: quote(c))
         pseudonyms |= {

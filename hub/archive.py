@@ -74,6 +74,8 @@ def archive(
     recorded as `held` and stays in landing, to be looked at again next run.
     """
     ensure_tables(con)
+    raw.mkdir(parents=True, exist_ok=True)
+    raw.chmod(0o700)  # the raw archive holds personal data as delivered
     seen = {
         (path, size, mtime)
         for path, size, mtime in con.execute(
@@ -100,7 +102,6 @@ def archive(
             status, error = "archived", None
             target = raw / contract.partner / contract.dataset / f"{sha}{path.suffix.lower()}"
             target.parent.mkdir(parents=True, exist_ok=True)
-            raw.chmod(0o700)  # the raw archive holds personal data as delivered
             partial = target.with_suffix(target.suffix + ".partial")
             shutil.copyfile(path, partial)
             os.replace(partial, target)

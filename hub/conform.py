@@ -16,7 +16,7 @@ import duckdb
 
 from governance.identifiers import nhs_number_sql, pnc_sql, postcode_sql, upn_sql
 from hub.contracts import Column, Contract
-from hub.db import literal, quote
+from hub.db import age_sql, literal, quote
 from hub.rules import Rule, row_rules, shareable
 
 SQL_TYPES = {
@@ -79,14 +79,6 @@ def typed_expr(contract: Contract, column: Column, text: str) -> str:
     return f"CAST({stamp} AS DATE)" if column.type == "date" else stamp
 
 
-def _age(dob: str, event: str) -> str:
-    e = f"CAST({event} AS DATE)"
-    return (
-        f"(year({e}) - year({dob}) - CASE WHEN month({e}) < month({dob}) OR "
-        f"(month({e}) = month({dob}) AND day({e}) < day({dob})) THEN 1 ELSE 0 END)"
-    )
-
-
 def broken(rule: Rule) -> str:
     """SQL that is true when a row breaks the rule (over the `_t_` texts and typed columns)."""
     col = rule.column
@@ -123,7 +115,7 @@ def broken(rule: Rule) -> str:
         case "dob_not_after_event":
             return f"{v} > CAST({quote(p['event'])} AS DATE)"
         case "age_range":
-            return f"{_age(v, quote(p['event']))} NOT BETWEEN {int(p['min'])} AND {int(p['max'])}"
+            return f"{age_sql(v, quote(p['event']))} NOT BETWEEN {int(p['min'])} AND {int(p['max'])}"
     raise ValueError(f"no SQL for rule kind {rule.kind!r}")
 
 

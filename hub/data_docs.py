@@ -119,8 +119,8 @@ def run_raw_expectations(contract: Contract, frame: pd.DataFrame, first_check: i
     out = []
     names = [r for r in dataset_rules(contract) if r.name.startswith("gx_")]
     for rule, raw in zip(names, contract.expectations, strict=True):
-        result = batch.validate(_raw_expectation(raw), result_format="BOOLEAN_ONLY")
-        counts = batch.validate(_raw_expectation(raw), result_format="BASIC").result if not result.success else {}
+        result = batch.validate(_raw_expectation(raw), result_format="BASIC")  # only its counts are kept
+        counts = result.result
         out.append(
             CheckOutcome(
                 rule.name,

@@ -42,3 +42,22 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     """The single value a query returns, with the result fully consumed (DuckDB refuses other
     work on a connection while a result is half-read)."""
     return con.execute(sql, params or []).fetchall()[0][0]
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> bool:
+    """Whether a table (temporary ones included) exists, in `database` when given."""
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+    params: list = [table]
+    if database:
+        sql += " AND database_name = ?"
+        params.append(database)
+    return bool(scalar(con, sql, params))
+
+
+def age_sql(dob: str, on: str) -> str:
+    """SQL for whole years of age at a date (birthdays counted by month and day)."""
+    e = f"CAST({on} AS DATE)"
+    return (
+        f"(year({e}) - year({dob}) - CASE WHEN month({e}) < month({dob}) OR "
+        f"(month({e}) = month({dob}) AND day({e}) < day({dob})) THEN 1 ELSE 0 END)"
+    )

@@ -17,7 +17,7 @@ from governance.keys import PseudonymKey
 from governance.pseudonymise import hmac_pads, person_key_sql
 from governance.scrub import scrub_sql
 from hub.contracts import Classification, Contract, IdentifierKind
-from hub.db import literal, quote, scalar
+from hub.db import age_sql, literal, quote, scalar, table_exists
 from hub.quality import CHECK_LOG_DDL
 from hub.reference import reference_file
 
@@ -71,9 +71,7 @@ def share_run_logs(con: duckdb.DuckDBPyConnection, contract: Contract, personal:
         params,
     )
     con.execute(f"DELETE FROM check_log {where}", params)
-    if scalar(
-        con, f"SELECT count(*) FROM duckdb_tables() WHERE database_name = '{personal}' AND table_name = 'check_log'"
-    ):
+    if table_exists(con, "check_log", personal):
         con.execute(f"INSERT INTO check_log SELECT * FROM {personal}.check_log {where}", params)
 
 
@@ -107,11 +105,7 @@ def build_shared_table(
     dob = contract.identifier_column(IdentifierKind.date_of_birth)
     if dob and event:
         d, e = f"t.{quote(dob)}", f"CAST({event} AS DATE)"
-        age = (
-            f"(year({e}) - year({d}) - CASE WHEN month({e}) < month({d}) OR "
-            f"(month({e}) = month({d}) AND day({e}) < day({d})) THEN 1 ELSE 0 END)"
-        )
-        selects.append(f"{age} AS age_years")
+        selects.append(f"{age_sql(d, e)} AS age_years")
     names = [
         f"t.{quote(c)}"
         for k in (IdentifierKind.forename, IdentifierKind.surname)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from hub.db import scalar
+from hub.db import literal, scalar
 from hub.paths import SQL_DIR
 
 HEADER = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
@@ -144,7 +144,7 @@ def compute(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> dict[str, 
         except duckdb.Error as err:
             raise MetricError(f"{metric.path}: {str(err).splitlines()[0]}") from err
         outcome[metric.id] = scalar(con, "SELECT count(*) FROM metric_district_values WHERE metric_id = ?", [metric.id])
-    multipliers = ", ".join(f"('{m.id}', {m.multiplier})" for m in metrics) or "(NULL, NULL)"
+    multipliers = ", ".join(f"({literal(m.id)}, {float(m.multiplier)})" for m in metrics) or "(NULL, NULL)"
     con.execute(
         f"""
         CREATE OR REPLACE TABLE metric_values AS

@@ -20,7 +20,7 @@ import duckdb
 import fastexcel
 
 from hub.contracts import Contract
-from hub.db import literal, quote, scalar
+from hub.db import literal, quote, scalar, table_exists
 
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1"}
 SNIFF_BYTES = 1 << 16
@@ -38,6 +38,14 @@ class RawFile:
     rows: int
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+
+
+def _without_values(err: Exception) -> str:
+    """The first line of a library's error with anything quoted taken out: readers quote the
+    cells they choke on, and a cell may hold an identifier. The message goes to logs, Dagster
+    metadata and the published run summary."""
+    line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "[…]", line)
 
 
 def _header_key(name: str) -> str:
@@ -105,7 +113,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, ta
         try:
             con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM read_csv({literal(str(path))}, {options})")
         except duckdb.Error as err:
-            raise FileRejected(f"not readable as CSV: {str(err).splitlines()[0]}") from err
+            raise FileRejected(f"not readable as CSV: {_without_values(err)}") from err
 
 
 def _visible_sheet(reader: fastexcel.ExcelReader, wanted: str | int) -> str | int:
@@ -127,7 +135,7 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, t
     except FileRejected:
         raise
     except Exception as err:  # fastexcel raises its own error types for every way a workbook can be bad
-        raise FileRejected(f"not readable as an Excel workbook: {str(err).splitlines()[0]}") from err
+        raise FileRejected(f"not readable as an Excel workbook: {_without_values(err)}") from err
     con.register("_sheet", arrow)
     try:
         con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM _sheet")
@@ -137,9 +145,7 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, t
 
 def _unreadable_lines(con: duckdb.DuckDBPyConnection, fmt: str) -> str:
     """A table expression of (line, reason) for lines the CSV reader rejected."""
-    has_rejects = fmt == "csv" and scalar(
-        con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors' AND temporary"
-    )
+    has_rejects = fmt == "csv" and table_exists(con, "reject_errors")
     if not has_rejects:
         return "(SELECT NULL::BIGINT AS line, NULL::VARCHAR AS reason WHERE false)"
     return (

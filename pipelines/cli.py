@@ -92,8 +92,8 @@ def _refresh(paths: HubPaths) -> None:
         task = progress.add_task("Starting the refresh", total=None)
 
         def on_event(kind: str, step: str | None, message: str) -> None:
-            if kind == "ENGINE_EVENT" and progress.tasks[task].total is None and "Executing steps" in message:
-                progress.update(task, total=_step_count())
+            if kind == "PLAN":
+                progress.update(task, total=int(message))
             elif kind == "STEP_START" and step:
                 progress.update(task, description=_stage_label(step))
             elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
@@ -107,14 +107,6 @@ def _refresh(paths: HubPaths) -> None:
         console.print(f"[red]error[/]: the refresh could not publish: {outcome.reason}")
         raise typer.Exit(1)
     _print_summary(outcome.summary or {}, paths)
-
-
-def _step_count() -> int:
-    from hub.contracts import load_contracts
-
-    return (
-        3 * len(load_contracts()) + 4
-    )  # raw, validated, governed per dataset; reference, metrics, leak guard, publish
 
 
 def _stage_label(step: str) -> str:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from dagster import InitLoggerContext, logger
 
-Listener = Callable[[str, str | None, str], None]  # (event type or "LOG", step key, message)
+# (Dagster event type, "LOG" for a warning, or "PLAN" with the step count as message; step key; message)
+Listener = Callable[[str, str | None, str], None]
 _listeners: list[Listener] = []
 
 

@@ -55,6 +55,7 @@ def run_refresh(
         instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     if listener:
         listen(listener)
+        listener("PLAN", None, str(len(job.graph.nodes)))  # one step per asset and separate check
     try:
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config={"loggers": {"progress": {}}}

@@ -222,3 +222,10 @@ def test_quarantined_rows_revalidate_after_a_contract_fix_without_redelivery(tmp
     assert (result.rows_loaded, result.rows_quarantined) == (2, 0)
     assert con.execute("SELECT count(*) FROM quarantine").fetchall() == [(0,)]
     assert con.execute('SELECT count(*) FROM "police__stops"').fetchall() == [(2,)]
+
+
+def test_library_errors_reach_messages_without_the_cells_they_quote() -> None:
+    from hub.readers import _without_values
+
+    err = ValueError("Could not parse value '943 476 5919' in row 3\nOriginal line: Zoë,Taylor")
+    assert _without_values(err) == "Could not parse value […] in row 3"
