@@ -36,22 +36,29 @@ def folded_name_sql(text: str) -> str:
     return f"NULLIF(upper(regexp_replace(strip_accents({text}), '[^A-Za-z]', '', 'g')), '')"
 
 
-def identity_sql(contract: Contract, alias: str = "t") -> str:
-    """SQL for the normalised identifier a record is keyed on (NULL when it has none)."""
+def identifier_sql(contract: Contract, alias: str = "t") -> dict[IdentifierKind, str]:
+    """SQL for each normalised identifier a record may carry, most trusted first (NHS number,
+    UPN, then surname + forename + date of birth as one name key). Each is NULL when absent."""
     col = {kind: contract.identifier_column(kind) for kind in IdentifierKind}
-    parts = []
+    parts = {}
     if col[IdentifierKind.nhs_number]:
         digits = f"regexp_replace({alias}.{quote(col[IdentifierKind.nhs_number])}, '[^0-9]', '', 'g')"
-        parts.append(f"'nhs:' || NULLIF({digits}, '')")
+        parts[IdentifierKind.nhs_number] = f"'nhs:' || NULLIF({digits}, '')"
     if col[IdentifierKind.upn]:
-        parts.append(f"'upn:' || NULLIF(upper(trim({alias}.{quote(col[IdentifierKind.upn])})), '')")
+        parts[IdentifierKind.upn] = f"'upn:' || NULLIF(upper(trim({alias}.{quote(col[IdentifierKind.upn])})), '')"
     names = (col[IdentifierKind.surname], col[IdentifierKind.forename], col[IdentifierKind.date_of_birth])
     if all(names):
         surname, forename, dob = (f"{alias}.{quote(c)}" for c in names)
-        parts.append(
+        parts[IdentifierKind.date_of_birth] = (
             f"'name:' || {folded_name_sql(surname)} || '|' || {folded_name_sql(forename)} || '|' || "
             f"strftime({dob}, '%Y-%m-%d')"
         )
+    return parts
+
+
+def identity_sql(contract: Contract, alias: str = "t") -> str:
+    """SQL for the normalised identifier a record is keyed on: its most trusted (NULL when it has none)."""
+    parts = list(identifier_sql(contract, alias).values())
     return f"coalesce({', '.join(parts)})" if parts else "NULL::VARCHAR"
 
 

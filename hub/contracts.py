@@ -50,6 +50,7 @@ class IdentifierKind(StrEnum):
     address = "address"
     person_ref = "person_ref"
     pnc_id = "pnc_id"
+    sex = "sex"
     free_text = "free_text"
 
 

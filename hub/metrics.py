@@ -10,7 +10,6 @@ Queries run in the shared store and may use:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +17,13 @@ import duckdb
 
 from hub.db import literal, scalar
 from hub.paths import SQL_DIR
+from hub.sql_files import SqlFileError, read_sql_file
 
-HEADER = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 REQUIRED = ("id", "title", "unit", "numerator", "denominator", "sources")
 OUTPUT_COLUMNS = ("period_month", "district_code", "breakdown", "numerator", "denominator")
 
 
-class MetricError(Exception):
-    """A metric file that cannot be used; the message names the file."""
+MetricError = SqlFileError
 
 
 @dataclass(frozen=True)
@@ -51,17 +49,7 @@ class Metric:
 
 
 def parse_metric(path: Path) -> Metric:
-    header: dict[str, str] = {}
-    body = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        match = HEADER.match(line)
-        if match and not body:
-            header[match.group(1)] = match.group(2)
-        elif line.strip() or body:
-            body.append(line)
-    missing = [k for k in REQUIRED if k not in header]
-    if missing:
-        raise MetricError(f"{path}: header lacks {', '.join(missing)}")
+    header, sql = read_sql_file(path, REQUIRED)
     if header["id"] != path.stem:
         raise MetricError(f"{path}: id {header['id']!r} must match the file name")
     known = {
@@ -84,7 +72,7 @@ def parse_metric(path: Path) -> Metric:
         numerator=header["numerator"],
         denominator=header["denominator"],
         sources=tuple(s.strip() for s in header["sources"].split(",")),
-        sql="\n".join(body).strip().rstrip(";"),
+        sql=sql,
         path=path,
         description=header.get("description", ""),
         polarity=header.get("polarity", "neutral"),

@@ -7,6 +7,7 @@ from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, in_
 
 from assets.factory import build_dataset_assets
 from assets.governed import leak_guard, reference
+from assets.linked import CHILD_INDEX_KEY, build_linked
 from assets.metrics import build_metrics
 from assets.published import metrics_store
 from hub.contracts import load_contracts
@@ -26,10 +27,16 @@ def build_definitions(home: Path | None = None) -> Definitions:
     refresh = define_asset_job(
         REFRESH_JOB,
         selection=AssetSelection.all() - AssetSelection.groups("landing"),
-        description="The nightly refresh: archive, validate, govern, compute metrics, publish.",
+        description="The nightly refresh: archive, validate, govern, link, compute metrics, publish.",
     )
     return Definitions(
-        assets=[*dataset_assets, reference, build_metrics(governed), metrics_store],
+        assets=[
+            *dataset_assets,
+            reference,
+            build_linked(governed),
+            build_metrics([AssetKey(CHILD_INDEX_KEY)]),
+            metrics_store,
+        ],
         asset_checks=[leak_guard],
         jobs=[refresh],
         resources={

@@ -1,0 +1,54 @@
+"""Linked: one pseudonymous child key across agencies, and the multi-agency view of each child."""
+
+from dagster import AssetKey, AssetsDefinition, MaterializeResult, asset
+
+from governance import audit
+from governance.keys import load_key
+from hub.contracts import load_contracts
+from hub.db import literal
+from hub.linkage import link
+from hub.views import build_views, load_views
+from pipelines.resources import DuckDBStore, HubResource
+
+CHILD_INDEX_KEY = ["linked", "child_index"]
+
+
+def build_linked(governed_keys: list[AssetKey]) -> AssetsDefinition:
+    @asset(
+        key=CHILD_INDEX_KEY,
+        group_name="linked",
+        deps=governed_keys,
+        description="Links each child across agencies inside the personal zone (NHS number, UPN, partner "
+        "reference, then names and date of birth, allowing nicknames, typos and swapped day and month); "
+        "shares only person key -> child key with the rule and a confidence (`child_link`), and builds "
+        "the multi-agency view `child_month`.",
+    )
+    def child_index(hub: HubResource, personal_store: DuckDBStore, shared_store: DuckDBStore) -> MaterializeResult:
+        key = load_key(hub.paths.home)  # read here, never passed through Dagster config
+        with personal_store.connect() as con:
+            con.execute(f"ATTACH {literal(shared_store.path)} AS shared")
+            try:
+                outcome = link(con, load_contracts(), key, "shared", hub.paths.home)
+            finally:
+                con.execute("DETACH shared")
+        with shared_store.connect() as con:
+            views = build_views(con, load_views())
+        audit.record(
+            hub.paths.home,
+            "disclosure",
+            "nightly refresh: cross-agency linkage",
+            "child keys for person keys, with link rule and confidence",
+            sum(outcome.rules.values()),
+            recipient="shared intelligence store",
+        )
+        return MaterializeResult(
+            metadata={
+                "records": outcome.records,
+                "children": outcome.children,
+                "rounds": outcome.rounds,
+                **{f"rule: {rule}": n for rule, n in outcome.rules.items()},
+                **{f"view: {name}": str(rows) for name, rows in views.items()},
+            }
+        )
+
+    return child_index
