@@ -1,14 +1,222 @@
-"""Statistical disclosure control of published counts.
+"""Statistical disclosure control of published counts, as a policy in config
+(`governance/disclosure.yaml`).
 
-Primary suppression as in the DfE's children's social care releases: a count from 1 to the
-threshold is never shown (0 stays 0), nor is any rate built on it.
+Primary suppression hides every count from 1 to the threshold (0 stays 0) and any rate
+built on it. Secondary (complementary) suppression then hides more cells until no hidden
+cell can be worked out from published totals: every published count is part of additive
+relations (county = its districts + counts with no district; a locality = its districts;
+`all` = the parts of a breakdown + records in no part; a quarter = its months, a rolling
+year = its twelve months), and in each relation a hidden cell must have company whose sum
+is larger than the threshold. A rolling year is shown only when all its months are, so
+overlapping years cannot be subtracted from each other. Cells no one sees (`~unassigned`
+counts) take part as unknowns and are protected like any other.
+
+The test suite attacks the published tables as sdcTable's attack() does: for every hidden
+cell, the smallest and largest value a reader can derive from everything published.
 """
 
 from __future__ import annotations
 
-THRESHOLD = 5
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.db import scalar
+
+POLICY_FILE = Path(__file__).with_name("disclosure.yaml")
+MAX_ROUNDS = 200
 
 
-def primary_suppression(count_sql: str, threshold: int = THRESHOLD) -> str:
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str
+    threshold: int = Field(ge=1, description="counts from 1 to this are suppressed")
+    round_to: int | None = Field(None, ge=2, description="other counts rounded to a multiple of this")
+
+
+class PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: str
+    policies: dict[str, Policy]
+
+
+def load_policy(path: Path = POLICY_FILE) -> Policy:
+    config = PolicyFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    if config.policy not in config.policies:
+        raise ValueError(f"{path}: policy {config.policy!r} is not one of {', '.join(config.policies)}")
+    return config.policies[config.policy]
+
+
+def primary_suppression(count_sql: str, threshold: int) -> str:
     """SQL that is true where `count_sql` must be suppressed."""
     return f"coalesce({count_sql} BETWEEN 1 AND {int(threshold)}, false)"
+
+
+@dataclass(frozen=True)
+class Protection:
+    cells: int
+    primary: int
+    secondary: int
+    rounds: int
+
+
+CELLS_SQL = """
+CREATE OR REPLACE TABLE sdc_cells AS
+SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, geography_code, breakdown) AS cell_id,
+       *, {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed
+FROM (
+    SELECT metric_id, 'numerator' AS measure, period_type, start_month, end_month, geography_code, breakdown,
+           numerator AS value, hidden
+    FROM metric_values
+    UNION ALL
+    SELECT v.metric_id, 'denominator', period_type, start_month, end_month, geography_code, breakdown, denominator,
+           hidden
+    FROM metric_values v JOIN metric_catalogue c USING (metric_id) WHERE c.denominator_type = 'count'
+)
+"""
+
+MEMBERS_SQL = """
+CREATE OR REPLACE TABLE sdc_members AS
+WITH c AS (
+    SELECT c.*, d.locality_code, g.geography_type
+    FROM sdc_cells c
+    LEFT JOIN ref_district d ON d.district_code = c.geography_code
+    LEFT JOIN ref_geography g ON g.geography_code = c.geography_code
+    WHERE c.period_type = 'month'
+), groups AS (
+    -- a locality is its districts
+    SELECT 'locality|' || t.cell_id AS eq_id, t.cell_id AS total, p.cell_id AS part
+    FROM c t JOIN c p ON p.locality_code = t.geography_code AND p.metric_id = t.metric_id AND p.measure = t.measure
+     AND p.end_month = t.end_month AND p.breakdown = t.breakdown
+    WHERE t.geography_type = 'locality'
+    UNION ALL
+    -- the county is its localities and what has no district (districts nest in localities)
+    SELECT 'county|' || t.cell_id, t.cell_id, p.cell_id
+    FROM c t JOIN c p ON (p.geography_type = 'locality' OR p.geography_code LIKE '~%') AND p.metric_id = t.metric_id
+     AND p.measure = t.measure AND p.end_month = t.end_month AND p.breakdown = t.breakdown
+    WHERE t.geography_type = 'county'
+    UNION ALL
+    -- `all` is each breakdown's parts and what is in none
+    SELECT 'breakdown|' || t.cell_id || '|' || split_part(p.breakdown, ':', 1), t.cell_id, p.cell_id
+    FROM c t JOIN c p ON p.breakdown <> 'all' AND p.metric_id = t.metric_id AND p.measure = t.measure
+     AND p.end_month = t.end_month AND p.geography_code = t.geography_code
+    WHERE t.breakdown = 'all'
+)
+SELECT eq_id, total AS cell_id, 'total' AS role FROM groups GROUP BY ALL
+UNION ALL
+SELECT eq_id, part, 'part' FROM groups
+"""
+
+# a quarter or rolling year is shown only when every month in it is (its last month, for a stock)
+PERIODS_SQL = """
+UPDATE sdc_cells SET suppressed = true
+FROM sdc_cells m, metric_catalogue k
+WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND k.metric_id = sdc_cells.metric_id
+  AND m.period_type = 'month' AND m.suppressed AND m.metric_id = sdc_cells.metric_id
+  AND m.measure = sdc_cells.measure AND m.geography_code = sdc_cells.geography_code
+  AND m.breakdown = sdc_cells.breakdown AND m.end_month <= sdc_cells.end_month
+  AND m.end_month >= CASE WHEN k.aggregation = 'flow' THEN sdc_cells.start_month ELSE sdc_cells.end_month END
+"""
+
+ROUND_SQL = """
+WITH m AS (
+    SELECT s.eq_id, s.role, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
+           c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {t}) AS protect
+    FROM sdc_members s JOIN sdc_cells c USING (cell_id)
+), eq AS (
+    SELECT eq_id,
+           count(*) FILTER (WHERE unknown) AS unknowns,
+           count(*) FILTER (WHERE protect) AS protected,
+           bool_or(unknown AND role = 'total') AS total_unknown,
+           coalesce(sum(value) FILTER (WHERE unknown AND role = 'part'), 0) AS unknown_parts
+    FROM m GROUP BY eq_id
+), bad AS (
+    SELECT eq_id FROM eq
+    WHERE protected > 0 AND (unknowns = 1 OR (NOT total_unknown AND unknown_parts <= {t}))
+), pick AS (
+    SELECT b.eq_id, coalesce(
+        arg_min(m.cell_id, m.value * 1e12 + m.cell_id) FILTER (WHERE m.role = 'part' AND NOT m.unknown AND m.value > 0),
+        any_value(m.cell_id) FILTER (WHERE m.role = 'total' AND NOT m.unknown)
+    ) AS cell_id
+    FROM bad b JOIN m USING (eq_id) GROUP BY b.eq_id
+)
+UPDATE sdc_cells SET suppressed = true WHERE cell_id IN (SELECT cell_id FROM pick WHERE cell_id IS NOT NULL)
+"""
+
+# a rate needs both counts: a cell hidden in one measure is hidden in the other
+UNION_SQL = """
+UPDATE sdc_cells SET suppressed = true
+FROM sdc_cells o
+WHERE o.suppressed AND NOT sdc_cells.suppressed AND o.metric_id = sdc_cells.metric_id
+  AND o.measure <> sdc_cells.measure AND o.period_type = sdc_cells.period_type
+  AND o.end_month = sdc_cells.end_month AND o.geography_code = sdc_cells.geography_code
+  AND o.breakdown = sdc_cells.breakdown
+"""
+
+
+# what may be published: no hidden cell, no suppressed count, rates from the counts shown
+PROTECTED_SQL = """
+CREATE OR REPLACE TABLE metric_protected AS
+WITH shown AS (
+    SELECT v.metric_id, v.period_type, v.start_month, v.end_month, v.period_id, v.geography_code, v.breakdown,
+           n.suppressed,
+           c.multiplier,
+           CASE WHEN NOT n.suppressed THEN {numerator} END AS numerator,
+           CASE WHEN c.denominator_type = 'population' THEN v.denominator
+                WHEN NOT n.suppressed THEN {denominator} END AS denominator
+    FROM metric_values v
+    JOIN metric_catalogue c USING (metric_id)
+    JOIN sdc_cells n ON n.measure = 'numerator' AND n.metric_id = v.metric_id AND n.period_type = v.period_type
+     AND n.end_month = v.end_month AND n.geography_code = v.geography_code AND n.breakdown = v.breakdown
+    WHERE NOT v.hidden
+)
+SELECT metric_id, period_type, start_month, end_month, period_id, geography_code, breakdown, numerator, denominator,
+       CASE WHEN NOT suppressed AND denominator > 0 THEN numerator * multiplier / denominator END AS value,
+       suppressed
+FROM shown
+"""
+
+
+def protect(con: duckdb.DuckDBPyConnection, policy: Policy) -> Protection:
+    """Mark `sdc_cells.suppressed` for the shared store's `metric_values` (primary, then
+    secondary until every relation is safe)."""
+    t = int(policy.threshold)
+    con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
+    con.execute(MEMBERS_SQL)
+    rounds, before, hidden = 0, -1, 0
+    while hidden != before:
+        rounds += 1
+        if rounds > MAX_ROUNDS:
+            raise RuntimeError(f"secondary suppression did not settle in {MAX_ROUNDS} rounds")
+        before = hidden
+        con.execute(ROUND_SQL.format(t=t))
+        con.execute(UNION_SQL)
+        hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
+    con.execute(PERIODS_SQL)
+    con.execute(UNION_SQL)
+    hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
+    con.execute(
+        PROTECTED_SQL.format(
+            numerator=rounded_sql("v.numerator", policy), denominator=rounded_sql("v.denominator", policy)
+        )
+    )
+    primary = scalar(con, "SELECT count(*) FROM sdc_cells WHERE primary_cell")
+    return Protection(
+        cells=scalar(con, "SELECT count(*) FROM sdc_cells WHERE NOT hidden"),
+        primary=primary,
+        secondary=hidden - primary,
+        rounds=rounds,
+    )
+
+
+def rounded_sql(count_sql: str, policy: Policy) -> str:
+    """A published count under the policy's rounding (none, or to the nearest multiple)."""
+    if not policy.round_to:
+        return count_sql
+    r = int(policy.round_to)
+    return f"CAST(round({count_sql} / {r}) * {r} AS BIGINT)"

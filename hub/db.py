@@ -61,3 +61,13 @@ def age_sql(dob: str, on: str) -> str:
         f"(year({e}) - year({dob}) - CASE WHEN month({e}) < month({dob}) OR "
         f"(month({e}) = month({dob}) AND day({e}) < day({dob})) THEN 1 ELSE 0 END)"
     )
+
+
+AGE_BANDS = ((1, "Under 1"), (5, "1-4"), (10, "5-9"), (16, "10-15"), (18, "16-17"))
+
+
+def age_band_sql(age: str) -> str:
+    """SQL for the age band of an age in years (the bands of the DfE's children in need
+    statistics, to 17); NULL for no age."""
+    cases = " ".join(f"WHEN {age} < {upper} THEN '{label}'" for upper, label in AGE_BANDS)
+    return f"CASE WHEN {age} IS NULL THEN NULL {cases} END"

@@ -9,6 +9,7 @@ selected.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -17,9 +18,9 @@ from governance.keys import PseudonymKey
 from governance.pseudonymise import hmac_pads, person_key_sql
 from governance.scrub import scrub_sql
 from hub.contracts import Classification, Contract, IdentifierKind
-from hub.db import age_sql, literal, quote, scalar, table_exists
+from hub.db import age_band_sql, age_sql, literal, quote, scalar, table_exists
 from hub.quality import CHECK_LOG_DDL
-from hub.reference import reference_file
+from hub.reference import reference_file, working_calendar
 
 SHARED_CLASSES = (Classification.non_personal, Classification.sensitive)
 REFERENCE_TABLES = {
@@ -28,10 +29,7 @@ REFERENCE_TABLES = {
     "ref_district": "districts.csv",
     "ref_postcode_district": "postcode_districts.csv",
 }
-AGE_BAND = (
-    "CASE WHEN age_years IS NULL THEN NULL WHEN age_years < 1 THEN 'Under 1' WHEN age_years < 5 THEN '1-4' "
-    "WHEN age_years < 10 THEN '5-9' WHEN age_years < 16 THEN '10-15' ELSE '16-17' END"
-)
+CALENDAR_YEARS_BACK = 25  # working days are counted for events of children, so 18 years and a margin
 
 
 def load_reference(con: duckdb.DuckDBPyConnection, home: Path) -> dict[str, int]:
@@ -44,6 +42,10 @@ def load_reference(con: duckdb.DuckDBPyConnection, home: Path) -> dict[str, int]
             "all_varchar = true)"
         )
         counts[table] = scalar(con, f"SELECT count(*) FROM {table}")
+    today = dt.date.today()
+    calendar = working_calendar(today.year - CALENDAR_YEARS_BACK, today.year + 1)
+    con.execute("CREATE OR REPLACE TABLE ref_calendar AS SELECT * FROM calendar")
+    counts["ref_calendar"] = len(calendar)
     con.execute("ALTER TABLE ref_population ALTER age TYPE INTEGER")
     con.execute("ALTER TABLE ref_population ALTER population TYPE BIGINT")
     return counts
@@ -120,7 +122,7 @@ def build_shared_table(
         joins.append(f"LEFT JOIN ref_postcode_district pd ON pd.postcode_district = {outward}")
         joins.append("LEFT JOIN ref_district rd ON rd.district_code = pd.district_code")
         selects += ["pd.district_code AS district_code", "rd.locality_code AS locality_code"]
-    banded = f"*, {AGE_BAND} AS age_band" if dob and event else "*"
+    banded = f"*, {age_band_sql('age_years')} AS age_band" if dob and event else "*"
     opted_out = contract.opt_out_column if honour_opt_out else None
     where = f"WHERE NOT coalesce(t.{quote(opted_out)}, false)" if opted_out else ""
     con.execute(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from governance.disclosure import primary_suppression
+from governance.disclosure import load_policy, primary_suppression
 from governance.leak_guard import LeakFound, scan
 from hub.contracts import load_contracts
 from hub.db import connect, literal, scalar
@@ -24,30 +24,22 @@ TABLES = ("dim_metric", "dim_period", "dim_geography", "fact_metric_value", "ale
 
 
 def _build(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
+    policy = load_policy()
     con.execute(
         "CREATE TABLE dim_metric (metric_id VARCHAR, title VARCHAR, description VARCHAR, unit VARCHAR, "
         "polarity VARCHAR, numerator_definition VARCHAR, denominator_definition VARCHAR, sources VARCHAR, "
-        "multiplier DOUBLE, owner VARCHAR, theme VARCHAR)"
+        "multiplier DOUBLE, owner VARCHAR, theme VARCHAR, aggregation VARCHAR, denominator_type VARCHAR, "
+        "amber_threshold DOUBLE, red_threshold DOUBLE)"
     )
     con.executemany(
-        "INSERT INTO dim_metric VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO dim_metric VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            [
-                m.id,
-                m.title,
-                m.description,
-                m.unit,
-                m.polarity,
-                m.numerator,
-                m.denominator,
-                ", ".join(m.sources),
-                m.multiplier,
-                m.owner,
-                m.theme,
-            ]
+            [m.id, m.title, m.description, m.unit, m.polarity, m.numerator, m.denominator, ", ".join(m.sources),
+             m.multiplier, m.owner, m.theme, m.aggregation, m.denominator_type,
+             m.thresholds.amber if m.thresholds else None, m.thresholds.red if m.thresholds else None]
             for m in metrics
         ],
-    )
+    )  # fmt: skip
     con.execute(
         "CREATE TABLE dim_geography AS SELECT geography_code, geography_name, geography_type, "
         "NULLIF(parent_code, '') AS parent_code FROM s.ref_geography ORDER BY geography_type, geography_code"
@@ -55,41 +47,58 @@ def _build(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
     con.execute(
         """
         CREATE TABLE dim_period AS
-        SELECT strftime(m, '%Y-%m') AS period_id, 'month' AS period_type, m AS start_date,
-               CAST(last_day(m) AS DATE) AS end_date, strftime(m, '%b %Y') AS label,
-               CAST(year(m) * 100 + month(m) AS INTEGER) AS sort_key
-        FROM (SELECT DISTINCT period_month AS m FROM s.metric_values) ORDER BY m
+        SELECT period_id, period_type, start_month AS start_date,
+               CAST(last_day(end_month) AS DATE) AS end_date,
+               CASE period_type WHEN 'month' THEN strftime(end_month, '%b %Y')
+                    WHEN 'quarter' THEN period_id || ' (' || strftime(start_month, '%b') || '-'
+                        || strftime(end_month, '%b %Y') || ')'
+                    ELSE '12 months to ' || strftime(end_month, '%b %Y') END AS label,
+               CAST(year(end_month) * 100 + month(end_month) AS INTEGER) * 10
+                   + CASE period_type WHEN 'month' THEN 1 WHEN 'quarter' THEN 2 ELSE 3 END AS sort_key
+        FROM (SELECT DISTINCT period_id, period_type, start_month, end_month FROM s.metric_protected)
+        ORDER BY sort_key
         """
     )
-    hidden = primary_suppression("numerator")
     con.execute(
-        f"""
+        """
         CREATE TABLE fact_metric_value AS
-        SELECT metric_id, strftime(period_month, '%Y-%m') AS period_id, geography_code, breakdown,
-               CASE WHEN {hidden} THEN NULL ELSE numerator END AS numerator,
-               denominator,
-               CASE WHEN {hidden} THEN NULL ELSE value END AS value,
-               {hidden} AS suppressed,
-               CAST(NULL AS VARCHAR) AS rag, CAST(NULL AS VARCHAR) AS signal
-        FROM s.metric_values ORDER BY metric_id, period_id, geography_code, breakdown
+        SELECT p.metric_id, p.period_id, p.geography_code,
+               p.breakdown, p.numerator, p.denominator, p.value, p.suppressed, r.rag, g.signal
+        FROM s.metric_protected p
+        LEFT JOIN s.metric_rag r USING (metric_id, period_type, end_month, geography_code, breakdown)
+        LEFT JOIN s.metric_signals g ON p.period_type = 'month' AND g.metric_id = p.metric_id
+         AND g.end_month = p.end_month AND g.geography_code = p.geography_code AND g.breakdown = p.breakdown
+        ORDER BY p.metric_id, p.period_type, p.end_month, p.geography_code, p.breakdown
         """
     )
     con.execute(
-        "CREATE TABLE alerts (metric_id VARCHAR, period_id VARCHAR, geography_code VARCHAR, "
-        "signal VARCHAR, message VARCHAR)"
+        "CREATE TABLE alerts AS SELECT metric_id, strftime(end_month, '%Y-%m') AS period_id, geography_code, "
+        "breakdown, signal, rule, message FROM s.metric_alerts"
     )
-    counts = ("rows_received", "rows_loaded", "rows_quarantined", "rows_with_warnings")
-    shown = ", ".join(f"CASE WHEN {primary_suppression(c)} THEN NULL ELSE {c} END AS {c}" for c in counts)
+    t = policy.threshold
+    # received = loaded + quarantined, and validity = loaded / received: one small count hides
+    # the split (and validity), else it could be worked out from the others
+    split = " OR ".join(primary_suppression(c, t) for c in ("rows_received", "rows_loaded", "rows_quarantined"))
     con.execute(
         f"""
         CREATE TABLE dq_scorecard AS
-        SELECT partner, dataset, coalesce(strftime(period_month, '%Y-%m'), 'unknown') AS period_id, {shown},
+        SELECT partner, dataset, period_id, rows_received, rows_loaded, rows_quarantined, rows_with_warnings,
                completeness, validity, uniqueness, timeliness_days, nhs_number_coverage, upn_coverage,
                validity - lag(validity) OVER (
                    PARTITION BY partner, dataset, period_month IS NULL ORDER BY period_month) AS validity_change,
                CASE WHEN validity_change > 0.005 THEN 'improving' WHEN validity_change < -0.005 THEN 'worsening'
                     WHEN validity_change IS NOT NULL THEN 'stable' END AS trend
-        FROM s.dq_monthly ORDER BY partner, dataset, period_id
+        FROM (
+        SELECT partner, dataset, coalesce(strftime(period_month, '%Y-%m'), 'unknown') AS period_id,
+               CASE WHEN {primary_suppression("rows_received", t)} THEN NULL ELSE rows_received END AS rows_received,
+               CASE WHEN {split} THEN NULL ELSE rows_loaded END AS rows_loaded,
+               CASE WHEN {split} THEN NULL ELSE rows_quarantined END AS rows_quarantined,
+               CASE WHEN {primary_suppression("rows_with_warnings", t)} THEN NULL ELSE rows_with_warnings END
+                   AS rows_with_warnings,
+               completeness, CASE WHEN {split} THEN NULL ELSE validity END AS validity, uniqueness,
+               timeliness_days, nhs_number_coverage, upn_coverage, period_month
+        FROM s.dq_monthly
+        ) ORDER BY partner, dataset, period_id
         """
     )
 

@@ -6,8 +6,10 @@ data never passes through here.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import holidays
 import pandas as pd
 
 from hub.paths import REFERENCE_DIR
@@ -38,3 +40,12 @@ def population(reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
 
 def postcode_districts(reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
     return pd.read_csv(reference_dir / "postcode_districts.csv", dtype=str)
+
+
+def working_calendar(first_year: int, last_year: int) -> pd.DataFrame:
+    """Every day of the years with whether it is a working day: not a weekend, not a bank
+    holiday in England and Wales (the `holidays` library keeps the dates, substitute days
+    and one-off holidays included)."""
+    bank = holidays.UK(subdiv="ENG", years=range(first_year, last_year + 1))
+    days = pd.date_range(dt.date(first_year, 1, 1), dt.date(last_year, 12, 31), freq="D")
+    return pd.DataFrame({"day": days.date, "working": [d.weekday() < 5 and d.date() not in bank for d in days]})

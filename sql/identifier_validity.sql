@@ -1,0 +1,30 @@
+-- id: identifier_validity
+-- title: Rows passing validation (%)
+-- description: Of the rows partners delivered, the share that passed every blocking rule of their data contract (identifier check digits, dates, codes) and were loaded, by partner (from the data-quality scorecard). Counted for the county only.
+-- unit: % of rows received
+-- polarity: higher is better
+-- multiplier: 100
+-- numerator: rows loaded
+-- denominator: rows received
+-- denominator_type: count
+-- sources: partner_quality
+-- owner: partnership
+-- theme: Data quality
+-- thresholds: amber=98, red=95
+WITH parts AS (
+    SELECT DISTINCT 'partner:' || partner AS breakdown FROM partner_quality
+    UNION ALL
+    SELECT 'all'
+)
+
+SELECT
+    g.period_month,
+    g.district_code,
+    k.breakdown,
+    coalesce(sum(q.rows_loaded) FILTER (WHERE g.district_code IS NULL), 0) AS numerator,
+    coalesce(sum(q.rows_received) FILTER (WHERE g.district_code IS NULL), 0) AS denominator
+FROM month_district_grid AS g
+CROSS JOIN parts AS k
+LEFT JOIN partner_quality AS q
+    ON g.period_month = q.period_month AND (k.breakdown = 'all' OR k.breakdown = 'partner:' || q.partner)
+GROUP BY ALL

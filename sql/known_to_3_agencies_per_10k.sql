@@ -1,0 +1,47 @@
+-- id: known_to_3_agencies_per_10k
+-- title: Children known to 3 or more agencies in the last 12 months, per 10,000 children
+-- description: Children involved with three or more of the four agencies (children's services, police, health, education) in the 12 months to the end of the period, from the multi-agency view (child_month), per 10,000 children aged 0-17. A child is placed by their latest known home district in those months.
+-- unit: per 10,000 children aged 0-17 (at the period's end)
+-- polarity: higher is worse
+-- multiplier: 10000
+-- numerator: children known to 3 or more agencies in the 12 months to the period's end
+-- denominator: children aged 0-17, mid-year population estimate
+-- aggregation: stock
+-- sources: child_month
+-- owner: partnership
+-- theme: Multi-agency
+WITH involvement AS (
+    SELECT
+        child_key,
+        period_month,
+        district_code,
+        cs_contacts > 0 OR cp_plan OR looked_after AS cs,
+        police_domestic_abuse_incidents + police_missing_episodes + police_exploitation_flags > 0 AS police,
+        health_ed_attendances + health_safeguarding_referrals > 0 AS health,
+        education_suspensions > 0 OR education_persistent_absence AS education
+    FROM child_month
+),
+
+windows AS (
+    SELECT
+        m.period_month,
+        i.child_key,
+        arg_max(i.district_code, i.period_month) FILTER (WHERE i.district_code IS NOT NULL) AS district_code,
+        bool_or(i.cs)::INT + bool_or(i.police)::INT + bool_or(i.health)::INT + bool_or(i.education)::INT AS agencies
+    FROM (SELECT DISTINCT period_month FROM month_district_grid) AS m
+    INNER JOIN involvement AS i
+        ON i.period_month <= m.period_month AND i.period_month > m.period_month - INTERVAL 12 MONTH
+    GROUP BY ALL
+)
+
+SELECT
+    g.period_month,
+    g.district_code,
+    'all' AS breakdown,
+    count(w.child_key) AS numerator,
+    coalesce(p.children, 0) AS denominator
+FROM month_district_grid AS g
+LEFT JOIN district_children(0, 17) AS p ON g.district_code = p.district_code
+LEFT JOIN windows AS w
+    ON g.period_month = w.period_month AND g.district_code IS NOT DISTINCT FROM w.district_code AND w.agencies >= 3
+GROUP BY ALL

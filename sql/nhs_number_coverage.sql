@@ -1,0 +1,30 @@
+-- id: nhs_number_coverage
+-- title: Records carrying a valid NHS number (%)
+-- description: Of the rows loaded from partner datasets that have a NHS number column, the share carrying a valid NHS number (from the data-quality scorecard), by partner. Records are counted for the county only.
+-- unit: % of rows loaded
+-- polarity: higher is better
+-- multiplier: 100
+-- numerator: rows loaded with a valid NHS number
+-- denominator: rows loaded, in datasets with a NHS number column
+-- denominator_type: count
+-- sources: partner_quality
+-- owner: partnership
+-- theme: Data quality
+-- thresholds: amber=95, red=90
+WITH parts AS (
+    SELECT DISTINCT 'partner:' || partner AS breakdown FROM partner_quality WHERE rows_with_nhs_number IS NOT NULL
+    UNION ALL
+    SELECT 'all'
+)
+
+SELECT
+    g.period_month,
+    g.district_code,
+    k.breakdown,
+    coalesce(sum(q.rows_with_nhs_number) FILTER (WHERE g.district_code IS NULL), 0) AS numerator,
+    coalesce(sum(q.rows_loaded_with_nhs_column) FILTER (WHERE g.district_code IS NULL), 0) AS denominator
+FROM month_district_grid AS g
+CROSS JOIN parts AS k
+LEFT JOIN partner_quality AS q
+    ON g.period_month = q.period_month AND (k.breakdown = 'all' OR k.breakdown = 'partner:' || q.partner)
+GROUP BY ALL
