@@ -23,10 +23,12 @@ def main(home: Path) -> None:
         ).df()
         rules = con.execute("SELECT rule, count(*) FROM link_nodes GROUP BY ALL ORDER BY 2 DESC").fetchall()
     print(f"{'records':<22}{'n':>10}{'precision':>11}{'recall':>9}{'true pairs':>14}")
+    q = score(links, home / "truth")
+    print(f"{'across partners':<22}{'':>10}{q.cross_precision:>11.6f}{q.cross_recall:>9.6f}")
     partners = sorted({t.split("__")[0] for t in links["source_table"]})
     for name, part in [("all", links), *((p, links[links["source_table"].str.startswith(p + "__")]) for p in partners)]:
         q = score(part, home / "truth")
-        print(f"{name:<22}{q.records:>10,}{q.precision:>11.5f}{q.recall:>9.5f}{q.true_pairs:>14,}")
+        print(f"{name:<22}{q.records:>10,}{q.precision:>11.6f}{q.recall:>9.6f}{q.true_pairs:>14,}")
     print("nodes by link rule:", ", ".join(f"{r} {n:,}" for r, n in rules))
 
 

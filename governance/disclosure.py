@@ -2,17 +2,23 @@
 (`governance/disclosure.yaml`).
 
 Primary suppression hides every count from 1 to the threshold (0 stays 0) and any rate
-built on it. Secondary (complementary) suppression then hides more cells until no hidden
-cell can be worked out from published totals: every published count is part of additive
-relations (county = its districts + counts with no district; a locality = its districts;
-`all` = the parts of a breakdown + records in no part; a quarter = its months, a rolling
-year = its twelve months), and in each relation a hidden cell must have company whose sum
-is larger than the threshold. A rolling year is shown only when all its months are, so
-overlapping years cannot be subtracted from each other. Cells no one sees (`~unassigned`
-counts) take part as unknowns and are protected like any other.
+built on it. Secondary (complementary) suppression then hides more cells, month by month,
+until no hidden cell can be worked out from published totals. Each month's counts add up
+along two nested hierarchies: districts -> localities -> county (+ counts with no district),
+and breakdown parts -> `all` (+ records in no part). In every such relation with a hidden
+cell, at least two cells must be unknown, and when the total is shown the hidden parts must
+add up to more than the threshold; the smallest non-zero shown part is hidden next, or the
+total when there is none, until every relation holds. Cells no one sees (`~unassigned`)
+take part as unknowns and are protected like any other.
+
+Quarters and rolling years are sums of months (or a stock's last month): one is shown only
+when every month in it is shown. A shown period then tells nothing the months do not, and
+overlapping rolling years cannot be subtracted from each other. Where a rate's denominator
+is a count, it is protected the same way and a cell hidden in either count is hidden in both.
 
 The test suite attacks the published tables as sdcTable's attack() does: for every hidden
-cell, the smallest and largest value a reader can derive from everything published.
+cell, the smallest and largest value a reader can derive from everything published, which
+must be further apart than the threshold.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from governance.sdc_audit import failing_cells
 from hub.db import scalar
 
 POLICY_FILE = Path(__file__).with_name("disclosure.yaml")
@@ -63,12 +70,14 @@ class Protection:
     primary: int
     secondary: int
     rounds: int
+    audits: int
 
 
 CELLS_SQL = """
 CREATE OR REPLACE TABLE sdc_cells AS
 SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, geography_code, breakdown) AS cell_id,
-       *, {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed
+       *, {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed,
+       CASE WHEN period_type = 'month' THEN dense_rank() OVER (ORDER BY metric_id, measure, end_month) END AS grp
 FROM (
     SELECT metric_id, 'numerator' AS measure, period_type, start_month, end_month, geography_code, breakdown,
            numerator AS value, hidden
@@ -182,12 +191,30 @@ FROM shown
 """
 
 
-def protect(con: duckdb.DuckDBPyConnection, policy: Policy) -> Protection:
-    """Mark `sdc_cells.suppressed` for the shared store's `metric_values` (primary, then
-    secondary until every relation is safe)."""
-    t = int(policy.threshold)
-    con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
-    con.execute(MEMBERS_SQL)
+# a hidden cell the audit finds pinned gets company: the smallest shown non-zero cell it shares
+# a relation with, or else the smallest in its month
+REPAIR_SQL = """
+WITH f AS (SELECT unnest(?::BIGINT[]) AS failing),
+near AS (
+    SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
+    FROM f JOIN sdc_members a ON a.cell_id = f.failing JOIN sdc_members b ON b.eq_id = a.eq_id
+    JOIN sdc_cells c ON c.cell_id = b.cell_id
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 GROUP BY f.failing
+),
+far AS (
+    SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
+    FROM f JOIN sdc_cells x ON x.cell_id = f.failing JOIN sdc_cells c ON c.grp = x.grp
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND f.failing NOT IN (SELECT failing FROM near)
+    GROUP BY f.failing
+)
+UPDATE sdc_cells SET suppressed = true
+WHERE cell_id IN (SELECT cell_id FROM near UNION SELECT cell_id FROM far)
+"""
+GROUP_COUNTS_SQL = "SELECT grp, count(*) FILTER (WHERE suppressed) FROM sdc_cells WHERE grp IS NOT NULL GROUP BY grp"
+
+
+def _settle(con: duckdb.DuckDBPyConnection, t: int) -> int:
+    """Relation-by-relation rounds until nothing changes; returns the rounds."""
     rounds, before, hidden = 0, -1, 0
     while hidden != before:
         rounds += 1
@@ -197,6 +224,34 @@ def protect(con: duckdb.DuckDBPyConnection, policy: Policy) -> Protection:
         con.execute(ROUND_SQL.format(t=t))
         con.execute(UNION_SQL)
         hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
+    return rounds
+
+
+def protect(con: duckdb.DuckDBPyConnection, policy: Policy) -> Protection:
+    """Mark `sdc_cells.suppressed` for the shared store's `metric_values` (primary, then
+    complementary until every relation holds and the audit pins no hidden cell), and write
+    what may be published to `metric_protected`."""
+    t = int(policy.threshold)
+    con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
+    con.execute(MEMBERS_SQL)
+    rounds = _settle(con, t)
+    counts = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
+    groups = sorted(g for g, n in counts.items() if n) + [
+        g for (g,) in con.execute("SELECT DISTINCT grp FROM sdc_cells WHERE hidden AND grp IS NOT NULL").fetchall()
+    ]
+    audits = 0
+    while groups:
+        audits += 1
+        if audits > MAX_ROUNDS:
+            raise RuntimeError(f"the suppression audit did not settle in {MAX_ROUNDS} rounds")
+        failing = failing_cells(con, sorted(set(groups)), t)
+        if not failing:
+            break
+        con.execute(REPAIR_SQL, [failing])
+        rounds += _settle(con, t)
+        after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
+        groups = [g for g, n in after.items() if n != counts.get(g)]
+        counts = after
     con.execute(PERIODS_SQL)
     con.execute(UNION_SQL)
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
@@ -211,6 +266,7 @@ def protect(con: duckdb.DuckDBPyConnection, policy: Policy) -> Protection:
         primary=primary,
         secondary=hidden - primary,
         rounds=rounds,
+        audits=audits,
     )
 
 

@@ -20,6 +20,8 @@ class LinkQuality:
     recall: float
     predicted_pairs: int
     true_pairs: int
+    cross_precision: float  # the same, over pairs of records from two different partners
+    cross_recall: float
 
 
 def _pairs(sizes: pd.Series) -> int:
@@ -43,13 +45,22 @@ def score(links: pd.DataFrame, truth_dir: Path) -> LinkQuality:
     # a record with no identifier is its own cluster
     missing = merged["cluster"].isna()
     merged.loc[missing, "cluster"] = "unlinked:" + merged.index[missing].astype(str)
-    together = _pairs(merged.groupby(["cluster", "child_id"]).size())
-    predicted = _pairs(merged.groupby("cluster").size())
-    true = _pairs(merged.groupby("child_id").size())
+    partner = merged["source_table"].str.split("__").str[0]
+
+    def pairs(*by: str, within_partner: bool = False) -> int:
+        keys = [merged[b] for b in by] + ([partner] if within_partner else [])
+        return _pairs(merged.groupby(keys).size())
+
+    together, predicted, true = pairs("cluster", "child_id"), pairs("cluster"), pairs("child_id")
+    cross_together = together - pairs("cluster", "child_id", within_partner=True)
+    cross_predicted = predicted - pairs("cluster", within_partner=True)
+    cross_true = true - pairs("child_id", within_partner=True)
     return LinkQuality(
         records=len(merged),
         precision=together / predicted if predicted else 1.0,
         recall=together / true if true else 1.0,
         predicted_pairs=predicted,
         true_pairs=true,
+        cross_precision=cross_together / cross_predicted if cross_predicted else 1.0,
+        cross_recall=cross_together / cross_true if cross_true else 1.0,
     )

@@ -93,6 +93,7 @@ def test_linkage_precision_and_recall_against_the_truth(personal, small) -> None
     assert len(links) == loaded
     quality = score(links, small.truth)
     assert quality.precision >= 0.99 and quality.recall >= 0.95, quality
+    assert quality.cross_precision >= 0.99 and quality.cross_recall >= 0.95, quality
     # the hard part: police records carry no NHS number or UPN
     police = score(links[links["source_table"].str.startswith("police__")], small.truth)
     assert police.precision >= 0.99 and police.recall >= 0.95, police

@@ -1,0 +1,115 @@
+"""The audit of a suppression pattern, by linear programming: what a reader could work out.
+
+Complementary suppression chosen relation by relation can still leave a hidden cell pinned
+by several relations together (in a table of districts by age band, a chain of hidden cells
+with no cycle is solvable). So every month's pattern is audited as a whole: for each hidden
+cell, the least and greatest value consistent with everything shown in the same metric,
+count and month (the only cells it shares a relation with), with counts known to be
+non-negative. A cell that must be protected whose range is no wider than the threshold fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections import defaultdict
+
+import duckdb
+import highspy
+import numpy as np
+from scipy.sparse import csc_matrix
+
+UNKNOWN = "(c.suppressed OR c.hidden)"
+
+
+def _relations(con: duckdb.DuckDBPyConnection, groups: list[int]) -> dict[str, np.ndarray]:
+    """Every member of every relation with a hidden member, in the given month groups."""
+    con.execute("CREATE OR REPLACE TEMP TABLE sdc_audit_groups AS SELECT unnest(?::BIGINT[]) AS grp", [groups])
+    return con.execute(
+        f"""
+        WITH touched AS (
+            SELECT DISTINCT m.eq_id FROM sdc_members m JOIN sdc_cells c USING (cell_id)
+            WHERE {UNKNOWN} AND c.grp IN (SELECT grp FROM sdc_audit_groups)
+        )
+        SELECT m.eq_id, m.cell_id, c.grp, CASE m.role WHEN 'total' THEN -1.0 ELSE 1.0 END AS coef,
+               CAST(c.value AS DOUBLE) AS value, {UNKNOWN} AS unknown
+        FROM sdc_members m JOIN touched USING (eq_id) JOIN sdc_cells c USING (cell_id)
+        ORDER BY c.grp, m.eq_id
+        """
+    ).fetchnumpy()
+
+
+@functools.cache
+def _quiet() -> None:
+    """HiGHS prints a banner to standard output when the first solver is made; swallow it,
+    so the command line's progress display stays clean."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _bounds(a: csc_matrix, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least and greatest value of each variable with a @ x = rhs and x >= 0."""
+    n = a.shape[1]
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = n, a.shape[0]
+    model.col_cost_, model.col_lower_ = np.zeros(n), np.zeros(n)
+    model.col_upper_ = np.full(n, highspy.kHighsInf)
+    model.row_lower_ = model.row_upper_ = rhs
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = a.indptr, a.indices, a.data
+    _quiet()
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.passModel(model)
+    low, high = np.zeros(n), np.full(n, np.inf)
+    for j in range(n):
+        solver.changeColCost(j, 1.0)
+        solver.changeObjectiveSense(highspy.ObjSense.kMinimize)
+        solver.run()
+        low[j] = solver.getInfo().objective_function_value
+        solver.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        solver.run()
+        if solver.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            high[j] = solver.getInfo().objective_function_value
+        solver.changeColCost(j, 0.0)
+    return low, high
+
+
+def failing_cells(con: duckdb.DuckDBPyConnection, groups: list[int], threshold: int) -> list[int]:
+    """Hidden cells in the month groups that a reader could pin within the threshold."""
+    rel = _relations(con, groups)
+    protect = dict(
+        con.execute(
+            f"SELECT cell_id, c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {int(threshold)}) FROM sdc_cells c "
+            f"WHERE {UNKNOWN} AND c.grp IN (SELECT grp FROM sdc_audit_groups)"
+        ).fetchall()
+    )
+    by_group: dict[int, list[int]] = defaultdict(list)
+    for i, g in enumerate(rel["grp"].tolist()):
+        by_group[g].append(i)
+    failing = []
+    for rows in by_group.values():
+        idx = np.array(rows)
+        eq, cell, coef = rel["eq_id"][idx], rel["cell_id"][idx], rel["coef"][idx]
+        value, unknown = rel["value"][idx], rel["unknown"][idx]
+        eq_codes, eqs = _codes(eq)
+        rhs = -np.bincount(eq_codes[~unknown], weights=(coef * value)[~unknown], minlength=len(eqs))
+        var_codes, variables = _codes(cell[unknown])
+        a = csc_matrix((coef[unknown], (eq_codes[unknown], var_codes)), shape=(len(eqs), len(variables)))
+        low, high = _bounds(a, rhs)
+        failing += [int(c) for c, lo, hi in zip(variables, low, high, strict=True)
+                    if protect.get(int(c)) and hi - lo <= threshold]  # fmt: skip
+    return failing
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    uniques, codes = np.unique(values, return_inverse=True)
+    return codes, uniques
