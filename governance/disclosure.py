@@ -41,6 +41,7 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str
+    name: str = Field("", description="the policy's key in the file, filled in when loaded")
     threshold: int = Field(ge=1, description="counts from 1 to this are suppressed")
     round_to: int | None = Field(None, ge=2, description="other counts rounded to a multiple of this")
 
@@ -56,7 +57,7 @@ def load_policy(path: Path = POLICY_FILE) -> Policy:
     config = PolicyFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     if config.policy not in config.policies:
         raise ValueError(f"{path}: policy {config.policy!r} is not one of {', '.join(config.policies)}")
-    return config.policies[config.policy]
+    return config.policies[config.policy].model_copy(update={"name": config.policy})
 
 
 def primary_suppression(count_sql: str, threshold: int) -> str:
@@ -276,3 +277,33 @@ def rounded_sql(count_sql: str, policy: Policy) -> str:
         return count_sql
     r = int(policy.round_to)
     return f"CAST(round({count_sql} / {r}) * {r} AS BIGINT)"
+
+
+class DisclosureError(Exception):
+    """Published tables that show a small count: publication stops, naming table and column."""
+
+    def __init__(self, findings: list[str]):
+        super().__init__("disclosure control: small counts visible in " + "; ".join(findings))
+        self.findings = findings
+
+
+# every published count column, and the condition under which it is a count of people or events
+PUBLISHED_COUNTS = {
+    "fact_metric_value": {
+        "numerator": "true",
+        "denominator": "metric_id IN (SELECT metric_id FROM dim_metric WHERE denominator_type = 'count')",
+    },
+    "dq_scorecard": {c: "true" for c in ("rows_received", "rows_loaded", "rows_quarantined", "rows_with_warnings")},
+}
+
+
+def visible_small_counts(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[str]:
+    """Table.column of each published count showing a value from 1 to the threshold."""
+    return [
+        f"{table}.{column}"
+        for table, columns in PUBLISHED_COUNTS.items()
+        for column, where in columns.items()
+        if scalar(
+            con, f"SELECT count(*) FROM {table} WHERE ({where}) AND {primary_suppression(column, policy.threshold)}"
+        )
+    ]

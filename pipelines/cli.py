@@ -137,8 +137,10 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
     console.print(
         f"Published ({', '.join(f'{k} {v:,}' for k, v in summary.get('outputs', {}).items())}):\n"
         f"  star schema (DuckDB): {published / 'metrics.duckdb'}\n"
-        f"  Parquet tables:       {published / 'parquet'}\n"
-        f"  run summary:          {published / 'run_summary.json'}\n"
+        f"  Parquet tables:       {published / 'parquet'} (Power BI: {published / 'sihub_parquet.pbids'})\n"
+        f"  SSAG Excel pack:      {published / 'ssag_pack.xlsx'}\n"
+        f"  metric dictionary:    {published / 'metric_dictionary.html'}\n"
+        f"  run summary:          {published / 'run_summary.json'} (snapshot {summary.get('snapshot', '-')})\n"
         f"  data quality pages:   {published / summary.get('data_quality', 'data_quality')}"
     )
 
@@ -222,6 +224,26 @@ def purge(
                 )
     console.print(table)
     console.print("The shared store and published outputs drop purged records at the next refresh.")
+
+
+@app.command()
+def rollback(
+    to: Annotated[str | None, typer.Option(help="The snapshot to make current; default the one before.")] = None,
+) -> None:
+    """Make an earlier published snapshot current again (the stable paths under published/
+    are switched atomically; the newer snapshots are kept)."""
+    from hub.snapshots import SnapshotError, current, snapshots
+    from hub.snapshots import rollback as roll_back
+
+    published = HubPaths.from_env().published
+    try:
+        name = roll_back(published, to)
+    except SnapshotError as err:
+        console.print(f"[red]error[/]: {err}")
+        raise typer.Exit(1) from None
+    console.print(f"Current snapshot: {name}")
+    for snapshot in snapshots(published):
+        console.print(("* " if snapshot.name == current(published) else "  ") + snapshot.name)
 
 
 @app.command()

@@ -132,8 +132,9 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame) -> pd.DataFra
     months = cells[cells["period_type"] == "month"]
     ranges = _month_ranges(months, districts).set_index("cell")
     months = months.join(ranges, on="cell")
-    months["lower"] = months["lower"].fillna(months["shown"])
-    months["upper"] = months["upper"].fillna(months["shown"])
+    shown = months["shown"].astype("float64")
+    months["lower"] = months["lower"].fillna(shown)
+    months["upper"] = months["upper"].fillna(shown)
     series = ["metric_id", "measure", "geography_code", "breakdown"]
     longer = cells[cells["period_type"] != "month"]
     pairs = longer[[*series, "cell", "start_date", "end_date", "aggregation", "unknown"]].merge(

@@ -1,0 +1,199 @@
+"""The SSAG Excel pack (`ssag_pack.xlsx`), built with openpyxl from a snapshot's star schema.
+
+A contents sheet; one sheet per SIPP theme with each metric's latest month for the county,
+its localities and districts (rag as cell colour, suppressed cells as "c" with a note) and a
+trend chart by district over the last two years; an alerts sheet; a data-quality sheet. Every
+sheet says the period, the source and the run time. Text never becomes a formula: anything
+that could start one (=, +, -, @) is written as a plain string.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+from openpyxl import Workbook
+from openpyxl.chart import LineChart, Reference
+from openpyxl.comments import Comment
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+RAG_FILL = {
+    r: PatternFill("solid", fgColor=c) for r, c in (("red", "F4B6B6"), ("amber", "FFE3A3"), ("green", "C6E8C6"))
+}
+SUPPRESSED = "c"
+SUPPRESSED_NOTE = "c: suppressed by disclosure control (a count from 1 to {t}, or one that would reveal it)."
+TREND_MONTHS = 24
+BOLD = Font(bold=True)
+ALERTS_SQL = """
+SELECT g.geography_name, m.title, a.signal, a.message
+FROM alerts a JOIN dim_geography g USING (geography_code) JOIN dim_metric m USING (metric_id)
+ORDER BY m.theme, a.metric_id, g.geography_type, g.geography_code
+"""
+# a 12-month total is shown only when no month in it is hidden (else subtraction reveals it)
+QUALITY_SQL = """
+SELECT partner, dataset,
+       CASE WHEN count(rows_received) = count(*) THEN sum(rows_received) END,
+       CASE WHEN count(rows_loaded) = count(*) THEN sum(rows_loaded) END,
+       avg(validity), avg(completeness), avg(nhs_number_coverage), avg(upn_coverage)
+FROM dq_scorecard
+WHERE period_id >= (
+    SELECT strftime(max(start_date) - INTERVAL 11 MONTH, '%Y-%m') FROM dim_period WHERE period_type = 'month'
+)
+GROUP BY ALL ORDER BY ALL
+"""
+QUALITY_HEADERS = ["Partner", "Dataset", "Rows received", "Rows loaded", "Validity", "Completeness",
+                   "NHS number coverage", "UPN coverage"]  # fmt: skip
+
+
+def _put(ws: Worksheet, row: int, column: int, value: object) -> None:
+    """One cell; text goes in as text, whatever it starts with (no formula from data)."""
+    cell = ws.cell(row=row, column=column)
+    cell.value = value
+    if isinstance(value, str):
+        cell.data_type = "s"
+
+
+def _heading(ws: Worksheet, title: str, stamp: list[str]) -> int:
+    _put(ws, 1, 1, title)
+    ws.cell(row=1, column=1).font = Font(bold=True, size=14)
+    for i, line in enumerate(stamp, start=2):
+        _put(ws, i, 1, line)
+    return len(stamp) + 3
+
+
+def _sheet_name(theme: str, used: set[str]) -> str:
+    name = re.sub(r"[\[\]:*?/\\]", " ", theme)[:31].strip() or "Theme"
+    while name in used:
+        name = name[:28] + f" {len(used)}"
+    used.add(name)
+    return name
+
+
+def _theme_sheet(wb: Workbook, con: duckdb.DuckDBPyConnection, theme: str, name: str, stamp: list[str], t: int):
+    ws = wb.create_sheet(name)
+    row = _heading(ws, theme, stamp)
+    geographies = con.execute(
+        "SELECT geography_code, geography_name FROM dim_geography "
+        "ORDER BY CASE geography_type WHEN 'county' THEN 0 WHEN 'locality' THEN 1 ELSE 2 END, geography_code"
+    ).fetchall()
+    for col, header in enumerate(["Metric", "Unit"] + [g for _, g in geographies], start=1):
+        _put(ws, row, col, header)
+        ws.cell(row=row, column=col).font = BOLD
+    metrics = con.execute(
+        "SELECT metric_id, title, unit FROM dim_metric WHERE theme = ? ORDER BY metric_id", [theme]
+    ).fetchall()
+    latest = "SELECT max(period_id) FROM dim_period WHERE period_type = 'month'"
+    for metric_id, title, unit in metrics:
+        row += 1
+        _put(ws, row, 1, title)
+        _put(ws, row, 2, unit)
+        values = dict(
+            (g, (v, s, r))
+            for g, v, s, r in con.execute(
+                f"SELECT geography_code, value, suppressed, rag FROM fact_metric_value WHERE metric_id = ? "
+                f"AND breakdown = 'all' AND period_id = ({latest})",
+                [metric_id],
+            ).fetchall()
+        )
+        for col, (code, _) in enumerate(geographies, start=3):
+            value, suppressed, rag = values.get(code, (None, False, None))
+            cell = ws.cell(row=row, column=col)
+            if suppressed:
+                _put(ws, row, col, SUPPRESSED)
+                cell.comment = Comment(SUPPRESSED_NOTE.format(t=t), "SIH")
+            else:
+                _put(ws, row, col, None if value is None else round(value, 1))
+            if rag in RAG_FILL:
+                cell.fill = RAG_FILL[rag]
+    row += 2
+    _put(ws, row, 1, f"{SUPPRESSED_NOTE.format(t=t)} Colours: rag against thresholds or the county average.")
+    districts = [(c, n) for c, n in geographies if c.startswith("E07")] or geographies[1:]
+    for metric_id, title, unit in metrics:
+        row = _trend(ws, con, metric_id, title, unit, districts, row + 3)
+    ws.column_dimensions["A"].width = 60
+    return ws
+
+
+def _trend(ws, con, metric_id: str, title: str, unit: str, districts, row: int) -> int:
+    """A block of the last two years' monthly values by district, and its line chart."""
+    months = [r[0] for r in con.execute(
+        "SELECT period_id FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT ?", [TREND_MONTHS]
+    ).fetchall()][::-1]  # fmt: skip
+    values = {
+        (p, g): v
+        for p, g, v in con.execute(
+            "SELECT period_id, geography_code, value FROM fact_metric_value WHERE metric_id = ? AND breakdown = 'all'",
+            [metric_id],
+        ).fetchall()
+    }
+    _put(ws, row, 1, f"Trend: {title} ({unit})")
+    ws.cell(row=row, column=1).font = BOLD
+    header = row + 1
+    _put(ws, header, 1, "Month")
+    for col, (_, name) in enumerate(districts, start=2):
+        _put(ws, header, col, name)
+    for i, month in enumerate(months, start=1):
+        _put(ws, header + i, 1, month)
+        for col, (code, _) in enumerate(districts, start=2):
+            v = values.get((month, code))
+            _put(ws, header + i, col, None if v is None else round(v, 2))
+    chart = LineChart()
+    chart.title, chart.y_axis.title, chart.x_axis.title = title, unit, "Month"
+    chart.height, chart.width = 7.5, 18
+    data = Reference(ws, min_col=2, max_col=1 + len(districts), min_row=header, max_row=header + len(months))
+    chart.add_data(data, titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=header + 1, max_row=header + len(months)))
+    ws.add_chart(chart, f"{get_column_letter(len(districts) + 3)}{row}")
+    return header + max(len(months), 15)
+
+
+def _table(ws: Worksheet, row: int, headers: list[str], rows: list[tuple]) -> None:
+    for col, h in enumerate(headers, start=1):
+        _put(ws, row, col, h)
+        ws.cell(row=row, column=col).font = BOLD
+    for r, values in enumerate(rows, start=row + 1):
+        for col, v in enumerate(values, start=1):
+            _put(ws, r, col, SUPPRESSED if v is None and headers[col - 1].startswith("Rows") else v)
+
+
+def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshold: int) -> list[str]:
+    """Write the pack from the star schema in `con`; returns the sheet names."""
+    latest, published_at = con.execute(
+        "SELECT (SELECT label FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT 1), "
+        "(SELECT strftime(max(published_at), '%Y-%m-%d %H:%M UTC') FROM publication)"
+    ).fetchall()[0]
+    stamp = [
+        f"Period: latest month {latest} (trends: the last {TREND_MONTHS} months)",
+        "Source: Safeguarding Intelligence Hub, partner extracts (children's services, police, health, education)",
+        f"Run: {run_id}, published {published_at}",
+    ]
+    wb = Workbook()
+    contents = wb.active
+    contents.title = "Contents"
+    row = _heading(contents, "SSAG metrics pack", stamp)
+    used = {"Contents", "Alerts", "DQ scorecard"}
+    themes = [r[0] for r in con.execute("SELECT DISTINCT theme FROM dim_metric ORDER BY theme").fetchall()]
+    sheets = []
+    for theme in themes:
+        name = _sheet_name(theme, used)
+        _theme_sheet(wb, con, theme, name, stamp, threshold)
+        sheets.append((name, f"{theme}: latest values by area, rag, trends by district"))
+    alerts = wb.create_sheet("Alerts")
+    headers = ["Area", "Metric", "Signal", "Alert"]
+    _table(alerts, _heading(alerts, "Alerts: what changed where", stamp), headers, con.execute(ALERTS_SQL).fetchall())
+    quality = wb.create_sheet("DQ scorecard")
+    _table(quality, _heading(quality, "Data quality, last 12 months", stamp), QUALITY_HEADERS,
+           con.execute(QUALITY_SQL).fetchall())  # fmt: skip
+    files = con.execute("SELECT partner, dataset, file_name, file_sha256 FROM publication ORDER BY ALL").fetchall()
+    _table(quality, quality.max_row + 3, ["Partner", "Dataset", "File delivered", "SHA-256"], files)
+    sheets += [("Alerts", "Alerts in words for the latest month"), ("DQ scorecard", "Per partner dataset; files")]
+    for i, (name, what) in enumerate(sheets, start=row):
+        _put(contents, i, 1, name)
+        contents.cell(row=i, column=1).hyperlink = f"#'{name}'!A1"
+        _put(contents, i, 2, what)
+    contents.column_dimensions["A"].width = 40
+    wb.save(path)
+    return wb.sheetnames
