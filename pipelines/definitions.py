@@ -12,6 +12,7 @@ from assets.metrics import build_metrics
 from assets.published import metrics_store
 from hub.contracts import load_contracts
 from hub.paths import HubPaths
+from pipelines.automation import landing_sensor, nightly_schedule
 from pipelines.progress import progress_logger
 from pipelines.resources import DuckDBStore, HubResource
 
@@ -30,6 +31,8 @@ def build_definitions(home: Path | None = None) -> Definitions:
         description="The nightly refresh: archive, validate, govern, link, compute metrics, publish.",
     )
     return Definitions(
+        schedules=[nightly_schedule(REFRESH_JOB)],
+        sensors=[landing_sensor(REFRESH_JOB, contracts)],
         assets=[
             *dataset_assets,
             reference,

@@ -1,0 +1,72 @@
+"""Running without anyone watching: the nightly schedule and the landing sensor."""
+
+import json
+
+from dagster import (
+    AssetKey,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from assets.linked import CHILD_INDEX_KEY
+from assets.metrics import METRICS_KEY
+from hub.contracts import Contract
+from hub.landing_watch import look
+from pipelines.resources import HubResource
+
+NIGHTLY_CRON = "0 2 * * *"
+TIMEZONE = "Europe/London"  # 02:00 local time, whether GMT or BST
+DOWNSTREAM = [AssetKey(CHILD_INDEX_KEY), AssetKey(METRICS_KEY), AssetKey(["published", "metrics_store"])]
+
+
+def nightly_schedule(job_name: str) -> ScheduleDefinition:
+    """The whole refresh (retention purge included) at 02:00 Europe/London every night."""
+    return ScheduleDefinition(
+        name="nightly_refresh",
+        job_name=job_name,
+        cron_schedule=NIGHTLY_CRON,
+        execution_timezone=TIMEZONE,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description="Every night at 02:00 UK time: archive, validate, govern, purge, link, compute, publish.",
+    )
+
+
+def landing_sensor(job_name: str, contracts: list[Contract]):
+    """A run for each partner with new or changed files in landing: that partner's datasets,
+    then linkage, metrics and publication. The run key is made from the files' hashes."""
+
+    @sensor(
+        name="landing_sensor",
+        job_name=job_name,
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Watches landing/; a partner's new delivery refreshes that partner's datasets and "
+        "the shared outputs. The same files never trigger twice.",
+    )
+    def _landing_sensor(context: SensorEvaluationContext, hub: HubResource):
+        seen = json.loads(context.cursor) if context.cursor else {}
+        deliveries, state = look(hub.paths.landing, contracts, seen)
+        requests = [
+            RunRequest(
+                run_key=d.run_key,
+                asset_selection=[
+                    AssetKey([stage, d.partner, dataset])
+                    for dataset in d.datasets
+                    for stage in ("raw", "validated", "governed")
+                ]
+                + DOWNSTREAM,
+                tags={"partner": d.partner, "files": str(d.files)},
+            )
+            for d in deliveries
+        ]
+        if not requests:
+            return SensorResult(skip_reason=SkipReason("no new or changed files in landing"), cursor=json.dumps(state))
+        return SensorResult(run_requests=requests, cursor=json.dumps(state))
+
+    return _landing_sensor

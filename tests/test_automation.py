@@ -1,0 +1,55 @@
+"""The nightly schedule and the landing sensor, evaluated by Dagster itself."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dagster import AssetKey, build_schedule_context, build_sensor_context
+
+from pipelines.definitions import REFRESH_JOB, build_definitions
+from pipelines.resources import HubResource
+
+
+def test_nightly_refresh_runs_the_whole_job_at_2am_uk_time(tmp_path: Path) -> None:
+    schedule = build_definitions(tmp_path).resolve_schedule_def("nightly_refresh")
+    assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == (
+        "0 2 * * *",
+        "Europe/London",
+        REFRESH_JOB,
+    )
+    requests = schedule.evaluate_tick(build_schedule_context()).run_requests
+    assert len(requests) == 1 and requests[0].asset_selection is None  # everything, purge included
+
+
+def test_landing_sensor_runs_each_partner_once_per_new_content(small, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(small.out, home / "landing")
+    sensor = build_definitions(home).resolve_sensor_def("landing_sensor")
+    hub = HubResource(home=str(home))
+
+    def tick(cursor: str | None):
+        return sensor.evaluate_tick(build_sensor_context(cursor=cursor, resources={"hub": hub}))
+
+    first = tick(None)
+    partners = {r.tags["partner"] for r in first.run_requests}
+    assert partners == {p.name for p in (home / "landing").iterdir()}
+    police = next(r for r in first.run_requests if r.tags["partner"] == "police")
+    selected = set(police.asset_selection)
+    assert AssetKey(["validated", "police", "missing_episodes"]) in selected
+    assert not any(k.path[1:2] == ["health"] for k in selected)
+    assert AssetKey(["published", "metrics_store"]) in selected
+    assert len({r.run_key for r in first.run_requests}) == len(first.run_requests)
+
+    second = tick(first.cursor)
+    assert second.run_requests == [] and second.skip_message
+
+    episodes = sorted((home / "landing" / "police" / "missing_episodes").iterdir())
+    shutil.copy(episodes[0], episodes[0].with_name("resent_" + episodes[0].name))  # identical content
+    assert tick(second.cursor).run_requests == []
+
+    with episodes[-1].open("a", encoding="utf-8") as f:  # changed content
+        f.write("\n")
+    third = tick(second.cursor)
+    assert [r.tags["partner"] for r in third.run_requests] == ["police"]
+    assert third.run_requests[0].run_key not in {r.run_key for r in first.run_requests}
