@@ -6,11 +6,13 @@ from dagster import (
     AssetKey,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    RunFailureSensorContext,
     RunRequest,
     ScheduleDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    run_failure_sensor,
     sensor,
 )
 
@@ -18,6 +20,7 @@ from assets.linked import CHILD_INDEX_KEY
 from assets.metrics import METRICS_KEY
 from hub.contracts import Contract
 from hub.landing_watch import look
+from hub.run_alerts import RunAlert, partner_of, raise_alert
 from pipelines.resources import HubResource
 
 NIGHTLY_CRON = "0 2 * * *"
@@ -70,3 +73,26 @@ def landing_sensor(job_name: str, contracts: list[Contract]):
         return SensorResult(run_requests=requests, cursor=json.dumps(state))
 
     return _landing_sensor
+
+
+def failure_alert(contracts: list[Contract]):
+    """For runs the daemon launches (schedule, sensor, UI): an alert when one fails. `sihub
+    refresh` raises the same alert itself."""
+    partners = sorted({c.partner for c in contracts})
+
+    @run_failure_sensor(
+        name="failure_alert",
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Writes published/alerts/<time>-<run>.json for a failed run, and sends it where configured.",
+    )
+    def _failure_alert(context: RunFailureSensorContext, hub: HubResource) -> None:
+        event = context.failure_event
+        failed = event.step_key or context.dagster_run.job_name
+        reason = (event.message or "the run failed").strip().splitlines()[0]
+        logs = f"Dagster run {context.dagster_run.run_id} (Runs page of the Dagster UI)"
+        raise_alert(
+            hub.paths.published,
+            RunAlert(context.dagster_run.run_id, failed, partner_of(failed, partners), reason, logs),
+        )
+
+    return _failure_alert

@@ -12,7 +12,7 @@ from assets.metrics import build_metrics
 from assets.published import metrics_store
 from hub.contracts import load_contracts
 from hub.paths import HubPaths
-from pipelines.automation import landing_sensor, nightly_schedule
+from pipelines.automation import failure_alert, landing_sensor, nightly_schedule
 from pipelines.progress import progress_logger
 from pipelines.resources import DuckDBStore, HubResource
 
@@ -32,7 +32,7 @@ def build_definitions(home: Path | None = None) -> Definitions:
     )
     return Definitions(
         schedules=[nightly_schedule(REFRESH_JOB)],
-        sensors=[landing_sensor(REFRESH_JOB, contracts)],
+        sensors=[landing_sensor(REFRESH_JOB, contracts), failure_alert(contracts)],
         assets=[
             *dataset_assets,
             reference,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from hub.contracts import load_contracts
+from hub.run_alerts import RunAlert, partner_of, raise_alert
 from pipelines.definitions import REFRESH_JOB, build_definitions
 from pipelines.progress import Listener, listen, stop_listening
 
@@ -22,21 +24,34 @@ class RefreshOutcome:
 PUBLISH_STEP = "published__metrics_store"
 
 
-def _why_not_published(result) -> str:
-    """One line: the blocking checks that stopped publication, else the first failed step."""
-    blocked = [
+def _blocked(result) -> list[str]:
+    """The blocking (error-severity) asset checks that failed."""
+    return [
         f"{'/'.join(e.asset_key.path)} {e.check_name}"
         for e in (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")
         if not e.passed and e.severity.value == "ERROR"
     ]
-    if blocked:
+
+
+def _step_failures(result) -> list:
+    return [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+
+
+def _what_failed(result) -> str:
+    """The blocking checks that failed, else the first failed step."""
+    blocked, failures = _blocked(result), _step_failures(result)
+    return ", ".join(blocked) if blocked else failures[0].step_key if failures else PUBLISH_STEP
+
+
+def _why_not_published(result) -> str:
+    """One line: the blocking checks that stopped publication, else the first failed step."""
+    if blocked := _blocked(result):
         return "blocked by failed data-quality check(s): " + ", ".join(blocked)
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
+    for event in _step_failures(result):
+        error = event.event_specific_data.error
+        while error.cause is not None:
+            error = error.cause
+        return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
     return "the publishing step did not run"
 
 
@@ -66,4 +81,14 @@ def run_refresh(
     success = result.success and _published(result)
     summary_path = home / "published" / "run_summary.json"
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if success else None
-    return RefreshOutcome(success, result.run_id, summary, None if success else _why_not_published(result))
+    reason = None if success else _why_not_published(result)
+    if reason:
+        failed = _what_failed(result)
+        logs = (
+            f"Dagster run {result.run_id} in {os.environ['DAGSTER_HOME']}"
+            if os.environ.get("DAGSTER_HOME")
+            else "the output of this sihub command (a temporary Dagster instance keeps no logs)"
+        )
+        partners = sorted({c.partner for c in load_contracts()})
+        raise_alert(home / "published", RunAlert(result.run_id, failed, partner_of(failed, partners), reason, logs))
+    return RefreshOutcome(success, result.run_id, summary, reason)

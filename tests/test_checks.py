@@ -2,6 +2,7 @@
 blocks what depends on it, and the run says which check stopped publication."""
 
 import csv
+import json
 from pathlib import Path
 
 import duckdb
@@ -79,6 +80,11 @@ def test_a_failing_blocking_check_stops_downstream_assets(tmp_path: Path) -> Non
         "blocked by failed data-quality check(s): validated/childrens_services/contacts quarantine_share"
     )
     assert not (tmp_path / "published" / "metrics.duckdb").exists()
+    (alert_file,) = (tmp_path / "published" / "alerts").glob("*.json")
+    alert = json.loads(alert_file.read_text())
+    assert alert["run_id"] == outcome.run_id and alert["reason"] == outcome.reason
+    assert alert["failed"] == "validated/childrens_services/contacts quarantine_share"
+    assert alert["partner"] == "childrens_services" and alert["logs"] and alert["delivered"] == []
     with duckdb.connect(str(tmp_path / "warehouse" / "shared.duckdb"), read_only=True) as con:
         tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
     assert "police__exploitation_flags" in tables  # the good dataset went on

@@ -1,0 +1,73 @@
+"""Alerts about runs that could not publish, for the analyst who was not watching: a JSON
+file in `published/alerts/` (what failed, which partner, the one-line reason, where the logs
+are) and, when configured, the same sent to a webhook (`SIHUB_ALERT_WEBHOOK`, a URL that
+takes a JSON POST) or by e-mail (`SIHUB_ALERT_SMTP` host[:port], `SIHUB_ALERT_TO`,
+`SIHUB_ALERT_FROM`). A delivery that fails is noted in the file; it never hides the alert.
+Alerts name stages, checks and partners, never a value from the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import smtplib
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+
+@dataclass
+class RunAlert:
+    run_id: str
+    failed: str  # the step or check that stopped the run
+    partner: str | None
+    reason: str  # one line
+    logs: str  # where to read more
+    at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    delivered: list[str] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        return f"Safeguarding Intelligence Hub: refresh failed at {self.failed}"
+
+
+def partner_of(text: str, partners: list[str]) -> str | None:
+    """The first partner a step or check name mentions."""
+    return next((p for p in partners if p in text), None)
+
+
+def _send(alert: RunAlert) -> list[str]:
+    outcome = []
+    body = json.dumps(asdict(alert), indent=2)
+    if url := os.environ.get("SIHUB_ALERT_WEBHOOK"):
+        try:
+            request = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=10).close()
+            outcome.append("webhook: sent")
+        except OSError as err:
+            outcome.append(f"webhook: not sent ({type(err).__name__})")
+    if (host := os.environ.get("SIHUB_ALERT_SMTP")) and (to := os.environ.get("SIHUB_ALERT_TO")):
+        message = EmailMessage()
+        message["Subject"], message["To"] = alert.subject, to
+        message["From"] = os.environ.get("SIHUB_ALERT_FROM", "sihub@localhost")
+        message.set_content(body)
+        name, _, port = host.partition(":")
+        try:
+            with smtplib.SMTP(name, int(port or 25), timeout=10) as smtp:
+                smtp.send_message(message)
+            outcome.append("e-mail: sent")
+        except OSError as err:
+            outcome.append(f"e-mail: not sent ({type(err).__name__})")
+    return outcome
+
+
+def raise_alert(published: Path, alert: RunAlert) -> Path:
+    """Write the alert to `published/alerts/` (and send it where configured); returns the file."""
+    alert.delivered = _send(alert)
+    folder = published / "alerts"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{alert.at.replace(':', '').replace('+0000', 'Z')}-{alert.run_id[:8]}.json"
+    path.write_text(json.dumps(asdict(alert), indent=2), encoding="utf-8")
+    return path
