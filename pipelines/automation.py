@@ -89,10 +89,9 @@ def failure_alert(contracts: list[Contract]):
         event = context.failure_event
         failed = event.step_key or context.dagster_run.job_name
         reason = (event.message or "the run failed").strip().splitlines()[0]
-        logs = f"Dagster run {context.dagster_run.run_id} (Runs page of the Dagster UI)"
-        raise_alert(
-            hub.paths.published,
-            RunAlert(context.dagster_run.run_id, failed, partner_of(failed, partners), reason, logs),
-        )
+        run_id = context.dagster_run.run_id
+        logs = f"Dagster run {run_id} (Runs page of the Dagster UI)"
+        partner = partner_of(f"{failed} {reason}", partners)  # a run failure names its failed steps
+        raise_alert(hub.paths.published, RunAlert(run_id, failed, partner, reason, logs))
 
     return _failure_alert

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
-from dagster import AssetKey, build_schedule_context, build_sensor_context
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    asset,
+    build_run_status_sensor_context,
+    build_schedule_context,
+    build_sensor_context,
+    materialize,
+)
 
 from pipelines.definitions import REFRESH_JOB, build_definitions
 from pipelines.resources import HubResource
@@ -53,3 +62,26 @@ def test_landing_sensor_runs_each_partner_once_per_new_content(small, tmp_path: 
     third = tick(second.cursor)
     assert [r.tags["partner"] for r in third.run_requests] == ["police"]
     assert third.run_requests[0].run_key not in {r.run_key for r in first.run_requests}
+
+
+def test_a_failed_daemon_run_raises_an_alert(tmp_path: Path) -> None:
+    @asset(key=["validated", "police", "missing_episodes"])
+    def broken() -> None:
+        raise RuntimeError("the delivery could not be read")
+
+    instance = DagsterInstance.ephemeral()
+    result = materialize([broken], instance=instance, raise_on_error=False)
+    assert not result.success
+    sensor = build_definitions(tmp_path).resolve_sensor_def("failure_alert")
+    context = build_run_status_sensor_context(
+        sensor_name="failure_alert",
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"hub": HubResource(home=str(tmp_path))},
+    ).for_run_failure()
+    sensor(context)
+    (path,) = (tmp_path / "published" / "alerts").glob("*.json")
+    alert = json.loads(path.read_text())
+    assert alert["run_id"] == result.run_id and alert["partner"] == "police"
+    assert "validated__police__missing_episodes" in alert["reason"] and result.run_id in alert["logs"]
