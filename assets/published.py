@@ -12,9 +12,11 @@ from hub.metrics import load_catalogue
 from hub.publish import publish, run_summary
 from pipelines.resources import DuckDBStore, HubResource
 
+PUBLISHED_KEY = ["published", "metrics_store"]
+
 
 @asset(
-    key=["published", "metrics_store"],
+    key=PUBLISHED_KEY,
     group_name="published",
     deps=[METRICS_KEY],
     description="published/metrics.duckdb, published/parquet/ and published/run_summary.json.",

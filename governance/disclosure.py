@@ -237,21 +237,23 @@ def protect(con: duckdb.DuckDBPyConnection, policy: Policy) -> Protection:
     con.execute(MEMBERS_SQL)
     rounds = _settle(con, t)
     counts = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
-    groups = sorted(g for g, n in counts.items() if n) + [
-        g for (g,) in con.execute("SELECT DISTINCT grp FROM sdc_cells WHERE hidden AND grp IS NOT NULL").fetchall()
-    ]
+    groups = sorted(
+        g for (g,) in con.execute(
+            "SELECT DISTINCT grp FROM sdc_cells WHERE (suppressed OR hidden) AND grp IS NOT NULL"
+        ).fetchall()
+    )  # fmt: skip
     audits = 0
     while groups:
         audits += 1
         if audits > MAX_ROUNDS:
             raise RuntimeError(f"the suppression audit did not settle in {MAX_ROUNDS} rounds")
-        failing = failing_cells(con, sorted(set(groups)), t)
+        failing = failing_cells(con, groups, t)
         if not failing:
             break
         con.execute(REPAIR_SQL, [failing])
         rounds += _settle(con, t)
         after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
-        groups = [g for g, n in after.items() if n != counts.get(g)]
+        groups = sorted(g for g, n in after.items() if n != counts.get(g))
         counts = after
     con.execute(PERIODS_SQL)
     con.execute(UNION_SQL)

@@ -7,6 +7,8 @@ promise that no one is named in prose, which is why sharing free text is an expl
 
 from __future__ import annotations
 
+import re
+
 PATTERNS = (
     (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[EMAIL]"),
     (r"\b[A-Za-z][0-9]{11}[0-9A-Za-z]\b", "[UPN]"),
@@ -28,3 +30,12 @@ def scrub_sql(text: str, names: list[str]) -> str:
             f"'(^|[^\\pL])' || regexp_escape(trim({name})) || '([^\\pL]|$)', '\\1[NAME]\\2', 'gi') ELSE {expr} END"
         )
     return expr
+
+
+def without_values(err: BaseException | str) -> str:
+    """The first line of an error with anything quoted taken out: libraries quote the cells
+    they choke on, and a cell may hold an identifier. For messages that reach logs, Dagster
+    metadata, alerts and the published run summary."""
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else type(err).__name__
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "[…]", line)

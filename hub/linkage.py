@@ -23,7 +23,7 @@ import duckdb
 from governance.keys import PseudonymKey
 from governance.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identifier_sql, identity_sql
 from hub.contracts import Contract, IdentifierKind
-from hub.db import literal, quote, scalar
+from hub.db import literal, quote, scalar, table_exists
 from hub.reference import reference_file
 
 # Rules in order of trust, with the confidence published beside each link.
@@ -234,18 +234,10 @@ def link(
 ) -> LinkOutcome:
     """Link every child across the typed tables of the personal zone (the connection's main
     database) and write `child_link` into the attached shared store `shared`."""
-    present = [
-        c
-        for c in contracts
-        if scalar(
-            con,
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ?",
-            [c.table],
-        )
-    ]
+    database = scalar(con, "SELECT current_database()")
     con.execute(LINK_RECORDS_DDL)
-    for contract in present:
-        if identity_sql(contract) != "NULL::VARCHAR":
+    for contract in contracts:
+        if table_exists(con, contract.table, database) and identity_sql(contract) != "NULL::VARCHAR":
             con.execute(f"INSERT INTO link_records BY NAME {_record_select(contract)}")
     _nodes_and_edges(con)
     rounds = _propagate(con)

@@ -52,10 +52,9 @@ def write_dictionary(folder: Path, metrics: list[Metric], schema: dict[str, Tabl
         md += [f"### {theme}", ""]
         page.append(f"<h3>{html.escape(theme)}</h3>")
         for m in (m for m in metrics if m.theme == theme):
-            md += [f"#### {m.title} (`{m.id}`)", ""] + [f"- **{k}**: {v}" for k, v in _metric_lines(m, policy)] + [""]
-            rows = "".join(
-                f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _metric_lines(m, policy)
-            )
+            lines = _metric_lines(m, policy)
+            md += [f"#### {m.title} (`{m.id}`)", ""] + [f"- **{k}**: {v}" for k, v in lines] + [""]
+            rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in lines)
             page.append(f"<h4 id='{m.id}'>{html.escape(m.title)} <code>{m.id}</code></h4><table>{rows}</table>")
     md += ["## Tables", "", "Relationships:", ""] + [f"- {r}" for r in RELATIONSHIPS] + [""]
     page += ["<h2>Tables</h2><ul>"] + [f"<li>{html.escape(r)}</li>" for r in RELATIONSHIPS] + ["</ul>"]

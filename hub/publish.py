@@ -100,23 +100,24 @@ def publish(
 def _build_snapshot(building: Path, shared_path: Path, metrics: list[Metric], summary: dict) -> dict[str, int]:
     """Every output of one snapshot in `building`; raises when a check fails."""
     (building / "parquet").mkdir()
+    contracts, policy, schema = load_contracts(), load_policy(), load_schema()
     with connect(building / "metrics.duckdb") as con:
         con.execute(f"ATTACH {literal(str(shared_path))} AS s (READ_ONLY)")
-        tables = build_star_schema(con, metrics, load_contracts(), summary["run_id"])
+        tables = build_star_schema(con, metrics, contracts, summary["run_id"], policy, schema)
         con.execute("DETACH s")
-        findings = scan(con, "metrics", load_contracts())
+        findings = scan(con, "metrics", contracts)
         if findings:
             raise LeakFound(findings)
-        exposed = visible_small_counts(con, load_policy())
+        exposed = visible_small_counts(con, policy)
         if exposed:
             raise DisclosureError(exposed)
         counts = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in tables}
-        build_pack(con, building / "ssag_pack.xlsx", summary["run_id"], load_policy().threshold)
+        build_pack(con, building / "ssag_pack.xlsx", summary["run_id"], policy.threshold)
         run = literal(summary["run_id"])
         for table in tables:
             target = literal(str(building / "parquet" / f"{table}.parquet"))
             con.execute(f"COPY {table} TO {target} (FORMAT parquet, KV_METADATA {{run_id: {run}}})")
-    write_dictionary(building, metrics, load_schema(), load_policy())
+    write_dictionary(building, metrics, schema, policy)
     write_pbids(building, building.parent.parent / "parquet")
     summary = {
         **summary,

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import fastexcel
 
+from governance.scrub import without_values
 from hub.contracts import Contract
 from hub.db import literal, quote, scalar, table_exists
 
@@ -38,14 +39,6 @@ class RawFile:
     rows: int
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
-
-
-def _without_values(err: Exception) -> str:
-    """The first line of a library's error with anything quoted taken out: readers quote the
-    cells they choke on, and a cell may hold an identifier. The message goes to logs, Dagster
-    metadata and the published run summary."""
-    line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return re.sub(r"'[^']*'|\"[^\"]*\"", "[…]", line)
 
 
 def _header_key(name: str) -> str:
@@ -113,7 +106,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, ta
         try:
             con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM read_csv({literal(str(path))}, {options})")
         except duckdb.Error as err:
-            raise FileRejected(f"not readable as CSV: {_without_values(err)}") from err
+            raise FileRejected(f"not readable as CSV: {without_values(err)}") from err
 
 
 def _visible_sheet(reader: fastexcel.ExcelReader, wanted: str | int) -> str | int:
@@ -135,7 +128,7 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, t
     except FileRejected:
         raise
     except Exception as err:  # fastexcel raises its own error types for every way a workbook can be bad
-        raise FileRejected(f"not readable as an Excel workbook: {_without_values(err)}") from err
+        raise FileRejected(f"not readable as an Excel workbook: {without_values(err)}") from err
     con.register("_sheet", arrow)
     try:
         con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM _sheet")

@@ -72,13 +72,16 @@ def _sheet_name(theme: str, used: set[str]) -> str:
     return name
 
 
-def _theme_sheet(wb: Workbook, con: duckdb.DuckDBPyConnection, theme: str, name: str, stamp: list[str], t: int):
+def _theme_sheet(
+    wb: Workbook, con: duckdb.DuckDBPyConnection, theme: str, name: str, stamp: list[str], t: int, months: list[str]
+):
     ws = wb.create_sheet(name)
     row = _heading(ws, theme, stamp)
-    geographies = con.execute(
-        "SELECT geography_code, geography_name FROM dim_geography "
+    areas = con.execute(
+        "SELECT geography_code, geography_name, geography_type FROM dim_geography "
         "ORDER BY CASE geography_type WHEN 'county' THEN 0 WHEN 'locality' THEN 1 ELSE 2 END, geography_code"
     ).fetchall()
+    geographies = [(code, name) for code, name, _ in areas]
     for col, header in enumerate(["Metric", "Unit"] + [g for _, g in geographies], start=1):
         _put(ws, row, col, header)
         ws.cell(row=row, column=col).font = BOLD
@@ -110,18 +113,15 @@ def _theme_sheet(wb: Workbook, con: duckdb.DuckDBPyConnection, theme: str, name:
                 cell.fill = RAG_FILL[rag]
     row += 2
     _put(ws, row, 1, f"{SUPPRESSED_NOTE.format(t=t)} Colours: rag against thresholds or the county average.")
-    districts = [(c, n) for c, n in geographies if c.startswith("E07")] or geographies[1:]
+    districts = [(code, name) for code, name, kind in areas if kind == "district"]
     for metric_id, title, unit in metrics:
-        row = _trend(ws, con, metric_id, title, unit, districts, row + 3)
+        row = _trend(ws, con, metric_id, title, unit, districts, months, row + 3)
     ws.column_dimensions["A"].width = 60
     return ws
 
 
-def _trend(ws, con, metric_id: str, title: str, unit: str, districts, row: int) -> int:
+def _trend(ws, con, metric_id: str, title: str, unit: str, districts, months: list[str], row: int) -> int:
     """A block of the last two years' monthly values by district, and its line chart."""
-    months = [r[0] for r in con.execute(
-        "SELECT period_id FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT ?", [TREND_MONTHS]
-    ).fetchall()][::-1]  # fmt: skip
     values = {
         (p, g): v
         for p, g, v in con.execute(
@@ -170,6 +170,9 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
         "Source: Safeguarding Intelligence Hub, partner extracts (children's services, police, health, education)",
         f"Run: {run_id}, published {published_at}",
     ]
+    months = [r[0] for r in con.execute(
+        "SELECT period_id FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT ?", [TREND_MONTHS]
+    ).fetchall()][::-1]  # fmt: skip
     wb = Workbook()
     contents = wb.active
     contents.title = "Contents"
@@ -179,7 +182,7 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
     sheets = []
     for theme in themes:
         name = _sheet_name(theme, used)
-        _theme_sheet(wb, con, theme, name, stamp, threshold)
+        _theme_sheet(wb, con, theme, name, stamp, threshold, months)
         sheets.append((name, f"{theme}: latest values by area, rag, trends by district"))
     alerts = wb.create_sheet("Alerts")
     headers = ["Area", "Metric", "Signal", "Alert"]

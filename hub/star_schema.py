@@ -11,7 +11,7 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from governance.disclosure import Policy, load_policy, primary_suppression
+from governance.disclosure import Policy, primary_suppression
 from hub.contracts import Contract
 from hub.db import quote
 from hub.metrics import Metric
@@ -155,11 +155,14 @@ def _conform(con: duckdb.DuckDBPyConnection, schema: dict[str, TableSchema]) -> 
 
 
 def build_star_schema(
-    con: duckdb.DuckDBPyConnection, metrics: list[Metric], contracts: list[Contract], run_id: str
+    con: duckdb.DuckDBPyConnection,
+    metrics: list[Metric],
+    contracts: list[Contract],
+    run_id: str,
+    policy: Policy,
+    schema: dict[str, TableSchema],
 ) -> list[str]:
     """Build every published table in the connection's database; returns their names."""
-    policy = load_policy()
-    schema = load_schema()
     _tables(con, metrics, policy)
     _publication(con, contracts, run_id, policy.name)
     _conform(con, schema)

@@ -18,6 +18,7 @@ from dagster import (
 
 from assets.linked import CHILD_INDEX_KEY
 from assets.metrics import METRICS_KEY
+from assets.published import PUBLISHED_KEY
 from hub.contracts import Contract
 from hub.landing_watch import look
 from hub.run_alerts import RunAlert, partner_of, raise_alert
@@ -25,7 +26,7 @@ from pipelines.resources import HubResource
 
 NIGHTLY_CRON = "0 2 * * *"
 TIMEZONE = "Europe/London"  # 02:00 local time, whether GMT or BST
-DOWNSTREAM = [AssetKey(CHILD_INDEX_KEY), AssetKey(METRICS_KEY), AssetKey(["published", "metrics_store"])]
+DOWNSTREAM = [AssetKey(CHILD_INDEX_KEY), AssetKey(METRICS_KEY), AssetKey(PUBLISHED_KEY)]
 
 
 def nightly_schedule(job_name: str) -> ScheduleDefinition:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from governance.scrub import without_values
 from hub.contracts import load_contracts
 from hub.run_alerts import RunAlert, partner_of, raise_alert
 from pipelines.definitions import REFRESH_JOB, build_definitions
@@ -51,7 +52,7 @@ def _why_not_published(result) -> str:
         error = event.event_specific_data.error
         while error.cause is not None:
             error = error.cause
-        return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
+        return f"{event.step_key}: {without_values(error.message)}"
     return "the publishing step did not run"
 
 

@@ -225,7 +225,7 @@ def test_quarantined_rows_revalidate_after_a_contract_fix_without_redelivery(tmp
 
 
 def test_library_errors_reach_messages_without_the_cells_they_quote() -> None:
-    from hub.readers import _without_values
+    from governance.scrub import without_values
 
     err = ValueError("Could not parse value '943 476 5919' in row 3\nOriginal line: Zoë,Taylor")
-    assert _without_values(err) == "Could not parse value […] in row 3"
+    assert without_values(err) == "Could not parse value […] in row 3"
