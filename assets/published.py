@@ -10,6 +10,7 @@ from governance import audit
 from hub.db import connect
 from hub.metrics import load_catalogue
 from hub.publish import publish, run_summary
+from pipelines.instance import prune_runs
 from pipelines.resources import DuckDBStore, HubResource
 
 PUBLISHED_KEY = ["published", "metrics_store"]
@@ -35,4 +36,5 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         sum(counts.values()),
         recipient="SSAG/SIPP members and Power BI",
     )
-    return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})
+    pruned = prune_runs(context.instance)
+    return MaterializeResult(metadata={**{f"rows_{k}": v for k, v in counts.items()}, "old_runs_deleted": pruned})

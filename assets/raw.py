@@ -8,6 +8,7 @@ from governance import audit
 from governance.agreements import expiring, load_register
 from hub import archive
 from hub.contracts import Contract
+from hub.delivery_cadence import alert_if_overdue
 from pipelines.resources import DuckDBStore, HubResource
 
 
@@ -32,6 +33,9 @@ def build_raw(contract: Contract) -> AssetsDefinition:
             )
         with personal_store.connect() as con:
             seen = archive.archive(con, contract, paths.landing, paths.raw, context.run.run_id, reason or None)
+            late = alert_if_overdue(con, contract, paths.published, context.run.run_id, today)
+        if late:
+            context.log.warning(f"{contract.key}: delivery overdue: {late.reason}")
         new = [s for s in seen if s.status == "archived"]
         if new:
             audit.record(
@@ -44,6 +48,7 @@ def build_raw(contract: Contract) -> AssetsDefinition:
         return MaterializeResult(
             metadata={
                 "agreement": agreement.id if agreement else f"none: {reason}",
+                "delivery": f"overdue: {late.reason}" if late else "on time",
                 "files_new": len(new),
                 "files_held": sum(s.status == "held" for s in seen),
                 "files_duplicate": sum(s.status == "duplicate" for s in seen),

@@ -128,6 +128,14 @@ class DatasetChecks(Strict):
     freshness_days: int = 400
 
 
+class Delivery(Strict):
+    """How often the partner is expected to deliver: a dataset with no delivery for one period
+    plus the grace days is overdue and raises an alert."""
+
+    every: Literal["day", "week", "month", "quarter", "term", "year"]
+    grace_days: int = Field(7, ge=0)
+
+
 class RawExpectation(Strict):
     """Any Great Expectations expectation the shorthand does not cover, run by GX itself."""
 
@@ -155,6 +163,7 @@ class Contract(Strict):
     opt_out_column: str | None = Field(None, description="boolean column flagging the NHS national data opt-out")
     rules: tuple[CrossRule, ...] = ()
     checks: DatasetChecks = DatasetChecks()
+    delivery: Delivery | None = None
     expectations: tuple[RawExpectation, ...] = ()
 
     @field_validator("partner", "dataset")

@@ -1,9 +1,10 @@
-"""Alerts about runs that could not publish, for the analyst who was not watching: a JSON
-file in `published/alerts/` (what failed, which partner, the one-line reason, where the logs
-are) and, when configured, the same sent to a webhook (`SIHUB_ALERT_WEBHOOK`, a URL that
-takes a JSON POST) or by e-mail (`SIHUB_ALERT_SMTP` host[:port], `SIHUB_ALERT_TO`,
-`SIHUB_ALERT_FROM`). A delivery that fails is noted in the file; it never hides the alert.
-Alerts name stages, checks and partners, never a value from the data.
+"""Alerts for the analyst who was not watching, about runs that could not publish and
+partner deliveries that are overdue: a JSON file in `published/alerts/` (what failed, which
+partner, the one-line reason, where the logs are) and, when configured, the same sent to a
+webhook (`SIHUB_ALERT_WEBHOOK`, a URL that takes a JSON POST) or by e-mail
+(`SIHUB_ALERT_SMTP` host[:port], `SIHUB_ALERT_TO`, `SIHUB_ALERT_FROM`). A delivery that
+fails is noted in the file; it never hides the alert. Alerts name stages, checks and partners,
+never a value from the data.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ class RunAlert:
     partner: str | None
     reason: str  # one line
     logs: str  # where to read more
+    kind: str = "run_failed"  # or "delivery_overdue"
     at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     delivered: list[str] = field(default_factory=list)
 
     @property
     def subject(self) -> str:
+        if self.kind == "delivery_overdue":
+            return f"Safeguarding Intelligence Hub: {self.failed}"
         return f"Safeguarding Intelligence Hub: refresh failed at {self.failed}"
 
 
@@ -63,11 +67,14 @@ def _send(alert: RunAlert) -> list[str]:
     return outcome
 
 
-def raise_alert(published: Path, alert: RunAlert) -> Path:
-    """Write the alert to `published/alerts/` (and send it where configured); returns the file."""
-    alert.delivered = _send(alert)
+def raise_alert(published: Path, alert: RunAlert, name: str | None = None) -> Path | None:
+    """Write the alert to `published/alerts/` (and send it where configured); returns the file.
+    With `name`, an alert already raised under that name is not raised again (None)."""
     folder = published / "alerts"
+    path = folder / f"{name or alert.at.replace(':', '').replace('+0000', 'Z') + '-' + alert.run_id[:8]}.json"
+    if path.exists():
+        return None
+    alert.delivered = _send(alert)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{alert.at.replace(':', '').replace('+0000', 'Z')}-{alert.run_id[:8]}.json"
     path.write_text(json.dumps(asdict(alert), indent=2), encoding="utf-8")
     return path

@@ -1,7 +1,6 @@
 """Running the refresh job in-process (what `sihub refresh` and `sihub demo` do)."""
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from governance.scrub import without_values
 from hub.contracts import load_contracts
 from hub.run_alerts import RunAlert, partner_of, raise_alert
 from pipelines.definitions import REFRESH_JOB, build_definitions
+from pipelines.instance import hub_instance
 from pipelines.progress import Listener, listen, stop_listening
 
 
@@ -64,11 +64,11 @@ def run_refresh(
     home: Path, listener: Listener | None = None, instance: DagsterInstance | None = None
 ) -> RefreshOutcome:
     """Run the whole refresh against `home`; never raises for a failed step. The Dagster
-    instance is $DAGSTER_HOME's when set, else a temporary one (or the one given)."""
+    instance is the one given, else the hub's (`pipelines.instance.hub_instance`)."""
     defs = build_definitions(home)
     job = defs.resolve_job_def(REFRESH_JOB)
     if instance is None:
-        instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+        instance = hub_instance(home)
     if listener:
         listen(listener)
         listener("PLAN", None, str(len(job.graph.nodes)))  # one step per asset and separate check
@@ -85,11 +85,7 @@ def run_refresh(
     reason = None if success else _why_not_published(result)
     if reason:
         failed = _what_failed(result)
-        logs = (
-            f"Dagster run {result.run_id} in {os.environ['DAGSTER_HOME']}"
-            if os.environ.get("DAGSTER_HOME")
-            else "the output of this sihub command (a temporary Dagster instance keeps no logs)"
-        )
+        logs = f"Dagster run {result.run_id} in {instance.root_directory} (open it with `dagster dev`)"
         partners = sorted({c.partner for c in load_contracts()})
         raise_alert(home / "published", RunAlert(result.run_id, failed, partner_of(failed, partners), reason, logs))
     return RefreshOutcome(success, result.run_id, summary, reason)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
 
+import duckdb
 from dagster import (
     AssetKey,
     DagsterInstance,
@@ -16,6 +18,8 @@ from dagster import (
     materialize,
 )
 
+from hub.contracts import load_contracts
+from hub.delivery_cadence import alert_if_overdue
 from pipelines.definitions import REFRESH_JOB, build_definitions
 from pipelines.resources import HubResource
 
@@ -85,3 +89,26 @@ def test_a_failed_daemon_run_raises_an_alert(tmp_path: Path) -> None:
     alert = json.loads(path.read_text())
     assert alert["run_id"] == result.run_id and alert["partner"] == "police"
     assert "validated__police__missing_episodes" in alert["reason"] and result.run_id in alert["logs"]
+
+
+def test_an_overdue_delivery_raises_one_alert_per_missed_delivery(first_run, home: Path, tmp_path: Path) -> None:
+    monthly = next(c for c in load_contracts() if c.key == "police/missing_episodes")
+    grace = monthly.delivery.grace_days
+    with duckdb.connect(str(home / "warehouse" / "personal.duckdb"), read_only=True) as con:
+        (last,) = con.execute(
+            "SELECT max(seen_at)::DATE FROM deliveries WHERE partner = 'police' AND dataset = 'missing_episodes'"
+        ).fetchone()
+        deadline = last + dt.timedelta(days=31 + grace)  # a month is counted as 31 days, then the grace
+        assert alert_if_overdue(con, monthly, tmp_path, "run-a", deadline) is None
+        assert not (tmp_path / "alerts").exists()
+
+        assert alert_if_overdue(con, monthly, tmp_path, "run-b", deadline + dt.timedelta(days=1)) is not None
+        assert alert_if_overdue(con, monthly, tmp_path, "run-c", deadline + dt.timedelta(days=9)) is not None
+        (raised,) = (tmp_path / "alerts").glob("*.json")  # still late, but alerted once
+        alert = json.loads(raised.read_text())
+        assert (alert["kind"], alert["partner"], alert["run_id"]) == ("delivery_overdue", "police", "run-b")
+        assert "police/missing_episodes" in alert["failed"] and last.isoformat() in alert["reason"]
+
+        never = monthly.model_copy(update={"dataset": "not_yet_delivered"})
+        assert alert_if_overdue(con, never, tmp_path, "run-d", last) is not None
+        assert len(list((tmp_path / "alerts").glob("*not_yet_delivered*"))) == 1
