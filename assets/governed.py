@@ -1,21 +1,25 @@
 """Governed: what may enter the shared intelligence store, generalised, with no identifier."""
 
 import datetime as dt
+from pathlib import Path
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetExecutionContext,
     AssetsDefinition,
     MaterializeResult,
     asset,
     asset_check,
 )
 
-from assets.metrics import METRICS_KEY
+from assets.metrics import METRICS_KEY, METRICS_STAGE
 from governance import audit
 from governance.agreements import load_register
 from governance.keys import load_key
 from governance.leak_guard import known_name_pairs, scan
+from hub import change_tracking as changes
 from hub.contracts import Contract, load_contracts
 from hub.db import literal
 from hub.governed import build_shared_table, load_reference, share_run_logs, shared_columns
@@ -23,6 +27,7 @@ from hub.quality import refresh_scorecard
 from pipelines.resources import DuckDBStore, HubResource
 
 REFERENCE_KEY = ["governed", "reference"]
+LEAK_GUARD_STAGE = "leak_guard"
 
 
 @asset(
@@ -45,16 +50,26 @@ def build_governed(contract: Contract) -> AssetsDefinition:
         description=f"{contract.title} in the shared store: {', '.join(shared_columns(contract))}, "
         "with age and age band at the event, district, locality and month; no identifiers.",
     )
-    def _governed(hub: HubResource, personal_store: DuckDBStore, shared_store: DuckDBStore) -> MaterializeResult:
+    def _governed(
+        context: AssetExecutionContext, hub: HubResource, personal_store: DuckDBStore, shared_store: DuckDBStore
+    ) -> MaterializeResult:
         key = load_key(hub.paths.home)  # read here, never passed through Dagster config
-        agreement, _ = load_register().covering(contract.partner, contract.dataset, dt.date.today())
+        today = dt.date.today()
+        agreement, _ = load_register().covering(contract.partner, contract.dataset, today)
         opt_out = bool(agreement and agreement.national_data_opt_out)
+        stage = f"governed/{contract.key}"
         with shared_store.connect() as con:
             con.execute(f"ATTACH {literal(personal_store.path)} AS personal (READ_ONLY)")
             try:
+                inputs = changes.dataset_inputs(con, "personal", contract.partner, contract.dataset)
+                fingerprint = changes.digest([changes.context(hub.paths.home, today), opt_out, *inputs])
+                share_run_logs(con, contract, "personal")  # this run's outcomes, for the run summary
+                if built_by := changes.unchanged(con, stage, fingerprint):
+                    return MaterializeResult(metadata={"unchanged since run": built_by})
+                changes.forget(con, stage)
                 rows = build_shared_table(con, contract, "personal", key, honour_opt_out=opt_out)
                 months = refresh_scorecard(con, contract, "personal")
-                share_run_logs(con, contract, "personal")
+                changes.remember(con, stage, fingerprint, context.run.run_id)
             finally:
                 con.execute("DETACH personal")
         audit.record(
@@ -77,7 +92,13 @@ def build_governed(contract: Contract) -> AssetsDefinition:
     "numbers, UPNs, full postcodes, forename and surname pairs known in the personal zone). "
     "A finding blocks publication and names the table and column, never the value.",
 )
-def leak_guard(personal_store: DuckDBStore, shared_store: DuckDBStore) -> AssetCheckResult:
+def leak_guard(
+    context: AssetCheckExecutionContext, hub: HubResource, personal_store: DuckDBStore, shared_store: DuckDBStore
+) -> AssetCheckResult:
+    shared = Path(shared_store.path)
+    fingerprint = changes.upstream(shared, changes.context(hub.paths.home), METRICS_STAGE)
+    if scanned_by := changes.begin(shared, LEAK_GUARD_STAGE, fingerprint):  # the same store passed before
+        return AssetCheckResult(passed=True, metadata={"findings": 0, "unchanged since the scan of run": scanned_by})
     contracts = load_contracts()
     with shared_store.connect() as con:
         con.execute(f"ATTACH {literal(personal_store.path)} AS personal (READ_ONLY)")
@@ -85,6 +106,8 @@ def leak_guard(personal_store: DuckDBStore, shared_store: DuckDBStore) -> AssetC
             findings = scan(con, "shared", contracts, known_name_pairs(con, "personal", contracts))
         finally:
             con.execute("DETACH personal")
+    if not findings:
+        changes.finish(shared, LEAK_GUARD_STAGE, fingerprint, context.run.run_id)
     return AssetCheckResult(
         passed=not findings,
         severity=AssetCheckSeverity.ERROR,

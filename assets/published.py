@@ -5,15 +5,32 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from assets.metrics import METRICS_KEY
+from assets.metrics import METRICS_KEY, METRICS_STAGE
 from governance import audit
-from hub.db import connect
+from hub import change_tracking as changes
+from hub.db import connect, scalar, table_exists
 from hub.metrics import load_catalogue
 from hub.publish import publish, run_summary
+from hub.snapshots import current
 from pipelines.instance import prune_runs
 from pipelines.resources import DuckDBStore, HubResource
 
 PUBLISHED_KEY = ["published", "metrics_store"]
+PUBLISHED_STAGE = "published"
+
+
+def _nothing_new(shared: Path, fingerprint: str, run_id: str, published: Path) -> str | None:
+    """The run whose snapshot is current, when the metrics are as it published them and this
+    run saw no delivery (a rejected or duplicate file still earns a new run summary)."""
+    with connect(shared) as con:
+        logged = table_exists(con, "delivery_log")
+        seen = logged and scalar(con, "SELECT count(*) FROM delivery_log WHERE run_id = ?", [run_id])
+    built_by = changes.begin(shared, PUBLISHED_STAGE, fingerprint)
+    if built_by and not seen and (current(published) or "").endswith(built_by[:8]):
+        return built_by
+    with connect(shared) as con:
+        changes.forget(con, PUBLISHED_STAGE)  # publishing again, whatever the reason
+    return None
 
 
 @asset(
@@ -23,6 +40,11 @@ PUBLISHED_KEY = ["published", "metrics_store"]
     description="published/metrics.duckdb, published/parquet/ and published/run_summary.json.",
 )
 def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
+    shared, run_id = Path(shared_store.path), context.run.run_id
+    fingerprint = changes.upstream(shared, changes.context(hub.paths.home), METRICS_STAGE)
+    if unchanged := _nothing_new(shared, fingerprint, run_id, hub.paths.published):
+        pruned = prune_runs(context.instance)
+        return MaterializeResult(metadata={"unchanged since run": unchanged, "old_runs_deleted": pruned})
     stats = context.instance.get_run_stats(context.run.run_id)
     started = dt.datetime.fromtimestamp(stats.start_time or dt.datetime.now().timestamp(), dt.UTC)
     with connect(Path(shared_store.path)) as con:
@@ -36,5 +58,6 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         sum(counts.values()),
         recipient="SSAG/SIPP members and Power BI",
     )
+    changes.finish(shared, PUBLISHED_STAGE, fingerprint, run_id)
     pruned = prune_runs(context.instance)
     return MaterializeResult(metadata={**{f"rows_{k}": v for k, v in counts.items()}, "old_runs_deleted": pruned})

@@ -115,10 +115,14 @@ def build_validated(contract: Contract) -> AssetsDefinition:
         for f in files:
             for rule, n in f.failures.items():
                 failures[rule] = failures.get(rule, 0) + n
-        page = data_docs.write_page(
-            data_docs.validation_result(contract, rows_in, failures, run_id),
-            hub.paths.published / "data_quality" / run_id,
-            contract,
+        page = (  # a page for what this run read; a night with nothing new adds none
+            data_docs.write_page(
+                data_docs.validation_result(contract, rows_in, failures, run_id),
+                hub.paths.published / "data_quality" / run_id,
+                contract,
+            )
+            if files
+            else "none: no new files"
         )
         checks = [
             AssetCheckResult(

@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from governance.keys import ENV, create_key_file, key_file
@@ -29,65 +30,91 @@ def prepare(scale: str, seed: int) -> tuple[Path, float | None]:
         result = generate(scale, seed, home / "landing")
         seconds = result.seconds
         marker.write_text(json.dumps({"rows": result.rows, "bytes": result.bytes, "seconds": result.seconds}))
-    for folder in ("raw", "warehouse", "published", "governance"):
+    for folder in ("raw", "warehouse", "published", "governance", "dagster"):
         shutil.rmtree(home / folder, ignore_errors=True)
     if ENV not in os.environ and not key_file(home).exists():
         create_key_file(home)  # synthetic data: a throwaway pseudonymisation key, as `sihub demo` makes
     return home, seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", default="county", choices=["small", "county", "national"])
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+@dataclass
+class Timed:
+    outcome: object
+    seconds: float
+    by_stage: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    by_step: dict[str, float] = field(default_factory=dict)
 
-    home, generated = prepare(args.scale, args.seed)
+    @property
+    def rows(self) -> int:
+        return sum(d["rows_in"] for d in (self.outcome.summary or {}).get("datasets", []))
+
+    def report(self, title: str) -> None:
+        outcome, total = self.outcome, self.seconds
+        print(f"{title}: {'success' if outcome.success else 'FAILED: ' + str(outcome.reason)}")
+        print(f"rows read: {self.rows:,}; wall time {total:.1f} s; {self.rows / total:,.0f} rows/s")
+        print(f"{'stage':<12}{'seconds':>10}{'share':>8}")
+        for stage, seconds in sorted(self.by_stage.items(), key=lambda kv: -kv[1]):
+            print(f"{stage:<12}{seconds:>10.1f}{seconds / total:>8.0%}")
+        print(f"{'overhead':<12}{total - sum(self.by_stage.values()):>10.1f}")
+        print("slowest steps:")
+        for step, seconds in sorted(self.by_step.items(), key=lambda kv: -kv[1])[:8]:
+            print(f"  {step:<50}{seconds:>8.1f}")
+
+    def as_json(self) -> dict:
+        return {
+            "success": self.outcome.success,
+            "rows": self.rows,
+            "wall_seconds": self.seconds,
+            "stages": self.by_stage,
+            "steps": self.by_step,
+        }
+
+
+def timed_refresh(home: Path) -> Timed:
+    """One in-process refresh of `home`, timed per step from Dagster's step events."""
     from pipelines.refresh import run_refresh  # import cost counted separately from the run
 
     started: dict[str, float] = {}
-    by_stage: dict[str, float] = defaultdict(float)
-    by_step: dict[str, float] = {}
+    timed = Timed(None, 0.0)
 
     def on_event(kind: str, step: str | None, message: str) -> None:
         if kind == "STEP_START" and step:
             started[step] = time.perf_counter()
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in started:
-            by_step[step] = time.perf_counter() - started[step]
-            by_stage[step.split("__")[0]] += by_step[step]
+            timed.by_step[step] = time.perf_counter() - started[step]
+            timed.by_stage[step.split("__")[0]] += timed.by_step[step]
 
     t0 = time.perf_counter()
-    outcome = run_refresh(home, on_event)
-    total = time.perf_counter() - t0
-    rows = sum(d["rows_in"] for d in (outcome.summary or {}).get("datasets", []))
-    print(f"refresh at {args.scale} scale: {'success' if outcome.success else 'FAILED: ' + str(outcome.reason)}")
-    if generated is not None:
-        print(f"generated the data first in {generated:.1f} s")
-    print(f"rows read: {rows:,}; wall time {total:.1f} s; {rows / total:,.0f} rows/s")
-    print(f"{'stage':<12}{'seconds':>10}{'share':>8}")
-    for stage, seconds in sorted(by_stage.items(), key=lambda kv: -kv[1]):
-        print(f"{stage:<12}{seconds:>10.1f}{seconds / total:>8.0%}")
-    print(f"{'overhead':<12}{total - sum(by_stage.values()):>10.1f}")
-    print("slowest steps:")
-    for step, seconds in sorted(by_step.items(), key=lambda kv: -kv[1])[:8]:
-        print(f"  {step:<50}{seconds:>8.1f}")
+    timed.outcome = run_refresh(home, on_event)
+    timed.seconds = time.perf_counter() - t0
+    return timed
+
+
+def write_result(name: str, result: dict) -> Path:
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    (out / f"refresh-{args.scale}-{stamp}.json").write_text(
-        json.dumps(
-            {
-                "scale": args.scale,
-                "seed": args.seed,
-                "success": outcome.success,
-                "rows": rows,
-                "wall_seconds": total,
-                "stages": by_stage,
-                "steps": by_step,
-            },
-            indent=2,
-        )
-    )
+    path = out / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    return path
+
+
+def scale_and_seed(doc: str) -> argparse.Namespace:
+    """The benchmarks' command line: --scale and --seed, with the script's docstring as help."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="county", choices=["small", "county", "national"])
+    parser.add_argument("--seed", type=int, default=1)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = scale_and_seed(__doc__)
+
+    home, generated = prepare(args.scale, args.seed)
+    if generated is not None:
+        print(f"generated the data first in {generated:.1f} s")
+    timed = timed_refresh(home)
+    timed.report(f"refresh at {args.scale} scale")
+    write_result(f"refresh-{args.scale}", {"scale": args.scale, "seed": args.seed, **timed.as_json()})
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from governance.sdc_audit import failing_cells
-from hub.db import scalar
+from hub.db import scalar, table_exists
 
 POLICY_FILE = Path(__file__).with_name("disclosure.yaml")
 MAX_ROUNDS = 200
@@ -72,6 +72,7 @@ class Protection:
     secondary: int
     rounds: int
     audits: int
+    reused_months: int = 0  # metric-months whose pattern was kept from the last protection
 
 
 CELLS_SQL = """
@@ -228,18 +229,66 @@ def _settle(con: duckdb.DuckDBPyConnection, t: int) -> int:
     return rounds
 
 
-def protect(con: duckdb.DuckDBPyConnection, policy: Policy) -> Protection:
+def _keep_last_pattern(con: duckdb.DuckDBPyConnection, basis: str | None) -> bool:
+    """Before new cells replace `sdc_cells`: keep its final monthly pattern aside when it was
+    completed under the same basis (policy and code), then forget the basis until this run
+    completes, so a crash mid-way never leaves a half-made pattern to be reused."""
+    usable = bool(
+        basis
+        and table_exists(con, "sdc_basis")
+        and table_exists(con, "sdc_cells")
+        and scalar(con, "SELECT any_value(basis) FROM sdc_basis") == basis
+    )
+    if usable:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE sdc_before AS SELECT metric_id, measure, end_month, geography_code, "
+            "breakdown, value, hidden, suppressed FROM sdc_cells WHERE period_type = 'month'"
+        )
+    con.execute("DROP TABLE IF EXISTS sdc_basis")
+    return usable
+
+
+# A metric's month is a closed unit: its relations, the rate coupling of its two counts and
+# its audit never reach another month or metric. A unit whose cells are exactly as last time
+# gets last time's final (settled and audited) pattern back, which settling leaves as it is.
+REUSE_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_reused AS
+WITH new AS (
+    SELECT metric_id, end_month, count(*) AS n,
+           sum(hash(measure, geography_code, breakdown, value, hidden)::HUGEINT) AS h
+    FROM sdc_cells WHERE period_type = 'month' GROUP BY ALL
+), old AS (
+    SELECT metric_id, end_month, count(*) AS n,
+           sum(hash(measure, geography_code, breakdown, value, hidden)::HUGEINT) AS h
+    FROM sdc_before GROUP BY ALL
+)
+SELECT metric_id, end_month FROM new JOIN old USING (metric_id, end_month, n, h);
+UPDATE sdc_cells SET suppressed = b.suppressed
+FROM sdc_before b, sdc_reused r
+WHERE sdc_cells.period_type = 'month' AND r.metric_id = sdc_cells.metric_id AND r.end_month = sdc_cells.end_month
+  AND b.metric_id = sdc_cells.metric_id AND b.end_month = sdc_cells.end_month AND b.measure = sdc_cells.measure
+  AND b.geography_code = sdc_cells.geography_code AND b.breakdown = sdc_cells.breakdown;
+"""
+
+
+def protect(con: duckdb.DuckDBPyConnection, policy: Policy, basis: str | None = None) -> Protection:
     """Mark `sdc_cells.suppressed` for the shared store's `metric_values` (primary, then
     complementary until every relation holds and the audit pins no hidden cell), and write
-    what may be published to `metric_protected`."""
+    what may be published to `metric_protected`. With `basis` (a digest of the policy and the
+    code), months left unchanged since the last protection under that basis keep their
+    pattern and skip the audit: a day's delivery re-audits the months it touched."""
     t = int(policy.threshold)
+    reuse = _keep_last_pattern(con, basis)
     con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
+    con.execute(REUSE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_reused (metric_id VARCHAR, end_month DATE)")
+    reused = scalar(con, "SELECT count(*) FROM sdc_reused")
     con.execute(MEMBERS_SQL)
     rounds = _settle(con, t)
     counts = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
     groups = sorted(
         g for (g,) in con.execute(
-            "SELECT DISTINCT grp FROM sdc_cells WHERE (suppressed OR hidden) AND grp IS NOT NULL"
+            "SELECT DISTINCT grp FROM sdc_cells c WHERE (suppressed OR hidden) AND grp IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM sdc_reused r WHERE r.metric_id = c.metric_id AND r.end_month = c.end_month)"
         ).fetchall()
     )  # fmt: skip
     audits = 0
@@ -264,12 +313,15 @@ def protect(con: duckdb.DuckDBPyConnection, policy: Policy) -> Protection:
         )
     )
     primary = scalar(con, "SELECT count(*) FROM sdc_cells WHERE primary_cell")
+    if basis:
+        con.execute("CREATE OR REPLACE TABLE sdc_basis AS SELECT ?::VARCHAR AS basis", [basis])
     return Protection(
         cells=scalar(con, "SELECT count(*) FROM sdc_cells WHERE NOT hidden"),
         primary=primary,
         secondary=hidden - primary,
         rounds=rounds,
         audits=audits,
+        reused_months=reused,
     )
 
 

@@ -92,6 +92,7 @@ def archive(
             continue
         sha = sha256_of(path)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        con.execute("BEGIN")  # manifest and delivery log together: a crash leaves neither, never a "duplicate"
         con.execute("DELETE FROM deliveries WHERE landing_path = ? AND status = 'held'", [relative])
         known = con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchall()
         if held_reason:
@@ -115,6 +116,7 @@ def archive(
             [run_id, contract.partner, contract.dataset, path.name, relative, sha, stat.st_size,
              stat.st_mtime_ns, now, status, error],
         )  # fmt: skip
+        con.execute("COMMIT")
         out.append(Sighting(path.name, sha, stat.st_size, status))
     return out
 

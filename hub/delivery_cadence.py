@@ -4,7 +4,8 @@ A dataset whose contract says `delivery: {every: month, grace_days: 10}` and has
 delivery for a month and ten days is overdue: metrics built on it go stale without anyone
 noticing unless the hub says so. The nightly refresh checks each dataset after archiving and
 raises one alert per missed delivery (not one a night), naming the partner, the dataset and
-the date of the last delivery.
+the date of the last delivery. The cadence starts with a dataset's first delivery: a dataset
+not yet onboarded (a contract written ahead of the first extract) is not overdue.
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ PERIOD_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "term": 122, "ye
 @dataclass(frozen=True)
 class Overdue:
     contract: Contract
-    last: dt.date | None  # None: never delivered
-    due_by: dt.date | None
+    last: dt.date
+    due_by: dt.date
 
     @property
     def reason(self) -> str:
         cadence = self.contract.delivery
         expected = f"expected every {cadence.every} with {cadence.grace_days} days' grace"
-        if self.last is None:
-            return f"no delivery has ever arrived ({expected})"
         return f"no delivery since {self.last.isoformat()} ({expected}, so by {self.due_by.isoformat()})"
 
 
@@ -47,10 +46,8 @@ def last_delivery(con: duckdb.DuckDBPyConnection, contract: Contract) -> dt.date
 
 
 def overdue(contract: Contract, last: dt.date | None, today: dt.date) -> Overdue | None:
-    if contract.delivery is None:
+    if contract.delivery is None or last is None:
         return None
-    if last is None:
-        return Overdue(contract, None, None)
     due_by = last + dt.timedelta(days=PERIOD_DAYS[contract.delivery.every] + contract.delivery.grace_days)
     return Overdue(contract, last, due_by) if today > due_by else None
 
@@ -70,6 +67,5 @@ def alert_if_overdue(
         f"landing/{contract.key}/ and the raw asset's log in Dagster",
         kind="delivery_overdue",
     )
-    since = late.last.isoformat() if late.last else "never"
-    raise_alert(published, alert, name=f"overdue-{contract.partner}-{contract.dataset}-since-{since}")
+    raise_alert(published, alert, name=f"overdue-{contract.partner}-{contract.dataset}-since-{late.last.isoformat()}")
     return late

@@ -76,10 +76,13 @@ def snapshots(published: Path) -> list[Path]:
 
 
 def prune(published: Path, keep: int = KEEP) -> list[str]:
-    """Delete all but the newest `keep` snapshots, never the current one; returns the names.
+    """Delete all but the newest `keep` snapshots, never the current one, and any half-built
+    one a killed refresh left; returns the names of the complete ones deleted.
     A snapshot a reader still holds open elsewhere (Windows) stays until the next refresh."""
     now = current(published)
     removed = []
+    for stale in (published / SNAPSHOTS).glob(".building-*"):  # left by a refresh killed mid-build
+        shutil.rmtree(stale, ignore_errors=True)
     for old in snapshots(published)[:-keep]:
         if old.name != now:
             shutil.rmtree(old, ignore_errors=True)

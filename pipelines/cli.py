@@ -70,7 +70,9 @@ def generate(
 
 
 def _refresh(paths: HubPaths) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from collections import Counter
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from governance.keys import PseudonymKeyError, load_key
     from pipelines.refresh import run_refresh
@@ -89,24 +91,45 @@ def _refresh(paths: HubPaths) -> None:
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("Starting the refresh", total=None)
+        starting = progress.add_task("Starting the refresh (loading contracts and Dagster)", total=None)
+        stages: dict[str, TaskID] = {}
+        left: Counter[str] = Counter()
 
         def on_event(kind: str, step: str | None, message: str) -> None:
+            stage = (step or "").partition("__")[0]
             if kind == "PLAN":
-                progress.update(task, total=int(message))
-            elif kind == "STEP_START" and step:
-                progress.update(task, description=_stage_label(step))
-            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
-                progress.advance(task)
+                progress.remove_task(starting)
+                left.update(key.partition("__")[0] for key in message.split(","))
+                for name in sorted(left, key=_stage_order):
+                    stages[name] = progress.add_task(f"{name:<9}", total=left[name])
+            elif kind == "STEP_START" and stage in stages:
+                progress.update(stages[stage], description=_stage_label(step))
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED") and stage in stages:
+                progress.advance(stages[stage])
+                left[stage] -= 1
+                if not left[stage]:
+                    progress.update(stages[stage], description=f"{stage:<9}  done")
             elif kind == "LOG":
                 progress.console.print(f"[yellow]warning[/]: {message}")
 
         outcome = run_refresh(paths.home, on_event)
-        progress.update(task, description="Refresh finished" if outcome.success else "Refresh failed")
     if not outcome.success:
         console.print(f"[red]error[/]: the refresh could not publish: {outcome.reason}")
         raise typer.Exit(1)
+    if (outcome.summary or {}).get("run_id") != outcome.run_id:
+        console.print(
+            f"Nothing new since run {(outcome.summary or {}).get('run_id', '-')}: the published outputs "
+            f"are unchanged (snapshot {(outcome.summary or {}).get('snapshot', '-')})."
+        )
+        return
     _print_summary(outcome.summary or {}, paths)
+
+
+STAGE_ORDER = ("raw", "validated", "governed", "linked", "metrics", "published")
+
+
+def _stage_order(stage: str) -> int:
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
 
 
 def _stage_label(step: str) -> str:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from dagster import InitLoggerContext, logger
 
-# (Dagster event type, "LOG" for a warning, or "PLAN" with the step count as message; step key; message)
+# (Dagster event type, "LOG" for a warning, or "PLAN" with the comma-separated step keys as
+# message; step key; message)
 Listener = Callable[[str, str | None, str], None]
 _listeners: list[Listener] = []
 
@@ -32,7 +33,10 @@ class _Forward(logging.Handler):
         step = event.step_key if event is not None else meta.get("step_key")
         message = meta.get("orig_message") or record.getMessage()
         for listener in list(_listeners):
-            listener(kind, step, str(message))
+            try:
+                listener(kind, step, str(message))
+            except Exception:  # a broken display must never fail the step that logged
+                self.handleError(record)
 
 
 @logger(description="Forwards step events to the sihub command line's progress display.")

@@ -71,7 +71,7 @@ def run_refresh(
         instance = hub_instance(home)
     if listener:
         listen(listener)
-        listener("PLAN", None, str(len(job.graph.nodes)))  # one step per asset and separate check
+        listener("PLAN", None, ",".join(n.name for n in job.graph.nodes))  # a step per asset and separate check
     try:
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config={"loggers": {"progress": {}}}

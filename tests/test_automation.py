@@ -109,6 +109,6 @@ def test_an_overdue_delivery_raises_one_alert_per_missed_delivery(first_run, hom
         assert (alert["kind"], alert["partner"], alert["run_id"]) == ("delivery_overdue", "police", "run-b")
         assert "police/missing_episodes" in alert["failed"] and last.isoformat() in alert["reason"]
 
-        never = monthly.model_copy(update={"dataset": "not_yet_delivered"})
-        assert alert_if_overdue(con, never, tmp_path, "run-d", last) is not None
-        assert len(list((tmp_path / "alerts").glob("*not_yet_delivered*"))) == 1
+        never = monthly.model_copy(update={"dataset": "not_yet_delivered"})  # not onboarded yet: no cadence
+        assert alert_if_overdue(con, never, tmp_path, "run-d", deadline + dt.timedelta(days=400)) is None
+        assert len(list((tmp_path / "alerts").glob("*.json"))) == 1

@@ -96,3 +96,32 @@ def test_nhs_policy_suppresses_to_7_and_rounds_the_rest_to_5(first_run, home: Pa
     assert shown.loc[shown["truth"].between(1, 7), "numerator"].isna().all()
     counted = kept[kept["denominator_type"] == "count"]
     assert (counted["denominator"] % 5 == 0).all()
+
+
+def test_protection_after_a_change_equals_protection_from_scratch(first_run, home: Path, tmp_path: Path) -> None:
+    """Months kept from the last protection must end exactly as a full protection would."""
+    shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
+    policy = load_policy()
+    cells = (
+        "SELECT metric_id, measure, period_type, end_month, geography_code, breakdown, suppressed FROM sdc_cells "
+        "ORDER BY ALL"
+    )
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        assert protect(con, policy, basis="b").reused_months == 0  # nothing recorded under this basis yet
+        # a day's delivery: one metric's latest three months change in one district
+        changed = con.execute(
+            "UPDATE metric_values SET numerator = numerator + 3 WHERE metric_id = 'missing_episodes_per_10k' "
+            "AND period_type = 'month' AND end_month >= (SELECT max(end_month) - INTERVAL 2 MONTH FROM metric_values) "
+            "AND geography_code = (SELECT min(district_code) FROM ref_district) AND breakdown = 'all'"
+        ).fetchone()[0]
+        assert changed == 3
+        units = con.execute(
+            "SELECT count(DISTINCT (metric_id, end_month)) FROM metric_values WHERE period_type = 'month'"
+        ).fetchone()[0]
+        incremental = protect(con, policy, basis="b")
+        assert incremental.reused_months == units - 3
+        kept = con.execute(cells).fetchall()
+        con.execute("DROP TABLE sdc_basis")
+        assert protect(con, policy, basis="b").reused_months == 0
+        assert con.execute(cells).fetchall() == kept
+        assert protect(con, policy, basis="other code").reused_months == 0  # a new basis reuses nothing
