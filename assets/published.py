@@ -10,7 +10,7 @@ from governance import audit
 from hub import change_tracking as changes
 from hub.db import connect, scalar, table_exists
 from hub.metrics import load_catalogue
-from hub.publish import publish, run_summary
+from hub.publish import mark_reported, publish, run_summary, unreported_runs
 from hub.snapshots import current
 from pipelines.instance import prune_runs
 from pipelines.resources import DuckDBStore, HubResource
@@ -20,11 +20,12 @@ PUBLISHED_STAGE = "published"
 
 
 def _nothing_new(shared: Path, fingerprint: str, run_id: str, published: Path) -> str | None:
-    """The run whose snapshot is current, when the metrics are as it published them and this
-    run saw no delivery (a rejected or duplicate file still earns a new run summary)."""
+    """The run whose snapshot is current, when the metrics are as it published them and no
+    delivery awaits a run summary (a rejected or duplicate file still earns a new one)."""
     with connect(shared) as con:
+        runs = unreported_runs(con, run_id)
         logged = table_exists(con, "delivery_log")
-        seen = logged and scalar(con, "SELECT count(*) FROM delivery_log WHERE run_id = ?", [run_id])
+        seen = logged and scalar(con, "SELECT count(*) FROM delivery_log WHERE list_contains(?, run_id)", [runs])
     built_by = changes.begin(shared, PUBLISHED_STAGE, fingerprint)
     if built_by and not seen and (current(published) or "").endswith(built_by[:8]):
         return built_by
@@ -47,9 +48,12 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         return MaterializeResult(metadata={"unchanged since run": unchanged, "old_runs_deleted": pruned})
     stats = context.instance.get_run_stats(context.run.run_id)
     started = dt.datetime.fromtimestamp(stats.start_time or dt.datetime.now().timestamp(), dt.UTC)
-    with connect(Path(shared_store.path)) as con:
-        summary = run_summary(con, context.run.run_id, started, hub.paths.published)
-    counts = publish(Path(shared_store.path), hub.paths.published, load_catalogue(), summary)
+    with connect(shared) as con:
+        runs = unreported_runs(con, run_id)
+        summary = run_summary(con, runs, started, hub.paths.published)
+    counts = publish(shared, hub.paths.published, load_catalogue(), summary)
+    with connect(shared) as con:
+        mark_reported(con, runs)
     audit.record(
         hub.paths.home,
         "disclosure",

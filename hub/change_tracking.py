@@ -1,7 +1,7 @@
 """Change tracking: a stage re-does its work only when what it reads has changed.
 
 Each stage that rebuilds tables (a dataset's governed split, linkage with the multi-agency
-view, metrics, the leak guard, publication) computes a fingerprint of everything its output
+view, metrics, publication) computes a fingerprint of everything its output
 depends on, and compares it with the one recorded when that output was last built:
 
 - the *context*: the code, SQL, contracts and reference data in the repository, the home's
@@ -13,7 +13,9 @@ depends on, and compares it with the one recorded when that output was last buil
 
 The record of a stage is deleted before its work starts and written after the work has
 committed, so a crash in between always leaves the stage to be done again. Fingerprints are
-hashes of hashes; they say nothing about any person. They live in the shared store.
+hashes of hashes; they say nothing about any person. They live in the shared store. (The
+leak guard and disclosure control keep finer records of their own, per table and per
+metric-month: `governance.leak_guard.scan_changed`, `governance.disclosure.protect`.)
 """
 
 from __future__ import annotations

@@ -17,21 +17,46 @@ import duckdb
 from governance.disclosure import DisclosureError, load_policy, visible_small_counts
 from governance.leak_guard import LeakFound, scan
 from hub.contracts import load_contracts
-from hub.db import connect, literal, scalar
+from hub.db import connect, literal, scalar, table_exists
 from hub.metric_dictionary import write_dictionary, write_pbids
 from hub.metrics import Metric
 from hub.snapshots import KEEP, activate, new_snapshot, prune
 from hub.ssag_pack import build_pack
 from hub.star_schema import build_star_schema, load_schema
 
+REPORTED_RUNS_DDL = "CREATE TABLE IF NOT EXISTS reported_runs (run_id VARCHAR PRIMARY KEY)"
 
-def run_summary(shared: duckdb.DuckDBPyConnection, run_id: str, started_at: dt.datetime, published: Path) -> dict:
-    """The run summary of DESIGN.md from the shared store's delivery and check logs."""
-    rows = shared.execute(
-        "SELECT partner, dataset, file_name, sha256, status, rows_in, rows_loaded, rows_quarantined, error "
-        "FROM delivery_log WHERE run_id = ? ORDER BY partner, dataset, file_name",
+
+def unreported_runs(shared: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """This run, then any earlier run whose deliveries no published run summary has listed
+    yet (one killed, or stopped by a blocking check): their files belong in this summary."""
+    shared.execute(REPORTED_RUNS_DDL)
+    if not table_exists(shared, "delivery_log"):
+        return [run_id]
+    earlier = shared.execute(
+        "SELECT DISTINCT run_id FROM delivery_log WHERE run_id <> ? "
+        "AND run_id NOT IN (SELECT run_id FROM reported_runs) ORDER BY run_id",
         [run_id],
     ).fetchall()
+    return [run_id, *(r for (r,) in earlier)]
+
+
+def mark_reported(shared: duckdb.DuckDBPyConnection, runs: list[str]) -> None:
+    shared.execute(REPORTED_RUNS_DDL)
+    shared.executemany("INSERT OR IGNORE INTO reported_runs VALUES (?)", [[r] for r in runs])
+
+
+def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: dt.datetime, published: Path) -> dict:
+    """The run summary of DESIGN.md from the shared store's delivery and check logs: the files
+    of this run (`runs[0]`) and of the earlier runs no summary has listed (`unreported_runs`),
+    so a refresh resumed after a crash reports what the killed run loaded, as an
+    uninterrupted refresh would have."""
+    run_id = runs[0]
+    rows = shared.execute(
+        "SELECT partner, dataset, file_name, sha256, status, rows_in, rows_loaded, rows_quarantined, error, run_id "
+        "FROM delivery_log WHERE list_contains(?, run_id) ORDER BY partner, dataset, file_name",
+        [runs],
+    ).fetchall() if table_exists(shared, "delivery_log") else []  # fmt: skip
     checks = {
         (p, d): (passed, failed)
         for p, d, passed, failed in shared.execute(
@@ -41,9 +66,9 @@ def run_summary(shared: duckdb.DuckDBPyConnection, run_id: str, started_at: dt.d
         ).fetchall()
     }
     datasets: dict[tuple[str, str], dict] = {}
-    for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error in rows:
+    for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error, read_by in rows:
         passed, failed = checks.get((partner, dataset), (0, 0))
-        page = Path("data_quality") / run_id / f"{partner}__{dataset}.html"
+        page = Path("data_quality") / read_by / f"{partner}__{dataset}.html"
         entry = datasets.setdefault(
             (partner, dataset),
             {

@@ -120,6 +120,42 @@ def test_leak_guard_finds_identifiers_by_name_and_value_never_showing_them() -> 
     assert "9434765919" not in message and "Taylor" not in message and "notes.a: nhs_number" in message
 
 
+def test_leak_guard_rescans_only_what_changed_since_a_clean_scan() -> None:
+    from governance.leak_guard import scan_changed
+
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS personal")
+    con.execute("CREATE TABLE personal.people AS SELECT 'Ann' AS forename, 'Lee' AS surname")
+    con.execute("CREATE TABLE big AS SELECT 'note ' || range AS note FROM range(1000)")
+    con.execute("CREATE TABLE small AS SELECT 'x' AS note")
+
+    def known() -> str:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _names AS "
+            "SELECT upper(forename || ' ' || surname) AS pair FROM personal.people"
+        )
+        return "_names"
+
+    names = known()
+    assert scan_changed(con, "memory", [], names) == ([], 3)  # big, small and its own record
+    assert scan_changed(con, "memory", [], names) == ([], 1)  # only the record of scans itself
+
+    con.execute("INSERT INTO small VALUES ('9434765919')")  # a changed table is scanned again
+    findings, scanned = scan_changed(con, "memory", [], names)
+    assert [(f.table, f.kind) for f in findings] == [("small", "nhs_number")] and scanned == 2
+    findings, _ = scan_changed(con, "memory", [], names)  # a finding is never remembered as clean
+    assert [(f.table, f.kind) for f in findings] == [("small", "nhs_number")]
+    con.execute("DELETE FROM small WHERE note = '9434765919'")
+    assert scan_changed(con, "memory", [], names)[0] == []
+
+    con.execute("UPDATE big SET note = 'BOB RAY' WHERE note = 'note 7'")
+    assert scan_changed(con, "memory", [], names)[0] == []  # not a known name yet
+    con.execute("INSERT INTO personal.people VALUES ('Bob', 'Ray')")  # a new name: unchanged tables too
+    names = known()
+    findings, scanned = scan_changed(con, "memory", [], names)
+    assert [(f.table, f.kind) for f in findings] == [("big", "forename and surname")] and scanned == 3
+
+
 def test_a_leak_in_the_shared_store_blocks_publication(tmp_path: Path) -> None:
     write_csv(
         tmp_path / "landing" / "police" / "exploitation_flags" / "flags_2024.csv",

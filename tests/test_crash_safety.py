@@ -4,6 +4,7 @@ uninterrupted refresh; a refresh with nothing new changes nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -102,8 +103,17 @@ def resumed(first_run, small, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def test_a_refresh_killed_at_each_stage_ends_as_an_uninterrupted_one(resumed: Path, home: Path) -> None:
+def files_reported(summary: dict) -> list[tuple]:
+    fields = ("name", "sha256", "status", "rows_in", "rows_loaded", "rows_quarantined")
+    rows = ((d["partner"], d["dataset"], *(f[k] for k in fields)) for d in summary["datasets"] for f in d["files"])
+    return sorted(rows)
+
+
+def test_a_refresh_killed_at_each_stage_ends_as_an_uninterrupted_one(resumed: Path, home: Path, first_run) -> None:
     assert len(hub_instance(resumed).get_runs()) == len(KILL_AT) + 1
+    # the resumed run reports the files the killed runs loaded, as the uninterrupted run did
+    summary = json.loads((resumed / "published" / "run_summary.json").read_text())
+    assert files_reported(summary) == files_reported(first_run.summary)
     killed, uninterrupted = stores(resumed), stores(home)
     for store in ("personal", "shared", "published"):
         assert killed[store].keys() == uninterrupted[store].keys(), store
