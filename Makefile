@@ -5,7 +5,7 @@ UV := python3 -m uv
 endif
 SCALE ?= small
 
-.PHONY: env demo test lint format clean
+.PHONY: env demo test bench lint format clean
 
 env: .venv/.synced
 
@@ -21,6 +21,10 @@ test: env
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest -q
+
+# Not a test: the hub against a bare DuckDB load and a pandas pipeline (county unless SCALE is given).
+bench: env
+	$(UV) run --frozen python bench/bench.py --scale $(if $(filter command line,$(origin SCALE)),$(SCALE),county)
 
 format: env
 	$(UV) run --frozen ruff format .

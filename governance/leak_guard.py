@@ -131,10 +131,11 @@ def scan_changed(
     Returns the findings and the number of tables scanned."""
     con.execute(SCANNED_DDL.format(db=database))
     now = _fingerprints(con, database, names_table)
+    now.pop("leak_scanned")  # its own record is scanned every time (a few hashes), never recorded
     before = dict(con.execute(f"SELECT table_name, fingerprint FROM {database}.leak_scanned").fetchall())
-    unchanged = frozenset(t for t, f in now.items() if before.get(t) == f and t != "leak_scanned")
+    unchanged = frozenset(t for t, f in now.items() if before.get(t) == f)
     findings = scan(con, database, contracts, names_table, skip=unchanged)
     if not findings:
         con.execute(f"DELETE FROM {database}.leak_scanned")
         con.executemany(f"INSERT INTO {database}.leak_scanned VALUES (?, ?)", list(now.items()))
-    return findings, len(now) - len(unchanged)
+    return findings, len(now) + 1 - len(unchanged)
