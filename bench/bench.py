@@ -68,6 +68,8 @@ def pandas_pipeline(home: Path) -> None:
     """(b) Read every file with pandas, then the three headline metrics in pandas."""
     import pandas as pd
 
+    from hub.reference import reference_file
+
     frames: dict[str, pd.DataFrame] = {}
     for contract, files in _contract_files(home):
         parts = []
@@ -79,9 +81,8 @@ def pandas_pipeline(home: Path) -> None:
         if parts:
             frames[contract.dataset] = pd.concat(parts, ignore_index=True)
 
-    reference = home / "reference" if (home / "reference").is_dir() else Path(__file__).parents[1] / "reference"
-    postcodes = pd.read_csv(reference / "postcode_districts.csv")
-    population = pd.read_csv(reference / "population.csv")
+    postcodes = pd.read_csv(reference_file("postcode_districts.csv", home))
+    population = pd.read_csv(reference_file("population.csv", home))
     children = population[population["age"] <= 17].groupby("district_code")["population"].sum()
 
     def with_district(df: pd.DataFrame) -> pd.DataFrame:
