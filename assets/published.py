@@ -21,16 +21,17 @@ PUBLISHED_STAGE = "published"
 
 def _nothing_new(shared: Path, fingerprint: str, run_id: str, published: Path) -> str | None:
     """The run whose snapshot is current, when the metrics are as it published them and no
-    delivery awaits a run summary (a rejected or duplicate file still earns a new one)."""
+    delivery awaits a run summary (a rejected or duplicate file still earns a new one).
+    Otherwise the stage's record is forgotten: publishing follows."""
     with connect(shared) as con:
         runs = unreported_runs(con, run_id)
-        logged = table_exists(con, "delivery_log")
-        seen = logged and scalar(con, "SELECT count(*) FROM delivery_log WHERE list_contains(?, run_id)", [runs])
-    built_by = changes.begin(shared, PUBLISHED_STAGE, fingerprint)
-    if built_by and not seen and (current(published) or "").endswith(built_by[:8]):
-        return built_by
-    with connect(shared) as con:
-        changes.forget(con, PUBLISHED_STAGE)  # publishing again, whatever the reason
+        seen = table_exists(con, "delivery_log") and scalar(
+            con, "SELECT count(*) FROM delivery_log WHERE list_contains(?, run_id)", [runs]
+        )
+        last = changes.recorded(con, PUBLISHED_STAGE)
+        if last and last[0] == fingerprint and not seen and (current(published) or "").endswith(last[1][:8]):
+            return last[1]
+        changes.forget(con, PUBLISHED_STAGE)
     return None
 
 

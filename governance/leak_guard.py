@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from governance.identifiers import nhs_number_sql, pnc_sql, postcode_sql, upn_sql
+from hub.change_tracking import content
 from hub.contracts import Classification, Contract
 from hub.db import quote, scalar, table_exists
 
@@ -116,9 +117,7 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, database: str, names_table: st
         "FROM duckdb_columns() WHERE database_name = ? AND NOT internal GROUP BY ALL",
         [database],
     ).fetchall():
-        ref = f"{database}.{quote(table)}"
-        rows = scalar(con, f"SELECT count(*) || ':' || coalesce(sum(hash(t)::HUGEINT), 0) FROM {ref} t")
-        out[table] = f"{columns}|{rows}|{names}"
+        out[table] = f"{columns}|{content(con, f'{database}.{table}')}|{names}"
     return out
 
 
