@@ -95,14 +95,27 @@ def scan(
             findings.append(Finding(table, column, "identifier column name", 0))
         if data_type != "VARCHAR":
             continue
-        ref, text = f"{database}.{quote(table)}", quote(column)
-        checks = [f"count(*) FILTER ({check(text)})" for check in VALUE_CHECKS.values()]
-        if names_table:
-            checks.append(f"count(*) FILTER (upper({text}) IN (SELECT pair FROM {names_table}))")
-        counts = con.execute(f"SELECT {', '.join(checks)} FROM {ref} WHERE {text} IS NOT NULL").fetchall()[0]
+        counts = con.execute(_value_counts(f"{database}.{quote(table)}", quote(column), names_table)).fetchall()[0]
         kinds = [*VALUE_CHECKS, "forename and surname"]
         findings += [Finding(table, column, kind, n) for kind, n in zip(kinds, counts, strict=False) if n]
     return findings
+
+
+# Every value check needs a value of at most 13 characters (a UPN; the rest are shorter) or one
+# with white space in it (a spaced NHS number, a padded PNC ID, "forename surname"). So a
+# 64-character pseudonymous key is ruled out by its length alone, before any regular expression.
+MAY_BE_IDENTIFIER = "(length({v}) <= 13 OR regexp_matches({v}, '\\s'))"
+
+
+def _value_counts(ref: str, column: str, names_table: str | None) -> str:
+    """SQL counting the rows of `ref` whose `column` passes each value check. The checks run
+    once per distinct candidate value, weighted by its rows: a column of a few codes over
+    millions of rows costs a group-by, not millions of regular expressions."""
+    checks = [f"coalesce(sum(n) FILTER ({check('v')}), 0)" for check in VALUE_CHECKS.values()]
+    if names_table:
+        checks.append(f"coalesce(sum(n) FILTER (upper(v) IN (SELECT pair FROM {names_table})), 0)")
+    candidates = f"SELECT {column} AS v, count(*) AS n FROM {ref} WHERE {MAY_BE_IDENTIFIER.format(v=column)}"
+    return f"SELECT {', '.join(checks)} FROM ({candidates} GROUP BY ALL)"
 
 
 SCANNED_DDL = "CREATE TABLE IF NOT EXISTS {db}.leak_scanned (table_name VARCHAR PRIMARY KEY, fingerprint VARCHAR)"

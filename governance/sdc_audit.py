@@ -55,8 +55,9 @@ def _quiet() -> None:
         os.close(devnull)
 
 
-def _bounds(a: csc_matrix, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least and greatest value of each variable with a @ x = rhs and x >= 0."""
+def _solver(a: csc_matrix, rhs: np.ndarray) -> highspy.Highs:
+    """A HiGHS model of a @ x = rhs with x >= 0 and no objective yet; kept across the
+    solves of one month, so each solve starts from the last one's basis."""
     n = a.shape[1]
     model = highspy.HighsLp()
     model.num_col_, model.num_row_ = n, a.shape[0]
@@ -69,18 +70,54 @@ def _bounds(a: csc_matrix, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     solver = highspy.Highs()
     solver.setOptionValue("output_flag", False)
     solver.passModel(model)
-    low, high = np.zeros(n), np.full(n, np.inf)
-    for j in range(n):
-        solver.changeColCost(j, 1.0)
-        solver.changeObjectiveSense(highspy.ObjSense.kMinimize)
+    return solver
+
+
+def pinned(a: csc_matrix, rhs: np.ndarray, truth: np.ndarray, candidates: np.ndarray, threshold: int) -> np.ndarray:
+    """The candidates (column indices) whose range under a @ x = rhs, x >= 0 is no wider than
+    the threshold.
+
+    Each candidate's range could take two LPs (least and greatest value), but every feasible
+    point seen bounds every range from inside at once: the true values are one, each LP's
+    optimum another. A candidate already seen to vary by more than the threshold is safe
+    without its own LPs; two opening sweeps (all candidates pushed down, then up) settle most."""
+    n = a.shape[1]
+    if not len(candidates):
+        return np.array([], dtype=int)
+    low_seen, high_seen = np.full(n, np.inf), np.full(n, -np.inf)
+    if np.allclose(a @ truth, rhs):
+        low_seen, high_seen = truth.copy(), truth.copy()
+    solver = _solver(a, rhs)
+
+    def optimum(columns: np.ndarray, sense: highspy.ObjSense) -> bool:
+        solver.changeColsCost(len(columns), columns, np.ones(len(columns)))
+        solver.changeObjectiveSense(sense)
         solver.run()
-        low[j] = solver.getInfo().objective_function_value
-        solver.changeObjectiveSense(highspy.ObjSense.kMaximize)
-        solver.run()
-        if solver.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            high[j] = solver.getInfo().objective_function_value
-        solver.changeColCost(j, 0.0)
-    return low, high
+        optimal = solver.getModelStatus() == highspy.HighsModelStatus.kOptimal  # else unbounded above
+        if optimal:
+            x = np.asarray(solver.getSolution().col_value)
+            np.minimum(low_seen, x, out=low_seen)
+            np.maximum(high_seen, x, out=high_seen)
+        solver.changeColsCost(len(columns), columns, np.zeros(len(columns)))
+        return optimal
+
+    def open_range(j: int) -> bool:
+        return high_seen[j] - low_seen[j] > threshold + 1e-9  # LP optima are exact to about 1e-9
+
+    candidates = candidates.astype(np.int32)
+    optimum(candidates, highspy.ObjSense.kMinimize)
+    optimum(candidates, highspy.ObjSense.kMaximize)
+    found = []
+    for j in candidates:
+        if open_range(j):
+            continue
+        column = np.array([j], dtype=np.int32)
+        optimum(column, highspy.ObjSense.kMinimize)
+        if open_range(j):
+            continue
+        if optimum(column, highspy.ObjSense.kMaximize) and not open_range(j):
+            found.append(j)
+    return np.array(found, dtype=int)
 
 
 def failing_cells(con: duckdb.DuckDBPyConnection, groups: list[int], threshold: int) -> list[int]:
@@ -104,9 +141,10 @@ def failing_cells(con: duckdb.DuckDBPyConnection, groups: list[int], threshold: 
         rhs = -np.bincount(eq_codes[~unknown], weights=(coef * value)[~unknown], minlength=len(eqs))
         var_codes, variables = _codes(cell[unknown])
         a = csc_matrix((coef[unknown], (eq_codes[unknown], var_codes)), shape=(len(eqs), len(variables)))
-        low, high = _bounds(a, rhs)
-        failing += [int(c) for c, lo, hi in zip(variables, low, high, strict=True)
-                    if protect.get(int(c)) and hi - lo <= threshold]  # fmt: skip
+        truth = np.zeros(len(variables))
+        truth[var_codes] = value[unknown]
+        candidates = np.flatnonzero([protect.get(int(c), False) for c in variables])
+        failing += [int(c) for c in variables[pinned(a, rhs, truth, candidates, threshold)]]
     return failing
 
 

@@ -120,6 +120,34 @@ def test_leak_guard_finds_identifiers_by_name_and_value_never_showing_them() -> 
     assert "9434765919" not in message and "Taylor" not in message and "notes.a: nhs_number" in message
 
 
+def test_leak_guard_counts_every_row_the_python_rules_flag_long_or_spaced_values_included() -> None:
+    """The guard skips values that are long and have no white space; spaced and padded
+    identifiers are long too, and must still be found, once per row."""
+    import re
+
+    from governance.identifiers import UK_POSTCODE, is_valid_nhs_number, is_valid_pnc, is_valid_upn, pnc_check_letter
+    from governance.leak_guard import scan
+
+    pnc = f"2019/0012345{pnc_check_letter('2019', '0012345')}"
+    values = [
+        "9434765919", "943 476 5919", "9 4 3 4 7 6 5 9 1 9", "9434765918", "P926200412006", "p926200412006",
+        pnc, f"   {pnc.lower()}      ", "NR2 4AB", "nr24ab", "NR2  4AB  ", "a" * 64, "9434765919" + "0" * 54, "x",
+    ]  # fmt: skip
+    rows = [v for i, v in enumerate(values) for _ in range(i % 3 + 1)]  # repeats: counts are rows, not values
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in rows])
+
+    def postcode(v: str) -> bool:
+        return 5 <= len(v) <= 8 and re.fullmatch(UK_POSTCODE, v.upper().replace(" ", "")) is not None
+
+    rules = {"nhs_number": is_valid_nhs_number, "upn": lambda v: is_valid_upn(v.upper()), "pnc_id": is_valid_pnc}
+    expected = {kind: sum(map(rule, rows)) for kind, rule in {**rules, "postcode": postcode}.items()}
+    got = {f.kind: f.count for f in scan(con, "memory", [])}
+    assert got == {kind: n for kind, n in expected.items() if n}
+    assert set(got) == {"nhs_number", "upn", "pnc_id", "postcode"}
+
+
 def test_leak_guard_rescans_only_what_changed_since_a_clean_scan() -> None:
     from governance.leak_guard import scan_changed
 
