@@ -57,7 +57,6 @@ def build_linked(governed_keys: list[AssetKey]) -> AssetsDefinition:
             metadata={
                 "records": outcome.records,
                 "children": outcome.children,
-                "rounds": outcome.rounds,
                 **{f"rule: {rule}": n for rule, n in outcome.rules.items()},
                 **{f"view: {name}": str(rows) for name, rows in views.items()},
             }

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from governance.keys import PseudonymKey
 from governance.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identifier_sql, identity_sql
@@ -37,7 +41,6 @@ RULES = {
     "unlinked": 1.0,  # nothing was linked, so nothing can be linked wrongly
 }
 NODE_RANK = {"nhs_number": 1, "upn": 2, "person_ref": 3, "name_dob": 4}
-MAX_ROUNDS = 50
 
 LINK_RECORDS_DDL = """
 CREATE OR REPLACE TABLE link_records (
@@ -52,7 +55,6 @@ CREATE OR REPLACE TABLE link_records (
 class LinkOutcome:
     records: int
     children: int
-    rounds: int
     rules: dict[str, int]
 
 
@@ -113,22 +115,31 @@ def _nodes_and_edges(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _propagate(con: duckdb.DuckDBPyConnection) -> int:
-    """Label every node with the smallest label it is connected to (connected components by
-    label propagation, set-based). Returns the rounds taken."""
-    for rounds in range(1, MAX_ROUNDS + 1):
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE link_next AS "
-            "SELECT n.node, least(n.label, min(m.label)) AS label FROM link_nodes n "
-            "LEFT JOIN link_edges e ON e.a = n.node LEFT JOIN link_nodes m ON m.node = e.b GROUP BY n.node, n.label"
-        )
-        changed = scalar(
-            con, "SELECT count(*) FROM link_next x JOIN link_nodes n USING (node) WHERE x.label <> n.label"
-        )
-        con.execute("UPDATE link_nodes SET label = x.label FROM link_next x WHERE x.node = link_nodes.node")
-        if not changed:
-            return rounds
-    raise RuntimeError(f"linkage did not settle in {MAX_ROUNDS} rounds")
+def _components(con: duckdb.DuckDBPyConnection) -> None:
+    """Label every node with the smallest label in its connected component.
+
+    Set-based label propagation in SQL takes one pass over all edges per step of the longest
+    chain (ten at county, some 19 s); a graph library finds the components in one linear pass
+    over the edges as integer pairs (two int32 arrays, some 50 MB at county), and the labels
+    are then set in SQL."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE link_ids AS "
+        "SELECT node, (row_number() OVER () - 1)::INTEGER AS id FROM link_nodes"
+    )
+    nodes = scalar(con, "SELECT count(*) FROM link_ids")
+    pairs = con.execute(
+        "SELECT x.id AS a, y.id AS b FROM link_edges e JOIN link_ids x ON x.node = e.a JOIN link_ids y ON y.node = e.b"
+    ).fetchnumpy()
+    graph = coo_matrix((np.ones(len(pairs["a"]), dtype=np.int8), (pairs["a"], pairs["b"])), shape=(nodes, nodes))
+    _, component = connected_components(graph, directed=False)
+    con.register("link_component_ids", pa.table({"id": np.arange(nodes, dtype=np.int32), "component": component}))
+    con.execute(
+        "UPDATE link_nodes SET label = c.label FROM ("
+        "SELECT i.node, min(n.label) OVER (PARTITION BY k.component) AS label FROM link_ids i "
+        "JOIN link_component_ids k USING (id) JOIN link_nodes n USING (node)) c "
+        "WHERE c.node = link_nodes.node AND c.label <> link_nodes.label"
+    )
+    con.unregister("link_component_ids")
 
 
 def _fuzzy_edges(con: duckdb.DuckDBPyConnection, nicknames: Path) -> None:
@@ -240,11 +251,11 @@ def link(
         if table_exists(con, contract.table, database) and identity_sql(contract) != "NULL::VARCHAR":
             con.execute(f"INSERT INTO link_records BY NAME {_record_select(contract)}")
     _nodes_and_edges(con)
-    rounds = _propagate(con)
+    _components(con)
     con.execute("ALTER TABLE link_nodes ADD COLUMN first_label VARCHAR")
     con.execute("UPDATE link_nodes SET first_label = label")
     _fuzzy_edges(con, reference_file("nicknames.csv", home))
-    rounds += _propagate(con)
+    _components(con)
     _rules(con)
     child_key = hmac_sql("'child:' || substr(label, 2)")
     person_key = hmac_sql("node")
@@ -258,6 +269,5 @@ def link(
     return LinkOutcome(
         records=scalar(con, "SELECT count(*) FROM link_records WHERE identity IS NOT NULL"),
         children=scalar(con, "SELECT count(DISTINCT label) FROM link_nodes"),
-        rounds=rounds,
         rules=rules,
     )
