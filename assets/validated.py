@@ -6,6 +6,7 @@ as a Great Expectations Data Docs page."""
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -21,40 +22,56 @@ from governance import audit
 from governance.agreements import load_register
 from governance.retention import purge
 from hub import archive, data_docs
-from hub.conform import conform, ensure_tables
+from hub.conform import Conformed, conform_files, ensure_tables, stage
 from hub.contracts import Contract
 from hub.db import quote
 from hub.quality import FileOutcome, evaluate, record_checks, worst_rules
-from hub.readers import FileRejected, load_raw
+from hub.readers import FileRejected, RawFile, load_raw
 from hub.rules import dataset_rules
 from pipelines.resources import DuckDBStore, HubResource
 
+# Rows staged per checking statement: many small files share one statement (its planning costs
+# as much as checking thousands of rows), while a run of big files never holds more than this.
+BATCH_ROWS = 250_000
 
-def _validate_file(con, contract: Contract, sha: str, name: str, stored: str, run_id: str) -> FileOutcome:
-    # read outside the transaction: row numbers come from the staged table's rowid
-    try:
-        raw = load_raw(con, contract, Path(stored), "_raw")
-    except FileRejected as err:
-        archive.record_outcome(con, sha, run_id, "rejected", (0, 0, 0), str(err))
-        return FileOutcome(name, sha, "rejected", error=str(err))
-    con.execute("BEGIN")
-    result = conform(con, contract, "_raw", sha, name, run_id)
-    archive.record_outcome(
-        con, sha, run_id, "loaded", (result.rows_in, result.rows_loaded, result.rows_quarantined), None
-    )
-    con.execute("COMMIT")
-    return FileOutcome(
-        name,
-        sha,
-        "loaded",
-        result.rows_in,
-        result.rows_loaded,
-        result.rows_quarantined,
-        result.rows_warned,
-        raw.missing,
-        raw.unexpected,
-        result.failures,
-    )
+
+def _validate_files(
+    con: duckdb.DuckDBPyConnection, contract: Contract, pending: list[tuple[str, str, str]], run_id: str
+) -> list[FileOutcome]:
+    """Read each pending file (one that cannot be read is rejected there and then), stage it,
+    and check the staged files in batches; a batch's rows and outcomes commit together."""
+    outcomes: dict[str, FileOutcome] = {}
+    batch: list[tuple[str, str, RawFile]] = []
+
+    def check_batch() -> None:
+        con.execute("BEGIN")
+        results = conform_files(con, contract, "_staged", run_id)
+        for sha, name, raw in batch:
+            r = results.get(sha, Conformed(0, 0, 0))
+            archive.record_outcome(con, sha, run_id, "loaded", (r.rows_in, r.rows_loaded, r.rows_quarantined), None)
+            outcomes[sha] = FileOutcome(
+                name, sha, "loaded", r.rows_in, r.rows_loaded, r.rows_quarantined, r.rows_warned,
+                raw.missing, raw.unexpected, r.failures,
+            )  # fmt: skip
+        con.execute("COMMIT")
+        con.execute("DROP TABLE _staged")
+        batch.clear()
+
+    for sha, name, stored in pending:
+        # read outside any transaction: row numbers come from the staged table's rowid
+        try:
+            raw = load_raw(con, contract, Path(stored), "_raw")
+        except FileRejected as err:
+            archive.record_outcome(con, sha, run_id, "rejected", (0, 0, 0), str(err))
+            outcomes[sha] = FileOutcome(name, sha, "rejected", error=str(err))
+            continue
+        stage(con, "_staged", "_raw", len(batch), sha, name)
+        batch.append((sha, name, raw))
+        if sum(b[2].rows for b in batch) >= BATCH_ROWS:
+            check_batch()
+    if batch:
+        check_batch()
+    return [outcomes[sha] for sha, _, _ in pending]
 
 
 def build_validated(contract: Contract) -> AssetsDefinition:
@@ -75,7 +92,7 @@ def build_validated(contract: Contract) -> AssetsDefinition:
         run_id = context.run.run_id
         with personal_store.connect() as con:
             ensure_tables(con, contract)
-            files = [_validate_file(con, contract, *p, run_id) for p in archive.pending(con, contract)]
+            files = _validate_files(con, contract, archive.pending(con, contract), run_id)
             for f in files:
                 if f.status == "rejected":
                     context.log.warning(f"{contract.key}: {f.name} rejected: {f.error}")

@@ -113,6 +113,8 @@ def _visible_sheet(reader: fastexcel.ExcelReader, wanted: str | int) -> str | in
     """A sheet index counts visible sheets only: a hidden first sheet is not the data."""
     if isinstance(wanted, str):
         return wanted
+    if len(reader.sheet_names) == 1 and wanted == 0:
+        return 0  # a workbook's only sheet is visible (Excel keeps one); asking would parse it twice
     visible = [name for name in reader.sheet_names if reader.load_sheet(name, n_rows=0).visible == "visible"]
     if wanted >= len(visible):
         raise FileRejected(f"the workbook has no visible sheet number {wanted + 1}")
@@ -177,10 +179,32 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
         raise FileRejected(f"missing required column(s): {', '.join(required_missing)}")
     header_line = contract.source.header_row
     rejects = _unreadable_lines(con, contract.source.format)
-    last_line = header_line + scalar(
-        con, f"SELECT (SELECT count(*) FROM {quote(loaded)}) + (SELECT count(*) FROM {rejects})"
-    )
-    # good rows in file order interleave with rejected lines: number them all, line by line
+    rejected = scalar(con, f"SELECT count(*) FROM {rejects}")
+    if not rejected:  # the usual file: row k is line header + k, with no numbering to work out
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT rowid + 1 AS _row, rowid + {header_line + 1} "
+            f"AS _line, NULL::VARCHAR AS _unreadable, {', '.join(selects)} FROM {quote(loaded)} s ORDER BY rowid"
+        )
+    else:
+        _number_around_rejects(con, table, loaded, rejects, header_line, rejected, contract, selects)
+    con.execute(f"DROP TABLE {quote(loaded)}")
+    unexpected = sorted(h for h in headers if h not in used)
+    return RawFile(scalar(con, f"SELECT count(*) FROM {quote(table)}"), missing, unexpected)
+
+
+def _number_around_rejects(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    loaded: str,
+    rejects: str,
+    header_line: int,
+    rejected: int,
+    contract: Contract,
+    selects: list[str],
+) -> None:
+    """`load_raw`'s table when the CSV reader rejected some lines: good rows in file order
+    interleave with rejected lines, so number them all, line by line."""
+    last_line = header_line + rejected + scalar(con, f"SELECT count(*) FROM {quote(loaded)}")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {quote(table)} AS
@@ -200,6 +224,3 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
         ORDER BY _row
         """
     )
-    con.execute(f"DROP TABLE {quote(loaded)}")
-    unexpected = sorted(h for h in headers if h not in used)
-    return RawFile(scalar(con, f"SELECT count(*) FROM {quote(table)}"), missing, unexpected)

@@ -229,3 +229,32 @@ def test_library_errors_reach_messages_without_the_cells_they_quote() -> None:
 
     err = ValueError("Could not parse value '943 476 5919' in row 3\nOriginal line: Zoë,Taylor")
     assert without_values(err) == "Could not parse value […] in row 3"
+
+
+def test_files_checked_together_are_judged_apart(tmp_path: Path) -> None:
+    """Duplicates and repeated keys count within a file only, and each file's rows and
+    quarantine are its own, as when each file is checked alone."""
+    from hub.conform import conform_files, stage
+
+    files = {
+        "jan.csv": ["R1,Ann,01/02/2015,03/01/2024,A,", "R1,Ann,01/02/2015,03/01/2024,A,", "R2,Bo,01/02/2015,bad,A,"],
+        "feb.csv": ["R1,Ann,01/02/2015,03/01/2024,A,", "R3,Cy,01/02/2015,04/02/2024,Z,"],
+        "mar.csv": [],
+    }
+    alone = {}
+    con = duckdb.connect()
+    for seq, (name, lines) in enumerate(files.items()):
+        path = write(tmp_path, "\n".join([HEADER, *lines]) + "\n", name)
+        alone[name] = ingest(path)[1]
+        load_raw(con, CONTRACT, path, "_raw")
+        stage(con, "_staged", "_raw", seq, f"sha-{name}", name)
+    together = conform_files(con, CONTRACT, "_staged", "run")
+    assert {name: together.get(f"sha-{name}", Conformed(0, 0, 0)) for name in files} == alone
+    # recomputed by hand: jan repeats a row (and so its key) and has a bad date; feb's R1 is new to feb
+    assert [(alone[n].rows_loaded, alone[n].rows_quarantined) for n in files] == [(1, 2), (1, 1), (0, 0)]
+    by_file = con.execute("SELECT source_file, count(*) FROM quarantine GROUP BY ALL ORDER BY 1").fetchall()
+    assert by_file == [("feb.csv", 1), ("jan.csv", 2)]
+    assert con.execute("SELECT _source_file, ref FROM police__stops ORDER BY 1").fetchall() == [
+        ("feb.csv", "R1"),
+        ("jan.csv", "R1"),
+    ]
