@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +25,21 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     """A connection to a DuckDB file, closed on exit; the folder is created if need be."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
     try:
         yield con
     finally:
         con.close()
+
+
+MEMORY_LIMIT_ENV = "SIHUB_DUCKDB_MEMORY_LIMIT"
+
+
+def memory_limit() -> str:
+    """DuckDB's memory per store, beyond which it spills to disk (`<store>.tmp`). Its own
+    default, 80% of the machine, lets the two stores together claim more than the machine
+    has; 3 GB each keeps a national refresh within 8 GB and leaves a county one untouched."""
+    return os.environ.get(MEMORY_LIMIT_ENV, "3GB")
 
 
 def restrict(path: Path) -> None:
