@@ -104,7 +104,14 @@ def scan(
 # Every value check needs a value of at most 13 characters (a UPN; the rest are shorter) or one
 # with white space in it (a spaced NHS number, a padded PNC ID, "forename surname"). So a
 # 64-character pseudonymous key is ruled out by its length alone, before any regular expression.
-MAY_BE_IDENTIFIER = "(length({v}) <= 13 OR regexp_matches({v}, '\\s'))"
+# White space is what `\\s` matches in the checks' expressions (RE2): space, tab, LF, FF and CR;
+# five plain searches cost a third of one regular expression.
+WHITE_SPACE = (32, 9, 10, 12, 13)
+
+
+def may_be_identifier(v: str) -> str:
+    """SQL: true for a value some value check could flag."""
+    return f"(length({v}) <= 13 OR {' OR '.join(f'contains({v}, chr({c}))' for c in WHITE_SPACE)})"
 
 
 def _value_counts(ref: str, column: str, names_table: str | None) -> str:
@@ -114,7 +121,7 @@ def _value_counts(ref: str, column: str, names_table: str | None) -> str:
     checks = [f"coalesce(sum(n) FILTER ({check('v')}), 0)" for check in VALUE_CHECKS.values()]
     if names_table:
         checks.append(f"coalesce(sum(n) FILTER (upper(v) IN (SELECT pair FROM {names_table})), 0)")
-    candidates = f"SELECT {column} AS v, count(*) AS n FROM {ref} WHERE {MAY_BE_IDENTIFIER.format(v=column)}"
+    candidates = f"SELECT {column} AS v, count(*) AS n FROM {ref} WHERE {may_be_identifier(column)}"
     return f"SELECT {', '.join(checks)} FROM ({candidates} GROUP BY ALL)"
 
 
