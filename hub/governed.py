@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from governance.keys import PseudonymKey
-from governance.pseudonymise import hmac_pads, person_key_sql
+from governance.pseudonymise import hmac_pads, hmac_sql, identity_sql
 from governance.scrub import scrub_sql
 from hub.contracts import Classification, Contract, IdentifierKind
 from hub.db import age_band_sql, age_sql, literal, quote, scalar, table_exists
@@ -93,7 +93,7 @@ def build_shared_table(
     `honour_opt_out` (the agreement says the national data opt-out applies), records flagged
     as opted out stay in the personal zone."""
     source = f"{personal_alias}.{quote(contract.table)}"
-    selects = [f"{person_key_sql(contract)} AS person_key", f"{literal(key.key_id)} AS key_id"]
+    selects = [f"{identity_sql(contract)} AS _identity", f"{literal(key.key_id)} AS key_id"]
     for name in shared_columns(contract):
         column = contract.columns[name]
         value = f"t.{quote(name)}"
@@ -122,12 +122,24 @@ def build_shared_table(
         joins.append(f"LEFT JOIN ref_postcode_district pd ON pd.postcode_district = {outward}")
         joins.append("LEFT JOIN ref_district rd ON rd.district_code = pd.district_code")
         selects += ["pd.district_code AS district_code", "rd.locality_code AS locality_code"]
-    banded = f"*, {age_band_sql('age_years')} AS age_band" if dob and event else "*"
+    band = f", {age_band_sql('age_years')} AS age_band" if dob and event else ""
     opted_out = contract.opt_out_column if honour_opt_out else None
     where = f"WHERE NOT coalesce(t.{quote(opted_out)}, false)" if opted_out else ""
+    # the keyed hash once per person, not once per row: a pupil has a row for every term
     con.execute(
-        f"CREATE OR REPLACE TABLE {quote(contract.table)} AS SELECT {banded} FROM ("
-        f"SELECT {', '.join(selects)} FROM {source} t {' '.join(joins)} {where})",
+        f"""
+        CREATE OR REPLACE TABLE {quote(contract.table)} AS
+        WITH shared_rows AS MATERIALIZED (
+            SELECT t.rowid AS _r, {", ".join(selects)} FROM {source} t {" ".join(joins)} {where}
+        ),
+        person_keys AS (
+            SELECT _identity, {hmac_sql("_identity")} AS person_key
+            FROM (SELECT DISTINCT _identity FROM shared_rows WHERE _identity IS NOT NULL)
+        )
+        SELECT * EXCLUDE (_r){band} FROM (
+            SELECT k.person_key, r.* EXCLUDE (_identity) FROM shared_rows r LEFT JOIN person_keys k USING (_identity)
+        ) ORDER BY _r
+        """,
         list(reversed(hmac_pads(key))),
     )
     return scalar(con, f"SELECT count(*) FROM {quote(contract.table)}")
