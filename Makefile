@@ -4,6 +4,7 @@ ifeq ($(UV),)
 UV := python3 -m uv
 endif
 SCALE ?= small
+REPEATS ?= 3
 
 .PHONY: env demo test bench lint format clean
 
@@ -22,9 +23,10 @@ test: env
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest -q
 
-# Not a test: the hub against a bare DuckDB load and a pandas pipeline (county unless SCALE is given).
+# Not a test: the hub against a bare DuckDB load and a pandas pipeline (county unless SCALE is given;
+# national takes hours a repeat: `make bench SCALE=national REPEATS=1`).
 bench: env
-	$(UV) run --frozen python bench/bench.py --scale $(if $(filter command line,$(origin SCALE)),$(SCALE),county)
+	$(UV) run --frozen python bench/bench.py --scale $(if $(filter command line,$(origin SCALE)),$(SCALE),county) --repeats $(REPEATS)
 
 format: env
 	$(UV) run --frozen ruff format .

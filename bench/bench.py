@@ -1,10 +1,10 @@
 """Benchmark (not a test): the hub against a bare DuckDB load and a pandas pipeline.
 
-    make bench                  # county scale
-    make bench SCALE=national   # 50x county: (a) and (c) only
+    make bench                             # county scale
+    make bench SCALE=national REPEATS=1    # 50x county: (a) and (c) only; about 2 hours a repeat
 
 Synthetic data are generated once per scale and seed (bench/data/). Then, each in a process
-of its own, in turn, three times over:
+of its own, in turn, three times over (--repeats):
   (a) floor   DuckDB alone reads every landing file into a table with its types, nothing else;
   (b) pandas  the same ingest and three headline metrics (contacts, referrals and children on a
               child protection plan per 10,000 children, by district and month), written the

@@ -70,8 +70,9 @@ class Timed:
         }
 
 
-def timed_refresh(home: Path) -> Timed:
-    """One in-process refresh of `home`, timed per step from Dagster's step events."""
+def timed_refresh(home: Path, progress: bool = False) -> Timed:
+    """One in-process refresh of `home`, timed per step from Dagster's step events; with
+    `progress`, each step is printed as it ends (a national refresh takes hours)."""
     from pipelines.refresh import run_refresh  # import cost counted separately from the run
 
     started: dict[str, float] = {}
@@ -83,6 +84,10 @@ def timed_refresh(home: Path) -> Timed:
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in started:
             timed.by_step[step] = time.perf_counter() - started[step]
             timed.by_stage[step.split("__")[0]] += timed.by_step[step]
+            if progress:
+                print(
+                    f"{time.strftime('%H:%M:%S')} {kind.lower():<12} {step:<50}{timed.by_step[step]:8.1f} s", flush=True
+                )
 
     t0 = time.perf_counter()
     timed.outcome = run_refresh(home, on_event)
@@ -112,7 +117,7 @@ def main() -> None:
     home, generated = prepare(args.scale, args.seed)
     if generated is not None:
         print(f"generated the data first in {generated:.1f} s")
-    timed = timed_refresh(home)
+    timed = timed_refresh(home, progress=True)
     timed.report(f"refresh at {args.scale} scale")
     write_result(f"refresh-{args.scale}", {"scale": args.scale, "seed": args.seed, **timed.as_json()})
 
