@@ -33,6 +33,7 @@ from pipelines.resources import DuckDBStore, HubResource
 # Rows staged per checking statement: many small files share one statement (its planning costs
 # as much as checking thousands of rows), while a run of big files never holds more than this.
 BATCH_ROWS = 250_000
+GX_BATCH_ROWS = 1_000_000  # new rows handed to GX's pandas engine at a time
 
 
 def _validate_files(
@@ -98,16 +99,14 @@ def build_validated(contract: Contract) -> AssetsDefinition:
                     context.log.warning(f"{contract.key}: {f.name} rejected: {f.error}")
             new = [f.sha256 for f in files if f.status == "loaded"]
             columns = sorted({c for e in contract.expectations for k, c in e.kwargs.items() if k.startswith("column")})
-            frame = (
-                con.execute(
+            gx_checks = []
+            if contract.expectations:
+                new_rows = con.execute(
                     f"SELECT {', '.join(map(quote, columns)) or '1'} FROM {quote(contract.table)} "
                     "WHERE list_contains(?, _source_sha256)",
                     [new],
-                ).df()
-                if contract.expectations
-                else None
-            )
-            gx_checks = data_docs.run_raw_expectations(contract, frame) if frame is not None else []
+                ).to_arrow_reader(GX_BATCH_ROWS)
+                gx_checks = data_docs.run_raw_expectations(contract, (b.to_pandas() for b in new_rows))
             outcomes = evaluate(con, contract, files, run_id, gx_checks)
             purged = purge(con, contract, load_register(), dt.date.today())  # the nightly retention purge
             record_checks(con, contract, run_id, outcomes)

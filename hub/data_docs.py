@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import html
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -107,29 +108,45 @@ def _raw_expectation(raw: RawExpectation):
     return cls(**raw.kwargs)
 
 
-def run_raw_expectations(contract: Contract, frame: pd.DataFrame, first_check: int = 1) -> list[CheckOutcome]:
+def _is_row_wise(expectation) -> bool:
+    """A map expectation judges each row (or value) alone: its counts add up across batches."""
+    e = _gx().expectations.expectation
+    return isinstance(expectation, e.ColumnMapExpectation | e.ColumnPairMapExpectation | e.MulticolumnMapExpectation)
+
+
+def run_raw_expectations(contract: Contract, batches: Iterable[pd.DataFrame]) -> list[CheckOutcome]:
     """Run the contract's raw GX expectations with GX's own engine on the delivery's new rows
-    (only the columns they name), with a result format that keeps no values."""
+    (only the columns they name), with a result format that keeps no values.
+
+    The rows come in batches, so memory does not grow with the delivery: when every
+    expectation is row-wise, each batch is validated alone, the counts summed and success
+    judged on the totals as GX judges it (`mostly` of the rows with values); otherwise the
+    batches are joined and validated at once."""
     if not contract.expectations:
         return []
-    context = _context()
-    source = context.data_sources.add_or_update_pandas(f"sihub_{contract.table}")
-    asset = source.add_dataframe_asset(f"rows_{os.getpid()}_{id(frame)}")
-    batch = asset.add_batch_definition_whole_dataframe("new_rows").get_batch(batch_parameters={"dataframe": frame})
+    expectations = [_raw_expectation(raw) for raw in contract.expectations]
+    row_wise = all(map(_is_row_wise, expectations))
+    frames = batches if row_wise else [pd.concat(list(batches), ignore_index=True)]
+    source = _context().data_sources.add_or_update_pandas(f"sihub_{contract.table}")
+    asset = source.add_dataframe_asset(f"rows_{os.getpid()}_{id(expectations)}")
+    definition = asset.add_batch_definition_whole_dataframe("new_rows")
+    counts = [dict.fromkeys(("element_count", "missing_count", "unexpected_count"), 0) for _ in expectations]
+    successes = [True] * len(expectations)
+    for frame in frames:
+        batch = definition.get_batch(batch_parameters={"dataframe": frame})
+        for i, e in enumerate(expectations):
+            result = batch.validate(e, result_format="BASIC")  # only its counts are kept
+            successes[i] = bool(result.success)
+            for k in counts[i]:
+                counts[i][k] += int(result.result.get(k, 0) or 0)
     out = []
     names = [r for r in dataset_rules(contract) if r.name.startswith("gx_")]
-    for rule, raw in zip(names, contract.expectations, strict=True):
-        result = batch.validate(_raw_expectation(raw), result_format="BASIC")  # only its counts are kept
-        counts = result.result
-        out.append(
-            CheckOutcome(
-                rule.name,
-                bool(result.success),
-                raw.severity,
-                rule.description,
-                {"unexpected_count": int(counts.get("unexpected_count", 0) or 0), "rows": len(frame)},
-            )
-        )
+    for rule, raw, e, n, success in zip(names, contract.expectations, expectations, counts, successes, strict=True):
+        if row_wise:
+            with_values = n["element_count"] - n["missing_count"]
+            success = not with_values or (with_values - n["unexpected_count"]) / with_values >= (e.mostly or 1.0)
+        metadata = {"unexpected_count": n["unexpected_count"], "rows": n["element_count"]}
+        out.append(CheckOutcome(rule.name, success, raw.severity, rule.description, metadata))
     return out
 
 
