@@ -25,8 +25,8 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     """A connection to a DuckDB file, closed on exit; the folder is created if need be."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    config = {"memory_limit": memory_limit(), "enable_progress_bar": False}  # the CLI draws its own progress
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
+    con.execute("SET enable_progress_bar = false")  # the CLI draws its own progress
     try:
         yield con
     finally:
