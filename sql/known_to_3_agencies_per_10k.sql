@@ -28,9 +28,10 @@ windows AS (
         i.child_key,
         arg_max(i.district_code, i.period_month) FILTER (WHERE i.district_code IS NOT NULL) AS district_code,
         bool_or(i.cs)::INT + bool_or(i.police)::INT + bool_or(i.health)::INT + bool_or(i.education)::INT AS agencies
-    FROM (SELECT DISTINCT period_month FROM month_district_grid) AS m
-    INNER JOIN involvement AS i
-        ON i.period_month <= m.period_month AND i.period_month > m.period_month - INTERVAL 12 MONTH
+    -- each month of involvement counts in the twelve windows that end in it or the 11 months after
+    FROM involvement AS i,
+        generate_series(i.period_month, i.period_month + INTERVAL 11 MONTH, INTERVAL 1 MONTH) AS s(window_end)
+    INNER JOIN (SELECT DISTINCT period_month FROM month_district_grid) AS m ON CAST(s.window_end AS DATE) = m.period_month
     GROUP BY ALL
 )
 
