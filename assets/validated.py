@@ -101,10 +101,10 @@ def build_validated(contract: Contract) -> AssetsDefinition:
             columns = sorted({c for e in contract.expectations for k, c in e.kwargs.items() if k.startswith("column")})
             gx_checks = []
             if contract.expectations:
-                new_rows = con.execute(
+                new_rows = con.sql(  # a relation streams in batches; an executed query would be copied whole
                     f"SELECT {', '.join(map(quote, columns)) or '1'} FROM {quote(contract.table)} "
-                    "WHERE list_contains(?, _source_sha256)",
-                    [new],
+                    "WHERE list_contains($new, _source_sha256)",
+                    params={"new": new},
                 ).to_arrow_reader(GX_BATCH_ROWS)
                 gx_checks = data_docs.run_raw_expectations(contract, (b.to_pandas() for b in new_rows))
             outcomes = evaluate(con, contract, files, run_id, gx_checks)

@@ -65,14 +65,16 @@ def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register
             [contract.partner, contract.dataset, cutoff, cutoff, cutoff],
         ).fetchall()
     ]
-    rows = con.execute(
-        f"DELETE FROM {table} t USING {seen} d WHERE d.sha256 = t._source_sha256 AND {age} < ? RETURNING 1", [cutoff]
-    ).fetchall()
-    quarantined = con.execute(
+    # a DELETE answers with the number of rows it deleted: nothing per row comes back to Python
+    # (at national scale a purge deletes tens of millions of rows)
+    (rows,) = con.execute(
+        f"DELETE FROM {table} t USING {seen} d WHERE d.sha256 = t._source_sha256 AND {age} < ?", [cutoff]
+    ).fetchone()
+    (quarantined,) = con.execute(
         "DELETE FROM quarantine WHERE partner = ? AND dataset = ? AND (event_month < date_trunc('month', ?::DATE) "
-        "OR list_contains(?, source_sha256)) RETURNING 1",
+        "OR list_contains(?, source_sha256))",
         [contract.partner, contract.dataset, cutoff, expired_files],
-    ).fetchall()
+    ).fetchone()
     for sha, path in con.execute(
         "SELECT sha256, archived_path FROM archive_manifest WHERE list_contains(?, sha256)", [expired_files]
     ).fetchall():
@@ -81,4 +83,4 @@ def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register
             file.chmod(0o640)
             file.unlink()
         con.execute("UPDATE archive_manifest SET archived_path = NULL WHERE sha256 = ?", [sha])
-    return Purged(contract.key, cutoff, len(rows), len(quarantined), len(expired_files))
+    return Purged(contract.key, cutoff, rows, quarantined, len(expired_files))
