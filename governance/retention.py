@@ -48,21 +48,30 @@ def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register
     seen = "(SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256)"
     age = f"CAST(t.{quote(contract.event_date)} AS DATE)" if contract.event_date else "CAST(d.seen_at AS DATE)"
     # files whose every row (typed or quarantined) is past retention go from the raw archive too;
-    # a file with no rows (or a dataset with no event date) is judged by its delivery date
+    # a file with no rows (or a dataset with no event date) is judged by its delivery date.
+    # Rows are summed up per file first: a few groups, where a join of every row to its file
+    # would hold the whole table (85 million rows at national scale) in memory.
+    newest = f"max(CAST(t.{quote(contract.event_date)} AS DATE))" if contract.event_date else "NULL::DATE"
+    recent_rows = "r.newest >= ?" if contract.event_date else "CAST(d.seen_at AS DATE) >= ?"
     expired_files = [
         r[0]
         for r in con.execute(
             f"""
+            WITH r AS (SELECT _source_sha256 AS sha256, {newest} AS newest FROM {table} t GROUP BY ALL),
+            q AS (
+                SELECT source_sha256 AS sha256,
+                       bool_or(event_month IS NULL OR event_month >= date_trunc('month', ?::DATE)) AS recent
+                FROM quarantine GROUP BY ALL
+            )
             SELECT m.sha256 FROM archive_manifest m JOIN {seen} d USING (sha256)
+            LEFT JOIN r USING (sha256) LEFT JOIN q USING (sha256)
             WHERE m.partner = ? AND m.dataset = ? AND m.archived_path IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t._source_sha256 = m.sha256 AND {age} >= ?)
-              AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_sha256 = m.sha256
-                              AND (q.event_month IS NULL OR q.event_month >= date_trunc('month', ?::DATE)))
-              AND (CAST(d.seen_at AS DATE) < ? OR ({"true" if contract.event_date else "false"} AND (
-                  EXISTS (SELECT 1 FROM {table} t WHERE t._source_sha256 = m.sha256)
-                  OR EXISTS (SELECT 1 FROM quarantine q WHERE q.source_sha256 = m.sha256))))
+              AND NOT (r.sha256 IS NOT NULL AND coalesce({recent_rows}, false))
+              AND NOT coalesce(q.recent, false)
+              AND (CAST(d.seen_at AS DATE) < ? OR ({"true" if contract.event_date else "false"}
+                   AND (r.sha256 IS NOT NULL OR q.sha256 IS NOT NULL)))
             """,
-            [contract.partner, contract.dataset, cutoff, cutoff, cutoff],
+            [cutoff, contract.partner, contract.dataset, cutoff, cutoff],
         ).fetchall()
     ]
     # a DELETE answers with the number of rows it deleted: nothing per row comes back to Python
