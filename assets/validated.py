@@ -43,6 +43,7 @@ def _validate_files(
     and check the staged files in batches; a batch's rows and outcomes commit together."""
     outcomes: dict[str, FileOutcome] = {}
     batch: list[tuple[str, str, RawFile]] = []
+    staged_rows = 0
 
     def check_batch() -> None:
         con.execute("BEGIN")
@@ -68,8 +69,10 @@ def _validate_files(
             continue
         stage(con, "_staged", "_raw", len(batch), sha, name)
         batch.append((sha, name, raw))
-        if sum(b[2].rows for b in batch) >= BATCH_ROWS:
+        staged_rows += raw.rows
+        if staged_rows >= BATCH_ROWS:
             check_batch()
+            staged_rows = 0
     if batch:
         check_batch()
     return [outcomes[sha] for sha, _, _ in pending]
@@ -98,9 +101,11 @@ def build_validated(contract: Contract) -> AssetsDefinition:
                 if f.status == "rejected":
                     context.log.warning(f"{contract.key}: {f.name} rejected: {f.error}")
             new = [f.sha256 for f in files if f.status == "loaded"]
-            columns = sorted({c for e in contract.expectations for k, c in e.kwargs.items() if k.startswith("column")})
             gx_checks = []
             if contract.expectations:
+                columns = sorted(
+                    {c for e in contract.expectations for k, c in e.kwargs.items() if k.startswith("column")}
+                )
                 new_rows = con.sql(  # a relation streams in batches; an executed query would be copied whole
                     f"SELECT {', '.join(map(quote, columns)) or '1'} FROM {quote(contract.table)} "
                     "WHERE list_contains($new, _source_sha256)",

@@ -51,7 +51,7 @@ def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register
     # a file with no rows (or a dataset with no event date) is judged by its delivery date.
     # Rows are summed up per file first: a few groups, where a join of every row to its file
     # would hold the whole table (85 million rows at national scale) in memory.
-    newest = f"max(CAST(t.{quote(contract.event_date)} AS DATE))" if contract.event_date else "NULL::DATE"
+    newest = f"max({age})" if contract.event_date else "NULL::DATE"
     recent_rows = "r.newest >= ?" if contract.event_date else "CAST(d.seen_at AS DATE) >= ?"
     expired_files = [
         r[0]

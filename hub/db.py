@@ -39,7 +39,8 @@ MEMORY_LIMIT_ENV = "SIHUB_DUCKDB_MEMORY_LIMIT"
 def memory_limit() -> str:
     """DuckDB's memory per store, beyond which it spills to disk (`<store>.tmp`). Its own
     default, 80% of the machine, lets the two stores together claim more than the machine
-    has; 3 GB each keeps a national refresh within 8 GB and leaves a county one untouched."""
+    has. 3 GB each leaves a county refresh untouched (1.6 GB peak) and held the stages of a
+    national one that ran to 4 GB; set it higher on a bigger machine."""
     return os.environ.get(MEMORY_LIMIT_ENV, "3GB")
 
 
