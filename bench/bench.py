@@ -122,20 +122,22 @@ def pandas_pipeline(home: Path) -> None:
     print(json.dumps({k: len(v) for k, v in results.items()}))
 
 
-def hub(home: Path, out: Path) -> None:
-    """(c) The full refresh, with its stage breakdown written to `out`."""
+def hub(home: Path, out: Path, progress: bool) -> None:
+    """(c) The full refresh, with its stage breakdown written to `out`; with `progress`, each
+    step is printed as it ends, since a national run is long enough to need watching."""
     from refresh_timings import timed_refresh
 
-    timed = timed_refresh(home)
+    timed = timed_refresh(home, progress)
     if not timed.outcome.success:
         raise SystemExit(f"the refresh failed: {timed.outcome.reason}")
     out.write_text(json.dumps(timed.as_json()))
 
 
-def measure(role: str, home: Path) -> dict:
+def measure(role: str, home: Path, progress: bool) -> dict:
     """One role in a child process: wall time, CPU time (user + system) and peak RSS."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, __file__, "--role", role, "--home", str(home), "--out", out.name]
+        command += ["--progress"] if progress else []
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=Path(__file__).parent)
         _, status, usage = os.wait4(process.pid, 0)
@@ -156,9 +158,10 @@ def main() -> None:
     parser.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
-        {"floor": floor, "pandas": pandas_pipeline}.get(args.role, lambda h: hub(h, args.out))(args.home)
+        {"floor": floor, "pandas": pandas_pipeline}.get(args.role, lambda h: hub(h, args.out, args.progress))(args.home)
         return
 
     roles = [r for r in ROLES if not (args.scale == "national" and r == "pandas")]  # pandas cannot hold national
@@ -168,7 +171,7 @@ def main() -> None:
             home, generated = prepare(args.scale, args.seed)  # an empty warehouse for each run
             if generated is not None:
                 print(f"generated {args.scale} data in {generated:.0f} s")
-            runs[role].append(measure(role, home))
+            runs[role].append(measure(role, home, progress=args.scale == "national"))
             print(f"repeat {repeat + 1}/{args.repeats} {role:<7} {runs[role][-1]['wall_s']:8.1f} s", flush=True)
 
     measures = ("wall_s", "cpu_s", "peak_rss_mb")
