@@ -258,3 +258,47 @@ def test_files_checked_together_are_judged_apart(tmp_path: Path) -> None:
         ("feb.csv", "R1"),
         ("jan.csv", "R1"),
     ]
+
+
+def test_repeated_identifiers_rows_and_keys_are_judged_row_by_row(tmp_path: Path) -> None:
+    """Identifier checks run once per distinct value and duplicates are found through hashes:
+    each row must still get exactly the rules it breaks, recomputed here in plain Python."""
+    import random
+
+    from governance.identifiers import is_valid_nhs_number
+
+    contract = Contract.model_validate(
+        {
+            "partner": "health",
+            "dataset": "visits",
+            "title": "Visits",
+            "source": {"format": "csv", "encoding": "utf-8"},
+            "unique_key": ["ref"],
+            "columns": {
+                "ref": {"source": "Ref", "required": True, "classification": "quasi_identifier"},
+                "nhs": {"source": "NHS", "classification": "direct_identifier", "identifier": "nhs_number"},
+                "code": {"source": "Code", "classification": "non_personal"},
+            },
+        }
+    )
+    rng = random.Random(7)
+    numbers = [f"{rng.randrange(10**10):010d}" for _ in range(60)] + ["", "12345"]
+    assert any(map(is_valid_nhs_number, numbers)) and not all(map(is_valid_nhs_number, numbers))
+    rows = [(f"R{rng.randrange(120)}", rng.choice(numbers), rng.choice("AB")) for _ in range(400)]
+    _, result, con = ingest(write(tmp_path, "Ref,NHS,Code\n" + "\n".join(map(",".join, rows)) + "\n"), contract)
+
+    expected: dict[int, set[str]] = {}
+    for i, (ref, nhs, code) in enumerate(rows, start=1):
+        broken = set()
+        if (ref, nhs, code) in rows[: i - 1]:
+            broken.add("duplicate_row")
+        if ref in (r[0] for r in rows[: i - 1]):
+            broken.add("unique:ref")
+        if nhs and not is_valid_nhs_number(nhs):
+            broken.add("nhs_number:nhs")
+        if broken:
+            expected[i] = broken
+    got = {row: set(rules) for row, rules in con.execute("SELECT source_row, all_rules FROM quarantine").fetchall()}
+    assert {"duplicate_row", "unique:ref", "nhs_number:nhs"} <= set().union(*expected.values())
+    assert got == expected
+    assert (result.rows_loaded, result.rows_quarantined) == (len(rows) - len(expected), len(expected))
