@@ -9,7 +9,9 @@ different NHS numbers or UPNs (then they are different children). Connected node
 child. The child's key is a keyed HMAC of the most trusted identifier in the group, so it is
 stable from run to run while that identifier is.
 
-The link tables (`link_records`, `link_nodes`) stay in the personal zone; the shared store
+The link tables stay in the personal zone: `link_records` (each typed row -> its identity),
+`link_profiles` (each distinct set of identifiers a dataset carries: linkage works on these, as
+a pupil's fifteen termly attendance rows are one profile) and `link_nodes`. The shared store
 gets only `child_link`: person key -> child key, the rule that linked it and a confidence.
 """
 
@@ -42,12 +44,12 @@ RULES = {
 }
 NODE_RANK = {"nhs_number": 1, "upn": 2, "person_ref": 3, "name_dob": 4}
 
-LINK_RECORDS_DDL = """
-CREATE OR REPLACE TABLE link_records (
-    source_table VARCHAR, source_file VARCHAR, source_row BIGINT, identity VARCHAR,
-    nhs_number VARCHAR, upn VARCHAR, person_ref VARCHAR, name_dob VARCHAR,
+LINK_TABLES_DDL = """
+CREATE OR REPLACE TABLE link_records (source_table VARCHAR, source_file VARCHAR, source_row BIGINT, identity VARCHAR);
+CREATE OR REPLACE TABLE link_profiles (
+    source_table VARCHAR, identity VARCHAR, nhs_number VARCHAR, upn VARCHAR, person_ref VARCHAR, name_dob VARCHAR,
     surname VARCHAR, forename VARCHAR, date_of_birth DATE, sex VARCHAR, postcode_district VARCHAR
-)
+);
 """
 
 
@@ -58,8 +60,10 @@ class LinkOutcome:
     rules: dict[str, int]
 
 
-def _record_select(contract: Contract) -> str:
-    """One contract's records as `link_records` rows: every identifier, normalised for matching."""
+def _add_records(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """One contract's rows into `link_records`, and its distinct identifier sets, normalised
+    for matching, into `link_profiles`. Deduplicating per dataset keeps each grouping small:
+    all datasets' rows at once (140 M at national scale) exceeded the memory cap."""
     ids = identifier_sql(contract)
     col = {kind: f"t.{quote(c)}" for kind in IdentifierKind if (c := contract.identifier_column(kind))}
     ref = col.get(IdentifierKind.person_ref)
@@ -67,8 +71,6 @@ def _record_select(contract: Contract) -> str:
     sex = col.get(IdentifierKind.sex)
     values = {
         "source_table": literal(contract.table),
-        "source_file": "t._source_file",
-        "source_row": "t._row",
         "identity": identity_sql(contract),
         "nhs_number": ids.get(IdentifierKind.nhs_number),
         "upn": ids.get(IdentifierKind.upn),
@@ -83,7 +85,15 @@ def _record_select(contract: Contract) -> str:
         ),
     }
     selects = ", ".join(f"{sql or 'NULL'} AS {name}" for name, sql in values.items())
-    return f"SELECT {selects} FROM {quote(contract.table)} t"
+    table = quote(contract.table)
+    con.execute(
+        f"INSERT INTO link_records SELECT {values['source_table']}, t._source_file, t._row, {values['identity']} "
+        f"FROM {table} t"
+    )
+    con.execute(
+        f"INSERT INTO link_profiles BY NAME SELECT DISTINCT {selects} FROM {table} t "
+        f"WHERE {values['identity']} IS NOT NULL"
+    )
 
 
 def _nodes_and_edges(con: duckdb.DuckDBPyConnection) -> None:
@@ -92,7 +102,7 @@ def _nodes_and_edges(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE link_record_nodes AS "
         + " UNION ".join(
-            f"SELECT identity, {k} AS node, {literal(k)} AS kind FROM link_records "
+            f"SELECT identity, {k} AS node, {literal(k)} AS kind FROM link_profiles "
             f"WHERE identity IS NOT NULL AND {k} IS NOT NULL"
             for k in kinds
         )
@@ -100,7 +110,7 @@ def _nodes_and_edges(con: duckdb.DuckDBPyConnection) -> None:
     # a name key carried with two NHS numbers or two UPNs names two children: it links nothing
     con.execute(
         "DELETE FROM link_record_nodes WHERE kind = 'name_dob' AND node <> identity AND node IN ("
-        "SELECT name_dob FROM link_records WHERE name_dob IS NOT NULL GROUP BY name_dob "
+        "SELECT name_dob FROM link_profiles WHERE name_dob IS NOT NULL GROUP BY name_dob "
         "HAVING count(DISTINCT nhs_number) > 1 OR count(DISTINCT upn) > 1)"
     )
     con.execute(
@@ -122,21 +132,23 @@ def _components(con: duckdb.DuckDBPyConnection) -> None:
     chain (ten at county, some 19 s); a graph library finds the components in one linear pass
     over the edges as integer pairs (two int32 arrays: a million edges, 8 MB, at county), and the labels
     are then set in SQL."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE link_ids AS "
-        "SELECT node, (row_number() OVER () - 1)::INTEGER AS id FROM link_nodes"
-    )
-    nodes = scalar(con, "SELECT count(*) FROM link_ids")
+    con.execute("CREATE OR REPLACE TEMP TABLE link_ids AS SELECT node, rowid::INTEGER AS id FROM link_nodes")
+    nodes = scalar(con, "SELECT coalesce(max(id) + 1, 0) FROM link_ids")
     pairs = con.execute(
         "SELECT x.id AS a, y.id AS b FROM link_edges e JOIN link_ids x ON x.node = e.a JOIN link_ids y ON y.node = e.b"
     ).fetchnumpy()
     graph = coo_matrix((np.ones(len(pairs["a"]), dtype=np.int8), (pairs["a"], pairs["b"])), shape=(nodes, nodes))
     _, component = connected_components(graph, directed=False)
     con.register("link_component_ids", pa.table({"id": np.arange(nodes, dtype=np.int32), "component": component}))
-    con.execute(  # rebuilt, not updated: an UPDATE of every row of a stored table costs ten times more
-        "CREATE OR REPLACE TABLE link_nodes AS "
-        "SELECT n.* REPLACE (min(n.label) OVER (PARTITION BY k.component) AS label) FROM link_nodes n "
-        "JOIN link_ids i USING (node) JOIN link_component_ids k USING (id) ORDER BY n.node"
+    # rebuilt, not updated (an UPDATE of every row costs ten times more); joined by row id and
+    # component number, integers, not by the identifier strings
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE link_nodes AS
+        WITH n AS (SELECT l.*, k.component FROM link_nodes l JOIN link_component_ids k ON k.id = l.rowid),
+        m AS (SELECT component, min(label) AS label FROM n GROUP BY component)
+        SELECT n.* EXCLUDE (component) REPLACE (m.label AS label) FROM n JOIN m USING (component)
+        """
     )
     con.unregister("link_component_ids")
 
@@ -155,14 +167,14 @@ def _fuzzy_edges(con: duckdb.DuckDBPyConnection, nicknames: Path) -> None:
         WITH groups AS (
             SELECT n.label, min(r.nhs_number) AS nhs, max(r.nhs_number) AS nhs_hi, min(r.upn) AS upn,
                    max(r.upn) AS upn_hi
-            FROM link_records r JOIN link_nodes n ON n.node = r.identity GROUP BY n.label
+            FROM link_profiles r JOIN link_nodes n ON n.node = r.identity GROUP BY n.label
         )
         SELECT r.name_dob AS node, any_value(r.surname) AS surname, any_value(r.forename) AS forename,
                any_value(r.date_of_birth) AS dob, min(r.sex) AS sex, max(r.sex) AS sex_hi,
                list(DISTINCT r.postcode_district) FILTER (WHERE r.postcode_district IS NOT NULL) AS districts,
                any_value(g.nhs) AS nhs, any_value(g.nhs_hi) AS nhs_hi, any_value(g.upn) AS upn,
                any_value(g.upn_hi) AS upn_hi, any_value(n.label) AS label
-        FROM link_records r JOIN link_nodes n ON n.node = r.name_dob JOIN groups g ON g.label = n.label
+        FROM link_profiles r JOIN link_nodes n ON n.node = r.name_dob JOIN groups g ON g.label = n.label
         WHERE r.name_dob IS NOT NULL GROUP BY r.name_dob
         """
     )
@@ -220,7 +232,7 @@ def _rules(con: duckdb.DuckDBPyConnection) -> None:
         ), sizes AS (
             SELECT first_label, count(*) AS nodes FROM link_nodes GROUP BY ALL
         ), spread AS (
-            SELECT identity AS node, count(DISTINCT source_table) AS tables FROM link_records GROUP BY ALL
+            SELECT identity AS node, count(DISTINCT source_table) AS tables FROM link_profiles GROUP BY ALL
         )
         SELECT n.node, CASE
             WHEN n.label <> n.first_label THEN CASE near.r {pick} END
@@ -243,10 +255,10 @@ def link(
     """Link every child across the typed tables of the personal zone (the connection's main
     database) and write `child_link` into the attached shared store `shared`."""
     database = scalar(con, "SELECT current_database()")
-    con.execute(LINK_RECORDS_DDL)
+    con.execute(LINK_TABLES_DDL)
     for contract in contracts:
         if table_exists(con, contract.table, database) and identity_sql(contract) != "NULL::VARCHAR":
-            con.execute(f"INSERT INTO link_records BY NAME {_record_select(contract)}")
+            _add_records(con, contract)
     _nodes_and_edges(con)
     _components(con)
     con.execute("CREATE OR REPLACE TABLE link_nodes AS SELECT *, label AS first_label FROM link_nodes")
@@ -258,7 +270,7 @@ def link(
     con.execute(
         f"CREATE OR REPLACE TABLE {shared}.child_link AS "
         f"SELECT {person_key} AS person_key, {child_key} AS child_key, rule AS link_rule, confidence "
-        "AS link_confidence FROM link_nodes WHERE node IN (SELECT identity FROM link_records) ORDER BY person_key",
+        "AS link_confidence FROM link_nodes WHERE node IN (SELECT identity FROM link_profiles) ORDER BY person_key",
         list(reversed(hmac_pads(key))) * 2,
     )
     rules = dict(con.execute(f"SELECT link_rule, count(*) FROM {shared}.child_link GROUP BY ALL ORDER BY 1").fetchall())
