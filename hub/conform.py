@@ -241,7 +241,8 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
         ),
         keyed AS (
             SELECT h.*, coalesce(r._dup_rank, 1) AS _dup_rank, coalesce(k._key_rank, 1) AS _key_rank{valid_columns}
-            FROM hashed h LEFT JOIN repeated_rows r USING (_file_seq, _row) LEFT JOIN repeated_keys k USING (_file_seq, _row)
+            FROM hashed h
+            LEFT JOIN repeated_rows r USING (_file_seq, _row) LEFT JOIN repeated_keys k USING (_file_seq, _row)
             {valid_joins}
         ),
         flagged AS (SELECT *, {", ".join(flags)}, {event} AS _event_month FROM keyed)
