@@ -30,6 +30,18 @@ known AS (
     CROSS JOIN range(12) AS t (k)
 ),
 
+census_children AS (
+    -- each census row by its child, before meeting the months a child is known: joining the
+    -- months to every person key of the child first multiplies them (it filled the disk at
+    -- national scale)
+    SELECT DISTINCT
+        l.child_key,
+        c.census_date,
+        c.district_code
+    FROM education__school_census AS c
+    INNER JOIN child_link AS l ON c.person_key = l.person_key
+),
+
 pupils AS (
     SELECT
         k.period_month,
@@ -37,8 +49,7 @@ pupils AS (
         count(DISTINCT k.child_key) AS pupils
     FROM known AS k
     INNER JOIN latest AS m ON k.period_month = m.period_month
-    INNER JOIN child_link AS l ON k.child_key = l.child_key
-    INNER JOIN education__school_census AS c ON l.person_key = c.person_key AND m.census_date = c.census_date
+    INNER JOIN census_children AS c ON k.child_key = c.child_key AND m.census_date = c.census_date
     GROUP BY ALL
 ),
 
