@@ -1,5 +1,5 @@
-"""Check-digit rules of the identifiers partners send: NHS number (Modulus 11) and UPN
-(DfE check letter).
+"""Check-digit rules of the identifiers partners send: NHS number (Modulus 11), UPN (DfE
+check letter) and PNC ID (Modulus 23), and the form of a UK postcode.
 
 The one home of these algorithms: the generator uses the array forms to mint valid (and
 deliberately invalid) synthetic identifiers, the pipeline uses the scalar forms to validate
@@ -9,6 +9,7 @@ what partners send.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -119,3 +120,13 @@ def pnc_sql(text: str) -> str:
         f"coalesce(regexp_full_match({t}, '([0-9]{{2}}|[0-9]{{4}})/[0-9]{{1,7}}[A-Z]') AND "
         f"substr('{PNC_LETTERS}', CAST({number} % 23 AS INTEGER) + 1, 1) = right({t}, 1), false)"
     )
+
+
+# SQL validity checks by identifier kind (the contracts' `identifier:` values): the one map
+# that validation and the leak guard both read
+VALIDITY_SQL: dict[str, Callable[[str], str]] = {
+    "nhs_number": nhs_number_sql,
+    "upn": upn_sql,
+    "postcode": postcode_sql,
+    "pnc_id": pnc_sql,
+}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from governance.identifiers import nhs_number_sql, pnc_sql, postcode_sql, upn_sql
+from governance.identifiers import VALIDITY_SQL, postcode_sql
 from hub.change_tracking import content
 from hub.contracts import Classification, Contract
 from hub.db import quote, scalar, table_exists
@@ -22,12 +22,8 @@ IDENTIFIER_NAMES = {
     "family_name", "full_name", "dob", "date_of_birth", "birth_date", "postcode", "post_code", "address",
     "person_ref", "pnc_id", "child_ref",
 }  # fmt: skip
-VALUE_CHECKS = {
-    "nhs_number": nhs_number_sql,
-    "upn": upn_sql,
-    "postcode": lambda t: f"(length({t}) BETWEEN 5 AND 8 AND {postcode_sql(t)})",
-    "pnc_id": pnc_sql,
-}
+# a postcode in a shared column is a whole value of postcode length, not a pattern within text
+VALUE_CHECKS = VALIDITY_SQL | {"postcode": lambda t: f"(length({t}) BETWEEN 5 AND 8 AND {postcode_sql(t)})"}
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from governance.identifiers import nhs_number_sql, pnc_sql, postcode_sql, upn_sql
+from governance.identifiers import VALIDITY_SQL
 from hub.contracts import Column, Contract
 from hub.db import age_sql, literal, quote
-from hub.rules import Rule, row_rules, shareable
+from hub.rules import IDENTIFIER_RULES, Rule, row_rules, shareable
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -27,7 +27,6 @@ SQL_TYPES = {
     "timestamp": "TIMESTAMP",
     "boolean": "BOOLEAN",
 }
-IDENTIFIER_SQL = {"nhs_number": nhs_number_sql, "upn": upn_sql, "postcode": postcode_sql, "pnc": pnc_sql}
 TRUE_WORDS = ("1", "true", "yes", "y", "t")
 FALSE_WORDS = ("0", "false", "no", "n", "f")
 
@@ -102,7 +101,7 @@ def broken(rule: Rule) -> str:
             return f"{v} IS NOT NULL AND ({lo} OR {hi})"
         case "pattern":
             return f"{t} IS NOT NULL AND NOT regexp_full_match({t}, {literal(p['pattern'])})"
-        case "nhs_number" | "upn" | "postcode" | "pnc":
+        case kind if kind in IDENTIFIER_RULES.values():  # looked up by `_identifier_lookups`
             return f"{t} IS NOT NULL AND NOT {_valid(col)}"
         case "not_before":
             other = quote(p["other"])
@@ -119,19 +118,18 @@ def _valid(column: str) -> str:
     return quote(f"_valid_{column}")
 
 
-def _identifier_lookups(rules: list[Rule]) -> tuple[str, str]:
+def _identifier_lookups(contract: Contract, rules: list[Rule]) -> tuple[str, str]:
     """SQL columns and joins giving `_valid(column)` for each identifier rule: each distinct
     text is checked once and looked up. The check-digit arithmetic is the costliest part of
     validation, and a child's identifier repeats on every row sent about them (a pupil's UPN
     on fifteen termly attendance rows)."""
     columns, joins = [], []
-    for i, rule in enumerate(r for r in rules if r.kind in IDENTIFIER_SQL):
+    for i, rule in enumerate(r for r in rules if r.kind in IDENTIFIER_RULES.values()):
         t, alias = _text(rule.column), f"_ids{i}"
-        distinct = f"(SELECT DISTINCT {t} AS _v FROM t)"
+        valid = VALIDITY_SQL[contract.columns[rule.column].identifier]("_v")
         columns.append(f"{alias}._ok AS {_valid(rule.column)}")
         joins.append(
-            f"LEFT JOIN (SELECT _v, {IDENTIFIER_SQL[rule.kind]('_v')} AS _ok FROM {distinct}) {alias} "
-            f"ON {alias}._v = {t}"
+            f"LEFT JOIN (SELECT _v, {valid} AS _ok FROM (SELECT DISTINCT {t} AS _v FROM t)) {alias} ON {alias}._v = {t}"
         )
     return "".join(f", {c}" for c in columns), " ".join(joins)
 
@@ -215,7 +213,7 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
     key_present = " AND ".join(f"{quote(n)} IS NOT NULL" for n in contract.unique_key) or "false"
     event = f"CAST(date_trunc('month', {quote(contract.event_date)}) AS DATE)" if contract.event_date else "NULL::DATE"
     flags = _flags(rules)
-    valid_columns, valid_joins = _identifier_lookups(rules)
+    valid_columns, valid_joins = _identifier_lookups(contract, rules)
     errors = " OR ".join(f"_f{i}" for i, r in enumerate(rules) if r.severity == "error") or "false"
     warns = " OR ".join(f"_f{i}" for i, r in enumerate(rules) if r.severity == "warn") or "false"
     con.execute(
@@ -240,7 +238,8 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
             FROM hashed WHERE _key_hash IN (SELECT _key_hash FROM hashed GROUP BY _key_hash HAVING count(*) > 1)
         ),
         keyed AS (
-            SELECT h.*, coalesce(r._dup_rank, 1) AS _dup_rank, coalesce(k._key_rank, 1) AS _key_rank{valid_columns}
+            SELECT h.* EXCLUDE (_row_hash, _key_hash), coalesce(r._dup_rank, 1) AS _dup_rank,
+                coalesce(k._key_rank, 1) AS _key_rank{valid_columns}
             FROM hashed h
             LEFT JOIN repeated_rows r USING (_file_seq, _row) LEFT JOIN repeated_keys k USING (_file_seq, _row)
             {valid_joins}

@@ -103,7 +103,7 @@ def _nodes_and_edges(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE OR REPLACE TEMP TABLE link_record_nodes AS "
         + " UNION ".join(
             f"SELECT identity, {k} AS node, {literal(k)} AS kind FROM link_profiles "
-            f"WHERE identity IS NOT NULL AND {k} IS NOT NULL"
+            f"WHERE {k} IS NOT NULL"  # every profile has an identity
             for k in kinds
         )
     )
