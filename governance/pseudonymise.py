@@ -60,9 +60,3 @@ def identity_sql(contract: Contract, alias: str = "t") -> str:
     """SQL for the normalised identifier a record is keyed on: its most trusted (NULL when it has none)."""
     parts = list(identifier_sql(contract, alias).values())
     return f"coalesce({', '.join(parts)})" if parts else "NULL::VARCHAR"
-
-
-def person_key_sql(contract: Contract, alias: str = "t") -> str:
-    """SQL for the pseudonymous person key (two BLOB parameters: outer pad, inner pad)."""
-    identity = identity_sql(contract, alias)
-    return f"CASE WHEN {identity} IS NOT NULL THEN {hmac_sql(identity)} END"

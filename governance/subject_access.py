@@ -1,6 +1,7 @@
 """Subject access and erasure: find every record the personal zone holds about a person,
 across all partners and the quarantine, write them to a file for the IG officer, and on
-request erase them (with the person's pseudonymous rows in the shared store).
+request erase them (with the link tables' rows of the child and the person's pseudonymous rows
+in the shared store).
 
 A record matches on any identifier given: NHS number (any spacing), UPN, or forename +
 surname + date of birth (names folded for case, spacing, punctuation and diacritics).
@@ -16,10 +17,11 @@ import duckdb
 import pandas as pd
 
 from governance.keys import PseudonymKey
-from governance.pseudonymise import folded_name_sql, hmac_pads, person_key_sql
+from governance.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identity_sql
 from hub.conform import typed_expr
 from hub.contracts import Contract, IdentifierKind
 from hub.db import literal, quote, table_exists
+from hub.linkage import forget
 
 
 @dataclass(frozen=True)
@@ -100,20 +102,19 @@ def erase(
     person: Person,
     key: PseudonymKey,
 ) -> dict[str, int]:
-    """Delete the person's records from the personal zone and their pseudonymous rows from
-    the shared store. Returns rows deleted per place (counts only)."""
-    pseudonyms: set[str] = set()
+    """Delete the person's records from the personal zone (typed rows, quarantine and the
+    link tables) and their pseudonymous rows from the shared store. Returns rows deleted per
+    place (counts only)."""
+    identities: set[str] = set()
     counts: dict[str, int] = {}
-    inner, outer = hmac_pads(key)
     for contract in contracts:
         if not table_exists(personal, contract.table):
             continue
         where, params = _criteria(contract, person, lambda c, typed=False: quote(c))
-        pseudonyms |= {
+        identities |= {
             r[0]
             for r in personal.execute(
-                f"SELECT {person_key_sql(contract)} FROM {quote(contract.table)} t WHERE {where}",
-                [outer, inner, *params],
+                f"SELECT DISTINCT {identity_sql(contract)} FROM {quote(contract.table)} t WHERE {where}", params
             ).fetchall()
             if r[0]
         }
@@ -126,12 +127,20 @@ def erase(
                 [[f"{f}:{r}" for f, r in zip(rows["source_file"], rows["source_row"], strict=True)]],
             )
             counts[key_name] = len(rows)
+    counts["link tables"] = forget(personal, sorted(identities))
+    inner, outer = hmac_pads(key)
+    pseudonyms = [
+        r[0]
+        for r in personal.execute(
+            f"SELECT {hmac_sql('i')} FROM unnest(?::VARCHAR[]) u(i)", [outer, inner, sorted(identities)]
+        ).fetchall()
+    ]
     for (table,) in shared.execute(
         "SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'person_key' AND database_name = "
         "current_database()"
     ).fetchall():
         deleted = shared.execute(
-            f"DELETE FROM {quote(table)} WHERE list_contains(?, person_key) RETURNING 1", [sorted(pseudonyms)]
+            f"DELETE FROM {quote(table)} WHERE list_contains(?, person_key) RETURNING 1", [pseudonyms]
         ).fetchall()
         counts[f"shared store: {table}"] = len(deleted)
     return counts

@@ -249,6 +249,28 @@ def _rules(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def forget(con: duckdb.DuckDBPyConnection, identities: list[str]) -> int:
+    """Erasure: delete every link-table row of the children these identities were linked to.
+
+    The link tables keep normalised identifiers between refreshes (for linkage quality and
+    audit); without this an erased person would stay in them until the next refresh rebuilt
+    them. A child's nodes go together, because their labels are themselves identifiers.
+    Returns the number of rows deleted from the three tables."""
+    if not identities or not table_exists(con, "link_nodes"):
+        return 0
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE link_forgotten AS SELECT node FROM link_nodes "
+        "WHERE label IN (SELECT label FROM link_nodes WHERE list_contains(?, node))",
+        [identities],
+    )
+    deleted = sum(
+        scalar(con, f"DELETE FROM {table} WHERE {column} IN (SELECT node FROM link_forgotten)")
+        for table, column in (("link_records", "identity"), ("link_profiles", "identity"), ("link_nodes", "node"))
+    )
+    con.execute("DROP TABLE link_forgotten")
+    return deleted
+
+
 def link(
     con: duckdb.DuckDBPyConnection, contracts: list[Contract], key: PseudonymKey, shared: str, home: Path
 ) -> LinkOutcome:

@@ -322,7 +322,8 @@ def sar(
     for key, rows in sorted(found.items()):
         console.print(f"  {key}: {len(rows)} record(s)")
     console.print(f"{total} record(s) written to {path} (readable by its owner only).")
-    if erase and (yes or typer.confirm(f"Erase these {total} record(s) and the person's shared-store rows?")):
+    question = f"Erase these {total} record(s), their links and the person's shared-store rows?"
+    if erase and (yes or typer.confirm(question)):
         with (
             connect(paths.warehouse / "personal.duckdb") as personal,
             connect(paths.warehouse / "shared.duckdb") as shared,

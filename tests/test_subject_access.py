@@ -66,17 +66,41 @@ def _defective_nhs(small, places) -> set:
 
 def test_erasure_removes_the_person_everywhere(first_run, home: Path, small, tmp_path: Path) -> None:
     shutil.copytree(home / "warehouse", tmp_path / "warehouse")
-    _, person, _ = _child(small)
+    _, person, records = _child(small)
     contracts = load_contracts()
     with (
         duckdb.connect(str(tmp_path / "warehouse" / "personal.duckdb")) as personal,
         duckdb.connect(str(tmp_path / "warehouse" / "shared.duckdb")) as shared,
     ):
         shared_before = shared.execute('SELECT count(*) FROM "health__ed_attendances"').fetchall()[0][0]
+        links_before = _link_rows(personal)
         counts = erase(personal, shared, contracts, person, load_key(home))
         assert search(personal, contracts, person) == {}
         assert sum(v for k, v in counts.items() if k.startswith("shared store")) > 0, counts
         assert shared.execute('SELECT count(*) FROM "health__ed_attendances"').fetchall()[0][0] < shared_before
+        # the link tables keep none of the person's identifiers ...
+        mine = ["nhs:" + "".join(ch for ch in person.nhs_number if ch.isdigit()), "upn:" + person.upn.strip().upper()]
+        for table, column in (
+            ("link_nodes", "node"),
+            ("link_nodes", "substr(label, 2)"),
+            ("link_profiles", "identity"),
+            ("link_profiles", "nhs_number"),
+            ("link_profiles", "upn"),
+        ):
+            held = personal.execute(f"SELECT count(*) FROM {table} WHERE {column} IN ?", [mine]).fetchall()[0][0]
+            assert held == 0, (table, column)
+        # ... and lose only rows of the children the person's own records were linked to
+        links_after = _link_rows(personal)
+        theirs = {f"{f}:{r}" for f, r in zip(records["file"], records["row"], strict=True)}
+        their_labels = {label for t, f, r, label in links_before if f"{t.replace('__', '/')}/{f}:{r}" in theirs}
+        gone = links_before - links_after
+        assert links_after <= links_before and gone
+        assert {label for *_, label in gone} <= their_labels
+
+
+def _link_rows(con: duckdb.DuckDBPyConnection) -> set[tuple]:
+    rows = "SELECT r.source_table, r.source_file, r.source_row, n.label FROM link_records r JOIN link_nodes n"
+    return set(con.execute(f"{rows} ON n.node = r.identity").fetchall())
 
 
 def test_purge_removes_exactly_what_is_past_retention(first_run, home: Path, manifest, tmp_path: Path) -> None:
