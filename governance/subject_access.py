@@ -21,7 +21,7 @@ from governance.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identi
 from hub.conform import typed_expr
 from hub.contracts import Contract, IdentifierKind
 from hub.db import literal, quote, table_exists
-from hub.linkage import forget
+from hub.linkage import erase_links
 
 
 @dataclass(frozen=True)
@@ -127,14 +127,11 @@ def erase(
                 [[f"{f}:{r}" for f, r in zip(rows["source_file"], rows["source_row"], strict=True)]],
             )
             counts[key_name] = len(rows)
-    counts["link tables"] = forget(personal, sorted(identities))
+    erased = sorted(identities)
+    counts["link tables"] = erase_links(personal, erased)
     inner, outer = hmac_pads(key)
-    pseudonyms = [
-        r[0]
-        for r in personal.execute(
-            f"SELECT {hmac_sql('i')} FROM unnest(?::VARCHAR[]) u(i)", [outer, inner, sorted(identities)]
-        ).fetchall()
-    ]
+    keys = personal.execute(f"SELECT {hmac_sql('i')} FROM unnest(?::VARCHAR[]) u(i)", [outer, inner, erased])
+    pseudonyms = [r[0] for r in keys.fetchall()]
     for (table,) in shared.execute(
         "SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'person_key' AND database_name = "
         "current_database()"

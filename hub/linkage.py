@@ -249,7 +249,7 @@ def _rules(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def forget(con: duckdb.DuckDBPyConnection, identities: list[str]) -> int:
+def erase_links(con: duckdb.DuckDBPyConnection, identities: list[str]) -> int:
     """Erasure: delete every link-table row of the children these identities were linked to.
 
     The link tables keep normalised identifiers between refreshes (for linkage quality and
