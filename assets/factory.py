@@ -6,7 +6,7 @@ from assets.governed import build_governed
 from assets.landing import landing_spec
 from assets.raw import build_raw
 from assets.validated import build_validated
-from hub.contracts import Contract
+from sihub.core.contracts import Contract
 
 
 def build_dataset_assets(contract: Contract) -> list[AssetsDefinition | AssetSpec]:

@@ -2,13 +2,14 @@
 
 from dagster import AssetSpec
 
-from hub.contracts import Contract
+from assets.keys import catalogue, dataset_key
+from sihub.core.contracts import Contract
+from sihub.core.stages import Stage
 
 
 def landing_spec(contract: Contract) -> AssetSpec:
     return AssetSpec(
-        key=["landing", contract.partner, contract.dataset],
-        group_name="landing",
+        **catalogue(dataset_key(Stage.LANDING, contract), {contract.source.format}, contract),
         description=f"{contract.title}: files {contract.owner or contract.partner} drops in "
         f"landing/{contract.partner}/{contract.dataset}/ ({contract.source.format.upper()}).",
         metadata={"partner": contract.partner, "format": contract.source.format},

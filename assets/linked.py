@@ -1,26 +1,22 @@
 """Linked: one pseudonymous child key across agencies, and the multi-agency view of each child."""
 
-from pathlib import Path
-
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
+from assets.keys import CHILD_INDEX_KEY, catalogue
+from assets.resources import DuckDBStore, HubResource
 from governance import audit
-from governance.keys import load_key
-from hub import change_tracking as changes
-from hub.contracts import load_contracts
-from hub.db import literal
-from hub.linkage import link
-from hub.views import build_views, load_views
-from pipelines.resources import DuckDBStore, HubResource
-
-CHILD_INDEX_KEY = ["linked", "child_index"]
-LINKED_STAGE = "linked"
+from sihub.core import change_tracking as changes
+from sihub.core.contracts import load_contracts
+from sihub.core.db import attached
+from sihub.core.stages import Stage
+from sihub.linkage.link import link
+from sihub.linkage.views import build_views, load_views
+from sihub.privacy.keys import load_key
 
 
 def build_linked(governed_keys: list[AssetKey]) -> AssetsDefinition:
     @asset(
-        key=CHILD_INDEX_KEY,
-        group_name="linked",
+        **catalogue(CHILD_INDEX_KEY, {"duckdb"}),
         deps=governed_keys,
         description="Links each child across agencies inside the personal zone (NHS number, UPN, partner "
         "reference, then names and date of birth, allowing nicknames, typos and swapped day and month); "
@@ -31,20 +27,16 @@ def build_linked(governed_keys: list[AssetKey]) -> AssetsDefinition:
         context: AssetExecutionContext, hub: HubResource, personal_store: DuckDBStore, shared_store: DuckDBStore
     ) -> MaterializeResult:
         key = load_key(hub.paths.home)  # read here, never passed through Dagster config
-        shared = Path(shared_store.path)
-        ctx = changes.context(hub.paths.home)
-        fingerprint = changes.upstream(shared, ctx, "governed/")
-        if built_by := changes.begin(shared, LINKED_STAGE, fingerprint):
-            return MaterializeResult(metadata={"unchanged since run": built_by})
-        with personal_store.connect() as con:
-            con.execute(f"ATTACH {literal(shared_store.path)} AS shared")
-            try:
+        shared = shared_store.file
+        ctx = changes.context(hub.paths.home, __name__, key.key_id)
+        fingerprint = changes.upstream(shared, ctx, f"{Stage.GOVERNED}/")
+        with changes.skip_if_unchanged(shared, Stage.LINKED, fingerprint, context.run.run_id) as built_by:
+            if built_by:
+                return MaterializeResult(metadata={"unchanged since run": built_by})
+            with personal_store.connect() as con, attached(con, shared, "shared"):
                 outcome = link(con, load_contracts(), key, "shared", hub.paths.home)
-            finally:
-                con.execute("DETACH shared")
-        with shared_store.connect() as con:
-            views = build_views(con, load_views())
-        changes.finish(shared, LINKED_STAGE, fingerprint, context.run.run_id)
+            with shared_store.connect() as con:
+                views = build_views(con, load_views())
         audit.record(
             hub.paths.home,
             "disclosure",

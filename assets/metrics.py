@@ -1,51 +1,79 @@
 """Metrics: every SQL file of the catalogue by period and geography, disclosure-controlled,
-with trends, rag and alerts."""
+with trends, rag and alerts; and the leak guard over the shared store before publication."""
 
-from pathlib import Path
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    MaterializeResult,
+    asset,
+    asset_check,
+)
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
+from assets.keys import CHILD_INDEX_KEY, METRICS_KEY, catalogue
+from assets.resources import DuckDBStore, HubResource
+from sihub.core import change_tracking as changes
+from sihub.core.contracts import load_contracts
+from sihub.core.db import attached
+from sihub.core.stages import Stage
+from sihub.metrics.catalogue import compute, load_catalogue
+from sihub.metrics.trends import analyse
+from sihub.privacy.disclosure import load_policy, protect
+from sihub.privacy.keys import load_key
+from sihub.privacy.leak_guard import known_name_pairs, scan_changed
 
-from assets.linked import LINKED_STAGE
-from governance.disclosure import load_policy, protect
-from hub import change_tracking as changes
-from hub.metrics import compute, load_catalogue
-from hub.trends import analyse
-from pipelines.resources import DuckDBStore, HubResource
 
-METRICS_KEY = ["metrics", "metric_values"]
-METRICS_STAGE = "metrics"
-
-
-def build_metrics(upstream: list[AssetKey]) -> AssetsDefinition:
-    @asset(
-        key=METRICS_KEY,
-        group_name="metrics",
-        deps=upstream,
-        description="Metric values by month, quarter and rolling 12 months for county, districts and "
-        "localities (numerator, denominator, rate), after disclosure control (primary and complementary "
-        "suppression), with process-control signals, rag and alerts.",
-    )
-    def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
-        policy = load_policy()
-        shared = Path(shared_store.path)
-        fingerprint = changes.upstream(shared, changes.context(hub.paths.home), LINKED_STAGE)
-        if built_by := changes.begin(shared, METRICS_STAGE, fingerprint):
+@asset(
+    **catalogue(METRICS_KEY, {"duckdb", "sql"}),
+    deps=[CHILD_INDEX_KEY],
+    description="Metric values by month, quarter and rolling 12 months for county, districts and "
+    "localities (numerator, denominator, rate), after disclosure control (primary and complementary "
+    "suppression), with process-control signals, rag and alerts.",
+)
+def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
+    policy = load_policy()
+    shared = shared_store.file
+    code = changes.code_digest(__name__)
+    ctx = changes.context(hub.paths.home, __name__, load_key(hub.paths.home).key_id)
+    fingerprint = changes.upstream(shared, ctx, Stage.LINKED)
+    with changes.skip_if_unchanged(shared, Stage.METRICS, fingerprint, context.run.run_id) as built_by:
+        if built_by:
             return MaterializeResult(metadata={"unchanged since run": built_by})
         with shared_store.connect() as con:
             outcome = compute(con, load_catalogue())
-            protection = protect(con, policy, basis=changes.digest([changes.source_digest(), policy]))
+            protection = protect(con, policy, basis=changes.digest([code, policy]))
             trends = analyse(con)
-        changes.finish(shared, METRICS_STAGE, fingerprint, context.run.run_id)
-        return MaterializeResult(
-            metadata={
-                **{f"metric: {k}": str(v) for k, v in outcome.items()},
-                "disclosure policy": policy.description,
-                "cells": protection.cells,
-                "suppressed (primary)": protection.primary,
-                "suppressed (complementary)": protection.secondary,
-                "metric-months unchanged (pattern kept, not re-audited)": protection.reused_months,
-                **trends,
-            }
-        )
+    return MaterializeResult(
+        metadata={
+            **{f"metric: {k}": str(v) for k, v in outcome.items()},
+            "disclosure policy": policy.description,
+            "cells": protection.cells,
+            "suppressed (primary)": protection.primary,
+            "suppressed (complementary)": protection.secondary,
+            "metric-months unchanged (pattern kept, not re-audited)": protection.reused_months,
+            **trends,
+        }
+    )
 
-    return metric_values
+
+@asset_check(
+    asset=METRICS_KEY,
+    blocking=True,
+    description="Leak guard: no identifier in the shared store, by column name or by value (valid NHS "
+    "numbers, UPNs, full postcodes, forename and surname pairs known in the personal zone). "
+    "A finding blocks publication and names the table and column, never the value.",
+)
+def leak_guard(personal_store: DuckDBStore, shared_store: DuckDBStore) -> AssetCheckResult:
+    contracts = load_contracts()
+    with shared_store.connect() as con, attached(con, personal_store.file, "personal", read_only=True):
+        names = known_name_pairs(con, "personal", contracts)
+        findings, scanned = scan_changed(con, "shared", contracts, names)
+    return AssetCheckResult(
+        passed=not findings,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "findings": len(findings),
+            "where": "; ".join(map(str, findings[:20])) or "none",
+            "tables scanned (the rest unchanged since a clean scan)": scanned,
+        },
+    )

@@ -4,19 +4,20 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
+from assets.keys import catalogue, dataset_key
+from assets.resources import DuckDBStore, HubResource
 from governance import audit
 from governance.agreements import expiring, load_register
-from hub import archive
-from hub.contracts import Contract
-from hub.delivery_cadence import alert_if_overdue
-from pipelines.resources import DuckDBStore, HubResource
+from sihub.core.contracts import Contract
+from sihub.core.stages import Stage
+from sihub.intake import archive
+from sihub.intake.delivery_cadence import alert_if_overdue
 
 
 def build_raw(contract: Contract) -> AssetsDefinition:
     @asset(
-        key=["raw", contract.partner, contract.dataset],
-        group_name="raw",
-        deps=[["landing", contract.partner, contract.dataset]],
+        **catalogue(dataset_key(Stage.RAW, contract), {"duckdb"}, contract),
+        deps=[dataset_key(Stage.LANDING, contract)],
         description=f"{contract.title}: every delivered file archived once by SHA-256; "
         "an identical re-delivery is recorded as a duplicate and skipped.",
     )

@@ -33,8 +33,8 @@ REPEATS = 3
 
 
 def _contract_files(home: Path):
-    from hub.archive import landing_files
-    from hub.contracts import load_contracts
+    from sihub.core.contracts import load_contracts
+    from sihub.intake.archive import landing_files
 
     for contract in load_contracts():
         yield contract, landing_files(home / "landing", contract)
@@ -68,7 +68,7 @@ def pandas_pipeline(home: Path) -> None:
     """(b) Read every file with pandas, then the three headline metrics in pandas."""
     import pandas as pd
 
-    from hub.reference import reference_file
+    from sihub.core.reference import reference_file
 
     frames: dict[str, pd.DataFrame] = {}
     for contract, files in _contract_files(home):

@@ -11,7 +11,7 @@ its stage breakdown and writes bench/results/incremental-<scale>-<time>.json.
 import duckdb
 from refresh_timings import prepare, scale_and_seed, timed_refresh, write_result
 
-from hub.db import literal
+from sihub.core.db import literal
 
 DAILY_ROWS = 300
 

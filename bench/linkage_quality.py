@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from synthetic.linkage_truth import score
+from sihub.synthetic.linkage_truth import score
 
 
 def main(home: Path) -> None:

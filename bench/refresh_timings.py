@@ -15,8 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from governance.keys import ENV, create_key_file, key_file
-from synthetic.generate import generate
+from sihub.privacy.keys import ENV, create_key_file, key_file
+from sihub.synthetic.generate import generate
 
 BENCH = Path(__file__).resolve().parent
 

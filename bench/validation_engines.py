@@ -16,10 +16,10 @@ from pathlib import Path
 
 import duckdb
 
-from hub.conform import conform
-from hub.contracts import load_contracts
-from hub.readers import load_raw
-from hub.rules import row_rules
+from sihub.core.contracts import load_contracts
+from sihub.intake.readers import load_raw
+from sihub.validation.conform import conform
+from sihub.validation.rules import row_rules
 
 BENCH = Path(__file__).resolve().parent
 
@@ -35,7 +35,7 @@ def main() -> None:
         raise SystemExit(f"no data at {landing}: run bench/refresh_timings.py --scale {args.scale} first")
 
     t0 = time.perf_counter()
-    from hub import data_docs
+    from sihub.validation import data_docs
 
     context = data_docs._context()
     gx_setup = time.perf_counter() - t0

@@ -6,15 +6,13 @@ under a live agreement."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.paths import REPO_ROOT
+from sihub.core.paths import project
 
-REGISTER = REPO_ROOT / "governance" / "agreements.yaml"
 EXPIRY_WARNING_DAYS = 60
 
 
@@ -56,7 +54,7 @@ class Register(BaseModel):
 
 
 def load_register(path: Path | None = None) -> Register:
-    path = path or Path(os.environ.get("SIHUB_AGREEMENTS", REGISTER))
+    path = path or project().agreements
     return Register.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 

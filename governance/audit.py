@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from governance.agreements import Register
+from sihub.core.paths import HubPaths
 
 ACTIONS = ("collection", "alteration", "consultation", "disclosure", "combination", "erasure")
 GENESIS = "0" * 64
@@ -57,8 +58,9 @@ class AuditEntry(SQLModel, table=True):
 def engine_for(home: Path):
     url = os.environ.get("SIHUB_GOVERNANCE_DB")
     if url is None:
-        (home / "governance").mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{home / 'governance' / 'governance.db'}"
+        db = HubPaths(home).governance_db
+        db.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{db}"
     engine = create_engine(url)
     SQLModel.metadata.create_all(engine)
     return engine

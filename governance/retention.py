@@ -14,9 +14,10 @@ from pathlib import Path
 
 import duckdb
 
+from governance import audit
 from governance.agreements import Register
-from hub.contracts import Contract
-from hub.db import quote, table_exists
+from sihub.core.contracts import Contract
+from sihub.core.db import quote, table_exists
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,25 @@ def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register
             file.unlink()
         con.execute("UPDATE archive_manifest SET archived_path = NULL WHERE sha256 = ?", [sha])
     return Purged(contract.key, cutoff, rows, quarantined, len(expired_files))
+
+
+def purge_all(
+    con: duckdb.DuckDBPyConnection, contracts: list[Contract], register: Register, today: dt.date, home: Path, why: str
+) -> list[Purged]:
+    """Purge every dataset (personal-zone connection); what went is counted in the audit log
+    under `why` (the command or the run that purged)."""
+    done = []
+    for contract in contracts:
+        purged = purge(con, contract, register, today)
+        if purged is None:
+            continue
+        done.append(purged)
+        if purged.rows or purged.quarantined or purged.files:
+            audit.record(
+                home,
+                "erasure",
+                why,
+                f"{purged.dataset}: records, quarantine rows and raw files before {purged.cutoff}",
+                purged.rows + purged.quarantined,
+            )
+    return done

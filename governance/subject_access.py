@@ -16,12 +16,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from governance.keys import PseudonymKey
-from governance.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identity_sql
-from hub.conform import typed_expr
-from hub.contracts import Contract, IdentifierKind
-from hub.db import literal, quote, table_exists
-from hub.linkage import erase_links
+from sihub.core.contracts import Contract, IdentifierKind
+from sihub.core.db import literal, quote, table_exists
+from sihub.linkage.link import erase_links
+from sihub.privacy.keys import PseudonymKey
+from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identity_sql
+from sihub.validation.conform import typed_expr
 
 
 @dataclass(frozen=True)

@@ -3,30 +3,31 @@
 import json
 
 from dagster import (
-    AssetKey,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunRequest,
+    RunStatusSensorContext,
     ScheduleDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     run_failure_sensor,
+    run_status_sensor,
     sensor,
 )
 
-from assets.linked import CHILD_INDEX_KEY
-from assets.metrics import METRICS_KEY
-from assets.published import PUBLISHED_KEY
-from hub.contracts import Contract
-from hub.landing_watch import look
-from hub.run_alerts import RunAlert, partner_of, raise_alert
-from pipelines.resources import HubResource
+from assets.keys import COMBINED_KEYS, dataset_key
+from assets.resources import HubResource
+from pipelines.instance import prune_runs
+from sihub.core.alerts import RunAlert, partner_of, raise_alert
+from sihub.core.contracts import Contract
+from sihub.core.stages import DATASET_STAGES, Stage
+from sihub.intake.landing_watch import look
 
 NIGHTLY_CRON = "0 2 * * *"
 TIMEZONE = "Europe/London"  # 02:00 local time, whether GMT or BST
-DOWNSTREAM = [AssetKey(CHILD_INDEX_KEY), AssetKey(METRICS_KEY), AssetKey(PUBLISHED_KEY)]
 
 
 def nightly_schedule(job_name: str) -> ScheduleDefinition:
@@ -37,7 +38,7 @@ def nightly_schedule(job_name: str) -> ScheduleDefinition:
         cron_schedule=NIGHTLY_CRON,
         execution_timezone=TIMEZONE,
         default_status=DefaultScheduleStatus.RUNNING,
-        description="Every night at 02:00 UK time: archive, validate, govern, purge, link, compute, publish.",
+        description="Every night at 02:00 UK time: archive, validate, govern, link, compute, publish, purge.",
     )
 
 
@@ -60,11 +61,13 @@ def landing_sensor(job_name: str, contracts: list[Contract]):
             RunRequest(
                 run_key=d.run_key,
                 asset_selection=[
-                    AssetKey([stage, d.partner, dataset])
-                    for dataset in d.datasets
-                    for stage in ("raw", "validated", "governed")
+                    dataset_key(stage, contract)
+                    for contract in contracts
+                    if contract.partner == d.partner and contract.dataset in d.datasets
+                    for stage in DATASET_STAGES
+                    if stage != Stage.LANDING
                 ]
-                + DOWNSTREAM,
+                + list(COMBINED_KEYS),
                 tags={"partner": d.partner, "files": str(d.files)},
             )
             for d in deliveries
@@ -96,3 +99,14 @@ def failure_alert(contracts: list[Contract]):
         raise_alert(hub.paths.published, RunAlert(run_id, failed, partner, reason, logs))
 
     return _failure_alert
+
+
+@run_status_sensor(
+    name="prune_old_runs",
+    run_status=DagsterRunStatus.SUCCESS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="After a run succeeds: deletes finished runs older than SIHUB_RUN_RETENTION_DAYS (default 90).",
+)
+def prune_old_runs(context: RunStatusSensorContext) -> None:
+    """For runs the daemon launches; `sihub refresh` prunes after its own run."""
+    prune_runs(context.instance)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.paths import HubPaths
+from sihub.core.paths import HubPaths
 
 app = typer.Typer(
     help="Safeguarding Intelligence Hub: land, validate, govern, link and publish the "
@@ -28,7 +28,7 @@ class Scale(StrEnum):
 
 
 def _generate(scale: Scale, seed: int, out: Path | None, defect_rate: float) -> None:
-    from synthetic.generate import generate  # heavy imports only when asked for
+    from sihub.synthetic.generate import generate  # heavy imports only when asked for
 
     paths = HubPaths.from_env()
     with console.status(f"Generating {scale.value} synthetic partner extracts…") as status:
@@ -69,13 +69,46 @@ def generate(
     _generate(scale, seed, out, defect_rate)
 
 
+class _StageProgress:
+    """The refresh's progress in the terminal: a bar per stage, the running dataset beside it."""
+
+    def __init__(self, progress) -> None:
+        self.progress = progress
+        self.starting = progress.add_task("Starting the refresh (loading contracts and Dagster)", total=None)
+        self.bars: dict = {}
+        self.left: dict = {}
+
+    def plan(self, steps: list) -> None:
+        from assets.keys import stage_of
+
+        self.progress.remove_task(self.starting)
+        for stage in sorted({stage_of(k) for k in steps}, key=lambda s: s.order):
+            self.left[stage] = sum(stage_of(k) == stage for k in steps)
+            self.bars[stage] = self.progress.add_task(f"{stage:<9}", total=self.left[stage])
+
+    def step(self, event, key) -> None:
+        from dagster import DagsterEventType
+
+        from assets.keys import dataset_of, stage_of
+
+        stage = stage_of(key)
+        if event == DagsterEventType.STEP_START:
+            self.progress.update(self.bars[stage], description=f"{stage:<9}  {dataset_of(key) or ''}")
+        elif event in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_SKIPPED):
+            self.progress.advance(self.bars[stage])
+            self.left[stage] -= 1
+            if not self.left[stage]:
+                self.progress.update(self.bars[stage], description=f"{stage:<9}  done")
+
+    def warning(self, message: str) -> None:
+        self.progress.console.print(f"[yellow]warning[/]: {message}")
+
+
 def _refresh(paths: HubPaths) -> None:
-    from collections import Counter
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
-    from governance.keys import PseudonymKeyError, load_key
     from pipelines.refresh import run_refresh
+    from sihub.privacy.keys import PseudonymKeyError, load_key
 
     try:
         load_key(paths.home)  # fail before any work, with what to do
@@ -91,28 +124,7 @@ def _refresh(paths: HubPaths) -> None:
         console=console,
         transient=False,
     ) as progress:
-        starting = progress.add_task("Starting the refresh (loading contracts and Dagster)", total=None)
-        stages: dict[str, TaskID] = {}
-        left: Counter[str] = Counter()
-
-        def on_event(kind: str, step: str | None, message: str) -> None:
-            stage = (step or "").partition("__")[0]
-            if kind == "PLAN":
-                progress.remove_task(starting)
-                left.update(key.partition("__")[0] for key in message.split(","))
-                for name in sorted(left, key=_stage_order):
-                    stages[name] = progress.add_task(f"{name:<9}", total=left[name])
-            elif kind == "STEP_START" and stage in stages:
-                progress.update(stages[stage], description=_stage_label(step))
-            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED") and stage in stages:
-                progress.advance(stages[stage])
-                left[stage] -= 1
-                if not left[stage]:
-                    progress.update(stages[stage], description=f"{stage:<9}  done")
-            elif kind == "LOG":
-                progress.console.print(f"[yellow]warning[/]: {message}")
-
-        outcome = run_refresh(paths.home, on_event)
+        outcome = run_refresh(paths.home, _StageProgress(progress))
     if not outcome.success:
         console.print(f"[red]error[/]: the refresh could not publish: {outcome.reason}")
         raise typer.Exit(1)
@@ -123,19 +135,6 @@ def _refresh(paths: HubPaths) -> None:
         )
         return
     _print_summary(outcome.summary or {}, paths)
-
-
-STAGE_ORDER = ("raw", "validated", "governed", "linked", "metrics", "published")
-
-
-def _stage_order(stage: str) -> int:
-    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
-
-
-def _stage_label(step: str) -> str:
-    """`validated__police__missing_episodes` -> `validated  police/missing_episodes`."""
-    stage, _, rest = step.partition("__")
-    return f"{stage:<9}  {rest.replace('__', '/')}" if rest else stage
 
 
 def _print_summary(summary: dict, paths: HubPaths) -> None:
@@ -179,7 +178,7 @@ def demo(scale: ScaleOption = Scale.small, seed: SeedOption = 1) -> None:
     """Generate synthetic partner data, run the refresh on it and say where the outputs are."""
     import os
 
-    from governance.keys import ENV, create_key_file, key_file
+    from sihub.privacy.keys import ENV, create_key_file, key_file
 
     paths = HubPaths.from_env()
     if ENV not in os.environ and not key_file(paths.home).exists():
@@ -194,16 +193,16 @@ def revalidate(
 ) -> None:
     """Re-validate a dataset's archived files under its current contract (after a contract
     fix; no re-delivery needed), then run the refresh."""
-    from hub import archive
-    from hub.contracts import load_contracts
-    from hub.db import connect
+    from sihub.core.contracts import load_contracts
+    from sihub.core.db import connect
+    from sihub.intake import archive
 
     contract = next((c for c in load_contracts() if c.key == dataset), None)
     if contract is None:
         console.print(f"[red]error[/]: no data contract for {dataset!r} (see data_contracts/)")
         raise typer.Exit(2)
     paths = HubPaths.from_env()
-    with connect(paths.warehouse / "personal.duckdb") as con:
+    with connect(paths.personal_store) as con:
         files = archive.reopen(con, contract)
     console.print(f"{files} archived file(s) of {dataset} will be read again under the current contract.")
     _refresh(paths)
@@ -219,32 +218,20 @@ def purge(
     quarantine rows and fully expired raw files); counts go to the audit log."""
     import datetime as dt
 
-    from governance import audit
     from governance.agreements import load_register
-    from governance.retention import purge as purge_dataset
-    from hub.contracts import load_contracts
-    from hub.db import connect
+    from governance.retention import purge_all
+    from sihub.core.contracts import load_contracts
+    from sihub.core.db import connect
 
     paths = HubPaths.from_env()
     today = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
-    register = load_register()
     table = Table(title=f"Retention purge as on {today}")
     for col in ("partner/dataset", "kept from", "records", "quarantined", "raw files"):
         table.add_column(col, justify="left" if col == "partner/dataset" else "right")
-    with connect(paths.warehouse / "personal.duckdb") as con:
-        for contract in load_contracts():
-            done = purge_dataset(con, contract, register, today)
-            if done is None:
-                continue
-            table.add_row(done.dataset, str(done.cutoff), f"{done.rows:,}", f"{done.quarantined:,}", str(done.files))
-            if done.rows or done.quarantined or done.files:
-                audit.record(
-                    paths.home,
-                    "erasure",
-                    "sihub purge (retention)",
-                    f"{done.dataset}: records, quarantine rows and raw files before {done.cutoff}",
-                    done.rows + done.quarantined,
-                )
+    with connect(paths.personal_store) as con:
+        done = purge_all(con, load_contracts(), load_register(), today, paths.home, "sihub purge (retention)")
+    for d in done:
+        table.add_row(d.dataset, str(d.cutoff), f"{d.rows:,}", f"{d.quarantined:,}", str(d.files))
     console.print(table)
     console.print("The shared store and published outputs drop purged records at the next refresh.")
 
@@ -255,8 +242,8 @@ def rollback(
 ) -> None:
     """Make an earlier published snapshot current again (the stable paths under published/
     are switched atomically; the newer snapshots are kept)."""
-    from hub.snapshots import SnapshotError, current, snapshots
-    from hub.snapshots import rollback as roll_back
+    from sihub.core.snapshots import SnapshotError, current, snapshots
+    from sihub.core.snapshots import rollback as roll_back
 
     published = HubPaths.from_env().published
     try:
@@ -283,11 +270,11 @@ def sar(
     import datetime as dt
 
     from governance import audit
-    from governance.keys import load_key
     from governance.subject_access import Person, export, search
     from governance.subject_access import erase as erase_person
-    from hub.contracts import load_contracts
-    from hub.db import connect
+    from sihub.core.contracts import load_contracts
+    from sihub.core.db import connect
+    from sihub.privacy.keys import load_key
 
     forename, _, surname = (name or "").partition(" ")
     try:
@@ -297,7 +284,7 @@ def sar(
         raise typer.Exit(2) from None
     paths = HubPaths.from_env()
     contracts = load_contracts()
-    with connect(paths.warehouse / "personal.duckdb") as con:
+    with connect(paths.personal_store) as con:
         found = search(con, contracts, person)
     total = sum(len(rows) for rows in found.values())
     audit.record(
@@ -310,7 +297,7 @@ def sar(
     if not found:
         console.print("No records found for that person.")
         return
-    path = export(found, paths.home / "sar")
+    path = export(found, paths.subject_access)
     audit.record(
         paths.home,
         "disclosure",
@@ -325,8 +312,8 @@ def sar(
     question = f"Erase these {total} record(s), their links and the person's shared-store rows?"
     if erase and (yes or typer.confirm(question)):
         with (
-            connect(paths.warehouse / "personal.duckdb") as personal,
-            connect(paths.warehouse / "shared.duckdb") as shared,
+            connect(paths.personal_store) as personal,
+            connect(paths.shared_store) as shared,
         ):
             counts = erase_person(personal, shared, contracts, person, load_key(paths.home))
         audit.record(
@@ -346,7 +333,7 @@ app.add_typer(contracts_app, name="contracts")
 @contracts_app.command("check")
 def contracts_check() -> None:
     """Validate every data contract; list each error with its file and field."""
-    from hub.contracts import check_contracts
+    from sihub.core.contracts import check_contracts
 
     contracts, errors = check_contracts()
     for error in errors:

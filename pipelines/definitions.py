@@ -3,18 +3,21 @@
 import os
 from pathlib import Path
 
-from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from assets.factory import build_dataset_assets
-from assets.governed import leak_guard, reference
-from assets.linked import CHILD_INDEX_KEY, build_linked
-from assets.metrics import build_metrics
+from assets.keys import dataset_key
+from assets.linked import build_linked
+from assets.metrics import leak_guard, metric_values
 from assets.published import metrics_store
-from hub.contracts import load_contracts
-from hub.paths import HubPaths
-from pipelines.automation import failure_alert, landing_sensor, nightly_schedule
+from assets.reference import reference
+from assets.resources import DuckDBStore, HubResource
+from assets.retention import purge
+from pipelines.automation import failure_alert, landing_sensor, nightly_schedule, prune_old_runs
 from pipelines.progress import progress_logger
-from pipelines.resources import DuckDBStore, HubResource
+from sihub.core.contracts import load_contracts
+from sihub.core.paths import HubPaths
+from sihub.core.stages import Stage
 
 REFRESH_JOB = "refresh"
 
@@ -24,28 +27,28 @@ def build_definitions(home: Path | None = None) -> Definitions:
     paths = HubPaths(home.resolve()) if home else HubPaths.from_env()
     contracts = load_contracts()
     dataset_assets = [a for c in contracts for a in build_dataset_assets(c)]
-    governed = [AssetKey(["governed", c.partner, c.dataset]) for c in contracts]
     refresh = define_asset_job(
         REFRESH_JOB,
-        selection=AssetSelection.all() - AssetSelection.groups("landing"),
-        description="The nightly refresh: archive, validate, govern, link, compute metrics, publish.",
+        selection=AssetSelection.all() - AssetSelection.groups(Stage.LANDING.value),
+        description="The nightly refresh: archive, validate, govern, link, compute metrics, publish, purge.",
     )
     return Definitions(
         schedules=[nightly_schedule(REFRESH_JOB)],
-        sensors=[landing_sensor(REFRESH_JOB, contracts), failure_alert(contracts)],
+        sensors=[landing_sensor(REFRESH_JOB, contracts), failure_alert(contracts), prune_old_runs],
         assets=[
             *dataset_assets,
             reference,
-            build_linked(governed),
-            build_metrics([AssetKey(CHILD_INDEX_KEY)]),
+            build_linked([dataset_key(Stage.GOVERNED, c) for c in contracts]),
+            metric_values,
             metrics_store,
+            purge,
         ],
         asset_checks=[leak_guard],
         jobs=[refresh],
         resources={
             "hub": HubResource(home=str(paths.home)),
-            "personal_store": DuckDBStore(path=str(paths.warehouse / "personal.duckdb"), restricted=True),
-            "shared_store": DuckDBStore(path=str(paths.warehouse / "shared.duckdb")),
+            "personal_store": DuckDBStore(path=str(paths.personal_store), restricted=True),
+            "shared_store": DuckDBStore(path=str(paths.shared_store)),
         },
         executor=in_process_executor,
         loggers={"progress": progress_logger},

@@ -20,7 +20,7 @@ from dagster._core.storage.root import LocalArtifactStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
 
-from hub.paths import REPO_ROOT, HubPaths
+from sihub.core.paths import HubPaths, project
 
 RETENTION_ENV = "SIHUB_RUN_RETENTION_DAYS"
 DEFAULT_RUN_RETENTION_DAYS = 90
@@ -32,7 +32,7 @@ _SUBDIR = {
 
 def _under_home(config: dict) -> str:
     home = Path(config["home"]) if config.get("home") else HubPaths.from_env().home
-    return str(home / "dagster" / config.get("subdir", ""))
+    return str(HubPaths(home).dagster / config.get("subdir", ""))
 
 
 class _UnderHome:
@@ -81,9 +81,9 @@ def hub_instance(home: Path) -> DagsterInstance:
     `dagster.yaml` for `home`, the instance `dagster dev` opens from the repository root."""
     if os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.get()
-    settings = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text(encoding="utf-8"))
+    settings = yaml.safe_load(project().dagster_yaml.read_text(encoding="utf-8"))
     overrides = {key: _pinned(value, home) for key, value in settings.items()}
-    ref = InstanceRef.from_dir(str(home / "dagster"), config_dir=str(REPO_ROOT), overrides=overrides)
+    ref = InstanceRef.from_dir(str(HubPaths(home).dagster), config_dir=str(project().root), overrides=overrides)
     return DagsterInstance.from_ref(ref)
 
 

@@ -12,7 +12,7 @@ import pytest
 from dagster import DagsterInstance
 
 from pipelines.refresh import RefreshOutcome, run_refresh
-from synthetic.generate import GenerationResult, generate
+from sihub.synthetic.generate import GenerationResult, generate
 
 TEST_KEY = "test-only-pseudonymisation-key-0123456789abcdef"
 os.environ.setdefault("SIHUB_PSEUDONYM_KEY", TEST_KEY)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 
-from synthetic.catalogue import DatasetSpec
+from sihub.synthetic.catalogue import DatasetSpec
 
 
 def read_rows(spec: DatasetSpec, path: Path) -> tuple[list[str], list[list]]:

@@ -18,10 +18,10 @@ from dagster import (
     materialize,
 )
 
-from hub.contracts import load_contracts
-from hub.delivery_cadence import alert_if_overdue
+from assets.resources import HubResource
 from pipelines.definitions import REFRESH_JOB, build_definitions
-from pipelines.resources import HubResource
+from sihub.core.contracts import load_contracts
+from sihub.intake.delivery_cadence import alert_if_overdue
 
 
 def test_nightly_refresh_runs_the_whole_job_at_2am_uk_time(tmp_path: Path) -> None:

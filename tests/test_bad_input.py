@@ -8,9 +8,9 @@ import duckdb
 import openpyxl
 import pytest
 
-from hub.conform import Conformed, conform
-from hub.contracts import Contract
-from hub.readers import FileRejected, RawFile, load_raw
+from sihub.core.contracts import Contract
+from sihub.intake.readers import FileRejected, RawFile, load_raw
+from sihub.validation.conform import Conformed, conform
 
 CONTRACT = Contract.model_validate(
     {
@@ -195,7 +195,7 @@ def test_a_workbook_that_is_not_one_is_rejected(tmp_path: Path) -> None:
 
 
 def test_quarantined_rows_revalidate_after_a_contract_fix_without_redelivery(tmp_path: Path) -> None:
-    from hub import archive
+    from sihub.intake import archive
 
     landing, raw = tmp_path / "landing", tmp_path / "raw"
     folder = landing / "police" / "stops"
@@ -225,7 +225,7 @@ def test_quarantined_rows_revalidate_after_a_contract_fix_without_redelivery(tmp
 
 
 def test_library_errors_reach_messages_without_the_cells_they_quote() -> None:
-    from governance.scrub import without_values
+    from sihub.privacy.scrub import without_values
 
     err = ValueError("Could not parse value '943 476 5919' in row 3\nOriginal line: Zoë,Taylor")
     assert without_values(err) == "Could not parse value […] in row 3"
@@ -234,7 +234,7 @@ def test_library_errors_reach_messages_without_the_cells_they_quote() -> None:
 def test_files_checked_together_are_judged_apart(tmp_path: Path) -> None:
     """Duplicates and repeated keys count within a file only, and each file's rows and
     quarantine are its own, as when each file is checked alone."""
-    from hub.conform import conform_files, stage
+    from sihub.validation.conform import conform_files, stage
 
     files = {
         "jan.csv": ["R1,Ann,01/02/2015,03/01/2024,A,", "R1,Ann,01/02/2015,03/01/2024,A,", "R2,Bo,01/02/2015,bad,A,"],
@@ -265,7 +265,7 @@ def test_repeated_identifiers_rows_and_keys_are_judged_row_by_row(tmp_path: Path
     each row must still get exactly the rules it breaks, recomputed here in plain Python."""
     import random
 
-    from governance.identifiers import is_valid_nhs_number
+    from sihub.privacy.identifiers import is_valid_nhs_number
 
     contract = Contract.model_validate(
         {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import duckdb
 
-from hub.contracts import load_contracts
 from pipelines.definitions import build_definitions
 from pipelines.refresh import run_refresh
+from sihub.core.contracts import load_contracts
 
 
 def write_csv(path: Path, contract_key: str, rows: list[dict[str, str]]) -> None:
@@ -94,7 +94,7 @@ def test_a_failing_blocking_check_stops_downstream_assets(tmp_path: Path) -> Non
 
 
 def test_leak_guard_finds_identifiers_by_name_and_value_never_showing_them() -> None:
-    from governance.leak_guard import LeakFound, scan
+    from sihub.privacy.leak_guard import LeakFound, scan
 
     con = duckdb.connect()
     con.execute("ATTACH ':memory:' AS personal")
@@ -125,8 +125,8 @@ def test_leak_guard_counts_every_row_the_python_rules_flag_long_or_spaced_values
     identifiers are long too, and must still be found, once per row."""
     import re
 
-    from governance.identifiers import UK_POSTCODE, is_valid_nhs_number, is_valid_pnc, is_valid_upn, pnc_check_letter
-    from governance.leak_guard import scan
+    from sihub.privacy.identifiers import UK_POSTCODE, is_valid_nhs_number, is_valid_pnc, is_valid_upn, pnc_check_letter
+    from sihub.privacy.leak_guard import scan
 
     pnc = f"2019/0012345{pnc_check_letter('2019', '0012345')}"
     values = [
@@ -149,7 +149,7 @@ def test_leak_guard_counts_every_row_the_python_rules_flag_long_or_spaced_values
 
 
 def test_leak_guard_rescans_only_what_changed_since_a_clean_scan() -> None:
-    from governance.leak_guard import scan_changed
+    from sihub.privacy.leak_guard import scan_changed
 
     con = duckdb.connect()
     con.execute("ATTACH ':memory:' AS personal")
@@ -205,9 +205,9 @@ def test_no_live_agreement_holds_that_dataset_only(tmp_path: Path, monkeypatch) 
     import yaml
 
     from governance import audit
-    from governance.agreements import REGISTER
+    from sihub.core.paths import project
 
-    register = yaml.safe_load(REGISTER.read_text())
+    register = yaml.safe_load(project().agreements.read_text())
     for a in register["agreements"]:
         if a["partner"] == "police":
             a["valid_to"] = dt.date(2025, 3, 31)

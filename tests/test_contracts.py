@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.contracts import ContractError, check_contracts, load_contract
-from synthetic.catalogue import CATALOGUE
+from sihub.core.contracts import ContractError, check_contracts, load_contract
+from sihub.synthetic.catalogue import CATALOGUE
 
 GOOD = """
 partner: police

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from governance.disclosure import Policy, load_policy, protect
+from sihub.privacy.disclosure import Policy, load_policy, protect
 from tests.sdc_attack import attack
 
 REPO = Path(__file__).parents[1]

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hub import reference
-from synthetic import profile
-from synthetic.catalogue import CATALOGUE
-from synthetic.generate import GenerationResult, generate
+from sihub.core import reference
+from sihub.synthetic import profile
+from sihub.synthetic.catalogue import CATALOGUE
+from sihub.synthetic.generate import GenerationResult, generate
 from tests.extracts import ALLOWED, detect, parse, read_rows
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from governance import audit
 from governance.agreements import Agreement, Register, expiring, load_register
-from hub.contracts import load_contracts
+from sihub.core.contracts import load_contracts
 
 
 def agreement(valid_to: dt.date, datasets=("contacts",)) -> Agreement:

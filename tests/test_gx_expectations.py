@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hub.contracts import RawExpectation, load_contracts
-from hub.data_docs import run_raw_expectations
+from sihub.core.contracts import RawExpectation, load_contracts
+from sihub.validation.data_docs import run_raw_expectations
 
 ATTENDANCE = next(c for c in load_contracts() if c.table == "education__attendance")
 

@@ -1,6 +1,6 @@
 """Check-digit algorithms against numbers verified by hand (working shown)."""
 
-from governance.identifiers import is_valid_nhs_number, is_valid_upn
+from sihub.privacy.identifiers import is_valid_nhs_number, is_valid_upn
 
 
 def test_nhs_number_modulus_11_by_hand() -> None:
@@ -28,7 +28,7 @@ def test_upn_check_letter_by_hand() -> None:
 
 
 def test_pnc_id_modulus_23_by_hand() -> None:
-    from governance.identifiers import is_valid_pnc, pnc_sql
+    from sihub.privacy.identifiers import is_valid_pnc, pnc_sql
 
     # 2000/1234567: year 00 + serial 1234567 -> 001234567 = 1,234,567; 23 x 53,676 = 1,234,548;
     # remainder 19 -> Z A B C D E F G H J K L M N P Q R T U V -> V

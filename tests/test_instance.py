@@ -13,8 +13,8 @@ from dagster import DagsterInstance, job, op
 from dagster._core.instance import InstanceRef
 from dagster._core.instance.config import dagster_instance_config
 
-from hub.paths import REPO_ROOT
 from pipelines.instance import RETENTION_ENV, hub_instance, prune_runs
+from sihub.core.paths import project
 
 
 @op
@@ -37,14 +37,14 @@ def test_sihub_and_dagster_dev_share_one_instance_under_the_hub_home(
     # what `dagster dev` does from the repository root without DAGSTER_HOME: a temporary home,
     # the repository's dagster.yaml
     monkeypatch.setenv("SIHUB_HOME", str(home))
-    dev = DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "dev_tmp"), config_dir=str(REPO_ROOT)))
+    dev = DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "dev_tmp"), config_dir=str(project().root)))
     assert [r.run_id for r in dev.get_runs()] == [run_id]
     with sqlite3.connect(home / "dagster" / "history" / "runs.db") as db:  # the run is on disk under the home
         assert db.execute("SELECT run_id FROM runs").fetchall() == [(run_id,)]
     assert (home / "dagster" / "logs").is_dir()
     assert not (tmp_path / "dev_tmp" / "history").exists()
 
-    settings = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    settings = yaml.safe_load((project().root / "dagster.yaml").read_text())
     assert settings["telemetry"] == {"enabled": False}
     assert settings["run_queue"]["max_concurrent_runs"] == 1
     assert type(dev.run_coordinator).__name__ == "QueuedRunCoordinator"
@@ -53,7 +53,7 @@ def test_sihub_and_dagster_dev_share_one_instance_under_the_hub_home(
 def test_dagster_home_selects_the_production_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"):
         monkeypatch.setenv(var, "x")
-    config, _ = dagster_instance_config(str(REPO_ROOT / "deploy" / "production"))  # Dagster's own schema check
+    config, _ = dagster_instance_config(str(project().root / "deploy" / "production"))  # Dagster's own schema check
     assert "postgres" in config["storage"]
     assert config["run_retries"]["enabled"] and config["run_retries"]["max_retries"] >= 1
     assert config["telemetry"] == {"enabled": False}

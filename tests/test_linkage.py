@@ -7,10 +7,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from governance.keys import PseudonymKey
-from hub.contracts import Contract
-from hub.linkage import link
-from synthetic.linkage_truth import score
+from sihub.core.contracts import Contract
+from sihub.linkage.link import link
+from sihub.privacy.keys import PseudonymKey
+from sihub.synthetic.linkage_truth import score
 
 KEY = PseudonymKey(b"a-test-key-that-is-long-enough-for-hmac-0123")
 PERSON = {

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hub.metrics import MetricError, compute, load_catalogue, parse_metric
+from sihub.metrics.catalogue import MetricError, compute, load_catalogue, parse_metric
 
 NONE = "~none"  # the district of records with no district, in these frames
 BANDS = [(1, "Under 1"), (5, "1-4"), (10, "5-9"), (16, "10-15"), (18, "16-17")]

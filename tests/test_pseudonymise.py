@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance.keys import ENV, PseudonymKey, PseudonymKeyError, create_key_file, load_key
-from governance.pseudonymise import folded_name_sql, hmac_pads, hmac_sql
+from sihub.privacy.keys import ENV, PseudonymKey, PseudonymKeyError, create_key_file, load_key
+from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql
 
 KEY = PseudonymKey(b"a-test-key-that-is-long-enough-for-hmac-0123")
 
@@ -82,7 +82,7 @@ def test_personal_zone_and_raw_archive_are_owner_only(first_run, home: Path) -> 
 
 
 def test_free_text_scrubber_removes_identifiers() -> None:
-    from governance.scrub import scrub_sql
+    from sihub.privacy.scrub import scrub_sql
 
     con = duckdb.connect()
     con.execute("CREATE TABLE t (note VARCHAR, forename VARCHAR, surname VARCHAR)")
@@ -98,8 +98,8 @@ def test_free_text_scrubber_removes_identifiers() -> None:
 
 
 def test_governed_split_scrubs_opted_in_free_text_and_honours_the_opt_out() -> None:
-    from hub.contracts import Contract
-    from hub.governed import build_shared_table
+    from sihub.core.contracts import Contract
+    from sihub.sharing.split import build_shared_table
 
     contract = Contract.model_validate({
         "partner": "health", "dataset": "notes", "title": "Notes", "source": {"format": "csv"},

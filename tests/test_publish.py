@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from governance.disclosure import DisclosureError
-from hub.metrics import load_catalogue
-from hub.publish import publish
-from hub.snapshots import SnapshotError, current, rollback, snapshots
+from sihub.core.snapshots import SnapshotError, current, rollback, snapshots
+from sihub.metrics.catalogue import load_catalogue
+from sihub.privacy.disclosure import DisclosureError
+from sihub.publishing.publish import publish
 
 REPO = Path(__file__).parents[1]
 ARROW = {
@@ -67,7 +67,7 @@ def copy(first_run, home: Path, tmp_path: Path) -> Path:
 
 
 def test_every_parquet_column_has_its_documented_type(first_run, home: Path) -> None:
-    documented = yaml.safe_load((REPO / "hub" / "published_schema.yaml").read_text())
+    documented = yaml.safe_load((REPO / "sihub" / "publishing" / "published_schema.yaml").read_text())
     for table, spec in documented.items():
         schema = pq.read_schema(home / "published" / "parquet" / f"{table}.parquet")
         assert schema.names == list(spec["columns"]), table

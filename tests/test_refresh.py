@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance
 
-from hub.contracts import load_contracts
-from hub.metrics import load_catalogue
-from hub.rules import dataset_rules
 from pipelines.refresh import RefreshOutcome, run_refresh
-from synthetic.catalogue import CATALOGUE
-from synthetic.generate import GenerationResult
+from sihub.core.contracts import load_contracts
+from sihub.metrics.catalogue import load_catalogue
+from sihub.synthetic.catalogue import CATALOGUE
+from sihub.synthetic.generate import GenerationResult
+from sihub.validation.rules import dataset_rules
 from tests.extracts import read_rows
 
 # Every planted defect and the rule that must catch it.

@@ -8,7 +8,7 @@ import pytest
 from scipy.optimize import linprog
 from scipy.sparse import csc_matrix
 
-from governance.sdc_audit import pinned
+from sihub.privacy.sdc_audit import pinned
 
 THRESHOLD = 5
 

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from hub.metrics import load_catalogue
-from hub.publish import publish
+from sihub.metrics.catalogue import load_catalogue
+from sihub.publishing.publish import publish
 
 REPO = Path(__file__).parents[1]
 INJECTIONS = ['=HYPERLINK("http://example.invalid","click")', "@SUM(1+1)", "+44 1603 000000", "-2+3"]
@@ -106,7 +106,7 @@ def test_dictionary_documents_every_metric_and_column_and_pbids_opens_the_parque
     page = (home / "published" / "metric_dictionary.html").read_text()
     for m in load_catalogue():
         assert f"`{m.id}`" in text and m.numerator in text and m.denominator in text and f"id='{m.id}'" in page
-    for table, spec in yaml.safe_load((REPO / "hub" / "published_schema.yaml").read_text()).items():
+    for table, spec in yaml.safe_load((REPO / "sihub" / "publishing" / "published_schema.yaml").read_text()).items():
         assert f"### {table}" in text
         assert all(f"| {column} | {kind} |" in text for column, (kind, _) in spec["columns"].items())
     source = json.loads((home / "published" / "sihub_parquet.pbids").read_text())

@@ -8,11 +8,11 @@ import duckdb
 import pandas as pd
 
 from governance.agreements import load_register
-from governance.keys import load_key
 from governance.retention import purge
 from governance.subject_access import Person, erase, export, search
-from hub.contracts import load_contracts
-from synthetic.catalogue import CATALOGUE
+from sihub.core.contracts import load_contracts
+from sihub.privacy.keys import load_key
+from sihub.synthetic.catalogue import CATALOGUE
 from tests.extracts import parse, read_rows
 
 STATUTORY = {"childrens_services", "police", "health", "education"}

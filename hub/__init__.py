@@ -1,1 +1,0 @@
-"""Core of the Safeguarding Intelligence Hub: paths, reference data and shared machinery."""

@@ -1,0 +1,273 @@
+"""Data contracts: one YAML file per partner dataset says how to read it, how to type it and
+what each column is in information-governance terms. Adding a dataset is adding a file.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sihub.core.paths import project
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+ROW_RULE_KINDS = (
+    "unreadable_row",
+    "duplicate_row",
+    "type",
+    "required",
+    "allowed",
+    "range",
+    "pattern",
+    "nhs_number",
+    "upn",
+    "postcode",
+    "unique",
+    "not_before",
+    "dob_not_after_event",
+    "age_range",
+)
+
+
+class Classification(StrEnum):
+    direct_identifier = "direct_identifier"
+    quasi_identifier = "quasi_identifier"
+    sensitive = "sensitive"
+    non_personal = "non_personal"
+
+
+class IdentifierKind(StrEnum):
+    nhs_number = "nhs_number"
+    upn = "upn"
+    forename = "forename"
+    surname = "surname"
+    date_of_birth = "date_of_birth"
+    postcode = "postcode"
+    address = "address"
+    person_ref = "person_ref"
+    pnc_id = "pnc_id"
+    sex = "sex"
+    free_text = "free_text"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    """How the partner delivers the file."""
+
+    format: Literal["csv", "xlsx"]
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    header_row: int = Field(1, ge=1, description="Line or sheet row of the header, as an analyst counts")
+    sheet: str | int = 0
+    file_pattern: str = "*"
+
+
+Severity = Literal["error", "warn"]
+
+
+class Column(Strict):
+    """One column: where it comes from, its type and rules, and what it is under IG."""
+
+    source: str
+    aliases: tuple[str, ...] = ()
+    type: Literal["string", "integer", "decimal", "date", "timestamp", "boolean"] = "string"
+    required: bool = False
+    allowed: tuple[str | int, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    formats: tuple[str, ...] | None = None
+    severity: dict[str, Severity] = Field(default_factory=dict, description="Rule kind -> severity override")
+    classification: Classification
+    identifier: IdentifierKind | None = None
+    generalise: Literal["month"] | None = None
+    share_scrubbed: bool = Field(False, description="free text only: share it after the PII scrubber has run")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _identifier_matches_classification(self) -> Column:
+        is_identifier = self.classification in (
+            Classification.direct_identifier,
+            Classification.quasi_identifier,
+        )
+        if self.identifier and not is_identifier:
+            raise ValueError("an identifier kind needs classification direct_identifier or quasi_identifier")
+        if self.classification == Classification.direct_identifier and not self.identifier:
+            raise ValueError("a direct_identifier column must say which identifier it is (identifier: ...)")
+        if self.formats and self.type not in ("date", "timestamp"):
+            raise ValueError("formats apply to date and timestamp columns only")
+        if self.share_scrubbed and self.identifier != IdentifierKind.free_text:
+            raise ValueError("share_scrubbed applies to free_text columns only")
+        if (self.min is not None or self.max is not None) and self.type not in ("integer", "decimal"):
+            raise ValueError("min and max apply to integer and decimal columns only")
+        return self
+
+
+class CrossRule(Strict):
+    """A rule across columns: `not_before` means column must not be earlier than other."""
+
+    type: Literal["not_before"]
+    column: str
+    other: str
+    severity: Severity = "error"
+
+
+class DatasetChecks(Strict):
+    """Rules over a whole delivery (Dagster asset checks; `error` ones block downstream)."""
+
+    max_quarantine_share: float = Field(0.10, ge=0, le=1)
+    quarantine_severity: Severity = "error"
+    row_count_ratio: tuple[float, float] = (0.5, 2.0)
+    freshness_days: int = 400
+
+
+class Delivery(Strict):
+    """How often the partner is expected to deliver: a dataset with no delivery for one period
+    plus the grace days is overdue and raises an alert."""
+
+    every: Literal["day", "week", "month", "quarter", "term", "year"]
+    grace_days: int = Field(7, ge=0)
+
+
+class RawExpectation(Strict):
+    """Any Great Expectations expectation the shorthand does not cover, run by GX itself."""
+
+    type: str = Field(pattern=r"^expect_[a-z_]+$")
+    kwargs: dict = Field(default_factory=dict)
+    severity: Severity = "warn"
+
+
+class Contract(Strict):
+    """A partner dataset's contract."""
+
+    partner: str
+    dataset: str
+    title: str
+    description: str = ""
+    owner: str = ""
+    source: Source
+    event_date: str | None = None
+    date_formats: tuple[str, ...] = ("%d/%m/%Y",)
+    timestamp_formats: tuple[str, ...] = ("%d/%m/%Y %H:%M",)
+    columns: dict[str, Column]
+    unique_key: tuple[str, ...] = ()
+    duplicate_rows: Literal["error", "warn", "allow"] = "error"
+    age_range: tuple[int, int] | None = None
+    opt_out_column: str | None = Field(None, description="boolean column flagging the NHS national data opt-out")
+    rules: tuple[CrossRule, ...] = ()
+    checks: DatasetChecks = DatasetChecks()
+    delivery: Delivery | None = None
+    expectations: tuple[RawExpectation, ...] = ()
+
+    @field_validator("partner", "dataset")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"{value!r} must be lower snake_case")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, columns: dict[str, Column]) -> dict[str, Column]:
+        for name in columns:
+            if not NAME.match(name):
+                raise ValueError(f"column name {name!r} must be lower snake_case")
+        sources = [c.source.casefold() for c in columns.values()]
+        if len(set(sources)) != len(sources):
+            raise ValueError("two columns read the same source header")
+        return columns
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> Contract:
+        named = [*self.unique_key, *(c for r in self.rules for c in (r.column, r.other))]
+        named += [self.opt_out_column] if self.opt_out_column else []
+        unknown = sorted({n for n in named if n not in self.columns})
+        if unknown:
+            raise ValueError(f"key or rules name unknown column(s): {', '.join(unknown)}")
+        for name, column in self.columns.items():
+            bad = sorted(set(column.severity) - set(ROW_RULE_KINDS))
+            if bad:
+                raise ValueError(f"column {name}: unknown rule kind(s) in severity: {', '.join(bad)}")
+        return self
+
+    @model_validator(mode="after")
+    def _event_date_is_a_date(self) -> Contract:
+        if self.event_date is None:
+            return self
+        column = self.columns.get(self.event_date)
+        if column is None or column.type not in ("date", "timestamp"):
+            raise ValueError(f"event_date {self.event_date!r} must name a date or timestamp column")
+        return self
+
+    @property
+    def key(self) -> str:
+        """`partner/dataset`, as in asset keys and the run summary."""
+        return f"{self.partner}/{self.dataset}"
+
+    @property
+    def table(self) -> str:
+        """Table name in the stores: `partner__dataset`."""
+        return f"{self.partner}__{self.dataset}"
+
+    def formats_for(self, column: Column) -> tuple[str, ...]:
+        if column.formats:
+            return column.formats
+        return self.date_formats if column.type == "date" else self.timestamp_formats
+
+    def identifier_column(self, kind: IdentifierKind) -> str | None:
+        return next((name for name, c in self.columns.items() if c.identifier == kind), None)
+
+
+class ContractError(Exception):
+    """A contract file that cannot be used; the message names the file and the field."""
+
+
+def _describe(path: Path, err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        out.append(f"{path}: {where}: {e['msg']}")
+    return out
+
+
+def load_contract(path: Path) -> Contract:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ContractError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+    if not isinstance(data, dict):
+        raise ContractError(f"{path}: (top level): expected a mapping of contract fields")
+    try:
+        contract = Contract.model_validate(data)
+    except ValidationError as err:
+        raise ContractError("\n".join(_describe(path, err))) from err
+    expected = (contract.partner, contract.dataset)
+    if (path.parent.name, path.stem) != expected:
+        raise ContractError(f"{path}: partner/dataset: file must be data_contracts/{expected[0]}/{expected[1]}.yaml")
+    return contract
+
+
+def check_contracts(folder: Path | None = None) -> tuple[list[Contract], list[str]]:
+    """Every contract under `folder`, and every error found (file and field named)."""
+    contracts, errors = [], []
+    for path in sorted((folder or project().contracts).glob("*/*.yaml")):
+        try:
+            contracts.append(load_contract(path))
+        except ContractError as err:
+            errors.extend(str(err).splitlines())
+    return contracts, errors
+
+
+def load_contracts(folder: Path | None = None) -> list[Contract]:
+    """All contracts, or a ContractError listing every problem."""
+    contracts, errors = check_contracts(folder)
+    if errors:
+        raise ContractError("\n".join(errors))
+    return contracts

@@ -1,0 +1,80 @@
+"""The one place that opens DuckDB and quotes names taken from contracts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, safely quoted (contract names are checked, but never trusted)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A SQL string literal, for DDL where DuckDB takes no parameters (ATTACH, COPY)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a DuckDB file, closed on exit; the folder is created if need be."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
+    con.execute("SET enable_progress_bar = false")  # the CLI draws its own progress
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def attached(
+    con: duckdb.DuckDBPyConnection, path: Path, alias: str, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The other store attached to `con` as `alias` for the block, detached however it ends
+    (a store left attached would keep its file open after the step)."""
+    con.execute(f"ATTACH {literal(str(path))} AS {quote(alias)}{' (READ_ONLY)' if read_only else ''}")
+    try:
+        yield con
+    finally:
+        con.execute(f"DETACH {quote(alias)}")
+
+
+MEMORY_LIMIT_ENV = "SIHUB_DUCKDB_MEMORY_LIMIT"
+
+
+def memory_limit() -> str:
+    """DuckDB's memory per store, beyond which it spills to disk (`<store>.tmp`). Its own
+    default, 80% of the machine, lets the two stores together claim more than the machine
+    has. 3 GB each leaves a county refresh untouched (1.6 GB peak) and held the stages of a
+    national one that ran to 4 GB; set it higher on a bigger machine."""
+    return os.environ.get(MEMORY_LIMIT_ENV, "3GB")
+
+
+def restrict(path: Path) -> None:
+    """Owner-only permissions on a database file and its write-ahead log (the personal zone)."""
+    for file in (path, path.with_name(path.name + ".wal")):
+        if file.exists():
+            file.chmod(0o600)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The single value a query returns, with the result fully consumed (DuckDB refuses other
+    work on a connection while a result is half-read)."""
+    return con.execute(sql, params or []).fetchall()[0][0]
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> bool:
+    """Whether a table (temporary ones included) exists, in `database` when given."""
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+    params: list = [table]
+    if database:
+        sql += " AND database_name = ?"
+        params.append(database)
+    return bool(scalar(con, sql, params))

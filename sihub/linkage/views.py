@@ -1,0 +1,51 @@
+"""Shared-store views built from SQL files in `sql/views/` (the multi-agency view of each
+child): one file per table, with the same `-- key: value` header as a metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from sihub.core.db import quote, scalar, table_exists
+from sihub.core.paths import project
+from sihub.core.sql_files import SqlFileError, read_sql_file
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    title: str
+    sources: tuple[str, ...]
+    sql: str
+    path: Path
+
+
+def load_views(folder: Path | None = None) -> list[View]:
+    views = []
+    for path in sorted((folder or project().views).glob("*.sql")):
+        header, sql = read_sql_file(path, required=("view", "title", "sources"))
+        if header["view"] != path.stem:
+            raise SqlFileError(f"{path}: view {header['view']!r} must match the file name")
+        sources = tuple(s.strip() for s in header["sources"].split(","))
+        views.append(View(header["view"], header["title"], sources, sql, path))
+    return views
+
+
+def build_views(con: duckdb.DuckDBPyConnection, views: list[View]) -> dict[str, int | str]:
+    """(Re)build each view's table in the shared store; a view whose sources have not been
+    delivered is dropped and reported as skipped, so no stale table outlives its data."""
+    outcome: dict[str, int | str] = {}
+    for view in views:
+        missing = [s for s in view.sources if not table_exists(con, s.replace("/", "__"))]
+        if missing:
+            con.execute(f"DROP TABLE IF EXISTS {quote(view.name)}")
+            outcome[view.name] = f"skipped: no data for {', '.join(missing)}"
+            continue
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {quote(view.name)} AS {view.sql}")
+        except duckdb.Error as err:
+            raise SqlFileError(f"{view.path}: {str(err).splitlines()[0]}") from err
+        outcome[view.name] = scalar(con, f"SELECT count(*) FROM {quote(view.name)}")
+    return outcome

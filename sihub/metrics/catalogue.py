@@ -1,0 +1,301 @@
+"""The metric catalogue: one SQL file per metric in `sql/`, with a header of `-- key: value`
+lines. A metric's query returns, for every month and every district, the rows
+`period_month, district_code, breakdown, numerator, denominator`: breakdown `all`, and
+optionally parts of it named `dimension:value` (`age_band:10-15`). A row with no district
+counts for the county only (its denominator then 0 when the denominator is a population).
+
+The runner adds localities and the county by summing districts, then quarters (financial
+year) and rolling 12 months: a `flow` metric sums its numerator over the months (and its
+denominator too when that is a `count`; a `population` denominator is the period's last
+month's), a `stock` metric takes the period's last month. Queries run in the shared store
+and may use:
+- `month_district_grid(period_month, district_code)`: every month with data x every district,
+  and a NULL district for what has none (join on `district_code IS NOT DISTINCT FROM`);
+- `district_children(age_from, age_to)`: children by district in an age range;
+- `population_grid(age_from, age_to)`: the grid x breakdowns `all` and `age_band:<band>` with
+  the children in each (`children`; 0 for the NULL district);
+- `event_grid()`: the grid x breakdowns `all` and `age_band:<band>`, for rates of counts;
+- `working_days(start, end)`: working days after `start` up to and including `end` (England
+  and Wales bank holidays and weekends excluded; `ref_calendar`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from sihub.core.db import literal, scalar, table_exists
+from sihub.core.paths import project
+from sihub.core.sql_files import SqlFileError, read_sql_file
+from sihub.privacy.generalise import AGE_BANDS, age_band_sql
+
+MetricError = SqlFileError
+REQUIRED = ("id", "title", "description", "unit", "polarity", "numerator", "denominator", "sources", "owner", "theme")
+POLARITIES = ("higher is better", "higher is worse", "neutral")
+OUTPUT_COLUMNS = ("period_month", "district_code", "breakdown", "numerator", "denominator")
+UNASSIGNED = "~unassigned"  # cells no one sees: counts with no district, or in no part of a breakdown
+MONTHS_IN = {"month": 1, "quarter": 3, "rolling_12": 12}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Red/amber/green by the metric's value: red at or beyond `red`, amber at or beyond
+    `amber`, in the direction the polarity calls worse."""
+
+    amber: float
+    red: float
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str
+    title: str
+    description: str
+    unit: str
+    polarity: str
+    numerator: str
+    denominator: str
+    sources: tuple[str, ...]
+    owner: str
+    theme: str
+    sql: str
+    path: Path
+    multiplier: float = 1.0
+    aggregation: str = "flow"
+    denominator_type: str = "population"
+    thresholds: Thresholds | None = None
+
+    @property
+    def source_tables(self) -> list[str]:
+        return [s.replace("/", "__") for s in self.sources]
+
+
+def _choice(path: Path, header: dict[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = header.get(key, default)
+    if value not in allowed:
+        raise MetricError(f"{path}: {key} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _thresholds(path: Path, text: str | None) -> Thresholds | None:
+    if not text:
+        return None
+    try:
+        parts = dict(p.split("=") for p in text.replace(" ", "").split(","))
+        return Thresholds(amber=float(parts["amber"]), red=float(parts["red"]))
+    except (ValueError, KeyError) as err:
+        raise MetricError(f"{path}: thresholds must read 'amber=<number>, red=<number>'") from err
+
+
+def parse_metric(path: Path) -> Metric:
+    header, sql = read_sql_file(path, REQUIRED)
+    if header["id"] != path.stem:
+        raise MetricError(f"{path}: id {header['id']!r} must match the file name")
+    try:
+        multiplier = float(header.get("multiplier", 1))
+    except ValueError as err:
+        raise MetricError(f"{path}: multiplier must be a number") from err
+    return Metric(
+        id=header["id"],
+        title=header["title"],
+        description=header["description"],
+        unit=header["unit"],
+        polarity=_choice(path, header, "polarity", POLARITIES, "neutral"),
+        numerator=header["numerator"],
+        denominator=header["denominator"],
+        sources=tuple(s.strip() for s in header["sources"].split(",")),
+        owner=header["owner"],
+        theme=header["theme"],
+        sql=sql,
+        path=path,
+        multiplier=multiplier,
+        aggregation=_choice(path, header, "aggregation", ("flow", "stock"), "flow"),
+        denominator_type=_choice(path, header, "denominator_type", ("population", "count"), "population"),
+        thresholds=_thresholds(path, header.get("thresholds")),
+    )
+
+
+def load_catalogue(folder: Path | None = None) -> list[Metric]:
+    return [parse_metric(p) for p in sorted((folder or project().sql).glob("*.sql"))]
+
+
+def _prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """The helpers metric queries use (see the module's docstring)."""
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'event_month' "
+            "AND table_schema = 'main' ORDER BY table_name"
+        ).fetchall()
+    ]
+    months = " UNION ALL ".join(f'SELECT event_month FROM "{t}"' for t in tables) or "SELECT NULL::DATE"
+    con.execute(
+        "CREATE OR REPLACE TABLE month_district_grid AS "
+        "SELECT CAST(m AS DATE) AS period_month, d.district_code FROM "
+        f"(SELECT min(event_month) AS lo, max(event_month) AS hi FROM ({months})) r, "
+        "generate_series(r.lo, r.hi, INTERVAL 1 MONTH) AS s(m), "
+        "(SELECT district_code FROM ref_district UNION ALL SELECT NULL) d"
+    )
+    con.execute(
+        "CREATE OR REPLACE MACRO district_children(age_from, age_to) AS TABLE "
+        "SELECT district_code, sum(population) AS children FROM ref_population "
+        "WHERE age BETWEEN age_from AND age_to GROUP BY district_code"
+    )
+    con.execute(
+        "CREATE OR REPLACE MACRO population_grid(age_from, age_to) AS TABLE "
+        "WITH p AS (SELECT district_code, age, population FROM ref_population WHERE age BETWEEN age_from AND age_to), "
+        "b AS (SELECT district_code, 'all' AS breakdown, sum(population) AS children FROM p GROUP BY ALL "
+        f"UNION ALL SELECT district_code, 'age_band:' || {age_band_sql('age')}, sum(population) FROM p GROUP BY ALL), "
+        "k AS (SELECT DISTINCT breakdown FROM b) "
+        "SELECT g.period_month, g.district_code, k.breakdown, coalesce(b.children, 0) AS children "
+        "FROM month_district_grid g CROSS JOIN k "
+        "LEFT JOIN b ON b.district_code = g.district_code AND b.breakdown = k.breakdown"
+    )
+    bands = ", ".join(f"('age_band:{label}')" for _, label in AGE_BANDS)
+    con.execute(
+        "CREATE OR REPLACE MACRO event_grid() AS TABLE SELECT g.period_month, g.district_code, k.breakdown "
+        f"FROM month_district_grid g CROSS JOIN (VALUES ('all'), {bands}) k(breakdown)"
+    )
+    con.execute(
+        "CREATE OR REPLACE MACRO working_days(start_day, end_day) AS "
+        "(SELECT count(*) FROM ref_calendar WHERE working AND day > start_day AND day <= end_day)"
+    )
+
+
+def _run(con: duckdb.DuckDBPyConnection, metric: Metric, months: int) -> int:
+    """Insert one metric's district rows, checked for shape: one row per month, district
+    (or none) and breakdown, and parts that do not exceed the whole."""
+    try:
+        con.execute(
+            f"INSERT INTO metric_district_values SELECT ?, {', '.join(OUTPUT_COLUMNS)} FROM ({metric.sql})",
+            [metric.id],
+        )
+    except duckdb.Error as err:
+        raise MetricError(f"{metric.path}: {str(err).splitlines()[0]}") from err
+    where = "WHERE metric_id = ?"
+    gaps = scalar(
+        con,
+        "SELECT count(*) FROM (SELECT district_code, breakdown, count(*) AS n, count(DISTINCT period_month) AS d "
+        f"FROM metric_district_values {where} GROUP BY ALL) WHERE n <> ? OR d <> ?",
+        [metric.id, months, months],
+    )
+    if gaps:
+        raise MetricError(
+            f"{metric.path}: must return exactly one row per month for each district and breakdown "
+            "(start from month_district_grid)"
+        )
+    bad = scalar(
+        con,
+        "SELECT count(*) FROM metric_district_values "
+        f"{where} AND (breakdown <> 'all' AND breakdown NOT SIMILAR TO '[a-z_]+:.+' OR numerator < 0)",
+        [metric.id],
+    )
+    if bad:
+        raise MetricError(f"{metric.path}: breakdown must be 'all' or 'dimension:value', numerators >= 0")
+    return scalar(con, f"SELECT count(*) FROM metric_district_values {where}", [metric.id])
+
+
+def _catalogue_table(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
+    """The catalogue's headers as a table, for the SQL that rolls up, protects and compares."""
+    con.execute(
+        "CREATE OR REPLACE TABLE metric_catalogue (metric_id VARCHAR, title VARCHAR, polarity VARCHAR, "
+        "aggregation VARCHAR, denominator_type VARCHAR, multiplier DOUBLE, amber DOUBLE, red DOUBLE)"
+    )
+    con.executemany(
+        "INSERT INTO metric_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [m.id, m.title, m.polarity, m.aggregation, m.denominator_type, m.multiplier]
+            + ([m.thresholds.amber, m.thresholds.red] if m.thresholds else [None, None])
+            for m in metrics
+        ],
+    )
+
+
+def compute(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> dict[str, int | str]:
+    """Run every metric into `metric_values`: every period (month, quarter, rolling 12
+    months), geography and breakdown, with the cells no one sees (`~unassigned`) kept for
+    disclosure control. Returns district rows per metric, or why a metric was skipped."""
+    _prepare(con)
+    months = scalar(con, "SELECT count(DISTINCT period_month) FROM month_district_grid")
+    con.execute(
+        "CREATE OR REPLACE TABLE metric_district_values (metric_id VARCHAR, period_month DATE, "
+        "district_code VARCHAR, breakdown VARCHAR, numerator BIGINT, denominator BIGINT)"
+    )
+    outcome: dict[str, int | str] = {}
+    for metric in metrics:
+        missing = [t for t in metric.source_tables if not table_exists(con, t)]
+        if missing:
+            outcome[metric.id] = f"skipped: no data for {', '.join(missing)}"
+            continue
+        outcome[metric.id] = _run(con, metric, months)
+    _catalogue_table(con, metrics)
+    con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
+    over = con.execute(
+        "SELECT DISTINCT metric_id FROM metric_values WHERE breakdown LIKE '%:~%' AND numerator < 0 ORDER BY 1"
+    ).fetchall()
+    if over:
+        paths = ", ".join(str(m.path) for m in metrics if m.id in {r[0] for r in over})
+        raise MetricError(f"{paths}: the parts of a breakdown add up to more than `all`")
+    return outcome
+
+
+ROLLUP_SQL = """
+CREATE OR REPLACE TABLE metric_values AS
+WITH district AS (
+    SELECT v.metric_id, v.period_month, coalesce(v.district_code, {unassigned}) AS district_code, v.breakdown,
+           v.numerator, v.denominator, d.locality_code, r.county_code
+    FROM metric_district_values v
+    LEFT JOIN ref_district d USING (district_code)
+    CROSS JOIN (SELECT any_value(county_code) AS county_code FROM ref_district) r
+), geographies AS (
+    SELECT metric_id, period_month, district_code AS geography_code, breakdown, numerator, denominator
+    FROM district
+    UNION ALL
+    SELECT metric_id, period_month, locality_code, breakdown, sum(numerator), sum(denominator)
+    FROM district WHERE locality_code IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT metric_id, period_month, county_code, breakdown, sum(numerator), sum(denominator)
+    FROM district GROUP BY ALL
+), remainders AS (
+    -- the part of `all` in no part of a breakdown (records with no age, say): never shown
+    SELECT a.metric_id, a.period_month, a.geography_code, split_part(p.breakdown, ':', 1) || ':' || {unassigned},
+           any_value(a.numerator) - sum(p.numerator), any_value(a.denominator) - sum(p.denominator)
+    FROM geographies a JOIN geographies p
+      ON p.metric_id = a.metric_id AND p.period_month = a.period_month AND p.geography_code = a.geography_code
+     AND p.breakdown <> 'all'
+    WHERE a.breakdown = 'all'
+    GROUP BY a.metric_id, a.period_month, a.geography_code, split_part(p.breakdown, ':', 1)
+), monthly AS (
+    SELECT * FROM geographies UNION ALL SELECT * FROM remainders
+), months AS (
+    SELECT DISTINCT period_month AS m FROM month_district_grid
+), periods AS (
+    -- financial-year quarters (fy: the year the financial year starts in), rolling years by their last month
+    SELECT 'month' AS period_type, m AS start_month, m AS end_month FROM months
+    UNION ALL
+    SELECT 'quarter', q, CAST(q + INTERVAL 2 MONTH AS DATE)
+    FROM (SELECT DISTINCT CAST(date_trunc('quarter', m) AS DATE) AS q FROM months)
+    WHERE q >= (SELECT min(m) FROM months) AND q + INTERVAL 2 MONTH <= (SELECT max(m) FROM months)
+    UNION ALL
+    SELECT 'rolling_12', CAST(m - INTERVAL 11 MONTH AS DATE), m FROM months
+    WHERE m - INTERVAL 11 MONTH >= (SELECT min(m) FROM months)
+)
+SELECT v.metric_id, p.period_type, p.start_month, p.end_month,
+       CASE p.period_type
+           WHEN 'month' THEN strftime(p.end_month, '%Y-%m')
+           WHEN 'quarter' THEN printf('%d-%02d Q%d', fy, (fy + 1) % 100, (month(p.start_month) + 8) % 12 // 3 + 1)
+           ELSE 'R12-' || strftime(p.end_month, '%Y-%m') END AS period_id,
+       v.geography_code, v.breakdown,
+       sum(v.numerator) FILTER (WHERE c.aggregation = 'flow' OR v.period_month = p.end_month) AS numerator,
+       sum(v.denominator) FILTER (
+           WHERE (c.aggregation = 'flow' AND c.denominator_type = 'count') OR v.period_month = p.end_month
+       ) AS denominator,
+       v.geography_code LIKE '~%' OR v.breakdown LIKE '%:~%' AS hidden
+FROM monthly v
+JOIN metric_catalogue c USING (metric_id)
+JOIN (SELECT *, year(start_month) - (month(start_month) < 4)::INT AS fy FROM periods) p
+  ON v.period_month BETWEEN p.start_month AND p.end_month
+GROUP BY ALL
+"""

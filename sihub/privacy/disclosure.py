@@ -1,0 +1,364 @@
+"""Statistical disclosure control of published counts, as a policy in config
+(`governance/disclosure.yaml`).
+
+Primary suppression hides every count from 1 to the threshold (0 stays 0) and any rate
+built on it. Secondary (complementary) suppression then hides more cells, month by month,
+until no hidden cell can be worked out from published totals. Each month's counts add up
+along two nested hierarchies: districts -> localities -> county (+ counts with no district),
+and breakdown parts -> `all` (+ records in no part). In every such relation with a hidden
+cell, at least two cells must be unknown, and when the total is shown the hidden parts must
+add up to more than the threshold; the smallest non-zero shown part is hidden next, or the
+total when there is none, until every relation holds. Cells no one sees (`~unassigned`)
+take part as unknowns and are protected like any other.
+
+Quarters and rolling years are sums of months (or a stock's last month): one is shown only
+when every month in it is shown. A shown period then tells nothing the months do not, and
+overlapping rolling years cannot be subtracted from each other. Where a rate's denominator
+is a count, it is protected the same way and a cell hidden in either count is hidden in both.
+
+The test suite attacks the published tables as sdcTable's attack() does: for every hidden
+cell, the smallest and largest value a reader can derive from everything published, which
+must be further apart than the threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from sihub.core.db import scalar, table_exists
+from sihub.core.paths import project
+from sihub.privacy.sdc_audit import failing_cells
+
+MAX_ROUNDS = 200
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str
+    name: str = Field("", description="the policy's key in the file, filled in when loaded")
+    threshold: int = Field(ge=1, description="counts from 1 to this are suppressed")
+    round_to: int | None = Field(None, ge=2, description="other counts rounded to a multiple of this")
+
+
+class PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: str
+    policies: dict[str, Policy]
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    path = path or project().disclosure_policy
+    config = PolicyFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    if config.policy not in config.policies:
+        raise ValueError(f"{path}: policy {config.policy!r} is not one of {', '.join(config.policies)}")
+    return config.policies[config.policy].model_copy(update={"name": config.policy})
+
+
+def primary_suppression(count_sql: str, threshold: int) -> str:
+    """SQL that is true where `count_sql` must be suppressed."""
+    return f"coalesce({count_sql} BETWEEN 1 AND {int(threshold)}, false)"
+
+
+@dataclass(frozen=True)
+class Protection:
+    cells: int
+    primary: int
+    secondary: int
+    rounds: int
+    audits: int
+    reused_months: int = 0  # metric-months whose pattern was kept from the last protection
+
+
+CELLS_SQL = """
+CREATE OR REPLACE TABLE sdc_cells AS
+SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, geography_code, breakdown) AS cell_id,
+       *, {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed,
+       CASE WHEN period_type = 'month' THEN dense_rank() OVER (ORDER BY metric_id, measure, end_month) END AS grp
+FROM (
+    SELECT metric_id, 'numerator' AS measure, period_type, start_month, end_month, geography_code, breakdown,
+           numerator AS value, hidden
+    FROM metric_values
+    UNION ALL
+    SELECT v.metric_id, 'denominator', period_type, start_month, end_month, geography_code, breakdown, denominator,
+           hidden
+    FROM metric_values v JOIN metric_catalogue c USING (metric_id) WHERE c.denominator_type = 'count'
+)
+"""
+
+MEMBERS_SQL = """
+CREATE OR REPLACE TABLE sdc_members AS
+WITH c AS (
+    SELECT c.*, d.locality_code, g.geography_type
+    FROM sdc_cells c
+    LEFT JOIN ref_district d ON d.district_code = c.geography_code
+    LEFT JOIN ref_geography g ON g.geography_code = c.geography_code
+    WHERE c.period_type = 'month'
+), groups AS (
+    -- a locality is its districts
+    SELECT 'locality|' || t.cell_id AS eq_id, t.cell_id AS total, p.cell_id AS part
+    FROM c t JOIN c p ON p.locality_code = t.geography_code AND p.metric_id = t.metric_id AND p.measure = t.measure
+     AND p.end_month = t.end_month AND p.breakdown = t.breakdown
+    WHERE t.geography_type = 'locality'
+    UNION ALL
+    -- the county is its localities and what has no district (districts nest in localities)
+    SELECT 'county|' || t.cell_id, t.cell_id, p.cell_id
+    FROM c t JOIN c p ON (p.geography_type = 'locality' OR p.geography_code LIKE '~%') AND p.metric_id = t.metric_id
+     AND p.measure = t.measure AND p.end_month = t.end_month AND p.breakdown = t.breakdown
+    WHERE t.geography_type = 'county'
+    UNION ALL
+    -- `all` is each breakdown's parts and what is in none
+    SELECT 'breakdown|' || t.cell_id || '|' || split_part(p.breakdown, ':', 1), t.cell_id, p.cell_id
+    FROM c t JOIN c p ON p.breakdown <> 'all' AND p.metric_id = t.metric_id AND p.measure = t.measure
+     AND p.end_month = t.end_month AND p.geography_code = t.geography_code
+    WHERE t.breakdown = 'all'
+)
+SELECT eq_id, total AS cell_id, 'total' AS role FROM groups GROUP BY ALL
+UNION ALL
+SELECT eq_id, part, 'part' FROM groups
+"""
+
+# a quarter or rolling year is shown only when every month in it is (its last month, for a stock)
+PERIODS_SQL = """
+UPDATE sdc_cells SET suppressed = true
+FROM sdc_cells m, metric_catalogue k
+WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND k.metric_id = sdc_cells.metric_id
+  AND m.period_type = 'month' AND m.suppressed AND m.metric_id = sdc_cells.metric_id
+  AND m.measure = sdc_cells.measure AND m.geography_code = sdc_cells.geography_code
+  AND m.breakdown = sdc_cells.breakdown AND m.end_month <= sdc_cells.end_month
+  AND m.end_month >= CASE WHEN k.aggregation = 'flow' THEN sdc_cells.start_month ELSE sdc_cells.end_month END
+"""
+
+ROUND_SQL = """
+WITH m AS (
+    SELECT s.eq_id, s.role, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
+           c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {t}) AS protect
+    FROM sdc_members s JOIN sdc_cells c USING (cell_id)
+), eq AS (
+    SELECT eq_id,
+           count(*) FILTER (WHERE unknown) AS unknowns,
+           count(*) FILTER (WHERE protect) AS protected,
+           bool_or(unknown AND role = 'total') AS total_unknown,
+           coalesce(sum(value) FILTER (WHERE unknown AND role = 'part'), 0) AS unknown_parts
+    FROM m GROUP BY eq_id
+), bad AS (
+    SELECT eq_id FROM eq
+    WHERE protected > 0 AND (unknowns = 1 OR (NOT total_unknown AND unknown_parts <= {t}))
+), pick AS (
+    SELECT b.eq_id, coalesce(
+        arg_min(m.cell_id, m.value * 1e12 + m.cell_id) FILTER (WHERE m.role = 'part' AND NOT m.unknown AND m.value > 0),
+        any_value(m.cell_id) FILTER (WHERE m.role = 'total' AND NOT m.unknown)
+    ) AS cell_id
+    FROM bad b JOIN m USING (eq_id) GROUP BY b.eq_id
+)
+UPDATE sdc_cells SET suppressed = true WHERE cell_id IN (SELECT cell_id FROM pick WHERE cell_id IS NOT NULL)
+"""
+
+# a rate needs both counts: a cell hidden in one measure is hidden in the other
+UNION_SQL = """
+UPDATE sdc_cells SET suppressed = true
+FROM sdc_cells o
+WHERE o.suppressed AND NOT sdc_cells.suppressed AND o.metric_id = sdc_cells.metric_id
+  AND o.measure <> sdc_cells.measure AND o.period_type = sdc_cells.period_type
+  AND o.end_month = sdc_cells.end_month AND o.geography_code = sdc_cells.geography_code
+  AND o.breakdown = sdc_cells.breakdown
+"""
+
+
+# what may be published: no hidden cell, no suppressed count, rates from the counts shown
+PROTECTED_SQL = """
+CREATE OR REPLACE TABLE metric_protected AS
+WITH shown AS (
+    SELECT v.metric_id, v.period_type, v.start_month, v.end_month, v.period_id, v.geography_code, v.breakdown,
+           n.suppressed,
+           c.multiplier,
+           CASE WHEN NOT n.suppressed THEN {numerator} END AS numerator,
+           CASE WHEN c.denominator_type = 'population' THEN v.denominator
+                WHEN NOT n.suppressed THEN {denominator} END AS denominator
+    FROM metric_values v
+    JOIN metric_catalogue c USING (metric_id)
+    JOIN sdc_cells n ON n.measure = 'numerator' AND n.metric_id = v.metric_id AND n.period_type = v.period_type
+     AND n.end_month = v.end_month AND n.geography_code = v.geography_code AND n.breakdown = v.breakdown
+    WHERE NOT v.hidden
+)
+SELECT metric_id, period_type, start_month, end_month, period_id, geography_code, breakdown, numerator, denominator,
+       CASE WHEN NOT suppressed AND denominator > 0 THEN numerator * multiplier / denominator END AS value,
+       suppressed
+FROM shown
+"""
+
+
+# a hidden cell the audit finds pinned gets company: the smallest shown non-zero cell it shares
+# a relation with, or else the smallest in its month
+REPAIR_SQL = """
+WITH f AS (SELECT unnest(?::BIGINT[]) AS failing),
+near AS (
+    SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
+    FROM f JOIN sdc_members a ON a.cell_id = f.failing JOIN sdc_members b ON b.eq_id = a.eq_id
+    JOIN sdc_cells c ON c.cell_id = b.cell_id
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 GROUP BY f.failing
+),
+far AS (
+    SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
+    FROM f JOIN sdc_cells x ON x.cell_id = f.failing JOIN sdc_cells c ON c.grp = x.grp
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND f.failing NOT IN (SELECT failing FROM near)
+    GROUP BY f.failing
+)
+UPDATE sdc_cells SET suppressed = true
+WHERE cell_id IN (SELECT cell_id FROM near UNION SELECT cell_id FROM far)
+"""
+GROUP_COUNTS_SQL = "SELECT grp, count(*) FILTER (WHERE suppressed) FROM sdc_cells WHERE grp IS NOT NULL GROUP BY grp"
+
+
+def _settle(con: duckdb.DuckDBPyConnection, t: int) -> int:
+    """Relation-by-relation rounds until nothing changes; returns the rounds."""
+    rounds, before, hidden = 0, -1, 0
+    while hidden != before:
+        rounds += 1
+        if rounds > MAX_ROUNDS:
+            raise RuntimeError(f"secondary suppression did not settle in {MAX_ROUNDS} rounds")
+        before = hidden
+        con.execute(ROUND_SQL.format(t=t))
+        con.execute(UNION_SQL)
+        hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
+    return rounds
+
+
+def _keep_last_pattern(con: duckdb.DuckDBPyConnection, basis: str | None) -> bool:
+    """Before new cells replace `sdc_cells`: keep its final monthly pattern aside when it was
+    completed under the same basis (policy and code), then forget the basis until this run
+    completes, so a crash mid-way never leaves a half-made pattern to be reused."""
+    usable = bool(
+        basis
+        and table_exists(con, "sdc_basis")
+        and table_exists(con, "sdc_cells")
+        and scalar(con, "SELECT any_value(basis) FROM sdc_basis") == basis
+    )
+    if usable:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE sdc_before AS SELECT metric_id, measure, end_month, geography_code, "
+            "breakdown, value, hidden, suppressed FROM sdc_cells WHERE period_type = 'month'"
+        )
+    con.execute("DROP TABLE IF EXISTS sdc_basis")
+    return usable
+
+
+# A metric's month is a closed unit: its relations, the rate coupling of its two counts and
+# its audit never reach another month or metric. A unit whose cells are exactly as last time
+# gets last time's final (settled and audited) pattern back, which settling leaves as it is.
+REUSE_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_reused AS
+WITH new AS (
+    SELECT metric_id, end_month, count(*) AS n,
+           sum(hash(measure, geography_code, breakdown, value, hidden)::HUGEINT) AS h
+    FROM sdc_cells WHERE period_type = 'month' GROUP BY ALL
+), old AS (
+    SELECT metric_id, end_month, count(*) AS n,
+           sum(hash(measure, geography_code, breakdown, value, hidden)::HUGEINT) AS h
+    FROM sdc_before GROUP BY ALL
+)
+SELECT metric_id, end_month FROM new JOIN old USING (metric_id, end_month, n, h);
+UPDATE sdc_cells SET suppressed = b.suppressed
+FROM sdc_before b, sdc_reused r
+WHERE sdc_cells.period_type = 'month' AND r.metric_id = sdc_cells.metric_id AND r.end_month = sdc_cells.end_month
+  AND b.metric_id = sdc_cells.metric_id AND b.end_month = sdc_cells.end_month AND b.measure = sdc_cells.measure
+  AND b.geography_code = sdc_cells.geography_code AND b.breakdown = sdc_cells.breakdown;
+"""
+
+
+def protect(con: duckdb.DuckDBPyConnection, policy: Policy, basis: str | None = None) -> Protection:
+    """Mark `sdc_cells.suppressed` for the shared store's `metric_values` (primary, then
+    complementary until every relation holds and the audit pins no hidden cell), and write
+    what may be published to `metric_protected`. With `basis` (a digest of the policy and the
+    code), months left unchanged since the last protection under that basis keep their
+    pattern and skip the audit: a day's delivery re-audits the months it touched."""
+    t = int(policy.threshold)
+    reuse = _keep_last_pattern(con, basis)
+    con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
+    con.execute(REUSE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_reused (metric_id VARCHAR, end_month DATE)")
+    reused = scalar(con, "SELECT count(*) FROM sdc_reused")
+    con.execute(MEMBERS_SQL)
+    rounds = _settle(con, t)
+    counts = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
+    groups = sorted(
+        g for (g,) in con.execute(
+            "SELECT DISTINCT grp FROM sdc_cells c WHERE (suppressed OR hidden) AND grp IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM sdc_reused r WHERE r.metric_id = c.metric_id AND r.end_month = c.end_month)"
+        ).fetchall()
+    )  # fmt: skip
+    audits = 0
+    while groups:
+        audits += 1
+        if audits > MAX_ROUNDS:
+            raise RuntimeError(f"the suppression audit did not settle in {MAX_ROUNDS} rounds")
+        failing = failing_cells(con, groups, t)
+        if not failing:
+            break
+        con.execute(REPAIR_SQL, [failing])
+        rounds += _settle(con, t)
+        after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
+        groups = sorted(g for g, n in after.items() if n != counts.get(g))
+        counts = after
+    con.execute(PERIODS_SQL)
+    con.execute(UNION_SQL)
+    hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
+    con.execute(
+        PROTECTED_SQL.format(
+            numerator=rounded_sql("v.numerator", policy), denominator=rounded_sql("v.denominator", policy)
+        )
+    )
+    primary = scalar(con, "SELECT count(*) FROM sdc_cells WHERE primary_cell")
+    if basis:
+        con.execute("CREATE OR REPLACE TABLE sdc_basis AS SELECT ?::VARCHAR AS basis", [basis])
+    return Protection(
+        cells=scalar(con, "SELECT count(*) FROM sdc_cells WHERE NOT hidden"),
+        primary=primary,
+        secondary=hidden - primary,
+        rounds=rounds,
+        audits=audits,
+        reused_months=reused,
+    )
+
+
+def rounded_sql(count_sql: str, policy: Policy) -> str:
+    """A published count under the policy's rounding (none, or to the nearest multiple)."""
+    if not policy.round_to:
+        return count_sql
+    r = int(policy.round_to)
+    return f"CAST(round({count_sql} / {r}) * {r} AS BIGINT)"
+
+
+class DisclosureError(Exception):
+    """Published tables that show a small count: publication stops, naming table and column."""
+
+    def __init__(self, findings: list[str]):
+        super().__init__("disclosure control: small counts visible in " + "; ".join(findings))
+        self.findings = findings
+
+
+# every published count column, and the condition under which it is a count of people or events
+PUBLISHED_COUNTS = {
+    "fact_metric_value": {
+        "numerator": "true",
+        "denominator": "metric_id IN (SELECT metric_id FROM dim_metric WHERE denominator_type = 'count')",
+    },
+    "dq_scorecard": {c: "true" for c in ("rows_received", "rows_loaded", "rows_quarantined", "rows_with_warnings")},
+}
+
+
+def visible_small_counts(con: duckdb.DuckDBPyConnection, policy: Policy) -> list[str]:
+    """Table.column of each published count showing a value from 1 to the threshold."""
+    return [
+        f"{table}.{column}"
+        for table, columns in PUBLISHED_COUNTS.items()
+        for column, where in columns.items()
+        if scalar(
+            con, f"SELECT count(*) FROM {table} WHERE ({where}) AND {primary_suppression(column, policy.threshold)}"
+        )
+    ]

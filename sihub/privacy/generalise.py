@@ -1,0 +1,23 @@
+"""Generalising quasi-identifiers: a date of birth becomes an age and an age band at the
+event, so the shared store can count children by age without holding when they were born."""
+
+from __future__ import annotations
+
+
+def age_sql(dob: str, on: str) -> str:
+    """SQL for whole years of age at a date (birthdays counted by month and day)."""
+    e = f"CAST({on} AS DATE)"
+    return (
+        f"(year({e}) - year({dob}) - CASE WHEN month({e}) < month({dob}) OR "
+        f"(month({e}) = month({dob}) AND day({e}) < day({dob})) THEN 1 ELSE 0 END)"
+    )
+
+
+AGE_BANDS = ((1, "Under 1"), (5, "1-4"), (10, "5-9"), (16, "10-15"), (18, "16-17"))
+
+
+def age_band_sql(age: str) -> str:
+    """SQL for the age band of an age in years (the bands of the DfE's children in need
+    statistics, to 17); NULL for no age."""
+    cases = " ".join(f"WHEN {age} < {upper} THEN '{label}'" for upper, label in AGE_BANDS)
+    return f"CASE WHEN {age} IS NULL THEN NULL {cases} END"

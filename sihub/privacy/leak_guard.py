@@ -1,0 +1,156 @@
+"""The leak guard: before anything is published, scan the shared store and the outputs for
+identifiers, by column name and by value. A finding names the table, column and kind of
+identifier and how many values, never a value.
+
+Value checks: valid NHS numbers (Modulus 11, any spacing), valid UPNs, full UK postcodes, and
+"forename surname" pairs known in the personal zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from sihub.core.change_tracking import content
+from sihub.core.contracts import Classification, Contract
+from sihub.core.db import quote, scalar, table_exists
+from sihub.privacy.identifiers import VALIDITY_SQL, postcode_sql
+
+IDENTIFIER_NAMES = {
+    "nhs_number", "nhs_no", "nhs", "upn", "forename", "surname", "first_name", "last_name", "given_name",
+    "family_name", "full_name", "dob", "date_of_birth", "birth_date", "postcode", "post_code", "address",
+    "person_ref", "pnc_id", "child_ref",
+}  # fmt: skip
+# a postcode in a shared column is a whole value of postcode length, not a pattern within text
+VALUE_CHECKS = VALIDITY_SQL | {"postcode": lambda t: f"(length({t}) BETWEEN 5 AND 8 AND {postcode_sql(t)})"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    table: str
+    column: str
+    kind: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.column}: {self.kind} ({self.count} value(s))"
+
+
+class LeakFound(Exception):
+    """Identifiers where none may be; the message names tables and columns, never values."""
+
+    def __init__(self, findings: list[Finding]):
+        super().__init__("identifiers found: " + "; ".join(map(str, findings)))
+        self.findings = findings
+
+
+def identifier_names(contracts: list[Contract]) -> set[str]:
+    """Column names that mean an identifier: the usual ones and every contract's identifier columns."""
+    named = {
+        n for c in contracts for n, col in c.columns.items() if col.classification == Classification.direct_identifier
+    }
+    return IDENTIFIER_NAMES | named
+
+
+def known_name_pairs(con: duckdb.DuckDBPyConnection, personal: str, contracts: list[Contract]) -> str | None:
+    """Fill temp table `_known_names` with "FORENAME SURNAME" of everyone in the personal zone."""
+    selects = []
+    for c in contracts:
+        f, s = c.identifier_column("forename"), c.identifier_column("surname")
+        if f and s and table_exists(con, c.table, personal):
+            selects.append(f"SELECT upper({quote(f)} || ' ' || {quote(s)}) AS pair FROM {personal}.{quote(c.table)}")
+    if not selects:
+        return None
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _known_names AS SELECT DISTINCT pair FROM ({' UNION ALL '.join(selects)})"
+    )
+    return "_known_names"
+
+
+def scan(
+    con: duckdb.DuckDBPyConnection,
+    database: str,
+    contracts: list[Contract],
+    names_table: str | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> list[Finding]:
+    """Every identifier in the tables of `database` (an attached or the main database), but
+    those in `skip`."""
+    bad_names = identifier_names(contracts)
+    columns = con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+        "AND NOT internal ORDER BY table_name, column_index",
+        [database],
+    ).fetchall()
+    findings = []
+    for table, column, data_type in columns:
+        if table in skip:
+            continue
+        if column.lower() in bad_names:
+            findings.append(Finding(table, column, "identifier column name", 0))
+        if data_type != "VARCHAR":
+            continue
+        counts = con.execute(_value_counts(f"{database}.{quote(table)}", quote(column), names_table)).fetchall()[0]
+        kinds = [*VALUE_CHECKS, "forename and surname"]
+        findings += [Finding(table, column, kind, n) for kind, n in zip(kinds, counts, strict=False) if n]
+    return findings
+
+
+# Every value check needs a value of at most 13 characters (a UPN; the rest are shorter) or one
+# with white space in it (a spaced NHS number, a padded PNC ID, "forename surname"). So a
+# 64-character pseudonymous key is ruled out by its length alone, before any regular expression.
+# White space is what `\\s` matches in the checks' expressions (RE2): space, tab, LF, FF and CR;
+# five plain searches cost a third of one regular expression.
+WHITE_SPACE = (32, 9, 10, 12, 13)
+
+
+def may_be_identifier(v: str) -> str:
+    """SQL: true for a value some value check could flag."""
+    return f"(length({v}) <= 13 OR {' OR '.join(f'contains({v}, chr({c}))' for c in WHITE_SPACE)})"
+
+
+def _value_counts(ref: str, column: str, names_table: str | None) -> str:
+    """SQL counting the rows of `ref` whose `column` passes each value check. The checks run
+    once per distinct candidate value, weighted by its rows: a column of a few codes over
+    millions of rows costs a group-by, not millions of regular expressions."""
+    checks = [f"coalesce(sum(n) FILTER ({check('v')}), 0)" for check in VALUE_CHECKS.values()]
+    if names_table:
+        checks.append(f"coalesce(sum(n) FILTER (upper(v) IN (SELECT pair FROM {names_table})), 0)")
+    candidates = f"SELECT {column} AS v, count(*) AS n FROM {ref} WHERE {may_be_identifier(column)}"
+    return f"SELECT {', '.join(checks)} FROM ({candidates} GROUP BY ALL)"
+
+
+SCANNED_DDL = "CREATE TABLE IF NOT EXISTS {db}.leak_scanned (table_name VARCHAR PRIMARY KEY, fingerprint VARCHAR)"
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, database: str, names_table: str | None) -> dict[str, str]:
+    """Per table: its columns, an order-free hash of its rows and of the known names."""
+    names = scalar(con, f"SELECT count(*) || ':' || sum(hash(pair)::HUGEINT) FROM {names_table}") if names_table else ""
+    out = {}
+    for table, columns in con.execute(
+        "SELECT table_name, string_agg(column_name || ' ' || data_type, ',' ORDER BY column_index) "
+        "FROM duckdb_columns() WHERE database_name = ? AND NOT internal GROUP BY ALL",
+        [database],
+    ).fetchall():
+        out[table] = f"{columns}|{content(con, f'{database}.{table}')}|{names}"
+    return out
+
+
+def scan_changed(
+    con: duckdb.DuckDBPyConnection, database: str, contracts: list[Contract], names_table: str | None
+) -> tuple[list[Finding], int]:
+    """`scan`, skipping each table whose columns, rows and the known names are exactly as at
+    its last clean scan (hashing is some 80 times cheaper than scanning). A clean result is
+    recorded in `leak_scanned`; a finding records nothing, so it is found again next time.
+    Returns the findings and the number of tables scanned."""
+    con.execute(SCANNED_DDL.format(db=database))
+    now = _fingerprints(con, database, names_table)
+    now.pop("leak_scanned")  # its own record is scanned every time (a few hashes), never recorded
+    before = dict(con.execute(f"SELECT table_name, fingerprint FROM {database}.leak_scanned").fetchall())
+    unchanged = frozenset(t for t, f in now.items() if before.get(t) == f)
+    findings = scan(con, database, contracts, names_table, skip=unchanged)
+    if not findings:
+        con.execute(f"DELETE FROM {database}.leak_scanned")
+        con.executemany(f"INSERT INTO {database}.leak_scanned VALUES (?, ?)", list(now.items()))
+    return findings, len(now) + 1 - len(unchanged)

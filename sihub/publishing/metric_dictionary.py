@@ -1,0 +1,77 @@
+"""The metric dictionary and the Power BI data source file, generated for each snapshot.
+
+`metric_dictionary.md` / `.html`: every metric's definition from the catalogue's headers,
+the disclosure-control rule in force, and every published table's columns from the
+documented schema, so that what readers see is what the code does. `sihub_parquet.pbids`
+opens the Parquet folder in Power BI Desktop.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from sihub.metrics.catalogue import Metric
+from sihub.privacy.disclosure import Policy
+from sihub.publishing.star_schema import TableSchema
+
+RELATIONSHIPS = [
+    "fact_metric_value.metric_id → dim_metric.metric_id (many to one)",
+    "fact_metric_value.period_id → dim_period.period_id (many to one)",
+    "fact_metric_value.geography_code → dim_geography.geography_code (many to one)",
+    "alerts.metric_id, alerts.period_id, alerts.geography_code → the same dimensions",
+]
+
+
+def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
+    thresholds = f"amber at {m.thresholds.amber:g}, red at {m.thresholds.red:g}" if m.thresholds else "none"
+    counts = "numerator and denominator" if m.denominator_type == "count" else "numerator"
+    return [
+        ("Definition", m.description),
+        ("Unit", m.unit),
+        ("Numerator", m.numerator),
+        ("Denominator", f"{m.denominator} ({m.denominator_type})"),
+        ("Value", f"numerator × {m.multiplier:g} / denominator"),
+        ("Over a period", "the sum of its months" if m.aggregation == "flow" else "the last month's value"),
+        ("Sources", ", ".join(m.sources)),
+        ("Polarity", m.polarity),
+        ("Thresholds (rag)", thresholds if m.thresholds else "none: districts and localities against the county"),
+        ("Owner", m.owner),
+        ("Suppression", f"{counts} from 1 to {policy.threshold} hidden, with complementary cells ({policy.name})"),
+        ("SQL", f"sql/{m.path.name}"),
+    ]
+
+
+def write_dictionary(folder: Path, metrics: list[Metric], schema: dict[str, TableSchema], policy: Policy) -> None:
+    """metric_dictionary.md and metric_dictionary.html in `folder`."""
+    md = ["# Metric dictionary", "", f"Disclosure control: {policy.description}", "", "## Metrics", ""]
+    page = ["<!doctype html><meta charset='utf-8'><title>Metric dictionary</title>", "<h1>Metric dictionary</h1>",
+            f"<p>Disclosure control: {html.escape(policy.description)}</p>", "<h2>Metrics</h2>"]  # fmt: skip
+    for theme in sorted({m.theme for m in metrics}):
+        md += [f"### {theme}", ""]
+        page.append(f"<h3>{html.escape(theme)}</h3>")
+        for m in (m for m in metrics if m.theme == theme):
+            lines = _metric_lines(m, policy)
+            md += [f"#### {m.title} (`{m.id}`)", ""] + [f"- **{k}**: {v}" for k, v in lines] + [""]
+            rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in lines)
+            page.append(f"<h4 id='{m.id}'>{html.escape(m.title)} <code>{m.id}</code></h4><table>{rows}</table>")
+    md += ["## Tables", "", "Relationships:", ""] + [f"- {r}" for r in RELATIONSHIPS] + [""]
+    page += ["<h2>Tables</h2><ul>"] + [f"<li>{html.escape(r)}</li>" for r in RELATIONSHIPS] + ["</ul>"]
+    for table, spec in schema.items():
+        md += [f"### {table}", "", spec.description, "", "| column | type | meaning |", "| --- | --- | --- |"]
+        md += [f"| {c} | {t} | {meaning} |" for c, (t, meaning) in spec.columns.items()] + [""]
+        rows = "".join(f"<tr><td>{c}</td><td>{t}</td><td>{html.escape(meaning)}</td></tr>"
+                       for c, (t, meaning) in spec.columns.items())  # fmt: skip
+        page.append(f"<h3>{table}</h3><p>{html.escape(spec.description)}</p><table>{rows}</table>")
+    (folder / "metric_dictionary.md").write_text("\n".join(md), encoding="utf-8")
+    (folder / "metric_dictionary.html").write_text("\n".join(page), encoding="utf-8")
+
+
+def write_pbids(folder: Path, parquet: Path) -> None:
+    """A Power BI data source file that opens the (stable) Parquet folder."""
+    source = {
+        "version": "0.1",
+        "connections": [{"details": {"protocol": "folder", "address": {"path": str(parquet)}}, "mode": None}],
+    }
+    (folder / "sihub_parquet.pbids").write_text(json.dumps(source, indent=2), encoding="utf-8")

@@ -1,0 +1,163 @@
+"""Publishing the star schema (DuckDB file and Parquet) and the run summary.
+
+Everything is built in a staging folder from the shared store only, then each output is
+moved into place with an atomic rename: a reader sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from sihub.core.contracts import load_contracts
+from sihub.core.db import attached, connect, literal, scalar, table_exists
+from sihub.core.snapshots import KEEP, activate, new_snapshot, prune
+from sihub.metrics.catalogue import Metric
+from sihub.privacy.disclosure import DisclosureError, load_policy, visible_small_counts
+from sihub.privacy.leak_guard import LeakFound, scan
+from sihub.publishing.metric_dictionary import write_dictionary, write_pbids
+from sihub.publishing.ssag_pack import build_pack
+from sihub.publishing.star_schema import build_star_schema, load_schema
+
+REPORTED_RUNS_DDL = "CREATE TABLE IF NOT EXISTS reported_runs (run_id VARCHAR PRIMARY KEY)"
+
+
+def unreported_runs(shared: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """This run, then any earlier run whose deliveries no published run summary has listed
+    yet (one killed, or stopped by a blocking check): their files belong in this summary."""
+    shared.execute(REPORTED_RUNS_DDL)
+    if not table_exists(shared, "delivery_log"):
+        return [run_id]
+    earlier = shared.execute(
+        "SELECT DISTINCT run_id FROM delivery_log WHERE run_id <> ? "
+        "AND run_id NOT IN (SELECT run_id FROM reported_runs) ORDER BY run_id",
+        [run_id],
+    ).fetchall()
+    return [run_id, *(r for (r,) in earlier)]
+
+
+def awaiting_summary(shared: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Whether any delivery (of this run or an unreported one) awaits a run summary: a
+    rejected or duplicate file earns a new summary even when no figure changes."""
+    runs = unreported_runs(shared, run_id)
+    return table_exists(shared, "delivery_log") and bool(
+        scalar(shared, "SELECT count(*) FROM delivery_log WHERE list_contains(?, run_id)", [runs])
+    )
+
+
+def mark_reported(shared: duckdb.DuckDBPyConnection, runs: list[str]) -> None:
+    shared.execute(REPORTED_RUNS_DDL)
+    shared.executemany("INSERT OR IGNORE INTO reported_runs VALUES (?)", [[r] for r in runs])
+
+
+def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: dt.datetime, published: Path) -> dict:
+    """The run summary of DESIGN.md from the shared store's delivery and check logs: the files
+    of this run (`runs[0]`) and of the earlier runs no summary has listed (`unreported_runs`),
+    so a refresh resumed after a crash reports what the killed run loaded, as an
+    uninterrupted refresh would have."""
+    run_id = runs[0]
+    rows = shared.execute(
+        "SELECT partner, dataset, file_name, sha256, status, rows_in, rows_loaded, rows_quarantined, error, run_id "
+        "FROM delivery_log WHERE list_contains(?, run_id) ORDER BY partner, dataset, file_name",
+        [runs],
+    ).fetchall() if table_exists(shared, "delivery_log") else []  # fmt: skip
+    checks = {
+        (p, d): (passed, failed)
+        for p, d, passed, failed in shared.execute(
+            "SELECT partner, dataset, count(*) FILTER (passed), count(*) FILTER (NOT passed) FROM check_log "
+            "WHERE run_id = ? GROUP BY ALL",
+            [run_id],
+        ).fetchall()
+    }
+    datasets: dict[tuple[str, str], dict] = {}
+    for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error, read_by in rows:
+        passed, failed = checks.get((partner, dataset), (0, 0))
+        page = Path("data_quality") / read_by / f"{partner}__{dataset}.html"
+        entry = datasets.setdefault(
+            (partner, dataset),
+            {
+                "partner": partner,
+                "dataset": dataset,
+                "rows_in": 0,
+                "rows_loaded": 0,
+                "rows_quarantined": 0,
+                "checks_passed": passed,
+                "checks_failed": failed,
+                "data_docs": page.as_posix() if (published / page).exists() else None,
+                "files": [],
+            },
+        )
+        entry["files"].append(
+            {
+                "name": name,
+                "sha256": sha,
+                "status": status,
+                "rows_in": rows_in,
+                "rows_loaded": loaded,
+                "rows_quarantined": quarantined,
+                "error": error,
+            }
+        )
+        entry["rows_in"] += rows_in
+        entry["rows_loaded"] += loaded
+        entry["rows_quarantined"] += quarantined
+    return {
+        "run_id": run_id,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "data_quality": f"data_quality/{run_id}/index.html",
+        "datasets": list(datasets.values()),
+    }
+
+
+def publish(
+    shared_path: Path, published: Path, metrics: list[Metric], summary: dict, keep: int = KEEP
+) -> dict[str, int]:
+    """Build a complete snapshot beside the current one, check it (leak guard, disclosure
+    control), then make it current. Returns rows per table."""
+    building, final = new_snapshot(published, summary["run_id"])
+    try:
+        counts = _build_snapshot(building, shared_path, metrics, summary)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # a failed build never becomes a snapshot
+        raise
+    os.rename(building, final)
+    activate(published, final)
+    prune(published, keep)
+    return counts
+
+
+def _build_snapshot(building: Path, shared_path: Path, metrics: list[Metric], summary: dict) -> dict[str, int]:
+    """Every output of one snapshot in `building`; raises when a check fails."""
+    (building / "parquet").mkdir()
+    contracts, policy, schema = load_contracts(), load_policy(), load_schema()
+    with connect(building / "metrics.duckdb") as con:
+        with attached(con, shared_path, "s", read_only=True):
+            tables = build_star_schema(con, metrics, contracts, summary["run_id"], policy, schema)
+        findings = scan(con, "metrics", contracts)
+        if findings:
+            raise LeakFound(findings)
+        exposed = visible_small_counts(con, policy)
+        if exposed:
+            raise DisclosureError(exposed)
+        counts = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in tables}
+        build_pack(con, building / "ssag_pack.xlsx", summary["run_id"], policy.threshold)
+        run = literal(summary["run_id"])
+        for table in tables:
+            target = literal(str(building / "parquet" / f"{table}.parquet"))
+            con.execute(f"COPY {table} TO {target} (FORMAT parquet, KV_METADATA {{run_id: {run}}})")
+    write_dictionary(building, metrics, schema, policy)
+    write_pbids(building, building.parent.parent / "parquet")
+    summary = {
+        **summary,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "status": "success",
+        "snapshot": building.name.removeprefix(".building-"),
+        "outputs": counts,
+    }
+    (building / "run_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return counts

@@ -1,0 +1,114 @@
+"""The governed split: what of a typed dataset may enter the shared intelligence store.
+
+Only columns the contract classifies `non_personal` or `sensitive` cross over, plus a
+pseudonymous person key (keyed HMAC, with the key's identifier beside it) and attributes
+generalised from identifiers: age in years and age band at the event (from date of birth),
+district and locality (from postcode) and the event month. No identifier column is ever
+selected.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from sihub.core.contracts import Classification, Contract, IdentifierKind
+from sihub.core.db import literal, quote, scalar, table_exists
+from sihub.privacy.generalise import age_band_sql, age_sql
+from sihub.privacy.keys import PseudonymKey
+from sihub.privacy.pseudonymise import hmac_pads, hmac_sql, identity_sql
+from sihub.privacy.scrub import scrub_sql
+from sihub.validation.checks import CHECK_LOG_DDL
+
+SHARED_CLASSES = (Classification.non_personal, Classification.sensitive)
+DELIVERY_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS delivery_log (
+    run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, sha256 VARCHAR, seen_at TIMESTAMP,
+    status VARCHAR, rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
+)
+"""
+
+
+def share_run_logs(con: duckdb.DuckDBPyConnection, contract: Contract, personal: str) -> None:
+    """Copy the dataset's delivery outcomes and check results (names, hashes, counts: no
+    personal data) from the attached personal zone to the shared store, for publishing."""
+    con.execute(DELIVERY_LOG_DDL)
+    con.execute(CHECK_LOG_DDL)
+    where = "WHERE partner = ? AND dataset = ?"
+    params = [contract.partner, contract.dataset]
+    con.execute(f"DELETE FROM delivery_log {where}", params)
+    con.execute(
+        "INSERT INTO delivery_log SELECT run_id, partner, dataset, file_name, sha256, seen_at, status, rows_in, "
+        f"rows_loaded, rows_quarantined, error FROM {personal}.deliveries {where}",
+        params,
+    )
+    con.execute(f"DELETE FROM check_log {where}", params)
+    if table_exists(con, "check_log", personal):
+        con.execute(f"INSERT INTO check_log SELECT * FROM {personal}.check_log {where}", params)
+
+
+def shared_columns(contract: Contract) -> list[str]:
+    return [n for n, c in contract.columns.items() if c.classification in SHARED_CLASSES]
+
+
+def build_shared_table(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    personal_alias: str,
+    key: PseudonymKey,
+    honour_opt_out: bool = False,
+) -> int:
+    """Replace the dataset's table in the shared store (the connection's main database) from
+    the typed table in the attached personal zone. Returns the rows written. With
+    `honour_opt_out` (the agreement says the national data opt-out applies), records flagged
+    as opted out stay in the personal zone."""
+    source = f"{personal_alias}.{quote(contract.table)}"
+    selects = [f"{identity_sql(contract)} AS _identity", f"{literal(key.key_id)} AS key_id"]
+    for name in shared_columns(contract):
+        column = contract.columns[name]
+        value = f"t.{quote(name)}"
+        if column.generalise == "month":
+            value = f"CAST(date_trunc('month', {value}) AS DATE)"
+        selects.append(f"{value} AS {quote(name)}")
+    joins = []
+    event = f"t.{quote(contract.event_date)}" if contract.event_date else None
+    if event:
+        selects.append(f"CAST(date_trunc('month', {event}) AS DATE) AS event_month")
+    dob = contract.identifier_column(IdentifierKind.date_of_birth)
+    if dob and event:
+        d, e = f"t.{quote(dob)}", f"CAST({event} AS DATE)"
+        selects.append(f"{age_sql(d, e)} AS age_years")
+    names = [
+        f"t.{quote(c)}"
+        for k in (IdentifierKind.forename, IdentifierKind.surname)
+        if (c := contract.identifier_column(k))
+    ]
+    for name, column in contract.columns.items():
+        if column.share_scrubbed:
+            selects.append(f"{scrub_sql(f't.{quote(name)}', names)} AS {quote(name)}")
+    postcode = contract.identifier_column(IdentifierKind.postcode)
+    if postcode:
+        outward = f"regexp_replace(upper(replace(t.{quote(postcode)}, ' ', '')), '.{{3}}$', '')"
+        joins.append(f"LEFT JOIN ref_postcode_district pd ON pd.postcode_district = {outward}")
+        joins.append("LEFT JOIN ref_district rd ON rd.district_code = pd.district_code")
+        selects += ["pd.district_code AS district_code", "rd.locality_code AS locality_code"]
+    band = f", {age_band_sql('age_years')} AS age_band" if dob and event else ""
+    opted_out = contract.opt_out_column if honour_opt_out else None
+    where = f"WHERE NOT coalesce(t.{quote(opted_out)}, false)" if opted_out else ""
+    # the keyed hash once per person, not once per row: a pupil has a row for every term
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {quote(contract.table)} AS
+        WITH shared_rows AS MATERIALIZED (
+            SELECT t.rowid AS _r, {", ".join(selects)} FROM {source} t {" ".join(joins)} {where}
+        ),
+        person_keys AS (
+            SELECT _identity, {hmac_sql("_identity")} AS person_key
+            FROM (SELECT DISTINCT _identity FROM shared_rows WHERE _identity IS NOT NULL)
+        )
+        SELECT * EXCLUDE (_r){band} FROM (
+            SELECT k.person_key, r.* EXCLUDE (_identity) FROM shared_rows r LEFT JOIN person_keys k USING (_identity)
+        ) ORDER BY _r
+        """,
+        list(reversed(hmac_pads(key))),
+    )
+    return scalar(con, f"SELECT count(*) FROM {quote(contract.table)}")

@@ -1,0 +1,109 @@
+"""Validating a dataset's new deliveries: each archived file not yet read is read under its
+contract, staged, and checked against the row rules in batches; then the dataset rules and
+the contract's raw Great Expectations expectations are judged, and a Data Docs page written.
+
+Plain arguments and results: the Dagster asset only reports what comes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from sihub.core.contracts import Contract
+from sihub.core.db import quote
+from sihub.intake import archive
+from sihub.intake.readers import FileRejected, RawFile, load_raw
+from sihub.validation import data_docs
+from sihub.validation.checks import CheckOutcome, FileOutcome, evaluate, record_checks, rule_failures
+from sihub.validation.conform import Conformed, conform_files, ensure_tables, stage
+
+# Rows staged per checking statement: many small files share one statement (its planning costs
+# as much as checking thousands of rows), while a run of big files never holds more than this.
+BATCH_ROWS = 250_000
+GX_BATCH_ROWS = 1_000_000  # new rows handed to GX's pandas engine at a time
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What one run's validation of a dataset found."""
+
+    files: list[FileOutcome]
+    checks: list[CheckOutcome]
+    page: Path | None  # the Data Docs page, when there were files to read
+
+    @property
+    def rows_in(self) -> int:
+        return sum(f.rows_in for f in self.files)
+
+
+def _validate_files(
+    con: duckdb.DuckDBPyConnection, contract: Contract, pending: list[tuple[str, str, str]], run_id: str
+) -> list[FileOutcome]:
+    """Read each pending file (one that cannot be read is rejected there and then), stage it,
+    and check the staged files in batches; a batch's rows and outcomes commit together."""
+    outcomes: dict[str, FileOutcome] = {}
+    batch: list[tuple[str, str, RawFile]] = []
+    staged_rows = 0
+
+    def check_batch() -> None:
+        con.execute("BEGIN")
+        results = conform_files(con, contract, "_staged", run_id)
+        for sha, name, raw in batch:
+            r = results.get(sha, Conformed(0, 0, 0))
+            archive.record_outcome(con, sha, run_id, "loaded", (r.rows_in, r.rows_loaded, r.rows_quarantined), None)
+            outcomes[sha] = FileOutcome(
+                name, sha, "loaded", r.rows_in, r.rows_loaded, r.rows_quarantined, r.rows_warned,
+                raw.missing, raw.unexpected, r.failures,
+            )  # fmt: skip
+        con.execute("COMMIT")
+        con.execute("DROP TABLE _staged")
+        batch.clear()
+
+    for sha, name, stored in pending:
+        # read outside any transaction: row numbers come from the staged table's rowid
+        try:
+            raw = load_raw(con, contract, Path(stored), "_raw")
+        except FileRejected as err:
+            archive.record_outcome(con, sha, run_id, "rejected", (0, 0, 0), str(err))
+            outcomes[sha] = FileOutcome(name, sha, "rejected", error=str(err))
+            continue
+        stage(con, "_staged", "_raw", len(batch), sha, name)
+        batch.append((sha, name, raw))
+        staged_rows += raw.rows
+        if staged_rows >= BATCH_ROWS:
+            check_batch()
+            staged_rows = 0
+    if batch:
+        check_batch()
+    return [outcomes[sha] for sha, _, _ in pending]
+
+
+def _raw_expectations(con: duckdb.DuckDBPyConnection, contract: Contract, new: list[str]) -> list[CheckOutcome]:
+    """The contract's own GX expectations over the rows of this run's files, streamed."""
+    if not contract.expectations:
+        return []
+    columns = sorted({c for e in contract.expectations for k, c in e.kwargs.items() if k.startswith("column")})
+    new_rows = con.sql(  # a relation streams in batches; an executed query would be copied whole
+        f"SELECT {', '.join(map(quote, columns)) or '1'} FROM {quote(contract.table)} "
+        "WHERE list_contains($new, _source_sha256)",
+        params={"new": new},
+    ).to_arrow_reader(GX_BATCH_ROWS)
+    return data_docs.run_raw_expectations(contract, (b.to_pandas() for b in new_rows))
+
+
+def validate(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str, data_quality: Path) -> Validated:
+    """Validate the dataset's pending deliveries (personal-zone connection); a run with files
+    to read writes its Data Docs page under `data_quality/<run_id>/`."""
+    ensure_tables(con, contract)
+    files = _validate_files(con, contract, archive.pending(con, contract), run_id)
+    gx_checks = _raw_expectations(con, contract, [f.sha256 for f in files if f.status == "loaded"])
+    checks = evaluate(con, contract, files, run_id, gx_checks)
+    record_checks(con, contract, run_id, checks)
+    outcome = Validated(files, checks, None)
+    if not files:  # a night with nothing new adds no page
+        return outcome
+    result = data_docs.validation_result(contract, outcome.rows_in, rule_failures(files), run_id)
+    return Validated(files, checks, data_docs.write_page(result, data_quality / run_id, contract))
