@@ -21,7 +21,7 @@ demo: env
 test: env
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen pytest -q
+	$(UV) run --frozen pytest -q -n 2 --dist loadfile  # two workers, a test file each: the suite is mostly Python
 
 # Not a test: the hub against a bare DuckDB load and a pandas pipeline (county unless SCALE is given;
 # national takes hours a repeat: `make bench SCALE=national REPEATS=1`).

@@ -34,7 +34,8 @@ def build_governed(contract: Contract) -> AssetsDefinition:
         with shared_store.connect() as con, attached(con, personal_store.file, "personal", read_only=True):
             inputs = changes.dataset_inputs(con, "personal", contract.partner, contract.dataset)
             ctx = changes.context(hub.paths.home, __name__, key.key_id, today)
-            fingerprint = changes.digest([ctx, opt_out, *inputs])
+            # the reference tables it joins are loaded by another asset: its code counts too
+            fingerprint = changes.digest([ctx, changes.code_digest("assets.reference"), opt_out, *inputs])
             share_run_logs(con, contract, "personal")  # this run's outcomes, for the run summary
             stage = f"{Stage.GOVERNED}/{contract.key}"
             with changes.skip_if_unchanged(con, stage, fingerprint, context.run.run_id) as built_by:

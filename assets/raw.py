@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetObservation, AssetsDefinition, MaterializeResult, asset
 
 from assets.keys import catalogue, dataset_key
 from assets.resources import DuckDBStore, HubResource
@@ -37,6 +37,21 @@ def build_raw(contract: Contract) -> AssetsDefinition:
             late = alert_if_overdue(con, contract, paths.published, context.run.run_id, today)
         if late:
             context.log.warning(f"{contract.key}: delivery overdue: {late.reason}")
+        in_landing = archive.landing_files(paths.landing, contract)
+        last = max((f.stat().st_mtime for f in in_landing), default=None)
+        context.log_event(
+            AssetObservation(
+                asset_key=dataset_key(Stage.LANDING, contract),
+                metadata={
+                    "files_in_landing": len(in_landing),
+                    "files_waiting (held: no live agreement)": sum(s.status == "held" for s in seen),
+                    "last_arrival": dt.datetime.fromtimestamp(last, dt.UTC).isoformat(timespec="seconds")
+                    if last
+                    else "none",
+                    "delivery": f"overdue: {late.reason}" if late else "on time",
+                },
+            )
+        )
         new = [s for s in seen if s.status == "archived"]
         if new:
             audit.record(

@@ -3,7 +3,7 @@ are purged (a step of its own, so a run never reports rows it has already delete
 
 import datetime as dt
 
-from dagster import MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.keys import PUBLISHED_KEY, RETENTION_KEY, catalogue
 from assets.resources import DuckDBStore, HubResource
@@ -15,14 +15,20 @@ from sihub.core.contracts import load_contracts
 @asset(
     **catalogue(RETENTION_KEY, {"duckdb"}),
     deps=[PUBLISHED_KEY],
-    description="Deletes personal-zone records past their dataset's retention period, with their quarantine "
-    "rows and fully expired raw files; counted in the audit log. The shared store and published outputs "
-    "drop them at the next refresh.",
+    description="Deletes personal-zone records past their dataset's retention period (from their closing "
+    "date; never an open record), with their quarantine rows and fully expired raw files; counted in the audit "
+    "log and per month in purge_log. The shared store, the next run summary and dq_scorecard report them.",
 )
-def purge(hub: HubResource, personal_store: DuckDBStore) -> MaterializeResult:
+def purge(context: AssetExecutionContext, hub: HubResource, personal_store: DuckDBStore) -> MaterializeResult:
     with personal_store.connect() as con:
         done = purge_all(
-            con, load_contracts(), load_register(), dt.date.today(), hub.paths.home, "nightly retention purge"
+            con,
+            load_contracts(),
+            load_register(),
+            dt.date.today(),
+            hub.paths.home,
+            "nightly retention purge",
+            context.run.run_id,
         )
     return MaterializeResult(
         metadata={

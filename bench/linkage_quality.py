@@ -12,11 +12,12 @@ from pathlib import Path
 
 import duckdb
 
+from sihub.core.paths import HubPaths
 from sihub.synthetic.linkage_truth import score
 
 
 def main(home: Path) -> None:
-    with duckdb.connect(str(home / "warehouse" / "personal.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(HubPaths(home).personal_store), read_only=True) as con:
         links = con.execute(
             "SELECT r.source_table, r.source_file, r.source_row, n.label AS cluster "
             "FROM link_records r LEFT JOIN link_nodes n ON n.node = r.identity"

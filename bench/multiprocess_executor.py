@@ -25,6 +25,7 @@ from dagster import (
 from refresh_timings import prepare, timed_refresh
 
 from pipelines.definitions import build_definitions
+from sihub.core.stages import Stage
 
 
 def multiprocess_refresh():
@@ -32,7 +33,7 @@ def multiprocess_refresh():
     defs = build_definitions(Path(os.environ["SIHUB_HOME"]))
     job = define_asset_job(
         "refresh_multiprocess",
-        selection=AssetSelection.all() - AssetSelection.groups("landing"),
+        selection=AssetSelection.all() - AssetSelection.groups(Stage.LANDING.value),
         executor_def=multiprocess_executor,
     )
     return Definitions(

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sihub.core.paths import HubPaths
 from sihub.privacy.keys import ENV, create_key_file, key_file
 from sihub.synthetic.generate import generate
 
@@ -30,8 +31,9 @@ def prepare(scale: str, seed: int) -> tuple[Path, float | None]:
         result = generate(scale, seed, home / "landing")
         seconds = result.seconds
         marker.write_text(json.dumps({"rows": result.rows, "bytes": result.bytes, "seconds": result.seconds}))
-    for folder in ("raw", "warehouse", "published", "governance", "dagster"):
-        shutil.rmtree(home / folder, ignore_errors=True)
+    paths = HubPaths(home)
+    for folder in (paths.raw, paths.warehouse, paths.published, paths.governance, paths.dagster):
+        shutil.rmtree(folder, ignore_errors=True)
     if ENV not in os.environ and not key_file(home).exists():
         create_key_file(home)  # synthetic data: a throwaway pseudonymisation key, as `sihub demo` makes
     return home, seconds
@@ -73,24 +75,40 @@ class Timed:
 def timed_refresh(home: Path, progress: bool = False) -> Timed:
     """One in-process refresh of `home`, timed per step from Dagster's step events; with
     `progress`, each step is printed as it ends (a national refresh takes hours)."""
+    from dagster import DagsterEventType
+
+    from assets.keys import stage_of
     from pipelines.refresh import run_refresh  # import cost counted separately from the run
 
-    started: dict[str, float] = {}
     timed = Timed(None, 0.0)
 
-    def on_event(kind: str, step: str | None, message: str) -> None:
-        if kind == "STEP_START" and step:
-            started[step] = time.perf_counter()
-        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in started:
-            timed.by_step[step] = time.perf_counter() - started[step]
-            timed.by_stage[step.split("__")[0]] += timed.by_step[step]
-            if progress:
-                print(
-                    f"{time.strftime('%H:%M:%S')} {kind.lower():<12} {step:<50}{timed.by_step[step]:8.1f} s", flush=True
-                )
+    class Clock:
+        """Times each step by the asset it builds or checks (a check's time adds to its asset's)."""
+
+        def __init__(self) -> None:
+            self.started: dict[str, float] = {}
+
+        def plan(self, steps: list) -> None:
+            pass
+
+        def warning(self, message: str) -> None:
+            pass
+
+        def step(self, event, key) -> None:
+            name = key.to_user_string()
+            if event == DagsterEventType.STEP_START:
+                self.started[name] = time.perf_counter()
+            elif event in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE) and name in self.started:
+                seconds = time.perf_counter() - self.started.pop(name)
+                timed.by_step[name] = timed.by_step.get(name, 0.0) + seconds
+                timed.by_stage[stage_of(key).value] += seconds
+                if progress:
+                    print(
+                        f"{time.strftime('%H:%M:%S')} {event.value.lower():<12} {name:<50}{seconds:8.1f} s", flush=True
+                    )
 
     t0 = time.perf_counter()
-    timed.outcome = run_refresh(home, on_event)
+    timed.outcome = run_refresh(home, Clock())
     timed.seconds = time.perf_counter() - t0
     return timed
 

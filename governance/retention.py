@@ -1,9 +1,17 @@
 """Retention: personal-zone records past their dataset's retention period are deleted, with
-their quarantine rows and, once every row of a delivered file is past retention, the raw
-archive file itself. What was purged is counted (never listed) in the audit log.
+their quarantine rows and, once nothing of a delivered file is left, the raw archive file
+itself. What was purged is counted (never listed) per month in `purge_log` and in the audit
+log.
 
-A record's age is its event date (delivery date for datasets without one); the period is the
-covering agreement's `retention_years`.
+A record's retention period starts when it closes: at the date in the contract's
+`retention.closed_by` column (an episode's end, a plan's end, the day a missing child was
+found); a record with that date blank is open — a child in care today — and is never purged.
+A dataset without a closing column counts from the event date (or the delivery date, for a
+dataset without one). Where a record is re-sent under its key (`delivery_mode: upsert`), the
+record that stands decides for every version of it: an episode delivered open and later
+closed goes when its closing date is past, all versions together, and never while it is
+open. A quarantined row counts from its event month, or its delivery when that is unreadable.
+The period is the covering agreement's `retention_years`.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from governance import audit
 from governance.agreements import Register
 from sihub.core.contracts import Contract
 from sihub.core.db import quote, table_exists
+from sihub.validation.current import current_rows, retention_start_sql
 
 
 @dataclass(frozen=True)
@@ -40,70 +49,117 @@ def cutoff_for(register: Register, contract: Contract, today: dt.date) -> dt.dat
         return today.replace(year=today.year - years, day=28)
 
 
-def purge(con: duckdb.DuckDBPyConnection, contract: Contract, register: Register, today: dt.date) -> Purged | None:
-    """Delete what is past retention for one dataset (personal zone connection)."""
+def _expiring_rows(con: duckdb.DuckDBPyConnection, contract: Contract, cutoff: dt.date) -> None:
+    """`_expiring`: the rowids of the typed rows to purge, with their event month."""
+    table = quote(contract.table)
+    seen = "(SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256)"
+    month = (
+        f"CAST(date_trunc('month', t.{quote(contract.event_date)}) AS DATE)"
+        if contract.event_date
+        else "CAST(date_trunc('month', d.seen_at) AS DATE)"
+    )
+    own = retention_start_sql(contract)
+    if contract.mode == "upsert":
+        key = ", ".join(quote(k) for k in contract.unique_key)
+        on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in contract.unique_key)
+        standing = (
+            f"(SELECT {key}, {retention_start_sql(contract, 's', 's._seen')} AS _age FROM ({_with_seen(contract)}) s)"
+        )
+        # every version of a record follows the version that stands; a version with no
+        # standing record (its delivery held) follows its own date
+        age = f"CASE WHEN s._key IS NULL THEN {own} ELSE s._age END"
+        join = f"LEFT JOIN (SELECT *, true AS _key FROM {standing}) s ON {on}"
+    else:
+        age, join = own, ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _expiring AS SELECT t.rowid AS _rid, {month} AS period_month "
+        f"FROM {table} t JOIN {seen} d ON d.sha256 = t._source_sha256 {join} WHERE {age} < ?",
+        [cutoff],
+    )
+
+
+def _with_seen(contract: Contract) -> str:
+    """The standing rows, each with its delivery's arrival (`_seen`)."""
+    return (
+        f"SELECT c.*, d.seen_at AS _seen FROM {current_rows(contract)} c "
+        "JOIN (SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256) d ON d.sha256 = c._source_sha256"
+    )
+
+
+def purge(
+    con: duckdb.DuckDBPyConnection, contract: Contract, register: Register, today: dt.date, run_id: str | None = None
+) -> Purged | None:
+    """Delete what is past retention for one dataset (personal zone connection); `run_id`
+    names the purge in `purge_log` (a refresh's run, else the time of the purge)."""
+    run_id = run_id or f"purge-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
     cutoff = cutoff_for(register, contract, today)
     if cutoff is None or not table_exists(con, contract.table):
         return None
     table = quote(contract.table)
-    seen = "(SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256)"
-    age = f"CAST(t.{quote(contract.event_date)} AS DATE)" if contract.event_date else "CAST(d.seen_at AS DATE)"
-    # files whose every row (typed or quarantined) is past retention go from the raw archive too;
-    # a file with no rows (or a dataset with no event date) is judged by its delivery date.
-    # Rows are summed up per file first: a few groups, where a join of every row to its file
-    # would hold the whole table (85 million rows at national scale) in memory.
-    newest = f"max({age})" if contract.event_date else "NULL::DATE"
-    recent_rows = "r.newest >= ?" if contract.event_date else "CAST(d.seen_at AS DATE) >= ?"
-    expired_files = [
-        r[0]
-        for r in con.execute(
-            f"""
-            WITH r AS (SELECT _source_sha256 AS sha256, {newest} AS newest FROM {table} t GROUP BY ALL),
-            q AS (
-                SELECT source_sha256 AS sha256,
-                       bool_or(event_month IS NULL OR event_month >= date_trunc('month', ?::DATE)) AS recent
-                FROM quarantine GROUP BY ALL
-            )
-            SELECT m.sha256 FROM archive_manifest m JOIN {seen} d USING (sha256)
-            LEFT JOIN r USING (sha256) LEFT JOIN q USING (sha256)
-            WHERE m.partner = ? AND m.dataset = ? AND m.archived_path IS NOT NULL
-              AND NOT (r.sha256 IS NOT NULL AND coalesce({recent_rows}, false))
-              AND NOT coalesce(q.recent, false)
-              AND (CAST(d.seen_at AS DATE) < ? OR ({"true" if contract.event_date else "false"}
-                   AND (r.sha256 IS NOT NULL OR q.sha256 IS NOT NULL)))
-            """,
-            [cutoff, contract.partner, contract.dataset, cutoff, cutoff],
-        ).fetchall()
-    ]
+    where = [contract.partner, contract.dataset]
+    _expiring_rows(con, contract, cutoff)
+    quarantine_age = (
+        "coalesce(q.event_month, CAST(date_trunc('month', d.seen_at) AS DATE)) < date_trunc('month', ?::DATE)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _expiring_quarantine AS SELECT q.rowid AS _rid, "
+        "coalesce(q.event_month, CAST(date_trunc('month', d.seen_at) AS DATE)) AS period_month FROM quarantine q "
+        "JOIN (SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256) d ON d.sha256 = q.source_sha256 "
+        f"WHERE q.partner = ? AND q.dataset = ? AND {quarantine_age}",
+        [*where, cutoff],
+    )
+    con.execute(
+        "INSERT INTO purge_log SELECT ?, ?, ?, period_month, ?, sum(rows), sum(quarantined), now()::TIMESTAMP FROM ("
+        "SELECT period_month, 1 AS rows, 0 AS quarantined FROM _expiring UNION ALL "
+        "SELECT period_month, 0, 1 FROM _expiring_quarantine) GROUP BY period_month",
+        [run_id, *where, cutoff],
+    )
     # a DELETE answers with the number of rows it deleted: nothing per row comes back to Python
     # (at national scale a purge deletes tens of millions of rows)
-    (rows,) = con.execute(
-        f"DELETE FROM {table} t USING {seen} d WHERE d.sha256 = t._source_sha256 AND {age} < ?", [cutoff]
-    ).fetchone()
+    (rows,) = con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT _rid FROM _expiring)").fetchone()
     (quarantined,) = con.execute(
-        "DELETE FROM quarantine WHERE partner = ? AND dataset = ? AND (event_month < date_trunc('month', ?::DATE) "
-        "OR list_contains(?, source_sha256))",
-        [contract.partner, contract.dataset, cutoff, expired_files],
+        "DELETE FROM quarantine WHERE rowid IN (SELECT _rid FROM _expiring_quarantine)"
     ).fetchone()
-    for sha, path in con.execute(
-        "SELECT sha256, archived_path FROM archive_manifest WHERE list_contains(?, sha256)", [expired_files]
-    ).fetchall():
+    # a raw file goes when nothing of it is left: no typed row, no quarantine row, and it had
+    # rows (all purged) or, with none, was delivered before the cutoff
+    expired = con.execute(
+        f"""
+        SELECT m.sha256, m.archived_path FROM archive_manifest m
+        JOIN (SELECT sha256, min(seen_at) AS seen_at, max(rows_in) AS rows_in FROM deliveries GROUP BY sha256) d
+            USING (sha256)
+        WHERE m.partner = ? AND m.dataset = ? AND m.archived_path IS NOT NULL
+          AND m.sha256 NOT IN (SELECT DISTINCT _source_sha256 FROM {table})
+          AND m.sha256 NOT IN (SELECT DISTINCT source_sha256 FROM quarantine WHERE partner = ? AND dataset = ?)
+          AND (coalesce(d.rows_in, 0) > 0 OR CAST(d.seen_at AS DATE) < ?)
+        """,
+        [*where, *where, cutoff],
+    ).fetchall()
+    for sha, path in expired:
         file = Path(path)
         if file.exists():
             file.chmod(0o640)
             file.unlink()
         con.execute("UPDATE archive_manifest SET archived_path = NULL WHERE sha256 = ?", [sha])
-    return Purged(contract.key, cutoff, rows, quarantined, len(expired_files))
+    con.execute("DROP TABLE _expiring")
+    con.execute("DROP TABLE _expiring_quarantine")
+    return Purged(contract.key, cutoff, rows, quarantined, len(expired))
 
 
 def purge_all(
-    con: duckdb.DuckDBPyConnection, contracts: list[Contract], register: Register, today: dt.date, home: Path, why: str
+    con: duckdb.DuckDBPyConnection,
+    contracts: list[Contract],
+    register: Register,
+    today: dt.date,
+    home: Path,
+    why: str,
+    run_id: str | None = None,
 ) -> list[Purged]:
     """Purge every dataset (personal-zone connection); what went is counted in the audit log
     under `why` (the command or the run that purged)."""
     done = []
+    run_id = run_id or f"purge-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
     for contract in contracts:
-        purged = purge(con, contract, register, today)
+        purged = purge(con, contract, register, today, run_id)
         if purged is None:
             continue
         done.append(purged)
@@ -112,7 +168,7 @@ def purge_all(
                 home,
                 "erasure",
                 why,
-                f"{purged.dataset}: records, quarantine rows and raw files before {purged.cutoff}",
+                f"{purged.dataset}: records, quarantine rows and raw files past retention ({purged.cutoff})",
                 purged.rows + purged.quarantined,
             )
     return done

@@ -2,6 +2,7 @@
 
 import json
 
+import duckdb
 from dagster import (
     DagsterRunStatus,
     DefaultScheduleStatus,
@@ -18,13 +19,14 @@ from dagster import (
     sensor,
 )
 
-from assets.keys import COMBINED_KEYS, dataset_key
+from assets.keys import COMBINED_KEYS, PUBLISHED_KEY, dataset_key
 from assets.resources import HubResource
 from pipelines.instance import prune_runs
-from sihub.core.alerts import RunAlert, partner_of, raise_alert
+from pipelines.outcomes import Failure, failure, raise_failure_alert
 from sihub.core.contracts import Contract
+from sihub.core.db import connect
 from sihub.core.stages import DATASET_STAGES, Stage
-from sihub.intake.landing_watch import look
+from sihub.intake.landing_watch import archived, look
 
 NIGHTLY_CRON = "0 2 * * *"
 TIMEZONE = "Europe/London"  # 02:00 local time, whether GMT or BST
@@ -55,7 +57,16 @@ def landing_sensor(job_name: str, contracts: list[Contract]):
         "the shared outputs. The same files never trigger twice.",
     )
     def _landing_sensor(context: SensorEvaluationContext, hub: HubResource):
-        seen = json.loads(context.cursor) if context.cursor else {}
+        if context.cursor:
+            seen = json.loads(context.cursor)
+        elif not hub.paths.personal_store.exists():
+            seen = {}
+        else:
+            try:
+                with connect(hub.paths.personal_store, read_only=True) as con:
+                    seen = archived(con)
+            except duckdb.IOException:  # a refresh holds the store: look again next tick
+                return SkipReason("the personal zone is busy (a refresh is running); first look postponed")
         deliveries, state = look(hub.paths.landing, contracts, seen)
         requests = [
             RunRequest(
@@ -79,10 +90,9 @@ def landing_sensor(job_name: str, contracts: list[Contract]):
     return _landing_sensor
 
 
-def failure_alert(contracts: list[Contract]):
-    """For runs the daemon launches (schedule, sensor, UI): an alert when one fails. `sihub
-    refresh` raises the same alert itself."""
-    partners = sorted({c.partner for c in contracts})
+def failure_alert():
+    """For runs the daemon launches (schedule, sensor, UI): an alert when one fails, the same
+    as `sihub refresh` raises for its own runs."""
 
     @run_failure_sensor(
         name="failure_alert",
@@ -90,13 +100,11 @@ def failure_alert(contracts: list[Contract]):
         description="Writes published/alerts/<time>-<run>.json for a failed run, and sends it where configured.",
     )
     def _failure_alert(context: RunFailureSensorContext, hub: HubResource) -> None:
-        event = context.failure_event
-        failed = event.step_key or context.dagster_run.job_name
-        reason = (event.message or "the run failed").strip().splitlines()[0]
         run_id = context.dagster_run.run_id
-        logs = f"Dagster run {run_id} (Runs page of the Dagster UI)"
-        partner = partner_of(f"{failed} {reason}", partners)  # a run failure names its failed steps
-        raise_alert(hub.paths.published, RunAlert(run_id, failed, partner, reason, logs))
+        found = failure(context.instance, run_id) or Failure(
+            PUBLISHED_KEY, context.dagster_run.job_name, (context.failure_event.message or "the run failed").strip()
+        )
+        raise_failure_alert(hub.paths, run_id, found, f"Dagster run {run_id} (Runs page of the Dagster UI)")
 
     return _failure_alert
 

@@ -93,7 +93,7 @@ class _StageProgress:
 
         stage = stage_of(key)
         if event == DagsterEventType.STEP_START:
-            self.progress.update(self.bars[stage], description=f"{stage:<9}  {dataset_of(key) or ''}")
+            self.progress.update(self.bars[stage], description=f"{stage:<9}  {dataset_of(key) or key.path[-1]}")
         elif event in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_SKIPPED):
             self.progress.advance(self.bars[stage])
             self.left[stage] -= 1
@@ -128,6 +128,8 @@ def _refresh(paths: HubPaths) -> None:
     if not outcome.success:
         console.print(f"[red]error[/]: the refresh could not publish: {outcome.reason}")
         raise typer.Exit(1)
+    if outcome.reason:  # published, then a later step (the retention purge) failed
+        console.print(f"[red]error[/]: published, but a later step failed: {outcome.reason}")
     if (outcome.summary or {}).get("run_id") != outcome.run_id:
         console.print(
             f"Nothing new since run {(outcome.summary or {}).get('run_id', '-')}: the published outputs "
@@ -153,6 +155,14 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
         )
     if summary.get("datasets"):
         console.print(table)
+    for d in summary.get("datasets", []):
+        for h in d.get("held", []):
+            console.print(
+                f"[yellow]held[/]: {d['partner']}/{d['dataset']} delivery {h['sha256'][:12]} (since {h['since'][:10]}) "
+                f"stays out of the shared store: {h['reason']}. Fix the contract and `sihub revalidate`, or "
+                f"`sihub release {d['partner']}/{d['dataset']} --sha {h['sha256'][:12]}`.",
+                highlight=False,
+            )
     else:
         console.print("No new deliveries in landing; outputs rebuilt from the stores.")
     published = paths.published
@@ -193,19 +203,65 @@ def revalidate(
 ) -> None:
     """Re-validate a dataset's archived files under its current contract (after a contract
     fix; no re-delivery needed), then run the refresh."""
-    from sihub.core.contracts import load_contracts
     from sihub.core.db import connect
     from sihub.intake import archive
 
-    contract = next((c for c in load_contracts() if c.key == dataset), None)
-    if contract is None:
-        console.print(f"[red]error[/]: no data contract for {dataset!r} (see data_contracts/)")
-        raise typer.Exit(2)
+    contract = _contract(dataset)
     paths = HubPaths.from_env()
     with connect(paths.personal_store) as con:
         files = archive.reopen(con, contract)
     console.print(f"{files} archived file(s) of {dataset} will be read again under the current contract.")
     _refresh(paths)
+
+
+def _contract(dataset: str):
+    """The contract for `partner/dataset`, or exit 2 saying there is none."""
+    from sihub.core.contracts import load_contracts
+
+    contract = next((c for c in load_contracts() if c.key == dataset), None)
+    if contract is None:
+        console.print(f"[red]error[/]: no data contract for {dataset!r} (see data_contracts/)")
+        raise typer.Exit(2)
+    return contract
+
+
+@app.command()
+def release(
+    dataset: Annotated[str, typer.Argument(help="partner/dataset, e.g. police/exploitation_flags")],
+    sha: Annotated[
+        str | None, typer.Option(help="Release only the held delivery whose SHA-256 starts with this.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Release a dataset's held deliveries (held after failing a data-quality check): their rows
+    go into the shared store and the published figures at the next refresh. Audited."""
+    import getpass
+
+    from governance import audit
+    from sihub.core.db import connect
+    from sihub.validation.holds import held_now
+    from sihub.validation.holds import release as release_held
+
+    contract = _contract(dataset)
+    paths = HubPaths.from_env()
+    with connect(paths.personal_store) as con:
+        held = [h for h in held_now(con, contract) if sha is None or h.sha256.startswith(sha)]
+        if not held:
+            console.print(f"No held delivery of {dataset}{' matches ' + sha if sha else ''}.")
+            raise typer.Exit(1)
+        for h in held:
+            console.print(f"  {h.sha256[:12]}  held since {h.since:%Y-%m-%d}: {h.reason}", highlight=False)
+        if not (yes or typer.confirm(f"Release {len(held)} held deliver{'y' if len(held) == 1 else 'ies'}?")):
+            raise typer.Exit(1)
+        released = release_held(con, contract, sha, getpass.getuser())
+    audit.record(
+        paths.home,
+        "alteration",
+        "sihub release (held deliveries released by the analyst)",
+        f"{dataset}: deliveries " + ", ".join(h.sha256[:12] for h in released),
+        len(released),
+    )
+    console.print(f"Released {len(released)}; they stand from the next refresh (`sihub refresh`).")
 
 
 @app.command()

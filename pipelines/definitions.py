@@ -34,7 +34,7 @@ def build_definitions(home: Path | None = None) -> Definitions:
     )
     return Definitions(
         schedules=[nightly_schedule(REFRESH_JOB)],
-        sensors=[landing_sensor(REFRESH_JOB, contracts), failure_alert(contracts), prune_old_runs],
+        sensors=[landing_sensor(REFRESH_JOB, contracts), failure_alert(), prune_old_runs],
         assets=[
             *dataset_assets,
             reference,

@@ -77,7 +77,7 @@ def _pinned(entry: object, home: Path) -> object:
 
 
 def hub_instance(home: Path) -> DagsterInstance:
-    """`$DAGSTER_HOME`'s instance when that is set (production); otherwise the repository's
+    """`$DAGSTER_HOME`'s instance when that is set (production); otherwise the project's
     `dagster.yaml` for `home`, the instance `dagster dev` opens from the repository root."""
     if os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.get()

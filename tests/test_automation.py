@@ -68,6 +68,15 @@ def test_landing_sensor_runs_each_partner_once_per_new_content(small, tmp_path: 
     assert third.run_requests[0].run_key not in {r.run_key for r in first.run_requests}
 
 
+def test_the_sensors_first_look_starts_from_what_the_archive_has_read(first_run, home: Path) -> None:
+    """Switched on over a home the nightly refresh has read, the sensor launches nothing; a
+    new file launches its partner's run."""
+    sensor = build_definitions(home).resolve_sensor_def("landing_sensor")
+    context = build_sensor_context(cursor=None, resources={"hub": HubResource(home=str(home))})
+    first = sensor.evaluate_tick(context)
+    assert first.run_requests == [] and first.cursor
+
+
 def test_a_failed_daemon_run_raises_an_alert(tmp_path: Path) -> None:
     @asset(key=["validated", "police", "missing_episodes"])
     def broken() -> None:
@@ -88,7 +97,9 @@ def test_a_failed_daemon_run_raises_an_alert(tmp_path: Path) -> None:
     (path,) = (tmp_path / "published" / "alerts").glob("*.json")
     alert = json.loads(path.read_text())
     assert alert["run_id"] == result.run_id and alert["partner"] == "police"
-    assert "validated__police__missing_episodes" in alert["reason"] and result.run_id in alert["logs"]
+    # the same alert `sihub refresh` raises: the asset named as stage/partner/dataset
+    assert alert["failed"] == "validated/police/missing_episodes"
+    assert alert["reason"].startswith("validated/police/missing_episodes: ") and result.run_id in alert["logs"]
 
 
 def test_an_overdue_delivery_raises_one_alert_per_missed_delivery(first_run, home: Path, tmp_path: Path) -> None:

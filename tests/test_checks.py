@@ -1,5 +1,5 @@
-"""Dataset-level rules as Dagster asset checks, run for real in-process: a broken delivery
-blocks what depends on it, and the run says which check stopped publication."""
+"""Dataset-level rules as Dagster asset checks, run for real in-process: a broken delivery is
+held while the rest publishes, and a leak blocks publication with the check named."""
 
 import csv
 import json
@@ -44,28 +44,33 @@ def flag(i: int) -> dict[str, str]:
     }
 
 
-def test_every_dataset_rule_is_an_asset_check_and_only_error_ones_block(tmp_path: Path) -> None:
+def test_every_dataset_rule_is_an_asset_check_and_only_the_leak_guard_blocks(tmp_path: Path) -> None:
+    """A delivery failing a dataset check is held (tests/test_deliveries.py), so no dataset
+    check needs to stop the run; the leak guard still blocks publication."""
     defs = build_definitions(tmp_path)
     graph = defs.resolve_asset_graph()
     checks = {k for k in graph.asset_check_keys if k.asset_key.path[:1] == ["validated"]}
     contracts = load_contracts()
     assert {k.name for k in checks} >= {
         "quarantine_share",
+        "deliveries_held",
         "files_readable",
         "columns_as_contracted",
         "row_count_change",
         "freshness",
     }
     assert len({k.asset_key for k in checks}) == len(contracts)
-    spec = next(s for a in defs.assets for s in getattr(a, "check_specs", []) if s.name == "quarantine_share")
-    assert spec.blocking
-    spec = next(s for a in defs.assets for s in getattr(a, "check_specs", []) if s.name == "freshness")
-    assert not spec.blocking
+    specs = [s for a in defs.assets for s in getattr(a, "check_specs", [])]
+    assert not any(s.blocking for s in specs if s.asset_key.path[0] == "validated")
+    (guard,) = [s for s in specs if s.name == "leak_guard"] or [
+        s for c in defs.asset_checks for s in c.check_specs if s.name == "leak_guard"
+    ]
+    assert guard.blocking
 
 
-def test_a_failing_blocking_check_stops_downstream_assets(tmp_path: Path) -> None:
+def test_a_delivery_failing_a_check_is_held_and_the_rest_publishes(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    bad = [contact(i, "31/02/2024" if i % 2 else "03/02/2024") for i in range(10)]  # half impossible dates
+    bad = [contact(i, "31/02/2024" if i % 2 else "03/02/2024") for i in range(30)]  # half impossible dates
     write_csv(landing / "childrens_services" / "contacts" / "contacts_2024.csv", "childrens_services/contacts", bad)
     write_csv(
         landing / "police" / "exploitation_flags" / "flags_2024.csv",
@@ -75,22 +80,22 @@ def test_a_failing_blocking_check_stops_downstream_assets(tmp_path: Path) -> Non
 
     outcome = run_refresh(tmp_path)
 
-    assert not outcome.success
-    assert outcome.reason == (
-        "blocked by failed data-quality check(s): validated/childrens_services/contacts quarantine_share"
-    )
-    assert not (tmp_path / "published" / "metrics.duckdb").exists()
+    assert outcome.success, outcome.reason
+    summary = json.loads((tmp_path / "published" / "run_summary.json").read_text())
+    contacts = next(d for d in summary["datasets"] if d["dataset"] == "contacts")
+    assert [f["status"] for f in contacts["files"]] == ["held"]
+    assert "15 of 30 rows quarantined (50%, more than 10%)" in contacts["held"][0]["reason"]
     (alert_file,) = (tmp_path / "published" / "alerts").glob("*.json")
     alert = json.loads(alert_file.read_text())
-    assert alert["run_id"] == outcome.run_id and alert["reason"] == outcome.reason
-    assert alert["failed"] == "validated/childrens_services/contacts quarantine_share"
-    assert alert["partner"] == "childrens_services" and alert["logs"] and alert["delivered"] == []
+    assert (alert["kind"], alert["partner"], alert["run_id"]) == ("delivery_held", "childrens_services", outcome.run_id)
+    assert alert["failed"].startswith("validated/childrens_services/contacts delivery ")
+    assert "type:contact_date 15" in alert["reason"] and alert["logs"] and alert["delivered"] == []
     with duckdb.connect(str(tmp_path / "warehouse" / "shared.duckdb"), read_only=True) as con:
-        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
-    assert "police__exploitation_flags" in tables  # the good dataset went on
-    assert "childrens_services__contacts" not in tables  # the broken delivery went no further
+        assert con.execute("SELECT count(*) FROM police__exploitation_flags").fetchall() == [(10,)]  # went on
+        # the held delivery went no further, its 15 good rows included
+        assert con.execute("SELECT count(*) FROM childrens_services__contacts").fetchall() == [(0,)]
     with duckdb.connect(str(tmp_path / "warehouse" / "personal.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM quarantine WHERE rule_id = 'type:contact_date'").fetchall() == [(5,)]
+        assert con.execute("SELECT count(*) FROM quarantine WHERE rule_id = 'type:contact_date'").fetchall() == [(15,)]
 
 
 def test_leak_guard_finds_identifiers_by_name_and_value_never_showing_them() -> None:

@@ -52,7 +52,15 @@ def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_ru
     assert hidden[["numerator", "value"]].isna().all().all()
     counted = hidden["metric_id"].map(metrics["denominator_type"]) == "count"
     assert hidden.loc[counted, "denominator"].isna().all()
-    shown = merged[~merged["suppressed"]]
+    # outside its sources' coverage a cell is "no data", with no number: nothing was counted in
+    # such a month (a quarter or rolling year reaching outside is incomplete, so no data too)
+    nodata = merged[merged["value_status"] == "no data"]
+    assert nodata[["numerator", "value"]].isna().all().all()
+    assert (nodata.loc[nodata["period_type"] == "month", "numerator_true"] == 0).all()
+    shown = merged[merged["value_status"] == "value"]
+    statuses = merged["value_status"].value_counts()
+    assert (~shown["suppressed"]).all() and statuses.sum() == len(merged)
+    assert set(statuses.index) == {"value", "suppressed", "no data"}
     assert (shown["numerator"] == shown["numerator_true"]).all()
     assert (shown["denominator"] == shown["denominator_true"]).all()
     rate = shown["numerator"] * shown["metric_id"].map(metrics["multiplier"]) / shown["denominator"]

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from sihub.core.contracts import Contract
+from sihub.intake import archive
 from sihub.linkage.link import link
 from sihub.privacy.keys import PseudonymKey
 from sihub.synthetic.linkage_truth import score
@@ -51,11 +52,15 @@ RECORDS = [
 def test_rules_link_nicknames_typos_and_swapped_dates_but_not_different_children(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "personal.duckdb"))
     con.execute(f"ATTACH '{tmp_path / 'shared.duckdb'}' AS shared")
+    archive.ensure_tables(con)  # the personal zone's delivery log, empty: every row stands
     for c, ref in ((HEALTH, "nhs"), (POLICE, "ref")):
         rows = [r for r in RECORDS if r[0] == c.partner]
         frame = pd.DataFrame(
-            [(f"{c.partner}.csv", r[1], r[2], r[3], pd.Timestamp(r[4]).date(), r[5], r[6], r[7]) for r in rows],
-            columns=["_source_file", "_row", "forename", "surname", "dob", "sex", "postcode", ref],
+            [
+                (f"{c.partner}-sha", f"{c.partner}.csv", r[1], r[2], r[3], pd.Timestamp(r[4]).date(), r[5], r[6], r[7])
+                for r in rows
+            ],
+            columns=["_source_sha256", "_source_file", "_row", "forename", "surname", "dob", "sex", "postcode", ref],
         )
         con.register("frame", frame)
         con.execute(f"CREATE TABLE {c.table} AS SELECT * FROM frame")

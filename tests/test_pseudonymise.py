@@ -99,6 +99,7 @@ def test_free_text_scrubber_removes_identifiers() -> None:
 
 def test_governed_split_scrubs_opted_in_free_text_and_honours_the_opt_out() -> None:
     from sihub.core.contracts import Contract
+    from sihub.intake import archive
     from sihub.sharing.split import build_shared_table
 
     contract = Contract.model_validate({
@@ -116,8 +117,12 @@ def test_governed_split_scrubs_opted_in_free_text_and_honours_the_opt_out() -> N
     })  # fmt: skip
     con = duckdb.connect()
     con.execute("ATTACH ':memory:' AS personal")
+    con.execute("USE personal")
+    archive.ensure_tables(con)  # the personal zone's delivery log, empty: every row stands
+    con.execute("USE memory")
     con.execute(
-        "CREATE TABLE personal.health__notes AS SELECT * FROM (VALUES "
+        "CREATE TABLE personal.health__notes AS SELECT 'one-file' AS _source_sha256, 'notes.csv' AS _source_file, "
+        "row_number() OVER () AS _row, * FROM (VALUES "
         "('Ann', 'Lee', DATE '2024-01-02', 'Ann Lee seen, call 01603 222333', 'secret', false), "
         "('Bob', 'Ray', DATE '2024-01-03', 'Bob fine', 'secret', true)) "
         "v(forename, surname, seen_on, note, private_note, opted_out)"

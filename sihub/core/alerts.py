@@ -26,7 +26,7 @@ class RunAlert:
     partner: str | None
     reason: str  # one line
     logs: str  # where to read more
-    kind: str = "run_failed"  # or "delivery_overdue"
+    kind: str = "run_failed"  # or "delivery_overdue", "delivery_held"
     at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     delivered: list[str] = field(default_factory=list)
 
@@ -34,12 +34,9 @@ class RunAlert:
     def subject(self) -> str:
         if self.kind == "delivery_overdue":
             return f"Safeguarding Intelligence Hub: {self.failed}"
+        if self.kind == "delivery_held":
+            return f"Safeguarding Intelligence Hub: {self.failed} held"
         return f"Safeguarding Intelligence Hub: refresh failed at {self.failed}"
-
-
-def partner_of(text: str, partners: list[str]) -> str | None:
-    """The first partner a step or check name mentions."""
-    return next((p for p in partners if p in text), None)
 
 
 def _send(alert: RunAlert) -> list[str]:

@@ -125,12 +125,14 @@ def context(home: Path, module: str, key_id: str, today: dt.date | None = None) 
 
 
 def dataset_inputs(con: duckdb.DuckDBPyConnection, personal: str, partner: str, dataset: str) -> list[str]:
-    """A dataset's typed rows, quarantine, warnings and delivery log in the attached personal zone."""
+    """A dataset's typed rows, quarantine, warnings, delivery log and holds in the attached personal zone."""
     where, params = "WHERE partner = ? AND dataset = ?", [partner, dataset]
     return [
         content(con, f"{personal}.{partner}__{dataset}"),
         *(content(con, f"{personal}.{log}", where, params) for log in ("quarantine", "validation_warnings")),
         content(con, f"{personal}.deliveries", where, params),
+        content(con, f"{personal}.held_deliveries", where, params),
+        content(con, f"{personal}.purge_log", where, params),
     ]
 
 

@@ -30,7 +30,9 @@ ROW_RULE_KINDS = (
     "not_before",
     "dob_not_after_event",
     "age_range",
+    "overlap",
 )
+DeliveryMode = Literal["append", "upsert", "replace"]
 
 
 class Classification(StrEnum):
@@ -120,10 +122,12 @@ class CrossRule(Strict):
 
 
 class DatasetChecks(Strict):
-    """Rules over a whole delivery (Dagster asset checks; `error` ones block downstream)."""
+    """Rules over a whole delivery (Dagster asset checks; a delivery failing an `error` one is held)."""
 
     max_quarantine_share: float = Field(0.10, ge=0, le=1)
     quarantine_severity: Severity = "error"
+    # a share of a handful of rows means little: one bad row of four is 25%
+    min_rows_for_share: int = Field(20, ge=1)
     row_count_ratio: tuple[float, float] = (0.5, 2.0)
     freshness_days: int = 400
 
@@ -134,6 +138,14 @@ class Delivery(Strict):
 
     every: Literal["day", "week", "month", "quarter", "term", "year"]
     grace_days: int = Field(7, ge=0)
+
+
+class Retention(Strict):
+    """When a record's retention period starts: at the date in `closed_by` (an end date, a
+    closure, the latest activity); a record with that date blank is open and never purged.
+    Without it, a record's age counts from the event date (or its delivery)."""
+
+    closed_by: str
 
 
 class RawExpectation(Strict):
@@ -164,6 +176,14 @@ class Contract(Strict):
     rules: tuple[CrossRule, ...] = ()
     checks: DatasetChecks = DatasetChecks()
     delivery: Delivery | None = None
+    delivery_mode: DeliveryMode | None = Field(
+        None,
+        description="how a delivery relates to what is held: append (new records only: a key already held is "
+        "an overlap, quarantined), upsert (a record re-sent under its unique key replaces the one held; the "
+        "newest delivery wins), replace (a delivery replaces every record held for the months its event dates "
+        "cover). Default: upsert with a unique key, else append.",
+    )
+    retention: Retention | None = None
     expectations: tuple[RawExpectation, ...] = ()
 
     @field_validator("partner", "dataset")
@@ -205,6 +225,25 @@ class Contract(Strict):
         if column is None or column.type not in ("date", "timestamp"):
             raise ValueError(f"event_date {self.event_date!r} must name a date or timestamp column")
         return self
+
+    @model_validator(mode="after")
+    def _mode_has_what_it_needs(self) -> Contract:
+        if self.delivery_mode == "upsert" and not self.unique_key:
+            raise ValueError("delivery_mode upsert needs a unique_key")
+        if self.delivery_mode == "replace" and not self.event_date:
+            raise ValueError("delivery_mode replace needs an event_date (the months a delivery covers)")
+        if self.retention:
+            column = self.columns.get(self.retention.closed_by)
+            if column is None or column.type not in ("date", "timestamp"):
+                raise ValueError(
+                    f"retention.closed_by {self.retention.closed_by!r} must name a date or timestamp column"
+                )
+        return self
+
+    @property
+    def mode(self) -> DeliveryMode:
+        """The delivery mode, stated or by default."""
+        return self.delivery_mode or ("upsert" if self.unique_key else "append")
 
     @property
     def key(self) -> str:

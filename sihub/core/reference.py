@@ -20,7 +20,7 @@ from sihub.core.paths import HubPaths, project
 
 def reference_file(name: str, home: Path | None = None) -> Path:
     """A reference table: `$SIHUB_HOME/reference/<name>` when present (a deployment's own
-    figures, or the synthetic partnership's denominators), else the repository's copy."""
+    figures, or the synthetic partnership's denominators), else the project's copy."""
     if home is not None and (HubPaths(home).reference / name).is_file():
         return HubPaths(home).reference / name
     return project().reference / name

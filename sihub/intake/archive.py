@@ -1,8 +1,10 @@
 """Landing to raw archive: every delivered file is copied once, content-addressed by SHA-256,
 and every sighting of a file is recorded. An identical re-delivery is a recorded no-op.
 
-Tables (personal zone): `archive_manifest` (one row per distinct file content) and
-`deliveries` (one row per file seen in landing, with its outcome).
+Tables (personal zone): `archive_manifest` (one row per distinct file content),
+`deliveries` (one row per file seen in landing, with its outcome), `held_deliveries`
+(deliveries kept out of the shared store after failing a dataset check, until released) and
+`purge_log` (rows purged for retention, counted per month: what was delivered and is gone).
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, landing_path VARCHAR,
     sha256 VARCHAR, size_bytes BIGINT, mtime_ns BIGINT, seen_at TIMESTAMP, status VARCHAR,
     rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS purge_log (
+    run_id VARCHAR, partner VARCHAR, dataset VARCHAR, period_month DATE, cutoff DATE, rows_purged BIGINT,
+    quarantine_rows_purged BIGINT, purged_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS held_deliveries (
+    sha256 VARCHAR, partner VARCHAR, dataset VARCHAR, reason VARCHAR, held_at TIMESTAMP, run_id VARCHAR,
+    released_at TIMESTAMP, released_by VARCHAR
 );
 """
 FINAL = ("loaded", "rejected", "duplicate", "held")

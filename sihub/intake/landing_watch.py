@@ -4,7 +4,7 @@ trigger two runs (Dagster refuses a run key it has seen) and a re-delivered iden
 triggers none.
 
 The state kept between looks is each file's size and modification time; a file is hashed
-only when those change.
+only when those change. The first look starts from what the archive has already read.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from sihub.core.contracts import Contract
+from sihub.core.db import table_exists
 from sihub.intake.archive import landing_files, sha256_of
 
 
@@ -50,3 +53,16 @@ def look(landing: Path, contracts: list[Contract], seen: dict[str, list]) -> tup
         datasets = tuple(sorted({dataset for dataset, _ in files}))
         deliveries.append(Delivery(partner, datasets, f"{partner}:{combined}", len(files)))
     return deliveries, state
+
+
+def archived(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
+    """The state of a first look, from the archive's delivery log (personal zone): every file
+    the hub has already read, at the size and time it was read, so switching the sensor on
+    does not treat the whole archive as new."""
+    if not table_exists(con, "deliveries"):
+        return {}
+    rows = con.execute(
+        "SELECT landing_path, any_value(size_bytes), any_value(mtime_ns), any_value(sha256) FROM deliveries "
+        "WHERE status <> 'held' GROUP BY landing_path"
+    ).fetchall()
+    return {path: [size, mtime, sha] for path, size, mtime, sha in rows}

@@ -31,6 +31,7 @@ from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.core.reference import reference_file
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identifier_sql, identity_sql
+from sihub.validation.current import current_rows
 
 # Rules in order of trust, with the confidence published beside each link.
 RULES = {
@@ -85,7 +86,7 @@ def _add_records(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
         ),
     }
     selects = ", ".join(f"{sql or 'NULL'} AS {name}" for name, sql in values.items())
-    table = quote(contract.table)
+    table = current_rows(contract)  # held deliveries and superseded records link nothing
     con.execute(
         f"INSERT INTO link_records SELECT {values['source_table']}, t._source_file, t._row, {values['identity']} "
         f"FROM {table} t"

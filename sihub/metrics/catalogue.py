@@ -29,6 +29,7 @@ import duckdb
 from sihub.core.db import literal, scalar, table_exists
 from sihub.core.paths import project
 from sihub.core.sql_files import SqlFileError, read_sql_file
+from sihub.linkage.views import load_views
 from sihub.privacy.generalise import AGE_BANDS, age_band_sql
 
 MetricError = SqlFileError
@@ -121,8 +122,12 @@ def load_catalogue(folder: Path | None = None) -> list[Metric]:
     return [parse_metric(p) for p in sorted((folder or project().sql).glob("*.sql"))]
 
 
-def _prepare(con: duckdb.DuckDBPyConnection) -> None:
-    """The helpers metric queries use (see the module's docstring)."""
+def _coverage(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
+    """`dataset_coverage`: each shared table's first and last month with data (its event
+    months); `metric_coverage`: from the first to the last month any source of a metric (through
+    the views it reads) has data. A metric with a source of no event month (attendance, the
+    scorecard) covers the whole range: what it lacks cannot be told. A month outside a metric's
+    coverage is "no data", never a zero."""
     tables = [
         r[0]
         for r in con.execute(
@@ -130,11 +135,37 @@ def _prepare(con: duckdb.DuckDBPyConnection) -> None:
             "AND table_schema = 'main' ORDER BY table_name"
         ).fetchall()
     ]
-    months = " UNION ALL ".join(f'SELECT event_month FROM "{t}"' for t in tables) or "SELECT NULL::DATE"
+    ranges = " UNION ALL ".join(
+        f"SELECT {literal(t)} AS source_table, min(event_month) AS first_month, max(event_month) AS last_month "
+        f'FROM "{t}"'
+        for t in tables
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE dataset_coverage AS "
+        + (ranges or "SELECT NULL::VARCHAR AS source_table, NULL::DATE AS first_month, NULL::DATE AS last_month")
+    )
+    views = {v.name: [s.replace("/", "__") for s in v.sources] for v in load_views()}
+    con.execute("CREATE OR REPLACE TABLE metric_sources (metric_id VARCHAR, source_table VARCHAR)")
+    pairs = [[m.id, t] for m in metrics for s in m.source_tables for t in views.get(s, [s])]
+    if pairs:
+        con.executemany("INSERT INTO metric_sources VALUES (?, ?)", pairs)
+    con.execute(
+        "CREATE OR REPLACE TABLE metric_coverage AS SELECT metric_id, min(first_month) AS first_month, "
+        "max(last_month) AS last_month FROM metric_sources LEFT JOIN dataset_coverage USING (source_table) "
+        "GROUP BY metric_id HAVING count(*) FILTER (WHERE first_month IS NULL) = 0"
+    )
+
+
+def _prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """The helpers metric queries use (see the module's docstring). The months are those the
+    metrics' sources cover (a dataset no metric reads does not stretch them)."""
     con.execute(
         "CREATE OR REPLACE TABLE month_district_grid AS "
         "SELECT CAST(m AS DATE) AS period_month, d.district_code FROM "
-        f"(SELECT min(event_month) AS lo, max(event_month) AS hi FROM ({months})) r, "
+        "(SELECT coalesce((SELECT min(first_month) FROM metric_coverage), "
+        "                 (SELECT min(first_month) FROM dataset_coverage)) AS lo, "
+        "        coalesce((SELECT max(last_month) FROM metric_coverage), "
+        "                 (SELECT max(last_month) FROM dataset_coverage)) AS hi) r, "
         "generate_series(r.lo, r.hi, INTERVAL 1 MONTH) AS s(m), "
         "(SELECT district_code FROM ref_district UNION ALL SELECT NULL) d"
     )
@@ -217,6 +248,7 @@ def compute(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> dict[str, 
     """Run every metric into `metric_values`: every period (month, quarter, rolling 12
     months), geography and breakdown, with the cells no one sees (`~unassigned`) kept for
     disclosure control. Returns district rows per metric, or why a metric was skipped."""
+    _coverage(con, metrics)
     _prepare(con)
     months = scalar(con, "SELECT count(DISTINCT period_month) FROM month_district_grid")
     con.execute(
@@ -292,9 +324,11 @@ SELECT v.metric_id, p.period_type, p.start_month, p.end_month,
        sum(v.denominator) FILTER (
            WHERE (c.aggregation = 'flow' AND c.denominator_type = 'count') OR v.period_month = p.end_month
        ) AS denominator,
-       v.geography_code LIKE '~%' OR v.breakdown LIKE '%:~%' AS hidden
+       v.geography_code LIKE '~%' OR v.breakdown LIKE '%:~%' AS hidden,
+       coalesce(p.start_month < mc.first_month OR p.end_month > mc.last_month, false) AS no_data
 FROM monthly v
 JOIN metric_catalogue c USING (metric_id)
+LEFT JOIN metric_coverage mc USING (metric_id)
 JOIN (SELECT *, year(start_month) - (month(start_month) < 4)::INT AS fy FROM periods) p
   ON v.period_month BETWEEN p.start_month AND p.end_month
 GROUP BY ALL

@@ -176,10 +176,11 @@ PROTECTED_SQL = """
 CREATE OR REPLACE TABLE metric_protected AS
 WITH shown AS (
     SELECT v.metric_id, v.period_type, v.start_month, v.end_month, v.period_id, v.geography_code, v.breakdown,
-           n.suppressed,
+           n.suppressed, v.no_data,
            c.multiplier,
-           CASE WHEN NOT n.suppressed THEN {numerator} END AS numerator,
-           CASE WHEN c.denominator_type = 'population' THEN v.denominator
+           CASE WHEN NOT n.suppressed AND NOT v.no_data THEN {numerator} END AS numerator,
+           CASE WHEN v.no_data THEN NULL
+                WHEN c.denominator_type = 'population' THEN v.denominator
                 WHEN NOT n.suppressed THEN {denominator} END AS denominator
     FROM metric_values v
     JOIN metric_catalogue c USING (metric_id)
@@ -189,7 +190,9 @@ WITH shown AS (
 )
 SELECT metric_id, period_type, start_month, end_month, period_id, geography_code, breakdown, numerator, denominator,
        CASE WHEN NOT suppressed AND denominator > 0 THEN numerator * multiplier / denominator END AS value,
-       suppressed
+       suppressed,
+       -- why a value is there or not: outside its sources' coverage a month is no data, never 0
+       CASE WHEN no_data THEN 'no data' WHEN suppressed THEN 'suppressed' ELSE 'value' END AS value_status
 FROM shown
 """
 

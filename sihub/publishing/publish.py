@@ -24,7 +24,10 @@ from sihub.publishing.metric_dictionary import write_dictionary, write_pbids
 from sihub.publishing.ssag_pack import build_pack
 from sihub.publishing.star_schema import build_star_schema, load_schema
 
-REPORTED_RUNS_DDL = "CREATE TABLE IF NOT EXISTS reported_runs (run_id VARCHAR PRIMARY KEY)"
+REPORTED_RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS reported_runs (run_id VARCHAR PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS reported_purges (run_id VARCHAR PRIMARY KEY);
+"""
 
 
 def unreported_runs(shared: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
@@ -51,8 +54,24 @@ def awaiting_summary(shared: duckdb.DuckDBPyConnection, run_id: str) -> bool:
 
 
 def mark_reported(shared: duckdb.DuckDBPyConnection, runs: list[str]) -> None:
+    """The runs (and the purges) a published summary has listed."""
     shared.execute(REPORTED_RUNS_DDL)
     shared.executemany("INSERT OR IGNORE INTO reported_runs VALUES (?)", [[r] for r in runs])
+    if table_exists(shared, "purge_log"):
+        shared.execute(
+            "INSERT OR IGNORE INTO reported_purges SELECT DISTINCT run_id FROM purge_log "
+            "WHERE run_id NOT IN (SELECT run_id FROM reported_purges)"
+        )
+
+
+def _unreported_purges(shared: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    shared.execute(REPORTED_RUNS_DDL)
+    if not table_exists(shared, "purge_log"):
+        return []
+    return shared.execute(
+        "SELECT partner, dataset, sum(rows) FROM purge_log WHERE run_id NOT IN (SELECT run_id FROM reported_purges) "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
 
 
 def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: dt.datetime, published: Path) -> dict:
@@ -75,10 +94,10 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
         ).fetchall()
     }
     datasets: dict[tuple[str, str], dict] = {}
-    for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error, read_by in rows:
+
+    def entry(partner: str, dataset: str) -> dict:
         passed, failed = checks.get((partner, dataset), (0, 0))
-        page = Path("data_quality") / read_by / f"{partner}__{dataset}.html"
-        entry = datasets.setdefault(
+        return datasets.setdefault(
             (partner, dataset),
             {
                 "partner": partner,
@@ -88,11 +107,19 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
                 "rows_quarantined": 0,
                 "checks_passed": passed,
                 "checks_failed": failed,
-                "data_docs": page.as_posix() if (published / page).exists() else None,
+                "data_docs": None,
+                "rows_purged": 0,
                 "files": [],
+                "held": [],
             },
         )
-        entry["files"].append(
+
+    for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error, read_by in rows:
+        page = Path("data_quality") / read_by / f"{partner}__{dataset}.html"
+        e = entry(partner, dataset)
+        if (published / page).exists():
+            e["data_docs"] = page.as_posix()
+        e["files"].append(
             {
                 "name": name,
                 "sha256": sha,
@@ -103,9 +130,20 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
                 "error": error,
             }
         )
-        entry["rows_in"] += rows_in
-        entry["rows_loaded"] += loaded
-        entry["rows_quarantined"] += quarantined
+        e["rows_in"] += rows_in
+        e["rows_loaded"] += loaded
+        e["rows_quarantined"] += quarantined
+    # every delivery held now, whenever it arrived: it stays out of every figure until released
+    held = shared.execute(
+        "SELECT partner, dataset, sha256, reason, held_at FROM held_log ORDER BY partner, dataset, held_at, sha256"
+    ).fetchall() if table_exists(shared, "held_log") else []  # fmt: skip
+    for partner, dataset, sha, reason, since in held:
+        since_text = since.isoformat(timespec="seconds")
+        entry(partner, dataset)["held"].append({"sha256": sha, "since": since_text, "reason": reason})
+    # rows purged for retention since the last summary (the purge runs after publication)
+    for partner, dataset, purged in _unreported_purges(shared):
+        if purged:
+            entry(partner, dataset)["rows_purged"] = int(purged)
     return {
         "run_id": run_id,
         "started_at": started_at.isoformat(timespec="seconds"),

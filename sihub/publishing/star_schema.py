@@ -76,7 +76,7 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
         """
         CREATE TABLE fact_metric_value AS
         SELECT p.metric_id, p.period_id, p.geography_code,
-               p.breakdown, p.numerator, p.denominator, p.value, p.suppressed, r.rag, g.signal
+               p.breakdown, p.numerator, p.denominator, p.value, p.suppressed, r.rag, g.signal, p.value_status
         FROM s.metric_protected p
         LEFT JOIN s.metric_rag r USING (metric_id, period_type, end_month, geography_code, breakdown)
         LEFT JOIN s.metric_signals g ON p.period_type = 'month' AND g.metric_id = p.metric_id
@@ -96,7 +96,7 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
         f"""
         CREATE TABLE dq_scorecard AS
         SELECT partner, dataset, period_id, rows_received, rows_loaded, rows_quarantined, rows_with_warnings,
-               completeness, validity, uniqueness, timeliness_days, nhs_number_coverage, upn_coverage,
+               completeness, validity, uniqueness, timeliness_days, nhs_number_coverage, upn_coverage, rows_purged,
                validity - lag(validity) OVER (
                    PARTITION BY partner, dataset, period_month IS NULL ORDER BY period_month) AS validity_change,
                CASE WHEN validity_change > 0.005 THEN 'improving' WHEN validity_change < -0.005 THEN 'worsening'
@@ -109,7 +109,9 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
                CASE WHEN {primary_suppression("rows_with_warnings", t)} THEN NULL ELSE rows_with_warnings END
                    AS rows_with_warnings,
                completeness, CASE WHEN {split} THEN NULL ELSE validity END AS validity, uniqueness,
-               timeliness_days, nhs_number_coverage, upn_coverage, period_month
+               timeliness_days, nhs_number_coverage, upn_coverage,
+               CASE WHEN {primary_suppression("rows_purged", t)} THEN NULL ELSE rows_purged END AS rows_purged,
+               period_month
         FROM s.dq_monthly
         ) ORDER BY partner, dataset, period_id
         """

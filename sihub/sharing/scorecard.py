@@ -13,7 +13,7 @@ SCORECARD_DDL = """
 CREATE TABLE IF NOT EXISTS dq_monthly (
     partner VARCHAR, dataset VARCHAR, period_month DATE, rows_received BIGINT, rows_loaded BIGINT,
     rows_quarantined BIGINT, rows_with_warnings BIGINT, completeness DOUBLE, validity DOUBLE, uniqueness DOUBLE,
-    timeliness_days INTEGER, nhs_number_coverage DOUBLE, upn_coverage DOUBLE
+    timeliness_days INTEGER, nhs_number_coverage DOUBLE, upn_coverage DOUBLE, rows_purged BIGINT
 )
 """
 
@@ -21,8 +21,9 @@ CREATE TABLE IF NOT EXISTS dq_monthly (
 def refresh_scorecard(con: duckdb.DuckDBPyConnection, contract: Contract, personal: str) -> int:
     """Replace the dataset's rows of `dq_monthly` (shared store) from the attached personal zone:
     per month of event (of delivery, where a row has no readable event date), rows received,
-    completeness of required fields, validity, uniqueness, delivery lag after the month's end
-    and identifier coverage (share of loaded rows carrying a valid NHS number / UPN)."""
+    completeness of required fields, validity, uniqueness, delivery lag after the month's end,
+    identifier coverage (share of loaded rows carrying a valid NHS number / UPN), and rows
+    purged for retention (received + purged = every row ever delivered for the month)."""
     table = f"{personal}.{quote(contract.table)}"
     month = f"CAST(date_trunc('month', t.{quote(contract.event_date)}) AS DATE)" if contract.event_date else "NULL"
     nhs, upn = (
@@ -60,14 +61,18 @@ def refresh_scorecard(con: duckdb.DuckDBPyConnection, contract: Contract, person
                    avg(CASE WHEN loaded THEN CAST(nhs_number IS NOT NULL AS INTEGER) END) AS nhs_cov,
                    avg(CASE WHEN loaded THEN CAST(upn IS NOT NULL AS INTEGER) END) AS upn_cov
             FROM rows GROUP BY period_month
+        ),
+        purged AS (
+            SELECT period_month, sum(rows_purged + quarantine_rows_purged) AS purged FROM {personal}.purge_log
+            WHERE partner = ? AND dataset = ? GROUP BY period_month
         )
-        SELECT ?, ?, period_month, received, loaded_rows, quarantined, warned, completeness,
-               loaded_rows / received, uniqueness, lag_days,
+        SELECT ?, ?, period_month, coalesce(received, 0), coalesce(loaded_rows, 0), coalesce(quarantined, 0),
+               coalesce(warned, 0), completeness, loaded_rows / received, uniqueness, lag_days,
                {"nhs_cov" if contract.identifier_column(IdentifierKind.nhs_number) else "NULL"},
-               {"upn_cov" if contract.identifier_column(IdentifierKind.upn) else "NULL"}
-        FROM monthly ORDER BY period_month
+               {"upn_cov" if contract.identifier_column(IdentifierKind.upn) else "NULL"}, coalesce(purged, 0)
+        FROM monthly FULL JOIN purged USING (period_month) ORDER BY period_month
         """,
-        [contract.partner, contract.dataset, contract.partner, contract.dataset],
+        [contract.partner, contract.dataset] * 3,
     )
     return scalar(
         con, "SELECT count(*) FROM dq_monthly WHERE partner = ? AND dataset = ?", [contract.partner, contract.dataset]

@@ -18,6 +18,7 @@ from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import hmac_pads, hmac_sql, identity_sql
 from sihub.privacy.scrub import scrub_sql
 from sihub.validation.checks import CHECK_LOG_DDL
+from sihub.validation.current import current_rows
 
 SHARED_CLASSES = (Classification.non_personal, Classification.sensitive)
 DELIVERY_LOG_DDL = """
@@ -28,17 +29,46 @@ CREATE TABLE IF NOT EXISTS delivery_log (
 """
 
 
+HELD_LOG_DDL = """
+CREATE TABLE IF NOT EXISTS held_log (
+    sha256 VARCHAR, partner VARCHAR, dataset VARCHAR, reason VARCHAR, held_at TIMESTAMP
+)
+"""
+
+
+PURGE_LOG_DDL = "CREATE TABLE IF NOT EXISTS purge_log (run_id VARCHAR, partner VARCHAR, dataset VARCHAR, rows BIGINT)"
+
+
 def share_run_logs(con: duckdb.DuckDBPyConnection, contract: Contract, personal: str) -> None:
-    """Copy the dataset's delivery outcomes and check results (names, hashes, counts: no
-    personal data) from the attached personal zone to the shared store, for publishing."""
+    """Copy the dataset's delivery outcomes, holds, purges and check results (names, hashes,
+    counts, reasons: no personal data) from the attached personal zone to the shared store, for
+    publishing."""
     con.execute(DELIVERY_LOG_DDL)
     con.execute(CHECK_LOG_DDL)
     where = "WHERE partner = ? AND dataset = ?"
     params = [contract.partner, contract.dataset]
+    con.execute(HELD_LOG_DDL)
     con.execute(f"DELETE FROM delivery_log {where}", params)
+    con.execute(f"DELETE FROM held_log {where}", params)
     con.execute(
-        "INSERT INTO delivery_log SELECT run_id, partner, dataset, file_name, sha256, seen_at, status, rows_in, "
-        f"rows_loaded, rows_quarantined, error FROM {personal}.deliveries {where}",
+        f"INSERT INTO held_log SELECT sha256, partner, dataset, reason, held_at FROM {personal}.held_deliveries "
+        f"{where} AND released_at IS NULL",
+        params,
+    )
+    # a held delivery's rows are in the personal zone but stand nowhere: reported as held
+    con.execute(
+        "INSERT INTO delivery_log SELECT d.run_id, d.partner, d.dataset, d.file_name, d.sha256, d.seen_at, "
+        "CASE WHEN h.sha256 IS NULL THEN d.status ELSE 'held' END, d.rows_in, d.rows_loaded, d.rows_quarantined, "
+        f"coalesce(h.reason, d.error) FROM {personal}.deliveries d "
+        "LEFT JOIN held_log h ON h.sha256 = d.sha256 AND h.partner = d.partner AND h.dataset = d.dataset "
+        "WHERE d.partner = ? AND d.dataset = ?",
+        params,
+    )
+    con.execute(PURGE_LOG_DDL)
+    con.execute(f"DELETE FROM purge_log {where}", params)
+    con.execute(
+        "INSERT INTO purge_log SELECT run_id, partner, dataset, sum(rows_purged + quarantine_rows_purged) "
+        f"FROM {personal}.purge_log {where} GROUP BY ALL",
         params,
     )
     con.execute(f"DELETE FROM check_log {where}", params)
@@ -58,10 +88,11 @@ def build_shared_table(
     honour_opt_out: bool = False,
 ) -> int:
     """Replace the dataset's table in the shared store (the connection's main database) from
-    the typed table in the attached personal zone. Returns the rows written. With
+    the rows that stand in the attached personal zone (`current_rows`: no held delivery, no
+    record superseded by a later delivery). Returns the rows written. With
     `honour_opt_out` (the agreement says the national data opt-out applies), records flagged
     as opted out stay in the personal zone."""
-    source = f"{personal_alias}.{quote(contract.table)}"
+    source = current_rows(contract, personal_alias)
     selects = [f"{identity_sql(contract)} AS _identity", f"{literal(key.key_id)} AS key_id"]
     for name in shared_columns(contract):
         column = contract.columns[name]
@@ -99,7 +130,7 @@ def build_shared_table(
         f"""
         CREATE OR REPLACE TABLE {quote(contract.table)} AS
         WITH shared_rows AS MATERIALIZED (
-            SELECT t.rowid AS _r, {", ".join(selects)} FROM {source} t {" ".join(joins)} {where}
+            SELECT t._rowid AS _r, {", ".join(selects)} FROM {source} t {" ".join(joins)} {where}
         ),
         person_keys AS (
             SELECT _identity, {hmac_sql("_identity")} AS person_key

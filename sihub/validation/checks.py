@@ -1,4 +1,5 @@
-"""Dataset-level rules over one run's deliveries of a dataset (the Dagster asset checks).
+"""Dataset-level rules over one run's deliveries of a dataset and its held ones (the Dagster
+asset checks).
 
 Plain results (name, passed, severity, metadata with counts and rule ids, never values), so
 the Dagster layer only translates them.
@@ -13,6 +14,8 @@ import duckdb
 
 from sihub.core.contracts import Contract
 from sihub.core.db import quote, scalar
+from sihub.validation.current import retention_start_sql
+from sihub.validation.holds import held_now
 from sihub.validation.rules import dataset_rules
 
 ROW_COUNT_FLOOR = 50  # files smaller than this vary too much for a ratio to mean anything
@@ -44,6 +47,17 @@ class CheckOutcome:
     metadata: dict
 
 
+def over_share(contract: Contract, f: FileOutcome) -> bool:
+    """Whether a loaded delivery quarantined more than the contract allows (judged only for
+    deliveries big enough for a share to mean something)."""
+    checks = contract.checks
+    return (
+        f.status == "loaded"
+        and f.rows_in >= checks.min_rows_for_share
+        and f.rows_quarantined / f.rows_in > checks.max_quarantine_share
+    )
+
+
 def rule_failures(files: list[FileOutcome]) -> dict[str, int]:
     """Rows failing each rule, over the files."""
     totals: dict[str, int] = {}
@@ -71,10 +85,31 @@ def _row_count_changes(con: duckdb.DuckDBPyConnection, contract: Contract, run_i
     ]
 
 
+def _past_retention(
+    con: duckdb.DuckDBPyConnection, contract: Contract, loaded: list[FileOutcome], cutoff: dt.date | None
+) -> dict[str, float]:
+    """Each new delivery with more than half its loaded rows already past retention: its share."""
+    if cutoff is None or not loaded:
+        return {}
+    start = retention_start_sql(contract, "t", "now()")
+    shares = con.execute(
+        f"SELECT _source_sha256, avg(CAST(coalesce({start} < ?, false) AS INTEGER)) FROM {quote(contract.table)} t "
+        "WHERE list_contains(?, _source_sha256) GROUP BY ALL",
+        [cutoff, [f.sha256 for f in loaded]],
+    ).fetchall()
+    return {sha[:12]: round(share, 4) for sha, share in shares if share > 0.5}
+
+
 def evaluate(
-    con: duckdb.DuckDBPyConnection, contract: Contract, files: list[FileOutcome], run_id: str, extra: list[CheckOutcome]
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    files: list[FileOutcome],
+    run_id: str,
+    extra: list[CheckOutcome],
+    retention_cutoff: dt.date | None = None,
 ) -> list[CheckOutcome]:
-    """Every dataset rule of the contract over this run's files (`extra`: the GX expectations)."""
+    """Every dataset rule of the contract over this run's files (`extra`: the GX expectations)
+    and its held deliveries; `retention_cutoff`, the covering agreement's, for the arrival check."""
     by_name = {r.name: r for r in dataset_rules(contract)}
     loaded = [f for f in files if f.status == "loaded"]
     rows_in = sum(f.rows_in for f in loaded)
@@ -86,14 +121,25 @@ def evaluate(
         rule = by_name[name]
         out.append(CheckOutcome(name, passed, rule.severity, rule.description, {"files": len(files), **metadata}))
 
+    over = [f for f in loaded if over_share(contract, f)]
     add(
         "quarantine_share",
-        share <= contract.checks.max_quarantine_share,
+        not over,
         rows_in=rows_in,
         rows_quarantined=quarantined,
         share=round(share, 4),
+        deliveries_over_share={f.sha256[:12]: round(f.rows_quarantined / f.rows_in, 4) for f in over},
         worst_rules=worst_rules(files),
     )
+    held = held_now(con, contract)
+    add(
+        "deliveries_held",
+        not held,
+        held=len(held),
+        deliveries={h.sha256[:12]: f"since {h.since:%Y-%m-%d}: {h.reason}" for h in held},
+    )
+    stale = _past_retention(con, contract, loaded, retention_cutoff)
+    add("past_retention_on_arrival", not stale, cutoff=str(retention_cutoff), deliveries_mostly_past_retention=stale)
     rejected = {f.name: f.error for f in files if f.status == "rejected"}
     add("files_readable", not rejected, rejected=rejected)
     odd = {f.name: {"missing": f.missing, "unexpected": f.unexpected} for f in loaded if f.missing or f.unexpected}

@@ -18,6 +18,7 @@ from sihub.core.contracts import Column, Contract
 from sihub.core.db import literal, quote
 from sihub.privacy.generalise import age_sql
 from sihub.privacy.identifiers import VALIDITY_SQL
+from sihub.validation.current import current_rows
 from sihub.validation.rules import IDENTIFIER_RULES, Rule, row_rules, shareable
 
 SQL_TYPES = {
@@ -90,6 +91,8 @@ def broken(rule: Rule) -> str:
             return "_dup_rank > 1"
         case "unique":
             return "_key_rank > 1"
+        case "overlap":
+            return "_held_key"
         case "type":
             return f"{t} IS NOT NULL AND {v} IS NULL"
         case "required":
@@ -133,6 +136,18 @@ def _identifier_lookups(contract: Contract, rules: list[Rule]) -> tuple[str, str
             f"LEFT JOIN (SELECT _v, {valid} AS _ok FROM (SELECT DISTINCT {t} AS _v FROM t)) {alias} ON {alias}._v = {t}"
         )
     return "".join(f", {c}" for c in columns), " ".join(joins)
+
+
+def _held_keys(contract: Contract, rules: list[Rule], staged: str) -> tuple[str, str]:
+    """SQL column and join giving `_held_key` (the row's key stands already, from another
+    delivery) for an append-only dataset's overlap rule."""
+    if not any(r.kind == "overlap" for r in rules):
+        return "", ""
+    key = ", ".join(quote(k) for k in contract.unique_key)
+    others = f"SELECT DISTINCT {key}, true AS _held_key FROM {current_rows(contract)} c " + (
+        f"WHERE c._source_sha256 NOT IN (SELECT _source_sha256 FROM {quote(staged)})"
+    )
+    return ", coalesce(hk._held_key, false) AS _held_key", f"LEFT JOIN ({others}) hk USING ({key})"
 
 
 def _flags(rules: list[Rule]) -> list[str]:
@@ -215,6 +230,7 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
     event = f"CAST(date_trunc('month', {quote(contract.event_date)}) AS DATE)" if contract.event_date else "NULL::DATE"
     flags = _flags(rules)
     valid_columns, valid_joins = _identifier_lookups(contract, rules)
+    held_column, held_join = _held_keys(contract, rules, staged)
     errors = " OR ".join(f"_f{i}" for i, r in enumerate(rules) if r.severity == "error") or "false"
     warns = " OR ".join(f"_f{i}" for i, r in enumerate(rules) if r.severity == "warn") or "false"
     con.execute(
@@ -240,10 +256,10 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
         ),
         keyed AS (
             SELECT h.* EXCLUDE (_row_hash, _key_hash), coalesce(r._dup_rank, 1) AS _dup_rank,
-                coalesce(k._key_rank, 1) AS _key_rank{valid_columns}
+                coalesce(k._key_rank, 1) AS _key_rank{valid_columns}{held_column}
             FROM hashed h
             LEFT JOIN repeated_rows r USING (_file_seq, _row) LEFT JOIN repeated_keys k USING (_file_seq, _row)
-            {valid_joins}
+            {valid_joins} {held_join}
         ),
         flagged AS (SELECT *, {", ".join(flags)}, {event} AS _event_month FROM keyed)
         SELECT *, {errors} AS _error, NOT ({errors}) AND ({warns}) AS _warn FROM flagged

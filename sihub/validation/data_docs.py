@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import html
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -192,10 +193,36 @@ def write_page(result, folder: Path, contract: Contract) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     page = folder / f"{contract.table}.html"
     partial = page.with_suffix(".partial")
-    partial.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)), encoding="utf-8")
+    rendered = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    partial.write_text(_offline(rendered), encoding="utf-8")
     os.replace(partial, page)
     _write_index(folder)
     return page
+
+
+# the look the pages need, in the page: they are read where the council's network may not
+# reach a public CDN, and a page must not tell a CDN that someone is reading it
+BASE_STYLE = """
+body { font-family: Arial, Helvetica, sans-serif; margin: 1.5em; color: #212529; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f1f3f5; }
+.badge { padding: 0.1em 0.4em; border-radius: 0.2em; background: #e9ecef; }
+.text-danger { color: #b02a37; } .text-success { color: #146c43; }
+.d-none, .modal, nav .dropdown-menu { display: none; }
+"""
+
+
+def _offline(page: str) -> str:
+    """The page with every stylesheet and script from the internet removed and the styles it
+    needs written in: it renders offline, styled, and fetches nothing."""
+    from importlib.resources import files
+
+    page = re.sub(r'<link[^>]+href="https?://[^"]*"[^>]*>', "", page)
+    page = re.sub(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>', "", page)
+    page = re.sub(r'<(img|iframe)[^>]+src="https?://[^"]*"[^>]*>', "", page)  # GX's logo and tracking image
+    gx_style = (files("great_expectations") / "render/view/static/styles/data_docs_default_styles.css").read_text()
+    return page.replace("</head>", f"<style>{BASE_STYLE}{gx_style}</style></head>", 1)
 
 
 def _write_index(folder: Path) -> None:

@@ -95,6 +95,17 @@ def row_rules(contract: Contract) -> list[Rule]:
                 {"columns": contract.unique_key},
             )
         )
+    if contract.unique_key and contract.mode == "append":
+        first = contract.unique_key[0]
+        rules.append(
+            Rule(
+                "overlap",
+                first,
+                _severity(contract, first, "overlap"),
+                f"({', '.join(contract.unique_key)}) already held from an earlier delivery (append-only dataset)",
+                {"columns": contract.unique_key},
+            )
+        )
     for r in contract.rules:
         rules.append(Rule(r.type, r.column, r.severity, f"must not be before {r.other}", {"other": r.other}))
     dob = contract.identifier_column(IdentifierKind.date_of_birth)
@@ -129,7 +140,15 @@ def dataset_rules(contract: Contract) -> list[DatasetRule]:
         DatasetRule(
             "quarantine_share",
             checks.quarantine_severity,
-            f"at most {checks.max_quarantine_share:.0%} of the delivery's rows quarantined",
+            f"at most {checks.max_quarantine_share:.0%} of a delivery's rows quarantined (deliveries of "
+            f"{checks.min_rows_for_share} rows or more; an `error` failure holds the delivery)",
+        ),
+        DatasetRule("deliveries_held", "error", "no delivery of the dataset held out of the shared store"),
+        DatasetRule(
+            "past_retention_on_arrival",
+            "warn",
+            "at most half of a delivery's rows already past retention when it arrives (they are purged after "
+            "publication)",
         ),
         DatasetRule("files_readable", "warn", "every delivered file readable under the contract"),
         DatasetRule("columns_as_contracted", "warn", "no missing or unexpected columns"),

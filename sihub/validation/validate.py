@@ -7,6 +7,7 @@ Plain arguments and results: the Dagster asset only reports what comes back.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,17 @@ from sihub.core.db import quote
 from sihub.intake import archive
 from sihub.intake.readers import FileRejected, RawFile, load_raw
 from sihub.validation import data_docs
-from sihub.validation.checks import CheckOutcome, FileOutcome, evaluate, record_checks, rule_failures
+from sihub.validation.checks import (
+    CheckOutcome,
+    FileOutcome,
+    evaluate,
+    over_share,
+    record_checks,
+    rule_failures,
+    worst_rules,
+)
 from sihub.validation.conform import Conformed, conform_files, ensure_tables, stage
+from sihub.validation.holds import forget_holds, hold
 
 # Rows staged per checking statement: many small files share one statement (its planning costs
 # as much as checking thousands of rows), while a run of big files never holds more than this.
@@ -33,6 +43,7 @@ class Validated:
     files: list[FileOutcome]
     checks: list[CheckOutcome]
     page: Path | None  # the Data Docs page, when there were files to read
+    held: dict[str, str]  # deliveries held by this run: sha256 -> reason
 
     @property
     def rows_in(self) -> int:
@@ -94,16 +105,48 @@ def _raw_expectations(con: duckdb.DuckDBPyConnection, contract: Contract, new: l
     return data_docs.run_raw_expectations(contract, (b.to_pandas() for b in new_rows))
 
 
-def validate(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str, data_quality: Path) -> Validated:
-    """Validate the dataset's pending deliveries (personal-zone connection); a run with files
-    to read writes its Data Docs page under `data_quality/<run_id>/`."""
+def _to_hold(contract: Contract, files: list[FileOutcome], gx_checks: list[CheckOutcome]) -> dict[str, str]:
+    """The deliveries this run's checks hold, with why: each one quarantining more than the
+    contract allows (when that rule's severity is `error`), and every one of them when a Great
+    Expectations expectation of `error` severity fails over their rows."""
+    loaded = [f for f in files if f.status == "loaded"]
+    held = {}
+    if contract.checks.quarantine_severity == "error":
+        limit = contract.checks.max_quarantine_share
+        for f in loaded:
+            if over_share(contract, f):
+                worst = ", ".join(f"{rule} {n}" for rule, n in worst_rules([f], top=3).items())
+                held[f.sha256] = (
+                    f"quarantine_share: {f.rows_quarantined} of {f.rows_in} rows quarantined "
+                    f"({f.rows_quarantined / f.rows_in:.0%}, more than {limit:.0%}); most broken: {worst}"
+                )
+    failed = [c.name for c in gx_checks if not c.passed and c.severity == "error"]
+    if failed:
+        for f in loaded:
+            held.setdefault(f.sha256, f"Great Expectations check(s) failed over the delivery: {', '.join(failed)}")
+    return held
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    run_id: str,
+    data_quality: Path,
+    retention_cutoff: dt.date | None = None,
+) -> Validated:
+    """Validate the dataset's pending deliveries (personal-zone connection), holding those a
+    dataset check of `error` severity fails; a run with files to read writes its Data Docs
+    page under `data_quality/<run_id>/`."""
     ensure_tables(con, contract)
-    files = _validate_files(con, contract, archive.pending(con, contract), run_id)
+    pending = archive.pending(con, contract)
+    forget_holds(con, [sha for sha, _, _ in pending])  # read again, judged afresh
+    files = _validate_files(con, contract, pending, run_id)
     gx_checks = _raw_expectations(con, contract, [f.sha256 for f in files if f.status == "loaded"])
-    checks = evaluate(con, contract, files, run_id, gx_checks)
+    held = _to_hold(contract, files, gx_checks)
+    hold(con, contract, held, run_id)
+    checks = evaluate(con, contract, files, run_id, gx_checks, retention_cutoff)
     record_checks(con, contract, run_id, checks)
-    outcome = Validated(files, checks, None)
     if not files:  # a night with nothing new adds no page
-        return outcome
-    result = data_docs.validation_result(contract, outcome.rows_in, rule_failures(files), run_id)
-    return Validated(files, checks, data_docs.write_page(result, data_quality / run_id, contract))
+        return Validated(files, checks, None, held)
+    result = data_docs.validation_result(contract, sum(f.rows_in for f in files), rule_failures(files), run_id)
+    return Validated(files, checks, data_docs.write_page(result, data_quality / run_id, contract), held)

@@ -1,0 +1,100 @@
+"""Which typed rows stand: the dataset's current state, as the shared store, linkage and the
+dataset checks see it. Every delivery's rows stay in the personal zone (its history); what
+stands follows the contract's delivery mode, and leaves out held deliveries.
+
+- `append`: every row (a key already held is quarantined as an overlap when validated);
+- `upsert`: per unique key, the row of the newest delivery (arrival order), so a re-sent or
+  corrected record replaces the one held and a re-sent file counts once;
+- `replace`: a delivery replaces every row of earlier deliveries in the months its event
+  dates cover (first to last), so a year-to-date file replaces the months it repeats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from sihub.core.contracts import Contract
+from sihub.core.db import literal, quote
+
+
+def _of(contract: Contract) -> str:
+    return f"partner = {literal(contract.partner)} AND dataset = {literal(contract.dataset)}"
+
+
+def _in(schema: str | None, table: str) -> str:
+    return f"{schema}.{table}" if schema else table
+
+
+def held_sql(contract: Contract, schema: str | None = None) -> str:
+    """SQL: the hashes of the dataset's deliveries held now."""
+    return f"SELECT sha256 FROM {_in(schema, 'held_deliveries')} WHERE {_of(contract)} AND released_at IS NULL"
+
+
+def delivery_order_sql(contract: Contract, schema: str | None = None) -> str:
+    """SQL: each loaded delivery's place in arrival order (`_seq`, 1 the oldest)."""
+    return (
+        "SELECT sha256 AS _source_sha256, row_number() OVER (ORDER BY min(seen_at), min(file_name), sha256) AS _seq "
+        f"FROM {_in(schema, 'deliveries')} WHERE {_of(contract)} AND status = 'loaded' GROUP BY sha256"
+    )
+
+
+def current_rows(contract: Contract, schema: str | None = None) -> str:
+    """A parenthesised query of the rows that stand, with the typed table's columns and
+    `_rowid` (the row's place in the typed table), for `FROM {current_rows(...)} t`."""
+    table = _in(schema, quote(contract.table))
+    kept = f"SELECT t.rowid AS _rowid, t.* FROM {table} t WHERE t._source_sha256 NOT IN ({held_sql(contract, schema)})"
+    if contract.mode == "append":
+        return f"({kept})"
+    # a row of no logged delivery (a table built by hand) counts as the oldest
+    ordered = f"SELECT * FROM ({kept}) LEFT JOIN ({delivery_order_sql(contract, schema)}) USING (_source_sha256)"
+    if contract.mode == "upsert":
+        key = ", ".join(map(quote, contract.unique_key))
+        partial = " OR ".join(f"{quote(k)} IS NULL" for k in contract.unique_key)
+        return (
+            f"(SELECT * EXCLUDE (_seq) FROM ({ordered}) "
+            f"QUALIFY {partial} OR row_number() OVER (PARTITION BY {key} ORDER BY _seq DESC, _row DESC) = 1)"
+        )
+    month = f"CAST(date_trunc('month', {quote(contract.event_date)}) AS DATE)"
+    return (
+        f"(WITH o AS (SELECT *, {month} AS _month FROM ({ordered})), "
+        "covers AS (SELECT _seq, min(_month) AS lo, max(_month) AS hi FROM o GROUP BY _seq) "
+        "SELECT o.* EXCLUDE (_seq, _month) FROM o WHERE NOT EXISTS "
+        "(SELECT 1 FROM covers c WHERE c._seq > o._seq AND o._month BETWEEN c.lo AND c.hi))"
+    )
+
+
+def retention_start_sql(contract: Contract, row: str = "t", delivered: str = "d.seen_at") -> str:
+    """SQL for the date a row's retention period starts from: its closing date (NULL while the
+    record is open: never purged), else its event date, else its delivery (`delivered`)."""
+    if contract.retention:
+        return f"CAST({row}.{quote(contract.retention.closed_by)} AS DATE)"
+    if contract.event_date:
+        return f"CAST({row}.{quote(contract.event_date)} AS DATE)"
+    return f"CAST({delivered} AS DATE)"
+
+
+@dataclass(frozen=True)
+class DatasetState:
+    """What the dataset holds now, whatever this run brought: for the analyst's view."""
+
+    rows_standing: int
+    deliveries: int  # loaded, held ones included
+    held: int
+    first_month: str | None  # of the standing rows' events
+    last_month: str | None
+
+
+def dataset_state(con: duckdb.DuckDBPyConnection, contract: Contract) -> DatasetState:
+    """The dataset's state in the personal zone (the connection's main database)."""
+    event = quote(contract.event_date) if contract.event_date else "NULL::DATE"
+    rows, first, last = con.execute(
+        f"SELECT count(*), strftime(min({event}), '%Y-%m'), strftime(max({event}), '%Y-%m') "
+        f"FROM {current_rows(contract)} t"
+    ).fetchone()
+    (deliveries,) = con.execute(
+        f"SELECT count(DISTINCT sha256) FROM deliveries WHERE {_of(contract)} AND status = 'loaded'"
+    ).fetchone()
+    (held,) = con.execute(f"SELECT count(*) FROM ({held_sql(contract)})").fetchone()
+    return DatasetState(rows, deliveries, held, first, last)

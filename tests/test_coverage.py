@@ -1,0 +1,70 @@
+"""No data is not zero: a few early rows in one dataset stretch the months only of the metrics
+that read it; every other metric shows those months as "no data", never as 0."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.refresh import run_refresh
+
+
+def early_rows(source: Path, date_columns: list[str], ref_column: str, prefix: str, when: dt.datetime) -> list[dict]:
+    """Five rows of a delivered file moved back to `when`, under new references, for children
+    old enough then (born before 2012)."""
+    with source.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("date_of_birth", "2000")[:4] < "2012"]
+    out = []
+    for i, row in enumerate(rows[:5]):
+        moved = {**row, ref_column: f"{prefix}{i:05d}"}
+        for column in date_columns:
+            if moved[column]:
+                moved[column] = (when + dt.timedelta(hours=i)).strftime("%Y-%m-%d %H:%M:%S")
+        out.append(moved)
+    return out
+
+
+def test_months_outside_a_metrics_sources_are_no_data(first_run, home: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    folder = copy / "landing" / "police" / "missing_episodes"
+    source = sorted(folder.glob("*.csv"))[0]
+    when = dt.datetime(2020, 9, 7, 10, 0)
+    rows = early_rows(source, ["reported_missing_datetime", "found_datetime"], "episode_ref", "MPEARLY", when)
+    for row in rows:
+        row["return_interview_date"] = ""
+    with (folder / "missing_episodes_2020_backlog.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with source.open(encoding="utf-8", newline="") as f:
+        first_month = min(r["reported_missing_datetime"][:7] for r in csv.DictReader(f))
+    assert first_month > "2020-09"
+
+    outcome = run_refresh(copy)
+    assert outcome.success, outcome.reason
+
+    published = copy / "published" / "parquet"
+    facts = pd.read_parquet(published / "fact_metric_value.parquet")
+    periods = pd.read_parquet(published / "dim_period.parquet")
+    months = periods.loc[periods["period_type"] == "month", "period_id"]
+    assert months.min() == "2020-09"  # the missing-episodes metrics reach back to the backlog
+    county = facts[(facts["geography_code"] == "E10000020") & (facts["breakdown"] == "all")]
+    before = county[county["period_id"].isin(["2020-09", "2020-12", "2021-03"])]
+    # contacts began in April 2021: the months before are no data, not zero contacts
+    contacts = before[before["metric_id"] == "contacts_per_10k"]
+    assert len(contacts) == 3 and set(contacts["value_status"]) == {"no data"}
+    assert contacts["numerator"].isna().all() and contacts["value"].isna().all()
+    assert not contacts["suppressed"].any()
+    # the missing-episodes metric has its five in September and true zeros after
+    episodes = before[before["metric_id"] == "missing_episodes_per_10k"].set_index("period_id")
+    assert episodes.loc["2020-09", "value_status"] in ("value", "suppressed")
+    assert episodes.loc["2020-12", "value_status"] == "value" and episodes.loc["2020-12", "numerator"] == 0
+    # whatever is not a value has no number
+    shown = facts["value_status"] == "value"
+    assert facts.loc[~shown, "numerator"].isna().all() and facts.loc[~shown, "value"].isna().all()
+    assert set(facts["value_status"]) <= {"value", "suppressed", "no data"}
