@@ -13,7 +13,8 @@ CHILD_INDEX_KEY = AssetKey([Stage.LINKED.value, "child_index"])
 METRICS_KEY = AssetKey([Stage.METRICS.value, "metric_values"])
 PUBLISHED_KEY = AssetKey([Stage.PUBLISHED.value, "metrics_store"])
 RETENTION_KEY = AssetKey([Stage.RETENTION.value, "purge"])
-COMBINED_KEYS = (CHILD_INDEX_KEY, METRICS_KEY, PUBLISHED_KEY, RETENTION_KEY)
+AUDIT_KEY = AssetKey([Stage.AUDIT.value, "chain"])
+COMBINED_KEYS = (CHILD_INDEX_KEY, METRICS_KEY, PUBLISHED_KEY, RETENTION_KEY, AUDIT_KEY)
 
 
 def dataset_key(stage: Stage, contract: Contract) -> AssetKey:

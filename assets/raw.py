@@ -38,7 +38,7 @@ def build_raw(contract: Contract) -> AssetsDefinition:
         if late:
             context.log.warning(f"{contract.key}: delivery overdue: {late.reason}")
         in_landing = archive.landing_files(paths.landing, contract)
-        last = max((f.stat().st_mtime for f in in_landing), default=None)
+        last = max((f.lstat().st_mtime for f in in_landing), default=None)
         context.log_event(
             AssetObservation(
                 asset_key=dataset_key(Stage.LANDING, contract),

@@ -6,10 +6,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 
 from sihub.core.db import connect, restrict
 from sihub.core.paths import HubPaths
+from sihub.core.run_lock import run_lock
 
 
 class HubResource(ConfigurableResource):
@@ -24,10 +25,17 @@ class HubResource(ConfigurableResource):
 
 class DuckDBStore(ConfigurableResource):
     """One DuckDB file: the personal zone (restricted: readable by its owner only) or the
-    shared intelligence store."""
+    shared intelligence store. A run that uses a store holds its home's run lock throughout,
+    so a run the daemon launches is refused, naming the other, while another process writes."""
 
     path: str
+    home: str
     restricted: bool = False
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator["DuckDBStore"]:
+        with run_lock(HubPaths(Path(self.home)), f"Dagster run {context.run_id}", context.run_id):
+            yield self
 
     @property
     def file(self) -> Path:

@@ -3,9 +3,17 @@ URL through `SIHUB_GOVERNANCE_DB`): the agreements register as loaded, and the a
 
 The audit log records what DPA 2018 s.62 asks of logging: collection, alteration,
 consultation, disclosure, combination and erasure of personal data, with who (OS user), when,
-why (purpose or command), what, how many and to whom. The application only appends; every
-entry carries the hash of the one before, so an edit or a deletion breaks the chain and
-`verify()` says where.
+why (purpose or command), what, how many and to whom. The application only appends. An
+auditor can rely on it because:
+- every entry carries a keyed HMAC over its fields and the previous entry's hash: an edit,
+  a deletion or a recomputed chain shows unless the audit key (`SIHUB_AUDIT_KEY`, else
+  `$SIHUB_HOME/secrets/audit.key`, owner-only; never the pseudonymisation key) was used;
+- after every run the entry count and the chain's head are anchored, appended to
+  `$SIHUB_HOME/governance/audit_anchors.jsonl` and put in the run's Dagster metadata, so
+  cutting off the latest entries or emptying the log shows too;
+- appends are serialised (SQLite: an immediate write transaction; PostgreSQL: an advisory
+  lock), so writers at once never fork the chain.
+`sihub audit verify` checks chain and anchors (`check`).
 """
 
 from __future__ import annotations
@@ -13,10 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import hashlib
+import hmac
 import json
 import os
+import secrets
 from pathlib import Path
 
+from sqlalchemy import event, text
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from governance.agreements import Register
@@ -55,15 +66,47 @@ class AuditEntry(SQLModel, table=True):
     hash: str
 
 
+KEY_ENV = "SIHUB_AUDIT_KEY"
+ANCHORS = "audit_anchors.jsonl"
+_engines: dict[str, object] = {}
+
+
 def engine_for(home: Path):
     url = os.environ.get("SIHUB_GOVERNANCE_DB")
     if url is None:
         db = HubPaths(home).governance_db
         db.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{db}"
-    engine = create_engine(url)
+    if url in _engines:
+        return _engines[url]
+    engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+    if url.startswith("sqlite"):
+        # one writer at a time: the read of the chain's head and the append happen in one
+        # immediate transaction (pysqlite's own BEGIN would start it deferred)
+        @event.listens_for(engine, "connect")
+        def _no_implicit_begin(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     SQLModel.metadata.create_all(engine)
+    _engines[url] = engine
     return engine
+
+
+def _key(home: Path) -> bytes:
+    """The audit key: its own secret, made owner-only on first use when none is configured."""
+    if value := os.environ.get(KEY_ENV):
+        return value.strip().encode()
+    path = HubPaths(home).secrets / "audit.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text(encoding="utf-8").strip().encode()
 
 
 def load_agreements(home: Path, register: Register) -> int:
@@ -82,23 +125,27 @@ def load_agreements(home: Path, register: Register) -> int:
     return len(register.agreements)
 
 
-def _digest(entry: AuditEntry) -> str:
+def _digest(entry: AuditEntry, key: bytes) -> str:
     body = {k: getattr(entry, k) for k in ("at", "who", "action", "why", "what", "how_many", "recipient", "prev_hash")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hmac.new(key, json.dumps(body, sort_keys=True).encode(), hashlib.sha256).hexdigest()
 
 
 def record(home: Path, action: str, why: str, what: str, how_many: int, recipient: str = "") -> AuditEntry:
     """Append one entry (counts and descriptions only: never an identifier)."""
     if action not in ACTIONS:
         raise ValueError(f"audit action must be one of {', '.join(ACTIONS)}")
-    with Session(engine_for(home)) as session:
+    key = _key(home)
+    engine = engine_for(home)
+    with Session(engine) as session:
+        if engine.dialect.name == "postgresql":  # held to the end of the transaction
+            session.exec(text("SELECT pg_advisory_xact_lock(hashtext('sihub audit log'))"))
         last = session.exec(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
         entry = AuditEntry(
             at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), who=getpass.getuser(), action=action,
             why=why, what=what, how_many=how_many, recipient=recipient,
             prev_hash=last.hash if last else GENESIS, hash="",
         )  # fmt: skip
-        entry.hash = _digest(entry)
+        entry.hash = _digest(entry, key)
         session.add(entry)
         session.commit()
         session.refresh(entry)
@@ -112,9 +159,52 @@ def entries(home: Path) -> list[AuditEntry]:
 
 def verify(home: Path) -> int | None:
     """The sequence number of the first entry whose chain is broken, or None when intact."""
-    previous = GENESIS
+    key, previous = _key(home), GENESIS
     for entry in entries(home):
-        if entry.prev_hash != previous or _digest(entry) != entry.hash:
+        if entry.prev_hash != previous or not hmac.compare_digest(_digest(entry, key), entry.hash):
             return entry.seq
         previous = entry.hash
+    return None
+
+
+def _anchors(home: Path) -> list[dict]:
+    path = HubPaths(home).governance / ANCHORS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def anchor(home: Path, run_id: str) -> dict:
+    """Append the chain's entry count and head to the anchor file; returns what was anchored
+    (for the run's Dagster metadata)."""
+    log = entries(home)
+    mark = {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "run_id": run_id,
+        "entries": len(log),
+        "head": log[-1].hash if log else GENESIS,
+    }
+    path = HubPaths(home).governance / ANCHORS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(json.dumps(mark) + "\n")
+    return mark
+
+
+def check(home: Path) -> str | None:
+    """What is wrong with the audit log, in one line (the first bad entry, or the first anchor
+    the log no longer matches), or None when chain and anchors hold."""
+    if (bad := verify(home)) is not None:
+        return f"audit log entry {bad} does not follow the chain (edited, inserted or the one before it deleted)"
+    log = entries(home)
+    for mark in _anchors(home):
+        if mark["entries"] > len(log):
+            return (
+                f"the audit log has {len(log)} entries but {mark['entries']} entries were anchored after run "
+                f"{mark['run_id']} ({mark['at']}): entries were deleted"
+            )
+        if mark["entries"] and log[mark["entries"] - 1].hash != mark["head"]:
+            seq = log[mark["entries"] - 1].seq
+            return f"audit log entry {seq} is not the one anchored after run {mark['run_id']} ({mark['at']})"
     return None

@@ -10,14 +10,17 @@ surname + date of birth (names folded for case, spacing, punctuation and diacrit
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+from openpyxl import Workbook
 
 from sihub.core.contracts import Contract, IdentifierKind
 from sihub.core.db import literal, quote, table_exists
+from sihub.core.workbooks import put_table
 from sihub.linkage.link import erase_links
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identity_sql
@@ -88,10 +91,15 @@ def export(found: dict[str, pd.DataFrame], folder: Path) -> Path:
     """One workbook, a sheet per dataset, readable by its owner only."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"subject_access_{dt.datetime.now():%Y%m%dT%H%M%S}.xlsx"
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for i, (key, rows) in enumerate(sorted(found.items()), start=1):
-            rows.to_excel(writer, sheet_name=f"{i:02d} {key.replace('/', ' ')}"[:31], index=False)
-    path.chmod(0o600)
+    book = Workbook()
+    book.remove(book.active)
+    for i, (key, rows) in enumerate(sorted(found.items()), start=1):
+        sheet = book.create_sheet(f"{i:02d} {key.replace('/', ' ')}"[:31])
+        values = rows.astype(object).where(rows.notna(), None).itertuples(index=False, name=None)
+        put_table(sheet, [str(c) for c in rows.columns], values)  # text as text: no formula from data
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only from the first byte
+    with os.fdopen(fd, "wb") as f:
+        book.save(f)
     return path
 
 

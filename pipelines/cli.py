@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -177,10 +179,25 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
     )
 
 
+@contextmanager
+def _locked(paths: HubPaths, what: str) -> Iterator[None]:
+    """The home's run lock for a command that writes; refused at once, naming the holder."""
+    from sihub.core.run_lock import RunLocked, run_lock
+
+    try:
+        with run_lock(paths, what):
+            yield
+    except RunLocked as err:
+        console.print(f"[red]error[/]: {err}", highlight=False, soft_wrap=True)  # one line, however wide
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def refresh() -> None:
     """Run the nightly refresh now, in-process, over everything in landing."""
-    _refresh(HubPaths.from_env())
+    paths = HubPaths.from_env()
+    with _locked(paths, "sihub refresh"):
+        _refresh(paths)
 
 
 @app.command()
@@ -191,10 +208,11 @@ def demo(scale: ScaleOption = Scale.small, seed: SeedOption = 1) -> None:
     from sihub.privacy.keys import ENV, create_key_file, key_file
 
     paths = HubPaths.from_env()
-    if ENV not in os.environ and not key_file(paths.home).exists():
-        console.print(f"Created a pseudonymisation key for the synthetic data: {create_key_file(paths.home)}")
-    _generate(scale, seed, None, 0.01)
-    _refresh(paths)
+    with _locked(paths, "sihub demo"):
+        if ENV not in os.environ and not key_file(paths.home).exists():
+            console.print(f"Created a pseudonymisation key for the synthetic data: {create_key_file(paths.home)}")
+        _generate(scale, seed, None, 0.01)
+        _refresh(paths)
 
 
 @app.command()
@@ -208,10 +226,11 @@ def revalidate(
 
     contract = _contract(dataset)
     paths = HubPaths.from_env()
-    with connect(paths.personal_store) as con:
-        files = archive.reopen(con, contract)
-    console.print(f"{files} archived file(s) of {dataset} will be read again under the current contract.")
-    _refresh(paths)
+    with _locked(paths, f"sihub revalidate {dataset}"):
+        with connect(paths.personal_store) as con:
+            files = archive.reopen(con, contract)
+        console.print(f"{files} archived file(s) of {dataset} will be read again under the current contract.")
+        _refresh(paths)
 
 
 def _contract(dataset: str):
@@ -244,7 +263,7 @@ def release(
 
     contract = _contract(dataset)
     paths = HubPaths.from_env()
-    with connect(paths.personal_store) as con:
+    with _locked(paths, f"sihub release {dataset}"), connect(paths.personal_store) as con:
         held = [h for h in held_now(con, contract) if sha is None or h.sha256.startswith(sha)]
         if not held:
             console.print(f"No held delivery of {dataset}{' matches ' + sha if sha else ''}.")
@@ -284,7 +303,7 @@ def purge(
     table = Table(title=f"Retention purge as on {today}")
     for col in ("partner/dataset", "kept from", "records", "quarantined", "raw files"):
         table.add_column(col, justify="left" if col == "partner/dataset" else "right")
-    with connect(paths.personal_store) as con:
+    with _locked(paths, "sihub purge"), connect(paths.personal_store) as con:
         done = purge_all(con, load_contracts(), load_register(), today, paths.home, "sihub purge (retention)")
     for d in done:
         table.add_row(d.dataset, str(d.cutoff), f"{d.rows:,}", f"{d.quarantined:,}", str(d.files))
@@ -301,9 +320,11 @@ def rollback(
     from sihub.core.snapshots import SnapshotError, current, snapshots
     from sihub.core.snapshots import rollback as roll_back
 
-    published = HubPaths.from_env().published
+    paths = HubPaths.from_env()
+    published = paths.published
     try:
-        name = roll_back(published, to)
+        with _locked(paths, "sihub rollback"):
+            name = roll_back(published, to)
     except SnapshotError as err:
         console.print(f"[red]error[/]: {err}")
         raise typer.Exit(1) from None
@@ -368,6 +389,7 @@ def sar(
     question = f"Erase these {total} record(s), their links and the person's shared-store rows?"
     if erase and (yes or typer.confirm(question)):
         with (
+            _locked(paths, "sihub sar --erase"),
             connect(paths.personal_store) as personal,
             connect(paths.shared_store) as shared,
         ):
@@ -398,3 +420,20 @@ def contracts_check() -> None:
         console.print(f"{len(errors)} error(s) in the data contracts.")
         raise typer.Exit(1)
     console.print(f"{len(contracts)} data contracts are valid.")
+
+
+audit_app = typer.Typer(help="The audit log of every access to personal data.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's keyed chain and its anchors; exit 1 naming the first bad entry."""
+    from governance import audit
+
+    paths = HubPaths.from_env()
+    problem = audit.check(paths.home)
+    if problem:
+        console.print(f"[red]error[/]: {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"The audit log holds: {len(audit.entries(paths.home)):,} entries, chain and anchors intact.")

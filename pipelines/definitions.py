@@ -5,6 +5,7 @@ from pathlib import Path
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
+from assets.audit import chain
 from assets.factory import build_dataset_assets
 from assets.keys import dataset_key
 from assets.linked import build_linked
@@ -42,13 +43,14 @@ def build_definitions(home: Path | None = None) -> Definitions:
             metric_values,
             metrics_store,
             purge,
+            chain,
         ],
         asset_checks=[leak_guard],
         jobs=[refresh],
         resources={
             "hub": HubResource(home=str(paths.home)),
-            "personal_store": DuckDBStore(path=str(paths.personal_store), restricted=True),
-            "shared_store": DuckDBStore(path=str(paths.shared_store)),
+            "personal_store": DuckDBStore(path=str(paths.personal_store), home=str(paths.home), restricted=True),
+            "shared_store": DuckDBStore(path=str(paths.shared_store), home=str(paths.home)),
         },
         executor=in_process_executor,
         loggers={"progress": progress_logger},

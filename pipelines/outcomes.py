@@ -49,12 +49,21 @@ def failure(instance: DagsterInstance, run_id: str) -> Failure | None:
         names = ", ".join(f"{c.asset_key.to_user_string()} {c.check_name}" for c in blocked)
         return Failure(blocked[0].asset_key, names, "blocked by failed data-quality check(s): " + names)
     for event in _events(instance, run_id, DagsterEventType.STEP_FAILURE):
-        error = event.event_specific_data.error
-        while error.cause is not None:
-            error = error.cause
         asset = _steps(instance, run_id).get(event.step_key, PUBLISHED_KEY)
-        return Failure(asset, asset.to_user_string(), f"{asset.to_user_string()}: {without_values(error.message)}")
+        message = _root(event.event_specific_data.error)
+        return Failure(asset, asset.to_user_string(), f"{asset.to_user_string()}: {message}")
+    for event in _events(instance, run_id, DagsterEventType.RESOURCE_INIT_FAILURE):  # before any step
+        return Failure(
+            PUBLISHED_KEY, "the run's start", f"the run could not start: {_root(event.event_specific_data.error)}"
+        )
     return None
+
+
+def _root(error) -> str:
+    """The innermost cause of an error, its first line, with no quoted value."""
+    while error.cause is not None:
+        error = error.cause
+    return without_values(error.message)
 
 
 def raise_failure_alert(home: HubPaths, run_id: str, found: Failure, logs: str) -> None:

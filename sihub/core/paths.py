@@ -148,3 +148,8 @@ class HubPaths:
     @property
     def dagster(self) -> Path:
         return self.home / "dagster"
+
+    @property
+    def run_lock(self) -> Path:
+        """Held by whichever process is writing to this home (`sihub.core.run_lock`)."""
+        return self.home / "run.lock"

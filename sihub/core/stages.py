@@ -15,6 +15,7 @@ class Stage(StrEnum):
     METRICS = "metrics"
     PUBLISHED = "published"
     RETENTION = "retention"
+    AUDIT = "audit"
 
     @property
     def order(self) -> int:

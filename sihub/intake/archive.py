@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +47,7 @@ class Sighting:
     file_name: str
     sha256: str
     size_bytes: int
-    status: str  # archived (new, to be read) or duplicate
+    status: str  # archived (new, to be read), duplicate, held or rejected (refused unread)
 
 
 def sha256_of(path: Path) -> str:
@@ -58,15 +58,66 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class Refused(Exception):
+    """A landing entry the hub will not read; the message says why, in one line."""
+
+
+def refusal(landing: Path, path: Path) -> str | None:
+    """Why `path` must not be read, or None for a regular file inside landing that no other
+    name reaches. Judged on the entry itself (lstat), never through a link: a link to the
+    key file or to a file elsewhere is refused before it is opened."""
+    here = path
+    while here != landing:  # the file and every folder between it and landing
+        if here.is_symlink():
+            return "refused: a symbolic link (only regular files inside landing are read)"
+        here = here.parent
+    info = path.lstat()
+    if not stat.S_ISREG(info.st_mode):
+        return "refused: not a regular file"
+    if info.st_nlink > 1:
+        return "refused: a hard-linked file (another name reaches the same data)"
+    if not path.resolve().is_relative_to(landing.resolve()):
+        return "refused: the path leads out of landing"
+    return None
+
+
+def open_landing_file(landing: Path, path: Path) -> int:
+    """A read-only descriptor of a landing file, opened without following a link at the last
+    step and checked again once open (the entry may have been swapped since it was judged)."""
+    if reason := refusal(landing, path):
+        raise Refused(reason)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        raise Refused(f"refused: could not be opened without following a link ({err.strerror})") from err
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        os.close(fd)
+        raise Refused("refused: changed while being read (no longer a single regular file)")
+    return fd
+
+
+def _copy_and_hash(fd: int, partial: Path) -> str:
+    """Copy an open landing file to `partial`, hashing what was copied (read once)."""
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "rb") as source, partial.open("wb") as target:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+            target.write(block)
+    return digest.hexdigest()
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
 
 
 def landing_files(landing: Path, contract: Contract) -> list[Path]:
+    """Every entry of the dataset's landing folder that matches the contract's pattern (links
+    and other non-regular entries included, so they are refused with a reason, not ignored)."""
     folder = landing / contract.partner / contract.dataset
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob(contract.source.file_pattern) if p.is_file() and not p.name.startswith("."))
+    return sorted(p for p in folder.glob(contract.source.file_pattern) if not p.name.startswith("."))
 
 
 def archive(
@@ -95,39 +146,48 @@ def archive(
         ).fetchall()
     }
     out = []
+    folder = raw / contract.partner / contract.dataset
     for path in landing_files(landing, contract):
-        stat = path.stat()
+        info = path.lstat()
         relative = path.relative_to(landing).as_posix()
-        if (relative, stat.st_size, stat.st_mtime_ns) in seen:
+        if (relative, info.st_size, info.st_mtime_ns) in seen:
             continue
-        sha = sha256_of(path)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        sha, status, error, partial = "", "archived", None, None
+        try:
+            fd = open_landing_file(landing, path)
+        except Refused as refused:
+            status, error = "rejected", str(refused)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f".{run_id}.partial"
+            sha = _copy_and_hash(fd, partial)
         con.execute("BEGIN")  # manifest and delivery log together: a crash leaves neither, never a "duplicate"
         con.execute("DELETE FROM deliveries WHERE landing_path = ? AND status = 'held'", [relative])
-        known = con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchall()
-        if held_reason:
+        known = sha and con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchall()
+        if status == "rejected":
+            pass
+        elif held_reason:
             status, error = "held", held_reason
         elif known:
             status, error = "duplicate", "identical to an earlier delivery; skipped"
         else:
-            status, error = "archived", None
-            target = raw / contract.partner / contract.dataset / f"{sha}{path.suffix.lower()}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(target.suffix + ".partial")
-            shutil.copyfile(path, partial)
+            target = folder / f"{sha}{path.suffix.lower()}"
             os.replace(partial, target)
             target.chmod(0o440)
             con.execute(
                 "INSERT INTO archive_manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [sha, contract.partner, contract.dataset, path.name, stat.st_size, str(target), now, run_id],
+                [sha, contract.partner, contract.dataset, path.name, info.st_size, str(target), now, run_id],
             )
         con.execute(
             "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?)",
-            [run_id, contract.partner, contract.dataset, path.name, relative, sha, stat.st_size,
-             stat.st_mtime_ns, now, status, error],
+            [run_id, contract.partner, contract.dataset, path.name, relative, sha, info.st_size,
+             info.st_mtime_ns, now, status, error],
         )  # fmt: skip
         con.execute("COMMIT")
-        out.append(Sighting(path.name, sha, stat.st_size, status))
+        if partial is not None and partial.exists():
+            partial.unlink()  # held or duplicate: not kept
+        out.append(Sighting(path.name, sha, info.st_size, status))
     return out
 
 

@@ -17,7 +17,7 @@ import duckdb
 
 from sihub.core.contracts import Contract
 from sihub.core.db import table_exists
-from sihub.intake.archive import landing_files, sha256_of
+from sihub.intake.archive import landing_files, refusal, sha256_of
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ def look(landing: Path, contracts: list[Contract], seen: dict[str, list]) -> tup
     new: dict[str, list[tuple[str, str]]] = {}
     for contract in contracts:
         for path in landing_files(landing, contract):
-            stat = path.stat()
+            if refusal(landing, path):  # never opened through a link: the refresh reports it
+                continue
+            stat = path.lstat()
             key = path.relative_to(landing).as_posix()
             before = seen.get(key)
             if before and before[:2] == [stat.st_size, stat.st_mtime_ns]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,8 +123,57 @@ def _visible_sheet(reader: fastexcel.ExcelReader, wanted: str | int) -> str | in
     return visible[wanted]
 
 
+@dataclass(frozen=True)
+class WorkbookLimits:
+    """What a workbook may hold before it is read (a zip can inflate a few megabytes into
+    gigabytes); set by `SIHUB_XLSX_MAX_MB` (on disk), `SIHUB_XLSX_MAX_INFLATED_MB` (unzipped),
+    `SIHUB_XLSX_MAX_RATIO` (unzipped / zipped) and `SIHUB_XLSX_MAX_ROWS`."""
+
+    max_mb: float = 200
+    max_inflated_mb: float = 2_000
+    max_ratio: float = 100  # real workbooks: 5 to 20
+    max_rows: int = 5_000_000
+
+    @classmethod
+    def from_env(cls) -> WorkbookLimits:
+        names = {"max_mb": "MAX_MB", "max_inflated_mb": "MAX_INFLATED_MB", "max_ratio": "MAX_RATIO"}
+        values = {k: float(v) for k, n in names.items() if (v := os.environ.get(f"SIHUB_XLSX_{n}"))}
+        if rows := os.environ.get("SIHUB_XLSX_MAX_ROWS"):
+            values["max_rows"] = int(rows)
+        return cls(**values)
+
+
+def check_workbook(path: Path, limits: WorkbookLimits) -> None:
+    """Refuse a workbook past the limits, from its zip directory and sheet dimensions alone."""
+    size = path.stat().st_size
+    if size > limits.max_mb * 1e6:
+        raise FileRejected(f"workbook of {size / 1e6:.0f} MB, over the limit of {limits.max_mb:g} MB")
+    try:
+        with zipfile.ZipFile(path) as z:
+            entries = z.infolist()
+            inflated = sum(e.file_size for e in entries)
+            zipped = sum(e.compress_size for e in entries) or 1
+            sheets = [e for e in entries if e.filename.startswith("xl/worksheets/") and e.filename.endswith(".xml")]
+            heads = [z.open(e).read(4096).decode("utf-8", "replace") for e in sheets]
+    except zipfile.BadZipFile as err:
+        raise FileRejected("not readable as an Excel workbook: not a zip archive") from err
+    if inflated > limits.max_inflated_mb * 1e6:
+        raise FileRejected(
+            f"workbook inflates to {inflated / 1e6:.0f} MB, over the limit of {limits.max_inflated_mb:g} MB"
+        )
+    if inflated / zipped > limits.max_ratio:
+        raise FileRejected(
+            f"workbook compression ratio {inflated / zipped:.0f}:1, over the limit of {limits.max_ratio:g}:1 "
+            "(a zip bomb, or a sheet of one value repeated)"
+        )
+    for head in heads:
+        if (found := re.search(r'<dimension ref="[A-Z]+\d+:[A-Z]+(\d+)"', head)) and int(found[1]) > limits.max_rows:
+            raise FileRejected(f"a sheet of {int(found[1]):,} rows, over the limit of {limits.max_rows:,}")
+
+
 def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> None:
     src = contract.source
+    check_workbook(path, WorkbookLimits.from_env())
     try:
         reader = fastexcel.read_excel(str(path))
         sheet = reader.load_sheet(_visible_sheet(reader, src.sheet), header_row=src.header_row - 1, dtypes="string")

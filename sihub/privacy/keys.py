@@ -18,6 +18,7 @@ from pathlib import Path
 from sihub.core.paths import HubPaths
 
 MIN_KEY_BYTES = 32
+MIN_DISTINCT_CHARACTERS = 12  # a random 32-byte secret has some 25; "aaaa…" or spaces have 1
 ENV = "SIHUB_PSEUDONYM_KEY"
 
 
@@ -47,22 +48,44 @@ def key_file(home: Path) -> Path:
     return HubPaths(home).secrets / "pseudonym.key"
 
 
+def _normalised(value: str) -> str:
+    """The secret as used, from either source: surrounding white space (a newline an editor
+    added, spaces pasted into an environment file) is no part of it, so the same secret gives
+    the same pseudonyms wherever it is kept."""
+    return value.strip()
+
+
 def load_key(home: Path) -> PseudonymKey:
-    """The key from the environment, else from the key file; refuse a missing or short key."""
+    """The key from the environment, else from the key file; refuse a missing, short,
+    monotonous or (for the file) group- or world-readable key, saying what to do."""
     value = os.environ.get(ENV)
     source = f"${ENV}"
-    if value is None and key_file(home).is_file():
-        value = key_file(home).read_text(encoding="utf-8").strip()
-        source = str(key_file(home))
+    path = key_file(home)
+    if value is None and path.is_file():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise PseudonymKeyError(
+                f"the key file {path} can be read by others (mode {mode:o}); make it owner-only: chmod 600 {path}"
+            )
+        value = path.read_text(encoding="utf-8")
+        source = str(path)
     if value is None:
         raise PseudonymKeyError(
             f"no pseudonymisation key: set {ENV} to a secret of at least {MIN_KEY_BYTES} bytes "
-            f"(or run `sihub demo`, which creates {key_file(home)} for synthetic data)"
+            f"(or run `sihub demo`, which creates {path} for synthetic data)"
         )
+    value = _normalised(value)
     secret = value.encode("utf-8")
     if len(secret) < MIN_KEY_BYTES:
         raise PseudonymKeyError(
-            f"the pseudonymisation key in {source} is {len(secret)} bytes; it needs at least {MIN_KEY_BYTES}"
+            f"the pseudonymisation key in {source} is {len(secret)} bytes; it needs at least {MIN_KEY_BYTES} "
+            "(white space at its ends does not count)"
+        )
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS:
+        raise PseudonymKeyError(
+            f"the pseudonymisation key in {source} has only {len(set(value))} different characters; "
+            f"use a random secret (at least {MIN_DISTINCT_CHARACTERS} different characters), "
+            "for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
     return PseudonymKey(secret)
 

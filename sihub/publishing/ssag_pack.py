@@ -20,6 +20,8 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from sihub.core.workbooks import put
+
 RAG_FILL = {
     r: PatternFill("solid", fgColor=c) for r, c in (("red", "F4B6B6"), ("amber", "FFE3A3"), ("green", "C6E8C6"))
 }
@@ -48,19 +50,11 @@ QUALITY_HEADERS = ["Partner", "Dataset", "Rows received", "Rows loaded", "Validi
                    "NHS number coverage", "UPN coverage"]  # fmt: skip
 
 
-def _put(ws: Worksheet, row: int, column: int, value: object) -> None:
-    """One cell; text goes in as text, whatever it starts with (no formula from data)."""
-    cell = ws.cell(row=row, column=column)
-    cell.value = value
-    if isinstance(value, str):
-        cell.data_type = "s"
-
-
 def _heading(ws: Worksheet, title: str, stamp: list[str]) -> int:
-    _put(ws, 1, 1, title)
+    put(ws, 1, 1, title)
     ws.cell(row=1, column=1).font = Font(bold=True, size=14)
     for i, line in enumerate(stamp, start=2):
-        _put(ws, i, 1, line)
+        put(ws, i, 1, line)
     return len(stamp) + 3
 
 
@@ -83,7 +77,7 @@ def _theme_sheet(
     ).fetchall()
     geographies = [(code, name) for code, name, _ in areas]
     for col, header in enumerate(["Metric", "Unit"] + [g for _, g in geographies], start=1):
-        _put(ws, row, col, header)
+        put(ws, row, col, header)
         ws.cell(row=row, column=col).font = BOLD
     metrics = con.execute(
         "SELECT metric_id, title, unit FROM dim_metric WHERE theme = ? ORDER BY metric_id", [theme]
@@ -91,8 +85,8 @@ def _theme_sheet(
     latest = "SELECT max(period_id) FROM dim_period WHERE period_type = 'month'"
     for metric_id, title, unit in metrics:
         row += 1
-        _put(ws, row, 1, title)
-        _put(ws, row, 2, unit)
+        put(ws, row, 1, title)
+        put(ws, row, 2, unit)
         values = dict(
             (g, (v, s, r))
             for g, v, s, r in con.execute(
@@ -105,14 +99,14 @@ def _theme_sheet(
             value, suppressed, rag = values.get(code, (None, False, None))
             cell = ws.cell(row=row, column=col)
             if suppressed:
-                _put(ws, row, col, SUPPRESSED)
+                put(ws, row, col, SUPPRESSED)
                 cell.comment = Comment(SUPPRESSED_NOTE.format(t=t), "SIH")
             else:
-                _put(ws, row, col, None if value is None else round(value, 1))
+                put(ws, row, col, None if value is None else round(value, 1))
             if rag in RAG_FILL:
                 cell.fill = RAG_FILL[rag]
     row += 2
-    _put(ws, row, 1, f"{SUPPRESSED_NOTE.format(t=t)} Colours: rag against thresholds or the county average.")
+    put(ws, row, 1, f"{SUPPRESSED_NOTE.format(t=t)} Colours: rag against thresholds or the county average.")
     districts = [(code, name) for code, name, kind in areas if kind == "district"]
     for metric_id, title, unit in metrics:
         row = _trend(ws, con, metric_id, title, unit, districts, months, row + 3)
@@ -129,17 +123,17 @@ def _trend(ws, con, metric_id: str, title: str, unit: str, districts, months: li
             [metric_id],
         ).fetchall()
     }
-    _put(ws, row, 1, f"Trend: {title} ({unit})")
+    put(ws, row, 1, f"Trend: {title} ({unit})")
     ws.cell(row=row, column=1).font = BOLD
     header = row + 1
-    _put(ws, header, 1, "Month")
+    put(ws, header, 1, "Month")
     for col, (_, name) in enumerate(districts, start=2):
-        _put(ws, header, col, name)
+        put(ws, header, col, name)
     for i, month in enumerate(months, start=1):
-        _put(ws, header + i, 1, month)
+        put(ws, header + i, 1, month)
         for col, (code, _) in enumerate(districts, start=2):
             v = values.get((month, code))
-            _put(ws, header + i, col, None if v is None else round(v, 2))
+            put(ws, header + i, col, None if v is None else round(v, 2))
     chart = LineChart()
     chart.title, chart.y_axis.title, chart.x_axis.title = title, unit, "Month"
     chart.height, chart.width = 7.5, 18
@@ -152,11 +146,11 @@ def _trend(ws, con, metric_id: str, title: str, unit: str, districts, months: li
 
 def _table(ws: Worksheet, row: int, headers: list[str], rows: list[tuple]) -> None:
     for col, h in enumerate(headers, start=1):
-        _put(ws, row, col, h)
+        put(ws, row, col, h)
         ws.cell(row=row, column=col).font = BOLD
     for r, values in enumerate(rows, start=row + 1):
         for col, v in enumerate(values, start=1):
-            _put(ws, r, col, SUPPRESSED if v is None and headers[col - 1].startswith("Rows") else v)
+            put(ws, r, col, SUPPRESSED if v is None and headers[col - 1].startswith("Rows") else v)
 
 
 def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshold: int) -> list[str]:
@@ -194,9 +188,9 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
     _table(quality, quality.max_row + 3, ["Partner", "Dataset", "File delivered", "SHA-256"], files)
     sheets += [("Alerts", "Alerts in words for the latest month"), ("DQ scorecard", "Per partner dataset; files")]
     for i, (name, what) in enumerate(sheets, start=row):
-        _put(contents, i, 1, name)
+        put(contents, i, 1, name)
         contents.cell(row=i, column=1).hyperlink = f"#'{name}'!A1"
-        _put(contents, i, 2, what)
+        put(contents, i, 2, what)
     contents.column_dimensions["A"].width = 40
     wb.save(path)
     return wb.sheetnames

@@ -1,0 +1,122 @@
+"""Landing as an attacker would use it: links to the key or to files elsewhere, hard links,
+folders that lead out of landing, and a workbook built to exhaust memory. Only regular files
+inside landing are read, never through a link; everything else is rejected with the reason."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import duckdb
+
+from pipelines.refresh import run_refresh
+from sihub.privacy.keys import create_key_file
+
+
+def raw_contents(home: Path) -> set[bytes]:
+    return {p.read_bytes() for p in (home / "raw").rglob("*") if p.is_file()}
+
+
+def statuses(home: Path, dataset: str) -> dict[str, tuple[str, str | None]]:
+    summary = json.loads((home / "published" / "run_summary.json").read_text())
+    entry = next((d for d in summary["datasets"] if d["dataset"] == dataset), {"files": []})
+    return {f["name"]: (f["status"], f["error"]) for f in entry["files"]}
+
+
+def test_links_and_paths_out_of_landing_are_refused_unread(first_run, home: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    key = create_key_file(copy)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    episodes = copy / "landing" / "police" / "missing_episodes"
+    source = sorted(episodes.glob("*.csv"))[0]
+    stray = outside / "episodes_from_elsewhere.csv"
+    shutil.copyfile(source, stray)
+    stray.write_text(stray.read_text().replace("MP0", "MPX"))  # new content, would load if read
+    (episodes / "key.csv").symlink_to(key)
+    (episodes / "linked.csv").symlink_to(stray)
+    hard_target = outside / "hard.csv"
+    shutil.copyfile(stray, hard_target)
+    hard_target.write_text(hard_target.read_text().replace("MPX", "MPH"))
+    os.link(hard_target, episodes / "hard.csv")
+    flags = copy / "landing" / "police" / "exploitation_flags"
+    shutil.move(flags, outside / "flags")
+    (copy / "landing" / "police" / "exploitation_flags").symlink_to(outside / "flags")  # the folder leads out
+    first_flags = sorted((outside / "flags").glob("*.csv"))[0]
+    (outside / "flags" / "extra.csv").write_text(first_flags.read_text().replace("EX", "EY"))
+    with duckdb.connect(str(copy / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        before = con.execute("SELECT count(*) FROM police__missing_episodes").fetchone()[0]
+
+    outcome = run_refresh(copy)
+
+    assert outcome.success, outcome.reason
+    assert key.read_bytes() not in raw_contents(copy)  # the key never reaches the archive
+    files = statuses(copy, "missing_episodes")
+    for name in ("key.csv", "linked.csv", "hard.csv"):
+        status, error = files[name]
+        assert status == "rejected" and error, (name, files[name])
+    assert "link" in files["key.csv"][1] and "link" in files["hard.csv"][1]
+    assert statuses(copy, "exploitation_flags")["extra.csv"][0] == "rejected"
+    with duckdb.connect(str(copy / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM police__missing_episodes").fetchone()[0] == before
+    digest = hashlib.sha256(key.read_bytes()).hexdigest()
+    for path in (copy / "published").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".html", ".md"):
+            assert digest not in path.read_text(errors="ignore"), path
+
+
+NS = "http://schemas.openxmlformats.org"
+PARTS = {
+    "[Content_Types].xml": (
+        f'<Types xmlns="{NS}/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'
+    ),
+    "_rels/.rels": (
+        f'<Relationships xmlns="{NS}/package/2006/relationships"><Relationship Id="rId1" '
+        f'Type="{NS}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        f'<workbook xmlns="{NS}/spreadsheetml/2006/main" xmlns:r="{NS}/officeDocument/2006/relationships">'
+        '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        f'<Relationships xmlns="{NS}/package/2006/relationships"><Relationship Id="rId1" '
+        f'Type="{NS}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
+    ),
+}
+
+
+def zip_bomb(path: Path, rows: int) -> None:
+    """A workbook of one sheet of `rows` identical rows: megabytes inflating to far more."""
+    row = '<row><c t="inlineStr"><is><t>same</t></is></c><c t="inlineStr"><is><t>again</t></is></c></row>'
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, xml in PARTS.items():
+            z.writestr(name, '<?xml version="1.0"?>' + xml)
+        with z.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(f'<?xml version="1.0"?><worksheet xmlns="{NS}/spreadsheetml/2006/main"><sheetData>'.encode())
+            chunk = (row * 10_000).encode()
+            for _ in range(rows // 10_000):
+                sheet.write(chunk)
+            sheet.write(b"</sheetData></worksheet>")
+
+
+def test_a_workbook_that_inflates_past_the_limits_is_rejected_before_reading(first_run, home: Path, tmp_path) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    bomb = copy / "landing" / "health" / "ed_attendances" / "ed_attendances_2026-04.xlsx"
+    zip_bomb(bomb, 2_000_000)  # some 200 MB of sheet in a file of well under 1 MB
+    assert bomb.stat().st_size < 2_000_000
+
+    outcome = run_refresh(copy)
+
+    assert outcome.success, outcome.reason
+    status, error = statuses(copy, "ed_attendances")["ed_attendances_2026-04.xlsx"]
+    assert status == "rejected" and "compression ratio" in error

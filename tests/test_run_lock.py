@@ -1,0 +1,76 @@
+"""One run at a time: while one process works on a home, every other writer — `sihub
+refresh`, `revalidate`, `purge`, `release`, `sar --erase`, a run the Dagster daemon launches — is
+refused at once, naming the one running, and leaves it untouched; a lock left by a killed
+process is taken over."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipelines.refresh import run_refresh
+
+SIHUB = str(Path(sys.executable).parent / "sihub")
+HOLD = """
+import sys, time
+from pathlib import Path
+from sihub.core.paths import HubPaths
+from sihub.core.run_lock import run_lock
+with run_lock(HubPaths(Path(sys.argv[1])), "a long refresh"):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {**os.environ, "SIHUB_HOME": str(home)}
+    env.pop("DAGSTER_HOME", None)
+    return env
+
+
+def holder(home: Path) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(home)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_a_second_writer_is_refused_naming_the_first(first_run, home: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    first = holder(copy)
+    try:
+        for args in (
+            ["refresh"],
+            ["purge"],
+            ["revalidate", "police/missing_episodes"],
+            ["release", "police/missing_episodes", "--yes"],
+        ):
+            started = time.monotonic()
+            result = subprocess.run([SIHUB, *args], env=env_for(copy), capture_output=True, text=True, timeout=120)
+            assert result.returncode != 0, args
+            assert f"process {first.pid}" in result.stderr and "a long refresh" in result.stderr, result.stderr
+            assert time.monotonic() - started < 30, args  # refused at once, not after waiting
+        outcome = run_refresh(copy)  # as a daemon-launched run would go
+        assert not outcome.success and f"process {first.pid}" in outcome.reason
+        assert first.poll() is None  # the running one is untouched
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_the_lock_of_a_killed_process_is_taken_over(first_run, home: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    first = holder(copy)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    lock = json.loads((copy / "run.lock").read_text())
+    assert lock["pid"] == first.pid  # what it left behind
+    outcome = run_refresh(copy)
+    assert outcome.success, outcome.reason
