@@ -26,7 +26,7 @@ from governance import audit
 from governance.agreements import Register
 from sihub.core.contracts import Contract
 from sihub.core.db import quote, table_exists
-from sihub.validation.current import current_rows, retention_start_sql
+from sihub.validation.current import current_rows, key_sql, retention_start_sql
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,10 @@ def _expiring_rows(con: duckdb.DuckDBPyConnection, contract: Contract, cutoff: d
     )
     own = retention_start_sql(contract)
     if contract.mode == "upsert":
-        key = ", ".join(quote(k) for k in contract.unique_key)
-        on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in contract.unique_key)
-        standing = (
-            f"(SELECT {key}, {retention_start_sql(contract, 's', 's._seen')} AS _age FROM ({_with_seen(contract)}) s)"
-        )
+        key = ", ".join(f"{key_sql(k, 's')} AS _k{i}" for i, k in enumerate(contract.unique_key))
+        on = " AND ".join(f"s._k{i} = {key_sql(k, 't')}" for i, k in enumerate(contract.unique_key))
+        start = retention_start_sql(contract, "s", "s._seen")
+        standing = f"(SELECT {key}, {start} AS _age FROM ({_with_seen(contract)}) s)"
         # every version of a record follows the version that stands; a version with no
         # standing record (its delivery held) follows its own date
         age = f"CASE WHEN s._key IS NULL THEN {own} ELSE s._age END"
@@ -113,6 +112,12 @@ def purge(
         "SELECT period_month, 1 AS rows, 0 AS quarantined FROM _expiring UNION ALL "
         "SELECT period_month, 0, 1 FROM _expiring_quarantine) GROUP BY period_month",
         [run_id, *where, cutoff],
+    )
+    # which file rows went: a re-read of the raw archive (revalidation) leaves them out
+    con.execute(
+        f"INSERT INTO purged_rows SELECT _source_sha256, _row FROM {table} "
+        "WHERE rowid IN (SELECT _rid FROM _expiring) UNION ALL SELECT source_sha256, source_row FROM quarantine "
+        "WHERE rowid IN (SELECT _rid FROM _expiring_quarantine)"
     )
     # a DELETE answers with the number of rows it deleted: nothing per row comes back to Python
     # (at national scale a purge deletes tens of millions of rows)

@@ -83,6 +83,9 @@ def resent(first_run, home: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     new = old + dt.timedelta(minutes=7)
     assert new.strftime("%Y-%m-%d %H:%M:%S") not in every_found
     row[found] = new.strftime("%Y-%m-%d %H:%M:%S")
+    ref = header.index("episode_ref")
+    for i, other in enumerate(rows[1:31]):  # re-keyed as another system would: case, spaces, tabs
+        other[ref] = [other[ref].lower(), f"{other[ref][:2]} {other[ref][2:]}", other[ref] + "\t"][i % 3]
     write_csv(episodes / "missing_episodes_2025-26_resent.csv", header, rows, "utf-8")
 
     contacts = copy / "landing" / "childrens_services" / "contacts"
@@ -151,14 +154,19 @@ def test_a_resent_census_replaces_the_census_of_its_month(first_run, home: Path,
     leavers = {r[upn] for _, r in dated[:40]}
     kept = [r for _, r in dated if r[upn] not in leavers]
     standing = sum(r[upn] not in leavers and i not in spoiled for i, r in dated)
+    kept[0] = [*kept[0]]
+    kept[0][date] = "20/01/2022"  # one date mistyped: the 2022 census gains a row, none between is lost
+    standing -= 1
     write_csv(census / "school_census_2024_corrected.csv", header, kept, "utf-8-sig")
     outcome = run_refresh(copy)
     assert outcome.success, outcome.reason
     with duckdb.connect(str(copy / "warehouse" / "shared.duckdb"), read_only=True) as con:
         after = dict(con.execute("SELECT census_date, count(*) FROM education__school_census GROUP BY 1").fetchall())
     assert after[census_day] == standing < per_census[census_day]
+    typo = dt.date(2022, 1, 20)
+    assert after.pop(typo) == 1
     assert {d: n for d, n in after.items() if d != census_day} == {
-        d: n for d, n in per_census.items() if d != census_day
+        d: n for d, n in per_census.items() if d != census_day and d.replace(day=1) != typo.replace(day=1)
     }
 
 
@@ -208,6 +216,13 @@ def test_a_delivery_failing_a_check_stays_held_until_released(first_run, home: P
     assert third.success, third.reason
     assert shared_rows(copy, "police__exploitation_flags") == held_before + 15
     assert summary_entry(copy, "police/exploitation_flags").get("held", []) == []
+    from sihub.core.contracts import load_contracts
+
+    (contract,) = [c for c in load_contracts() if c.key == "police/exploitation_flags"]
+    with connect(copy / "warehouse" / "personal.duckdb") as con:
+        assert archive.reopen(con, contract) > 0
+    assert run_refresh(copy).success  # read again, unchanged contract: the release stands
+    assert shared_rows(copy, "police__exploitation_flags") == held_before + 15
 
 
 def test_a_held_delivery_goes_in_after_a_contract_fix_and_revalidation(

@@ -17,6 +17,7 @@ from governance.agreements import load_register
 from governance.retention import purge_all
 from pipelines.refresh import run_refresh
 from sihub.core.contracts import load_contracts
+from sihub.intake import archive
 
 AS_OF = dt.date(2029, 6, 1)  # children's services keep 7 years: closed before 2022-06-01 goes
 CUTOFF = dt.date(2022, 6, 1)
@@ -63,6 +64,9 @@ def test_an_open_episode_outlives_retention_and_a_closed_one_goes(first_run, hom
     # a file holding an open episode stays in the raw archive
     assert kept_files and all(Path(p).exists() for (p,) in kept_files)
 
+    cla = next(c for c in contracts if c.dataset == "cla_episodes")
+    with duckdb.connect(str(copy / "warehouse" / "personal.duckdb")) as con:
+        assert archive.reopen(con, cla) > 0  # the files still held are read again: what went stays gone
     outcome = run_refresh(copy)  # the next summary and scorecard report what went
     assert outcome.success, outcome.reason
     summary = json.loads((copy / "published" / "run_summary.json").read_text())
@@ -76,3 +80,6 @@ def test_an_open_episode_outlives_retention_and_a_closed_one_goes(first_run, hom
         ).fetchone()
     assert scorecard == purged.rows + purged.quarantined
     assert shared_open == len(open_and_old)
+    with duckdb.connect(str(copy / "warehouse" / "personal.duckdb"), read_only=True) as con:
+        again = {r[0] for r in con.execute("SELECT episode_id FROM childrens_services__cla_episodes").fetchall()}
+    assert not closed_long_ago & again and open_and_old <= again

@@ -3,8 +3,10 @@ and every sighting of a file is recorded. An identical re-delivery is a recorded
 
 Tables (personal zone): `archive_manifest` (one row per distinct file content),
 `deliveries` (one row per file seen in landing, with its outcome), `held_deliveries`
-(deliveries kept out of the shared store after failing a dataset check, until released) and
-`purge_log` (rows purged for retention, counted per month: what was delivered and is gone).
+(deliveries kept out of the shared store after failing a dataset check, until released)
+`purge_log` (rows purged for retention, counted per month: what was delivered and is gone)
+and `purged_rows` (which file row each purged record came from: re-reading the archive never
+brings one back).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ CREATE TABLE IF NOT EXISTS purge_log (
     run_id VARCHAR, partner VARCHAR, dataset VARCHAR, period_month DATE, cutoff DATE, rows_purged BIGINT,
     quarantine_rows_purged BIGINT, purged_at TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS purged_rows (sha256 VARCHAR, source_row BIGINT);
 CREATE TABLE IF NOT EXISTS held_deliveries (
     sha256 VARCHAR, partner VARCHAR, dataset VARCHAR, reason VARCHAR, held_at TIMESTAMP, run_id VARCHAR,
     released_at TIMESTAMP, released_by VARCHAR
@@ -97,13 +100,22 @@ def open_landing_file(landing: Path, path: Path) -> int:
     return fd
 
 
-def _copy_and_hash(fd: int, partial: Path) -> str:
-    """Copy an open landing file to `partial`, hashing what was copied (read once)."""
+def _copy_and_hash(fd: int, partial: Path | None) -> str:
+    """Hash an open landing file, copying it to `partial` on the way when given (read once)."""
     digest = hashlib.sha256()
-    with os.fdopen(fd, "rb") as source, partial.open("wb") as target:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-            target.write(block)
+    with os.fdopen(fd, "rb") as source:
+        target = None
+        if partial is not None:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            target = partial.open("wb")
+        try:
+            for block in iter(lambda: source.read(1 << 20), b""):
+                digest.update(block)
+                if target:
+                    target.write(block)
+        finally:
+            if target:
+                target.close()
     return digest.hexdigest()
 
 
@@ -158,9 +170,8 @@ def archive(
             fd = open_landing_file(landing, path)
         except Refused as refused:
             status, error = "rejected", str(refused)
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            partial = folder / f".{run_id}.partial"
+        else:  # held (no live agreement): hashed only, nothing written to the archive
+            partial = None if held_reason else folder / f".{run_id}.partial"
             sha = _copy_and_hash(fd, partial)
         con.execute("BEGIN")  # manifest and delivery log together: a crash leaves neither, never a "duplicate"
         con.execute("DELETE FROM deliveries WHERE landing_path = ? AND status = 'held'", [relative])
@@ -197,7 +208,8 @@ def pending(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[tuple[st
     ensure_tables(con)
     return con.execute(
         "SELECT d.sha256, d.file_name, m.archived_path FROM deliveries d JOIN archive_manifest m USING (sha256) "
-        "WHERE d.partner = ? AND d.dataset = ? AND d.status = 'archived' ORDER BY d.seen_at, d.file_name",
+        "WHERE d.partner = ? AND d.dataset = ? AND d.status = 'archived' AND m.archived_path IS NOT NULL "
+        "ORDER BY d.seen_at, d.file_name",
         [contract.partner, contract.dataset],
     ).fetchall()
 
@@ -222,9 +234,11 @@ def reopen(con: duckdb.DuckDBPyConnection, contract: Contract) -> int:
     (after a contract fix): the next refresh re-validates them, replacing their typed and
     quarantined rows. Returns the number of files."""
     ensure_tables(con)
+    # a file the retention purge removed from the archive is gone: nothing to read again
     reopened = con.execute(
         "UPDATE deliveries SET status = 'archived' WHERE partner = ? AND dataset = ? "
-        "AND status IN ('loaded', 'rejected') RETURNING sha256",
+        "AND status IN ('loaded', 'rejected') AND sha256 IN "
+        "(SELECT sha256 FROM archive_manifest WHERE archived_path IS NOT NULL) RETURNING sha256",
         [contract.partner, contract.dataset],
     ).fetchall()
     return len(reopened)

@@ -152,7 +152,7 @@ def _coverage(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
     con.execute(
         "CREATE OR REPLACE TABLE metric_coverage AS SELECT metric_id, min(first_month) AS first_month, "
         "max(last_month) AS last_month FROM metric_sources LEFT JOIN dataset_coverage USING (source_table) "
-        "GROUP BY metric_id HAVING count(*) FILTER (WHERE first_month IS NULL) = 0"
+        "GROUP BY metric_id HAVING count(*) FILTER (WHERE dataset_coverage.source_table IS NULL) = 0"
     )
 
 
@@ -325,7 +325,9 @@ SELECT v.metric_id, p.period_type, p.start_month, p.end_month,
            WHERE (c.aggregation = 'flow' AND c.denominator_type = 'count') OR v.period_month = p.end_month
        ) AS denominator,
        v.geography_code LIKE '~%' OR v.breakdown LIKE '%:~%' AS hidden,
-       coalesce(p.start_month < mc.first_month OR p.end_month > mc.last_month, false) AS no_data
+       CASE WHEN mc.metric_id IS NULL THEN false  -- a source without event months: the whole range
+            WHEN mc.first_month IS NULL THEN true  -- its dated sources hold no rows: no data at all
+            ELSE p.start_month < mc.first_month OR p.end_month > mc.last_month END AS no_data
 FROM monthly v
 JOIN metric_catalogue c USING (metric_id)
 LEFT JOIN metric_coverage mc USING (metric_id)

@@ -16,6 +16,7 @@ import duckdb
 
 from sihub.core.contracts import Column, Contract
 from sihub.core.db import literal, quote
+from sihub.intake import archive
 from sihub.privacy.generalise import age_sql
 from sihub.privacy.identifiers import VALIDITY_SQL
 from sihub.validation.current import current_rows
@@ -176,6 +177,7 @@ def _failure_list(contract: Contract, rules: list[Rule], severity: str) -> str:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    archive.ensure_tables(con)  # the delivery log, holds and purge register this stage reads
     columns = ", ".join(f"{quote(n)} {SQL_TYPES[c.type]}" for n, c in contract.columns.items())
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {quote(contract.table)} (_source_sha256 VARCHAR, _source_file VARCHAR, "
@@ -237,7 +239,9 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
         f"""
         CREATE OR REPLACE TEMP TABLE _checked AS
         WITH t AS (
-            SELECT _file_seq, _source_sha256, _source_file, _row, _line, _unreadable, {texts} FROM {quote(staged)}
+            SELECT _file_seq, _source_sha256, _source_file, _row, _line, _unreadable, {texts} FROM {quote(staged)} s
+            -- a row purged for retention stays purged, however often its file is read again
+            WHERE NOT EXISTS (SELECT 1 FROM purged_rows p WHERE p.sha256 = s._source_sha256 AND p.source_row = s._row)
         ),
         typed AS (SELECT *, {typed} FROM t),
         hashed AS (

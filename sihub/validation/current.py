@@ -6,7 +6,10 @@ stands follows the contract's delivery mode, and leaves out held deliveries.
 - `upsert`: per unique key, the row of the newest delivery (arrival order), so a re-sent or
   corrected record replaces the one held and a re-sent file counts once;
 - `replace`: a delivery replaces every row of earlier deliveries in the months its event
-  dates cover (first to last), so a year-to-date file replaces the months it repeats.
+  dates fall in, so a year-to-date file or a re-sent census replaces the months it repeats.
+
+Keys match whatever their case and white space; the newest delivery is the latest to arrive
+(within one night, the latest written).
 """
 
 from __future__ import annotations
@@ -33,11 +36,21 @@ def held_sql(contract: Contract, schema: str | None = None) -> str:
 
 
 def delivery_order_sql(contract: Contract, schema: str | None = None) -> str:
-    """SQL: each loaded delivery's place in arrival order (`_seq`, 1 the oldest)."""
+    """SQL: each loaded delivery's place in arrival order (`_seq`, 1 the oldest): by the hour it
+    first arrived, and within one night's arrivals by the file's modification time (a
+    correction written after a re-run extract is the newer, whatever the files are called)."""
     return (
-        "SELECT sha256 AS _source_sha256, row_number() OVER (ORDER BY min(seen_at), min(file_name), sha256) AS _seq "
+        "SELECT sha256 AS _source_sha256, row_number() OVER (ORDER BY date_trunc('hour', min(seen_at)), "
+        "max(mtime_ns), min(file_name), sha256) AS _seq "
         f"FROM {_in(schema, 'deliveries')} WHERE {_of(contract)} AND status = 'loaded' GROUP BY sha256"
     )
+
+
+def key_sql(column: str, row: str | None = None) -> str:
+    """A key part as deliveries are matched on it: case and every white space ignored (`mp 001`
+    re-sent as `MP001`, a trailing tab or carriage return, is the same record)."""
+    name = f"{row}.{quote(column)}" if row else quote(column)
+    return f"upper(regexp_replace(CAST({name} AS VARCHAR), '\\s', '', 'g'))"
 
 
 def current_rows(contract: Contract, schema: str | None = None) -> str:
@@ -50,18 +63,21 @@ def current_rows(contract: Contract, schema: str | None = None) -> str:
     # a row of no logged delivery (a table built by hand) counts as the oldest
     ordered = f"SELECT * FROM ({kept}) LEFT JOIN ({delivery_order_sql(contract, schema)}) USING (_source_sha256)"
     if contract.mode == "upsert":
-        key = ", ".join(map(quote, contract.unique_key))
-        partial = " OR ".join(f"{quote(k)} IS NULL" for k in contract.unique_key)
+        # the newest delivery holding a key decides it (several rows of one delivery with a
+        # blank key part all stand: within a delivery, keys are the unique rule's business)
+        key = ", ".join(key_sql(k) for k in contract.unique_key)
         return (
-            f"(SELECT * EXCLUDE (_seq) FROM ({ordered}) "
-            f"QUALIFY {partial} OR row_number() OVER (PARTITION BY {key} ORDER BY _seq DESC, _row DESC) = 1)"
+            f"(SELECT * EXCLUDE (_seq, _newest) FROM (SELECT *, max(_seq) OVER (PARTITION BY {key}) AS _newest "
+            f"FROM ({ordered})) WHERE _seq IS NOT DISTINCT FROM _newest)"
         )
+    # replace: a delivery replaces the months it has rows in (not every month between its
+    # first and last: one mistyped date must not wipe the years between)
     month = f"CAST(date_trunc('month', {quote(contract.event_date)}) AS DATE)"
     return (
         f"(WITH o AS (SELECT *, {month} AS _month FROM ({ordered})), "
-        "covers AS (SELECT _seq, min(_month) AS lo, max(_month) AS hi FROM o GROUP BY _seq) "
+        "months AS (SELECT DISTINCT _seq, _month FROM o) "
         "SELECT o.* EXCLUDE (_seq, _month) FROM o WHERE NOT EXISTS "
-        "(SELECT 1 FROM covers c WHERE c._seq > o._seq AND o._month BETWEEN c.lo AND c.hi))"
+        "(SELECT 1 FROM months m WHERE m._seq > o._seq AND m._month = o._month))"
     )
 
 

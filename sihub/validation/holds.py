@@ -34,8 +34,17 @@ def hold(con: duckdb.DuckDBPyConnection, contract: Contract, held: dict[str, str
 
 
 def forget_holds(con: duckdb.DuckDBPyConnection, shas: list[str]) -> None:
-    """Deliveries about to be read again are judged afresh."""
-    con.execute("DELETE FROM held_deliveries WHERE list_contains(?, sha256)", [shas])
+    """Deliveries about to be read again are judged afresh (a release the analyst gave stands)."""
+    con.execute("DELETE FROM held_deliveries WHERE list_contains(?, sha256) AND released_at IS NULL", [shas])
+
+
+def released(con: duckdb.DuckDBPyConnection, contract: Contract) -> set[str]:
+    """The dataset's deliveries the analyst released: never held again."""
+    rows = con.execute(
+        "SELECT sha256 FROM held_deliveries WHERE partner = ? AND dataset = ? AND released_at IS NOT NULL",
+        [contract.partner, contract.dataset],
+    ).fetchall()
+    return {sha for (sha,) in rows}
 
 
 def held_now(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[Held]:

@@ -28,7 +28,7 @@ from sihub.validation.checks import (
     worst_rules,
 )
 from sihub.validation.conform import Conformed, conform_files, ensure_tables, stage
-from sihub.validation.holds import forget_holds, hold
+from sihub.validation.holds import forget_holds, hold, released
 
 # Rows staged per checking statement: many small files share one statement (its planning costs
 # as much as checking thousands of rows), while a run of big files never holds more than this.
@@ -142,7 +142,8 @@ def validate(
     forget_holds(con, [sha for sha, _, _ in pending])  # read again, judged afresh
     files = _validate_files(con, contract, pending, run_id)
     gx_checks = _raw_expectations(con, contract, [f.sha256 for f in files if f.status == "loaded"])
-    held = _to_hold(contract, files, gx_checks)
+    let_in = released(con, contract)
+    held = {sha: why for sha, why in _to_hold(contract, files, gx_checks).items() if sha not in let_in}
     hold(con, contract, held, run_id)
     checks = evaluate(con, contract, files, run_id, gx_checks, retention_cutoff)
     record_checks(con, contract, run_id, checks)
