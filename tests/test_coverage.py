@@ -45,6 +45,13 @@ def test_months_outside_a_metrics_sources_are_no_data(first_run, home: Path, tmp
         first_month = min(r["reported_missing_datetime"][:7] for r in csv.DictReader(f))
     assert first_month > "2020-09"
 
+    contacts = copy / "landing" / "childrens_services" / "contacts"
+    with sorted(contacts.glob("*.csv"))[-1].open(encoding="cp1252", newline="") as f:
+        header, first = next(csv.reader(f)), next(csv.reader(f))
+    typo = dict(zip(header, first, strict=True)) | {"Contact ID": "CTFUTURE01", "Contact Date": "15/06/2031"}
+    with (contacts / "contacts_keyed_in_error.csv").open("w", encoding="cp1252", newline="") as f:
+        csv.writer(f).writerows([header, [typo[h] for h in header]])
+
     outcome = run_refresh(copy)
     assert outcome.success, outcome.reason
 
@@ -53,6 +60,7 @@ def test_months_outside_a_metrics_sources_are_no_data(first_run, home: Path, tmp
     periods = pd.read_parquet(published / "dim_period.parquet")
     months = periods.loc[periods["period_type"] == "month", "period_id"]
     assert months.min() == "2020-09"  # the missing-episodes metrics reach back to the backlog
+    assert months.max() < "2027-01"  # a contact dated 2031 is quarantined, not a reason for years of zeros
     county = facts[(facts["geography_code"] == "E10000020") & (facts["breakdown"] == "all")]
     before = county[county["period_id"].isin(["2020-09", "2020-12", "2021-03"])]
     # contacts began in April 2021: the months before are no data, not zero contacts

@@ -31,6 +31,7 @@ ROW_RULE_KINDS = (
     "dob_not_after_event",
     "age_range",
     "overlap",
+    "future_event",
 )
 DeliveryMode = Literal["append", "upsert", "replace"]
 

@@ -94,6 +94,8 @@ def broken(rule: Rule) -> str:
             return "_key_rank > 1"
         case "overlap":
             return "_held_key"
+        case "future_event":
+            return f"CAST({v} AS DATE) > current_date"
         case "type":
             return f"{t} IS NOT NULL AND {v} IS NULL"
         case "required":

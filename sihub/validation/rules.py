@@ -108,6 +108,15 @@ def row_rules(contract: Contract) -> list[Rule]:
         )
     for r in contract.rules:
         rules.append(Rule(r.type, r.column, r.severity, f"must not be before {r.other}", {"other": r.other}))
+    if contract.event_date:  # a date to come files a row into months no source covers yet
+        rules.append(
+            Rule(
+                "future_event",
+                contract.event_date,
+                _severity(contract, contract.event_date, "future_event"),
+                "must not be after the day the delivery is read",
+            )
+        )
     dob = contract.identifier_column(IdentifierKind.date_of_birth)
     if dob and contract.event_date:
         rules.append(
