@@ -204,7 +204,7 @@ def test_quarantined_rows_revalidate_after_a_contract_fix_without_redelivery(tmp
     con = duckdb.connect()
 
     def validate(contract: Contract) -> Conformed:
-        (sha, name, stored), *_ = archive.pending(con, contract)
+        (sha, name, _label, stored), *_ = archive.pending(con, contract)
         load_raw(con, contract, Path(stored), "_raw")
         result = conform(con, contract, "_raw", sha, name, "run")
         archive.record_outcome(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import time
 from pathlib import Path
 
 from pipelines.refresh import run_refresh
+from sihub.core.paths import HubPaths
+from sihub.core.run_lock import run_lock
 
 SIHUB = str(Path(sys.executable).parent / "sihub")
 HOLD = """
@@ -40,9 +41,8 @@ def holder(home: Path) -> subprocess.Popen:
     return process
 
 
-def test_a_second_writer_is_refused_naming_the_first(first_run, home: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "home"
-    shutil.copytree(home, copy, symlinks=True)
+def test_a_second_writer_is_refused_naming_the_first(tmp_path: Path) -> None:
+    copy = tmp_path / "home"  # refused before any work: the home's contents do not matter
     first = holder(copy)
     try:
         for args in (
@@ -64,13 +64,12 @@ def test_a_second_writer_is_refused_naming_the_first(first_run, home: Path, tmp_
         first.wait()
 
 
-def test_the_lock_of_a_killed_process_is_taken_over(first_run, home: Path, tmp_path: Path) -> None:
+def test_the_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
     copy = tmp_path / "home"
-    shutil.copytree(home, copy, symlinks=True)
     first = holder(copy)
     first.send_signal(signal.SIGKILL)
     first.wait()
     lock = json.loads((copy / "run.lock").read_text())
     assert lock["pid"] == first.pid  # what it left behind
-    outcome = run_refresh(copy)
-    assert outcome.success, outcome.reason
+    with run_lock(HubPaths(copy), "the next refresh"):  # taken at once
+        assert json.loads((copy / "run.lock").read_text())["pid"] == os.getpid()

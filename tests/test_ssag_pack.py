@@ -82,16 +82,16 @@ def test_alerts_and_quality_sheets(pack, home: Path) -> None:
     counts = [v for r in rows for v in r[2:4] if isinstance(v, int)]
     assert counts and not any(1 <= v <= 5 for v in counts)
     files = {r[2] for r in rows if isinstance(r[3], str) and len(r[3]) == 64}
-    assert files == set(_table(home, "publication")["file_name"])
+    assert files == set(_table(home, "publication")["delivery"])
 
 
 def test_text_that_looks_like_a_formula_stays_text(first_run, home: Path, tmp_path: Path) -> None:
     (tmp_path / "warehouse").mkdir()
     shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "warehouse" / "shared.duckdb")
     with duckdb.connect(str(tmp_path / "warehouse" / "shared.duckdb")) as con:
-        loaded = con.execute("SELECT DISTINCT file_name FROM delivery_log WHERE status = 'loaded' LIMIT 4").fetchall()
+        loaded = con.execute("SELECT DISTINCT label FROM delivery_log WHERE status = 'loaded' LIMIT 4").fetchall()
         for (name,), evil in zip(loaded, INJECTIONS, strict=True):
-            con.execute("UPDATE delivery_log SET file_name = ? WHERE file_name = ?", [evil, name])
+            con.execute("UPDATE delivery_log SET label = ? WHERE label = ?", [evil, name])
     summary = {"run_id": "injection", "started_at": "2026-01-01T00:00:00+00:00", "datasets": []}
     publish(tmp_path / "warehouse" / "shared.duckdb", tmp_path / "published", load_catalogue(), summary)
     wb = openpyxl.load_workbook(tmp_path / "published" / "ssag_pack.xlsx")

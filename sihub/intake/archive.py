@@ -121,6 +121,23 @@ def _copy_and_hash(fd: int, partial: Path | None) -> str:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+    # a store from before labels: its deliveries are labelled from what it holds
+    con.execute("ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS label VARCHAR")
+    con.execute(
+        "UPDATE deliveries SET label = partner || '/' || dataset || ' ' || strftime(seen_at, '%Y-%m-%d') || ' #' || n "
+        "FROM (SELECT rowid AS r, row_number() OVER (PARTITION BY partner, dataset ORDER BY seen_at, sha256) AS n "
+        "FROM deliveries) q WHERE q.r = deliveries.rowid AND label IS NULL"
+    )
+
+
+def label(con: duckdb.DuckDBPyConnection, contract: Contract, when: dt.datetime) -> str:
+    """A delivery's safe name, `partner/dataset date #n` (the n-th the dataset has had): the
+    file's own name is personal data (a partner may name it after a child) and stays in the
+    personal zone; outputs, Dagster and logs use this with the SHA-256."""
+    (n,) = con.execute(
+        "SELECT count(*) + 1 FROM deliveries WHERE partner = ? AND dataset = ?", [contract.partner, contract.dataset]
+    ).fetchone()
+    return f"{contract.key} {when:%Y-%m-%d} #{n}"
 
 
 def landing_files(landing: Path, contract: Contract) -> list[Path]:
@@ -191,9 +208,11 @@ def archive(
                 [sha, contract.partner, contract.dataset, path.name, info.st_size, str(target), now, run_id],
             )
         con.execute(
-            "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?)",
+            "INSERT INTO deliveries (run_id, partner, dataset, file_name, landing_path, sha256, size_bytes, mtime_ns, "
+            "seen_at, status, rows_in, rows_loaded, rows_quarantined, error, label) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
             [run_id, contract.partner, contract.dataset, path.name, relative, sha, info.st_size,
-             info.st_mtime_ns, now, status, error],
+             info.st_mtime_ns, now, status, error, label(con, contract, now)],
         )  # fmt: skip
         con.execute("COMMIT")
         if partial is not None and partial.exists():
@@ -202,12 +221,13 @@ def archive(
     return out
 
 
-def pending(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[tuple[str, str, str]]:
+def pending(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[tuple[str, str, str, str]]:
     """Archived files not yet read (this run's, or left by an interrupted run):
-    (sha256, file_name, archived_path)."""
+    (sha256, file_name, label, archived_path)."""
     ensure_tables(con)
     return con.execute(
-        "SELECT d.sha256, d.file_name, m.archived_path FROM deliveries d JOIN archive_manifest m USING (sha256) "
+        "SELECT d.sha256, d.file_name, d.label, m.archived_path "
+        "FROM deliveries d JOIN archive_manifest m USING (sha256) "
         "WHERE d.partner = ? AND d.dataset = ? AND d.status = 'archived' AND m.archived_path IS NOT NULL "
         "ORDER BY d.seen_at, d.file_name",
         [contract.partner, contract.dataset],

@@ -81,8 +81,8 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
     uninterrupted refresh would have."""
     run_id = runs[0]
     rows = shared.execute(
-        "SELECT partner, dataset, file_name, sha256, status, rows_in, rows_loaded, rows_quarantined, error, run_id "
-        "FROM delivery_log WHERE list_contains(?, run_id) ORDER BY partner, dataset, file_name",
+        "SELECT partner, dataset, label, sha256, status, rows_in, rows_loaded, rows_quarantined, error, run_id "
+        "FROM delivery_log WHERE list_contains(?, run_id) ORDER BY partner, dataset, seen_at, label",
         [runs],
     ).fetchall() if table_exists(shared, "delivery_log") else []  # fmt: skip
     checks = {

@@ -184,8 +184,8 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
     quality = wb.create_sheet("DQ scorecard")
     _table(quality, _heading(quality, "Data quality, last 12 months", stamp), QUALITY_HEADERS,
            con.execute(QUALITY_SQL).fetchall())  # fmt: skip
-    files = con.execute("SELECT partner, dataset, file_name, file_sha256 FROM publication ORDER BY ALL").fetchall()
-    _table(quality, quality.max_row + 3, ["Partner", "Dataset", "File delivered", "SHA-256"], files)
+    files = con.execute("SELECT partner, dataset, delivery, file_sha256 FROM publication ORDER BY ALL").fetchall()
+    _table(quality, quality.max_row + 3, ["Partner", "Dataset", "Delivery", "SHA-256"], files)
     sheets += [("Alerts", "Alerts in words for the latest month"), ("DQ scorecard", "Per partner dataset; files")]
     for i, (name, what) in enumerate(sheets, start=row):
         put(contents, i, 1, name)

@@ -134,10 +134,10 @@ def _publication(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_
         """
         CREATE TABLE publication AS
         SELECT ? AS run_id, CAST(? AS TIMESTAMP) AS published_at, ? AS disclosure_policy, d.partner, d.dataset,
-               c.contract_sha256, d.file_name, d.sha256 AS file_sha256
-        FROM (SELECT DISTINCT partner, dataset, file_name, sha256 FROM s.delivery_log WHERE status = 'loaded') d
+               c.contract_sha256, d.label AS delivery, d.sha256 AS file_sha256
+        FROM (SELECT DISTINCT partner, dataset, label, sha256 FROM s.delivery_log WHERE status = 'loaded') d
         LEFT JOIN contract_digest c USING (partner, dataset)
-        ORDER BY d.partner, d.dataset, d.file_name
+        ORDER BY d.partner, d.dataset, d.label
         """,
         [run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), policy_name],
     )

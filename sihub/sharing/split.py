@@ -23,7 +23,7 @@ from sihub.validation.current import current_rows
 SHARED_CLASSES = (Classification.non_personal, Classification.sensitive)
 DELIVERY_LOG_DDL = """
 CREATE TABLE IF NOT EXISTS delivery_log (
-    run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, sha256 VARCHAR, seen_at TIMESTAMP,
+    run_id VARCHAR, partner VARCHAR, dataset VARCHAR, label VARCHAR, sha256 VARCHAR, seen_at TIMESTAMP,
     status VARCHAR, rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
 )
 """
@@ -57,7 +57,7 @@ def share_run_logs(con: duckdb.DuckDBPyConnection, contract: Contract, personal:
     )
     # a held delivery's rows are in the personal zone but stand nowhere: reported as held
     con.execute(
-        "INSERT INTO delivery_log SELECT d.run_id, d.partner, d.dataset, d.file_name, d.sha256, d.seen_at, "
+        "INSERT INTO delivery_log SELECT d.run_id, d.partner, d.dataset, d.label, d.sha256, d.seen_at, "
         "CASE WHEN h.sha256 IS NULL THEN d.status ELSE 'held' END, d.rows_in, d.rows_loaded, d.rows_quarantined, "
         f"coalesce(h.reason, d.error) FROM {personal}.deliveries d "
         "LEFT JOIN held_log h ON h.sha256 = d.sha256 AND h.partner = d.partner AND h.dataset = d.dataset "

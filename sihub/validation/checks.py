@@ -73,8 +73,8 @@ def worst_rules(files: list[FileOutcome], top: int = 5) -> dict[str, int]:
 
 def _row_count_changes(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str, ratio: tuple) -> list[str]:
     rows = con.execute(
-        "SELECT file_name, run_id, rows_in, lag(rows_in) OVER (ORDER BY seen_at, file_name) AS previous "
-        "FROM deliveries WHERE partner = ? AND dataset = ? AND status = 'loaded' ORDER BY seen_at, file_name",
+        "SELECT label, run_id, rows_in, lag(rows_in) OVER (ORDER BY seen_at, label) AS previous "
+        "FROM deliveries WHERE partner = ? AND dataset = ? AND status = 'loaded' ORDER BY seen_at, label",
         [contract.partner, contract.dataset],
     ).fetchall()
     lo, hi = ratio

@@ -51,7 +51,7 @@ class Validated:
 
 
 def _validate_files(
-    con: duckdb.DuckDBPyConnection, contract: Contract, pending: list[tuple[str, str, str]], run_id: str
+    con: duckdb.DuckDBPyConnection, contract: Contract, pending: list[tuple[str, str, str, str]], run_id: str
 ) -> list[FileOutcome]:
     """Read each pending file (one that cannot be read is rejected there and then), stage it,
     and check the staged files in batches; a batch's rows and outcomes commit together."""
@@ -62,7 +62,7 @@ def _validate_files(
     def check_batch() -> None:
         con.execute("BEGIN")
         results = conform_files(con, contract, "_staged", run_id)
-        for sha, name, raw in batch:
+        for sha, name, raw in batch:  # name: the safe label, never the file's own name
             r = results.get(sha, Conformed(0, 0, 0))
             archive.record_outcome(con, sha, run_id, "loaded", (r.rows_in, r.rows_loaded, r.rows_quarantined), None)
             outcomes[sha] = FileOutcome(
@@ -73,7 +73,7 @@ def _validate_files(
         con.execute("DROP TABLE _staged")
         batch.clear()
 
-    for sha, name, stored in pending:
+    for sha, file_name, name, stored in pending:
         # read outside any transaction: row numbers come from the staged table's rowid
         try:
             raw = load_raw(con, contract, Path(stored), "_raw")
@@ -81,7 +81,7 @@ def _validate_files(
             archive.record_outcome(con, sha, run_id, "rejected", (0, 0, 0), str(err))
             outcomes[sha] = FileOutcome(name, sha, "rejected", error=str(err))
             continue
-        stage(con, "_staged", "_raw", len(batch), sha, name)
+        stage(con, "_staged", "_raw", len(batch), sha, file_name)  # the file's name stays in the personal zone
         batch.append((sha, name, raw))
         staged_rows += raw.rows
         if staged_rows >= BATCH_ROWS:
@@ -89,7 +89,7 @@ def _validate_files(
             staged_rows = 0
     if batch:
         check_batch()
-    return [outcomes[sha] for sha, _, _ in pending]
+    return [outcomes[sha] for sha, *_ in pending]
 
 
 def _raw_expectations(con: duckdb.DuckDBPyConnection, contract: Contract, new: list[str]) -> list[CheckOutcome]:
@@ -139,7 +139,7 @@ def validate(
     page under `data_quality/<run_id>/`."""
     ensure_tables(con, contract)
     pending = archive.pending(con, contract)
-    forget_holds(con, [sha for sha, _, _ in pending])  # read again, judged afresh
+    forget_holds(con, [sha for sha, *_ in pending])  # read again, judged afresh
     files = _validate_files(con, contract, pending, run_id)
     gx_checks = _raw_expectations(con, contract, [f.sha256 for f in files if f.status == "loaded"])
     let_in = released(con, contract)
