@@ -84,28 +84,15 @@ def row_rules(contract: Contract) -> list[Rule]:
         rules.append(Rule("duplicate_row", None, contract.duplicate_rows, "the row repeats an earlier row exactly"))
     for name in contract.columns:
         rules.extend(_column_rules(contract, name))
-    if contract.unique_key:
-        first = contract.unique_key[0]
-        rules.append(
-            Rule(
-                "unique",
-                first,
-                _severity(contract, first, "unique"),
-                f"({', '.join(contract.unique_key)}) must be unique in the delivery",
-                {"columns": contract.unique_key},
-            )
-        )
-    if contract.unique_key and contract.mode == "append":
-        first = contract.unique_key[0]
-        rules.append(
-            Rule(
-                "overlap",
-                first,
-                _severity(contract, first, "overlap"),
-                f"({', '.join(contract.unique_key)}) already held from an earlier delivery (append-only dataset)",
-                {"columns": contract.unique_key},
-            )
-        )
+    if key := contract.unique_key:
+        # blamed on the key's first column; `overlap`: across deliveries, for append-only datasets
+        wanted = [("unique", "must be unique in the delivery")]
+        if contract.mode == "append":
+            wanted.append(("overlap", "already held from an earlier delivery (append-only dataset)"))
+        rules += [
+            Rule(kind, key[0], _severity(contract, key[0], kind), f"({', '.join(key)}) {text}", {"columns": key})
+            for kind, text in wanted
+        ]
     for r in contract.rules:
         rules.append(Rule(r.type, r.column, r.severity, f"must not be before {r.other}", {"other": r.other}))
     if contract.event_date:  # a date to come files a row into months no source covers yet
