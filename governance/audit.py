@@ -96,11 +96,18 @@ def engine_for(home: Path):
     return engine
 
 
-def _key(home: Path) -> bytes:
-    """The audit key: its own secret, made owner-only on first use when none is configured."""
+class AuditKeyMissing(Exception):
+    """The log has entries but the key that signs them is gone."""
+
+
+def _key(home: Path, create: bool = True) -> bytes:
+    """The audit key: its own secret, made owner-only on first use when none is configured
+    (only by a writer: checking never makes one)."""
     if value := os.environ.get(KEY_ENV):
         return value.strip().encode()
     path = HubPaths(home).secrets / "audit.key"
+    if not path.exists() and not create:
+        raise AuditKeyMissing(f"the audit key ({KEY_ENV} or {path}) is missing: the log cannot be checked")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -126,8 +133,14 @@ def load_agreements(home: Path, register: Register) -> int:
 
 
 def _digest(entry: AuditEntry, key: bytes) -> str:
-    body = {k: getattr(entry, k) for k in ("at", "who", "action", "why", "what", "how_many", "recipient", "prev_hash")}
+    fields = ("seq", "at", "who", "action", "why", "what", "how_many", "recipient", "prev_hash")
+    body = {k: getattr(entry, k) for k in fields}  # its place too: renumbering shows
     return hmac.new(key, json.dumps(body, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+
+
+def _mark_mac(mark: dict, key: bytes) -> str:
+    body = {k: mark[k] for k in ("at", "run_id", "entries", "head")}
+    return hmac.new(key, b"anchor:" + json.dumps(body, sort_keys=True).encode(), hashlib.sha256).hexdigest()
 
 
 def record(home: Path, action: str, why: str, what: str, how_many: int, recipient: str = "") -> AuditEntry:
@@ -141,6 +154,7 @@ def record(home: Path, action: str, why: str, what: str, how_many: int, recipien
             session.exec(text("SELECT pg_advisory_xact_lock(hashtext('sihub audit log'))"))
         last = session.exec(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
         entry = AuditEntry(
+            seq=(last.seq + 1) if last else 1,
             at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), who=getpass.getuser(), action=action,
             why=why, what=what, how_many=how_many, recipient=recipient,
             prev_hash=last.hash if last else GENESIS, hash="",
@@ -159,7 +173,7 @@ def entries(home: Path) -> list[AuditEntry]:
 
 def verify(home: Path) -> int | None:
     """The sequence number of the first entry whose chain is broken, or None when intact."""
-    key, previous = _key(home), GENESIS
+    key, previous = _key(home, create=False), GENESIS
     for entry in entries(home):
         if entry.prev_hash != previous or not hmac.compare_digest(_digest(entry, key), entry.hash):
             return entry.seq
@@ -184,6 +198,7 @@ def anchor(home: Path, run_id: str) -> dict:
         "entries": len(log),
         "head": log[-1].hash if log else GENESIS,
     }
+    mark["mac"] = _mark_mac(mark, _key(home))  # rewriting an anchor needs the key too
     path = HubPaths(home).governance / ANCHORS
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -192,13 +207,22 @@ def anchor(home: Path, run_id: str) -> dict:
     return mark
 
 
-def check(home: Path) -> str | None:
+def check(home: Path, elsewhere: list[dict] | None = None) -> str | None:
     """What is wrong with the audit log, in one line (the first bad entry, or the first anchor
-    the log no longer matches), or None when chain and anchors hold."""
-    if (bad := verify(home)) is not None:
-        return f"audit log entry {bad} does not follow the chain (edited, inserted or the one before it deleted)"
+    the log no longer matches), or None when chain and anchors hold. `elsewhere`: anchors kept
+    out of the writer's reach (the runs' Dagster metadata), so that deleting or rewriting the
+    anchor file does not hide a truncated log."""
+    try:
+        if (bad := verify(home)) is not None:
+            return f"audit log entry {bad} does not follow the chain (edited, inserted or the one before it deleted)"
+        key = _key(home, create=False)
+    except AuditKeyMissing as missing:
+        return str(missing) if entries(home) or _anchors(home) else None
     log = entries(home)
     for mark in _anchors(home):
+        if not hmac.compare_digest(mark.get("mac", ""), _mark_mac(mark, key)):
+            return f"the audit anchor of run {mark.get('run_id')} ({mark.get('at')}) was not written by the hub"
+    for mark in [*_anchors(home), *(elsewhere or [])]:
         if mark["entries"] > len(log):
             return (
                 f"the audit log has {len(log)} entries but {mark['entries']} entries were anchored after run "

@@ -130,8 +130,9 @@ def _refresh(paths: HubPaths) -> None:
     if not outcome.success:
         console.print(f"[red]error[/]: the refresh could not publish: {outcome.reason}")
         raise typer.Exit(1)
-    if outcome.reason:  # published, then a later step (the retention purge) failed
-        console.print(f"[red]error[/]: published, but a later step failed: {outcome.reason}")
+    if outcome.reason:  # published, then a later step (retention, the audit chain) failed
+        console.print(f"[red]error[/]: published, but a later step failed: {outcome.reason}", soft_wrap=True)
+        raise typer.Exit(2)
     if (outcome.summary or {}).get("run_id") != outcome.run_id:
         console.print(
             f"Nothing new since run {(outcome.summary or {}).get('run_id', '-')}: the published outputs "
@@ -429,10 +430,12 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit log's keyed chain and its anchors; exit 1 naming the first bad entry."""
+    from assets.audit import dagster_anchors
     from governance import audit
+    from pipelines.instance import hub_instance
 
     paths = HubPaths.from_env()
-    problem = audit.check(paths.home)
+    problem = audit.check(paths.home, dagster_anchors(hub_instance(paths.home)))
     if problem:
         console.print(f"[red]error[/]: {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)

@@ -100,3 +100,38 @@ def test_a_refresh_checks_the_chain_and_alerts_when_it_is_broken(first_run, home
     assert outcome.reason and "audit log entry 3" in outcome.reason
     alerts = [json.loads(p.read_text()) for p in (copy / "published" / "alerts").glob("*.json")]
     assert any("audit log entry 3" in a["reason"] for a in alerts)
+
+
+def test_anchor_file_deleted_and_log_cut_short_is_found_from_dagster(first_run, home: Path, tmp_path: Path) -> None:
+    """The run's Dagster metadata keeps the anchor the writer of the log cannot rewrite."""
+    import shutil
+
+    from pipelines.instance import hub_instance
+    from pipelines.refresh import run_refresh
+
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    assert run_refresh(copy).success  # a run with the hub's own instance anchors in Dagster too
+    (copy / "governance" / "audit_anchors.jsonl").unlink()
+    with db(copy) as con:
+        con.execute("DELETE FROM audit_log WHERE seq > 10")
+    from assets.audit import dagster_anchors
+
+    problem = audit.check(copy, dagster_anchors(hub_instance(copy)))
+    assert problem and "entries were deleted" in problem
+    env = {**os.environ, "SIHUB_HOME": str(copy)}
+    env.pop("DAGSTER_HOME", None)
+    verify = subprocess.run([SIHUB, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 1 and "deleted" in verify.stderr
+
+
+def test_a_rewritten_anchor_is_found(tmp_path: Path) -> None:
+    filled(tmp_path)
+    with db(tmp_path) as con:
+        con.execute("DELETE FROM audit_log WHERE seq > 2")
+        (head,) = con.execute("SELECT hash FROM audit_log WHERE seq = 2").fetchone()
+    path = tmp_path / "governance" / "audit_anchors.jsonl"
+    mark = json.loads(path.read_text()) | {"entries": 2, "head": head}
+    path.write_text(json.dumps(mark) + "\n")
+    problem = audit.check(tmp_path)
+    assert problem and "not written by the hub" in problem

@@ -41,9 +41,24 @@ def test_the_same_secret_gives_the_same_key_from_either_source(tmp_path: Path, m
     from_file = load_key(tmp_path)
     monkeypatch.setenv(ENV, f"  {SECRET} \n")
     assert load_key(tmp_path).key_id == from_file.key_id
+    monkeypatch.setenv(ENV, f'"{SECRET}"')  # quoted, as in an .env file
+    assert load_key(tmp_path).key_id == from_file.key_id
+    monkeypatch.delenv(ENV)
+    write_key(tmp_path, "\ufeff" + SECRET + "\r\n", 0o600)  # saved by Windows Notepad
+    assert load_key(tmp_path).key_id == from_file.key_id
 
 
-@pytest.mark.parametrize("weak", [" " * 40, "a" * 40, "abababababababababababababababababab", "\t" * 33 + "x"])
+@pytest.mark.parametrize(
+    "weak",
+    [
+        " " * 40,
+        "a" * 40,
+        "abababababababababababababababababab",
+        "\t" * 33 + "x",
+        "0123456789ab" * 4,
+        "Password1234567890Password1234567890",
+    ],
+)
 def test_a_secret_of_too_little_variety_is_refused(weak: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, weak)
     with pytest.raises(PseudonymKeyError):

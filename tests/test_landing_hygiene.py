@@ -124,3 +124,39 @@ def test_a_workbook_that_inflates_past_the_limits_is_rejected_before_reading(fir
     assert outcome.success, outcome.reason
     status, error = statuses(copy, "ed_attendances")["ed_attendances_2026-04.xlsx"]
     assert status == "rejected" and "compression ratio" in error
+
+
+def lie_about_sizes(path: Path) -> None:
+    """Rewrite the zip's declared sizes of every entry to a few kilobytes (local headers and
+    central directory), as a crafted bomb does: the data inflates to what it always did."""
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.find(signature)
+        while at != -1:
+            data[at + offset : at + offset + 4] = (4096).to_bytes(4, "little")
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_workbook_lying_about_its_sizes_is_rejected_while_inflating(tmp_path: Path) -> None:
+    from sihub.intake.readers import FileRejected, WorkbookLimits, check_workbook
+
+    bomb = tmp_path / "lying.xlsx"
+    zip_bomb(bomb, 1_000_000)
+    lie_about_sizes(bomb)
+    with zipfile.ZipFile(bomb) as z:
+        assert sum(e.file_size for e in z.infolist()) < 100_000  # what it claims
+    try:
+        check_workbook(bomb, WorkbookLimits())
+    except FileRejected as rejected:
+        assert "declared sizes are false" in str(rejected)
+    else:
+        raise AssertionError("a lying zip bomb passed the workbook check")
+    rows = tmp_path / "rows.xlsx"
+    zip_bomb(rows, 30_000)  # an honest workbook, but more rows than allowed, undeclared
+    try:
+        check_workbook(rows, WorkbookLimits(max_rows=20_000, max_ratio=10_000))
+    except FileRejected as rejected:
+        assert "rows" in str(rejected)
+    else:
+        raise AssertionError("an undeclared row count passed the row limit")

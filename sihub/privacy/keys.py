@@ -50,9 +50,18 @@ def key_file(home: Path) -> Path:
 
 def _normalised(value: str) -> str:
     """The secret as used, from either source: surrounding white space (a newline an editor
-    added, spaces pasted into an environment file) is no part of it, so the same secret gives
-    the same pseudonyms wherever it is kept."""
-    return value.strip()
+    added, spaces pasted into an environment file), a byte-order mark (Windows Notepad) and
+    quotes around the whole (an `.env` file) are no part of it, so the same secret gives the
+    same pseudonyms wherever it is kept."""
+    value = value.lstrip("\ufeff").strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1].strip()
+    return value
+
+
+def _repeats(value: str) -> bool:
+    """Whether the secret is a shorter string repeated (`abcabc…`, `Password1Password1`)."""
+    return any(value == (value[:p] * (len(value) // p + 1))[: len(value)] for p in range(1, len(value) // 2 + 1))
 
 
 def load_key(home: Path) -> PseudonymKey:
@@ -81,10 +90,11 @@ def load_key(home: Path) -> PseudonymKey:
             f"the pseudonymisation key in {source} is {len(secret)} bytes; it needs at least {MIN_KEY_BYTES} "
             "(white space at its ends does not count)"
         )
-    if len(set(value)) < MIN_DISTINCT_CHARACTERS:
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS or _repeats(value):
         raise PseudonymKeyError(
-            f"the pseudonymisation key in {source} has only {len(set(value))} different characters; "
-            f"use a random secret (at least {MIN_DISTINCT_CHARACTERS} different characters), "
+            f"the pseudonymisation key in {source} has too little variety ({len(set(value))} different characters"
+            f"{', a repeated pattern' if _repeats(value) else ''}); use a random secret (at least "
+            f"{MIN_DISTINCT_CHARACTERS} different characters, no repeated pattern), "
             "for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
     return PseudonymKey(secret)
