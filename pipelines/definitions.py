@@ -50,7 +50,8 @@ def build_definitions(home: Path | None = None) -> Definitions:
         resources={
             "hub": HubResource(home=str(paths.home)),
             "personal_store": DuckDBStore(path=str(paths.personal_store), home=str(paths.home), restricted=True),
-            "shared_store": DuckDBStore(path=str(paths.shared_store), home=str(paths.home)),
+            # owner-only too: pseudonymised rows are still personal data under UK GDPR
+            "shared_store": DuckDBStore(path=str(paths.shared_store), home=str(paths.home), restricted=True),
         },
         executor=in_process_executor,
         loggers={"progress": progress_logger},

@@ -76,8 +76,9 @@ def test_refresh_without_a_key_stops_before_any_work(tmp_path: Path) -> None:
     assert "no pseudonymisation key" in result.stderr and not (tmp_path / "warehouse").exists()
 
 
-def test_personal_zone_and_raw_archive_are_owner_only(first_run, home: Path) -> None:
+def test_both_stores_and_the_raw_archive_are_owner_only(first_run, home: Path) -> None:
     assert stat.S_IMODE((home / "warehouse" / "personal.duckdb").stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / "warehouse" / "shared.duckdb").stat().st_mode) == 0o600
     assert stat.S_IMODE((home / "raw").stat().st_mode) == 0o700
 
 
