@@ -46,6 +46,7 @@ def build_validated(contract: Contract) -> AssetsDefinition:
         cutoff = cutoff_for(load_register(), contract, dt.date.today())
         with personal_store.connect() as con:
             done = validate(con, contract, context.run.run_id, hub.paths.published / "data_quality", cutoff)
+            now = dataset_state(con, contract)
         files = done.files
         for f in files:
             if f.status == "rejected":
@@ -69,8 +70,6 @@ def build_validated(contract: Contract) -> AssetsDefinition:
                 f"{contract.key}: rows typed into the personal zone or quarantined",
                 done.rows_in,
             )
-        with personal_store.connect() as con:
-            now = dataset_state(con, contract)
         page = MetadataValue.url(done.page.as_uri()) if done.page else MetadataValue.text("none: no new files")
         checks = [
             AssetCheckResult(

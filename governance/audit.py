@@ -173,16 +173,24 @@ def entries(home: Path) -> list[AuditEntry]:
 
 def verify(home: Path) -> int | None:
     """The sequence number of the first entry whose chain is broken, or None when intact."""
-    key, previous = _key(home, create=False), GENESIS
-    for entry in entries(home):
+    return _first_broken(entries(home), _key(home, create=False))
+
+
+def _first_broken(log: list[AuditEntry], key: bytes) -> int | None:
+    previous = GENESIS
+    for entry in log:
         if entry.prev_hash != previous or not hmac.compare_digest(_digest(entry, key), entry.hash):
             return entry.seq
         previous = entry.hash
     return None
 
 
+def _anchor_file(home: Path) -> Path:
+    return HubPaths(home).governance / ANCHORS
+
+
 def _anchors(home: Path) -> list[dict]:
-    path = HubPaths(home).governance / ANCHORS
+    path = _anchor_file(home)
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -199,7 +207,7 @@ def anchor(home: Path, run_id: str) -> dict:
         "head": log[-1].hash if log else GENESIS,
     }
     mark["mac"] = _mark_mac(mark, _key(home))  # rewriting an anchor needs the key too
-    path = HubPaths(home).governance / ANCHORS
+    path = _anchor_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as f:
@@ -212,17 +220,17 @@ def check(home: Path, elsewhere: list[dict] | None = None) -> str | None:
     the log no longer matches), or None when chain and anchors hold. `elsewhere`: anchors kept
     out of the writer's reach (the runs' Dagster metadata), so that deleting or rewriting the
     anchor file does not hide a truncated log."""
+    log, marks = entries(home), _anchors(home)
     try:
-        if (bad := verify(home)) is not None:
-            return f"audit log entry {bad} does not follow the chain (edited, inserted or the one before it deleted)"
         key = _key(home, create=False)
     except AuditKeyMissing as missing:
-        return str(missing) if entries(home) or _anchors(home) else None
-    log = entries(home)
-    for mark in _anchors(home):
+        return str(missing) if log or marks else None
+    if (bad := _first_broken(log, key)) is not None:
+        return f"audit log entry {bad} does not follow the chain (edited, inserted or the one before it deleted)"
+    for mark in marks:
         if not hmac.compare_digest(mark.get("mac", ""), _mark_mac(mark, key)):
             return f"the audit anchor of run {mark.get('run_id')} ({mark.get('at')}) was not written by the hub"
-    for mark in [*_anchors(home), *(elsewhere or [])]:
+    for mark in [*marks, *(elsewhere or [])]:
         if mark["entries"] > len(log):
             return (
                 f"the audit log has {len(log)} entries but {mark['entries']} entries were anchored after run "

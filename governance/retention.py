@@ -49,10 +49,20 @@ def cutoff_for(register: Register, contract: Contract, today: dt.date) -> dt.dat
         return today.replace(year=today.year - years, day=28)
 
 
+# each delivery's first arrival: the age of rows with no date of their own
+ARRIVED = "(SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256)"
+# a quarantined row's month: its event's, else its delivery's (an unreadable date)
+QUARANTINE_MONTH = "coalesce(q.event_month, CAST(date_trunc('month', d.seen_at) AS DATE))"
+
+
+def _purge_id() -> str:
+    """The name of a purge run from the command line (a refresh's purge takes its run's id)."""
+    return f"purge-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
+
+
 def _expiring_rows(con: duckdb.DuckDBPyConnection, contract: Contract, cutoff: dt.date) -> None:
     """`_expiring`: the rowids of the typed rows to purge, with their event month."""
     table = quote(contract.table)
-    seen = "(SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256)"
     month = (
         f"CAST(date_trunc('month', t.{quote(contract.event_date)}) AS DATE)"
         if contract.event_date
@@ -72,17 +82,15 @@ def _expiring_rows(con: duckdb.DuckDBPyConnection, contract: Contract, cutoff: d
         age, join = own, ""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _expiring AS SELECT t.rowid AS _rid, {month} AS period_month "
-        f"FROM {table} t JOIN {seen} d ON d.sha256 = t._source_sha256 {join} WHERE {age} < ?",
+        f"FROM {table} t JOIN {ARRIVED} d ON d.sha256 = t._source_sha256 {join} WHERE {age} < ?",
         [cutoff],
     )
 
 
 def _with_seen(contract: Contract) -> str:
     """The standing rows, each with its delivery's arrival (`_seen`)."""
-    return (
-        f"SELECT c.*, d.seen_at AS _seen FROM {current_rows(contract)} c "
-        "JOIN (SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256) d ON d.sha256 = c._source_sha256"
-    )
+    standing = current_rows(contract)
+    return f"SELECT c.*, d.seen_at AS _seen FROM {standing} c JOIN {ARRIVED} d ON d.sha256 = c._source_sha256"
 
 
 def purge(
@@ -90,21 +98,18 @@ def purge(
 ) -> Purged | None:
     """Delete what is past retention for one dataset (personal zone connection); `run_id`
     names the purge in `purge_log` (a refresh's run, else the time of the purge)."""
-    run_id = run_id or f"purge-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
+    run_id = run_id or _purge_id()
     cutoff = cutoff_for(register, contract, today)
     if cutoff is None or not table_exists(con, contract.table):
         return None
     table = quote(contract.table)
     where = [contract.partner, contract.dataset]
+    con.execute("BEGIN")  # counted, remembered and deleted together: a crash leaves all or none
     _expiring_rows(con, contract, cutoff)
-    quarantine_age = (
-        "coalesce(q.event_month, CAST(date_trunc('month', d.seen_at) AS DATE)) < date_trunc('month', ?::DATE)"
-    )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _expiring_quarantine AS SELECT q.rowid AS _rid, "
-        "coalesce(q.event_month, CAST(date_trunc('month', d.seen_at) AS DATE)) AS period_month FROM quarantine q "
-        "JOIN (SELECT sha256, min(seen_at) AS seen_at FROM deliveries GROUP BY sha256) d ON d.sha256 = q.source_sha256 "
-        f"WHERE q.partner = ? AND q.dataset = ? AND {quarantine_age}",
+        f"CREATE OR REPLACE TEMP TABLE _expiring_quarantine AS SELECT q.rowid AS _rid, {QUARANTINE_MONTH} AS "
+        f"period_month FROM quarantine q JOIN {ARRIVED} d ON d.sha256 = q.source_sha256 "
+        f"WHERE q.partner = ? AND q.dataset = ? AND {QUARANTINE_MONTH} < date_trunc('month', ?::DATE)",
         [*where, cutoff],
     )
     con.execute(
@@ -125,6 +130,7 @@ def purge(
     (quarantined,) = con.execute(
         "DELETE FROM quarantine WHERE rowid IN (SELECT _rid FROM _expiring_quarantine)"
     ).fetchone()
+    con.execute("COMMIT")
     # a raw file goes when nothing of it is left: no typed row, no quarantine row, and it had
     # rows (all purged) or, with none, was delivered before the cutoff
     expired = con.execute(
@@ -162,7 +168,7 @@ def purge_all(
     """Purge every dataset (personal-zone connection); what went is counted in the audit log
     under `why` (the command or the run that purged)."""
     done = []
-    run_id = run_id or f"purge-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
+    run_id = run_id or _purge_id()
     for contract in contracts:
         purged = purge(con, contract, register, today, run_id)
         if purged is None:

@@ -27,6 +27,7 @@ from sihub.core.contracts import Contract
 from sihub.core.db import connect
 from sihub.core.stages import DATASET_STAGES, Stage
 from sihub.intake.landing_watch import archived, look
+from sihub.privacy.scrub import without_values
 
 NIGHTLY_CRON = "0 2 * * *"
 TIMEZONE = "Europe/London"  # 02:00 local time, whether GMT or BST
@@ -102,7 +103,9 @@ def failure_alert():
     def _failure_alert(context: RunFailureSensorContext, hub: HubResource) -> None:
         run_id = context.dagster_run.run_id
         found = failure(context.instance, run_id) or Failure(
-            PUBLISHED_KEY, context.dagster_run.job_name, (context.failure_event.message or "the run failed").strip()
+            PUBLISHED_KEY,
+            context.dagster_run.job_name,
+            without_values(context.failure_event.message or "the run failed"),
         )
         raise_failure_alert(hub.paths, run_id, found, f"Dagster run {run_id} (Runs page of the Dagster UI)")
 

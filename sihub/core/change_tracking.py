@@ -34,7 +34,7 @@ from pathlib import Path
 import duckdb
 
 from sihub.core.db import connect, quote, table_exists
-from sihub.core.paths import HubPaths, project
+from sihub.core.paths import HubPaths, ProjectFiles, project
 
 DDL = """
 CREATE TABLE IF NOT EXISTS stage_fingerprints (
@@ -120,8 +120,18 @@ def context(home: Path, module: str, key_id: str, today: dt.date | None = None) 
     contracts, SQL, reference data and registers, the home's reference files, the
     pseudonymisation key's id and the month."""
     month = (today or dt.date.today()).strftime("%Y-%m")
-    data = _files_digest(project().data_folders())
+    files = project()
+    data = digest([_project_digest(files.root), _files_digest([files.agreements])])
     return digest((code_digest(module), data, _files_digest([HubPaths(home).reference]), key_id, month))
+
+
+@cache
+def _project_digest(root: Path) -> str:
+    """The project's contracts, SQL, reference tables and disclosure policy, hashed once per
+    process and project (every stage of a run asks; the agreements register, which a
+    deployment may point elsewhere, is read each time)."""
+    files = ProjectFiles(root)
+    return _files_digest([files.contracts, files.sql, files.reference, files.disclosure_policy])
 
 
 def dataset_inputs(con: duckdb.DuckDBPyConnection, personal: str, partner: str, dataset: str) -> list[str]:

@@ -72,10 +72,6 @@ class ProjectFiles:
     def dagster_yaml(self) -> Path:
         return self.root / "dagster.yaml"
 
-    def data_folders(self) -> list[Path]:
-        """Everything here that decides the outputs (not the Dagster settings)."""
-        return [self.contracts, self.sql, self.reference, self.agreements, self.disclosure_policy]
-
 
 def project() -> ProjectFiles:
     """The project's configuration files (see `project_dir`)."""

@@ -3,7 +3,7 @@ and every sighting of a file is recorded. An identical re-delivery is a recorded
 
 Tables (personal zone): `archive_manifest` (one row per distinct file content),
 `deliveries` (one row per file seen in landing, with its outcome), `held_deliveries`
-(deliveries kept out of the shared store after failing a dataset check, until released)
+(deliveries kept out of the shared store after failing a dataset check, until released),
 `purge_log` (rows purged for retention, counted per month: what was delivered and is gone)
 and `purged_rows` (which file row each purged record came from: re-reading the archive never
 brings one back).
@@ -15,12 +15,14 @@ import datetime as dt
 import hashlib
 import os
 import stat
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from sihub.core.contracts import Contract
+from sihub.core.db import scalar
 
 DDL = """
 CREATE TABLE IF NOT EXISTS archive_manifest (
@@ -30,7 +32,7 @@ CREATE TABLE IF NOT EXISTS archive_manifest (
 CREATE TABLE IF NOT EXISTS deliveries (
     run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, landing_path VARCHAR,
     sha256 VARCHAR, size_bytes BIGINT, mtime_ns BIGINT, seen_at TIMESTAMP, status VARCHAR,
-    rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
+    rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR, label VARCHAR
 );
 CREATE TABLE IF NOT EXISTS purge_log (
     run_id VARCHAR, partner VARCHAR, dataset VARCHAR, period_month DATE, cutoff DATE, rows_purged BIGINT,
@@ -42,7 +44,6 @@ CREATE TABLE IF NOT EXISTS held_deliveries (
     released_at TIMESTAMP, released_by VARCHAR
 );
 """
-FINAL = ("loaded", "rejected", "duplicate", "held")
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,6 @@ class Sighting:
     sha256: str
     size_bytes: int
     status: str  # archived (new, to be read), duplicate, held or rejected (refused unread)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Refused(Exception):
@@ -103,26 +96,31 @@ def open_landing_file(landing: Path, path: Path) -> int:
 def _copy_and_hash(fd: int, partial: Path | None) -> str:
     """Hash an open landing file, copying it to `partial` on the way when given (read once)."""
     digest = hashlib.sha256()
-    with os.fdopen(fd, "rb") as source:
-        target = None
-        if partial is not None:
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            target = partial.open("wb")
-        try:
-            for block in iter(lambda: source.read(1 << 20), b""):
-                digest.update(block)
-                if target:
-                    target.write(block)
-        finally:
+    if partial is not None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(fd, "rb") as source, partial.open("wb") if partial else nullcontext() as target:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
             if target:
-                target.close()
+                target.write(block)
     return digest.hexdigest()
+
+
+def hash_landing_file(landing: Path, path: Path) -> str:
+    """The SHA-256 of a landing file, read as the archive reads it (never through a link)."""
+    return _copy_and_hash(open_landing_file(landing, path), None)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
-    # a store from before labels: its deliveries are labelled from what it holds
-    con.execute("ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS label VARCHAR")
+    if scalar(
+        con,
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND table_name = 'deliveries' AND column_name = 'label'",
+    ):
+        return
+    # a store from before labels, once: its deliveries are labelled from what it holds
+    con.execute("ALTER TABLE deliveries ADD COLUMN label VARCHAR")
     con.execute(
         "UPDATE deliveries SET label = partner || '/' || dataset || ' ' || strftime(seen_at, '%Y-%m-%d') || ' #' || n "
         "FROM (SELECT rowid AS r, row_number() OVER (PARTITION BY partner, dataset ORDER BY seen_at, sha256) AS n "

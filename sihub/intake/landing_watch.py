@@ -17,7 +17,7 @@ import duckdb
 
 from sihub.core.contracts import Contract
 from sihub.core.db import table_exists
-from sihub.intake.archive import landing_files, refusal, sha256_of
+from sihub.intake.archive import Refused, hash_landing_file, landing_files, refusal
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,10 @@ def look(landing: Path, contracts: list[Contract], seen: dict[str, list]) -> tup
             if before and before[:2] == [stat.st_size, stat.st_mtime_ns]:
                 state[key] = before
                 continue
-            digest = sha256_of(path)
+            try:
+                digest = hash_landing_file(landing, path)
+            except Refused:  # swapped for a link since it was judged
+                continue
             state[key] = [stat.st_size, stat.st_mtime_ns, digest]
             if digest not in known:  # new content: not a file seen before under any name
                 known.add(digest)

@@ -60,10 +60,10 @@ def held_now(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[Held]:
 def release(con: duckdb.DuckDBPyConnection, contract: Contract, sha_prefix: str | None, who: str) -> list[Held]:
     """Release the dataset's held deliveries (those whose SHA-256 starts with `sha_prefix`,
     or all): they stand from the next refresh. Returns what was released."""
-    released = [h for h in held_now(con, contract) if sha_prefix is None or h.sha256.startswith(sha_prefix)]
+    chosen = [h for h in held_now(con, contract) if sha_prefix is None or h.sha256.startswith(sha_prefix)]
     con.execute(
         "UPDATE held_deliveries SET released_at = now()::TIMESTAMP, released_by = ? "
         "WHERE released_at IS NULL AND list_contains(?, sha256)",
-        [who, [h.sha256 for h in released]],
+        [who, [h.sha256 for h in chosen]],
     )
-    return released
+    return chosen
