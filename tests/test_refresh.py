@@ -373,3 +373,28 @@ def test_shared_store_holds_pseudonyms_not_identifiers(first_run: RefreshOutcome
         by_nhs[k] for k in keyed["childrens_services__contacts"] & keyed["health__ed_attendances"] if k in by_nhs
     }
     assert len(in_both) > 50
+
+
+def test_the_analyst_sees_each_datasets_state_in_dagster(
+    first_run: RefreshOutcome, home: Path, instance, small: GenerationResult
+) -> None:
+    """What the Dagster catalogue shows of a dataset: landing observed (files there), the
+    validated asset's state (rows standing, deliveries, coverage) with Data Docs as a link, and
+    the contract's owner, the stage and partner as tags."""
+    from dagster import AssetKey, MetadataValue
+
+    from pipelines.definitions import build_definitions
+
+    contract = next(c for c in load_contracts() if c.key == "police/missing_episodes")
+    observed = instance.fetch_observations(AssetKey(["landing", "police", "missing_episodes"]), limit=1).records
+    files = len(list((small.out / "police" / "missing_episodes").glob("*.csv")))
+    assert observed and observed[0].asset_observation.metadata["files_in_landing"].value == files
+    validated = instance.get_latest_materialization_event(AssetKey(["validated", "police", "missing_episodes"]))
+    meta = validated.asset_materialization.metadata
+    with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        shared = con.execute("SELECT count(*) FROM police__missing_episodes").fetchone()[0]
+    assert meta["rows_standing"].value == shared and meta["deliveries"].value == files
+    assert isinstance(meta["data_docs"], type(MetadataValue.url("x")))
+    spec = build_definitions(home).resolve_asset_graph().get(AssetKey(["validated", "police", "missing_episodes"]))
+    assert spec.owners == [f"team:{contract.owner}"]
+    assert spec.tags["partner"] == "police" and spec.tags["stage"] == "validated"
