@@ -9,12 +9,13 @@ from assets.resources import DuckDBStore, HubResource
 from governance import audit
 from governance.agreements import load_register
 from sihub.core import change_tracking as changes
-from sihub.core.contracts import Contract
+from sihub.core.contracts import Contract, load_contracts
 from sihub.core.db import attached
 from sihub.core.stages import Stage
 from sihub.privacy.keys import load_key
+from sihub.privacy.text_guard import known_names_table
 from sihub.sharing.scorecard import refresh_scorecard
-from sihub.sharing.split import build_shared_table, share_run_logs, shared_columns
+from sihub.sharing.split import IdentifiersInText, build_shared_table, share_run_logs, shared_columns
 
 
 def build_governed(contract: Contract) -> AssetsDefinition:
@@ -34,23 +35,35 @@ def build_governed(contract: Contract) -> AssetsDefinition:
         with shared_store.connect() as con, attached(con, personal_store.file, "personal", read_only=True):
             inputs = changes.dataset_inputs(con, "personal", contract.partner, contract.dataset)
             ctx = changes.context(hub.paths.home, __name__, key.key_id, today)
+            # the names the text guard looks for are every dataset's: a new one counts too
+            names = known_names_table(con, "personal", load_contracts())
+            known = changes.content(con, names) if names else ""
             # the reference tables it joins are loaded by another asset: its code counts too
-            fingerprint = changes.digest([ctx, changes.code_digest("assets.reference"), opt_out, *inputs])
+            fingerprint = changes.digest([ctx, changes.code_digest("assets.reference"), opt_out, known, *inputs])
             share_run_logs(con, contract, "personal")  # this run's outcomes, for the run summary
             stage = f"{Stage.GOVERNED}/{contract.key}"
             with changes.skip_if_unchanged(con, stage, fingerprint, context.run.run_id) as built_by:
                 if built_by:
                     return MaterializeResult(metadata={"unchanged since run": built_by})
-                rows = build_shared_table(con, contract, "personal", key, honour_opt_out=opt_out)
+                try:
+                    shared = build_shared_table(con, contract, "personal", key, names, honour_opt_out=opt_out)
+                except IdentifiersInText as blocked:  # the table stays as it was; judged again next run
+                    context.log.warning(f"{contract.key}: not shared this run: {blocked}")
+                    return MaterializeResult(metadata={"blocked": str(blocked)})
                 months = refresh_scorecard(con, contract, "personal")
+        for finding in shared.findings:
+            context.log.warning(f"{contract.key}: identifier replaced by a marker before sharing: {finding}")
         audit.record(
             hub.paths.home,
             "disclosure",
             "nightly refresh: governed split",
             f"{contract.key}: pseudonymised, generalised rows",
-            rows,
+            shared.rows,
             recipient="shared intelligence store",
         )
-        return MaterializeResult(metadata={"rows": rows, "dq_months": months, "key_id": key.key_id})
+        scrubbed = {f"{f.column}: {f.rule}": f.rows for f in shared.findings}
+        return MaterializeResult(
+            metadata={"rows": shared.rows, "dq_months": months, "key_id": key.key_id, "identifiers scrubbed": scrubbed}
+        )
 
     return _governed

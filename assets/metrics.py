@@ -20,7 +20,8 @@ from sihub.metrics.catalogue import compute, load_catalogue
 from sihub.metrics.trends import analyse
 from sihub.privacy.disclosure import load_policy, protect
 from sihub.privacy.keys import load_key
-from sihub.privacy.leak_guard import known_name_pairs, scan_changed
+from sihub.privacy.leak_guard import scan_changed
+from sihub.privacy.text_guard import known_names_table
 
 
 @asset(
@@ -66,7 +67,7 @@ def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store
 def leak_guard(personal_store: DuckDBStore, shared_store: DuckDBStore) -> AssetCheckResult:
     contracts = load_contracts()
     with shared_store.connect() as con, attached(con, personal_store.file, "personal", read_only=True):
-        names = known_name_pairs(con, "personal", contracts)
+        names = known_names_table(con, "personal", contracts)
         findings, scanned = scan_changed(con, "shared", contracts, names)
     return AssetCheckResult(
         passed=not findings,

@@ -130,8 +130,8 @@ def test_governed_split_scrubs_opted_in_free_text_and_honours_the_opt_out() -> N
     )
     con.execute("CREATE TABLE ref_postcode_district (postcode_district VARCHAR, district_code VARCHAR)")
     con.execute("CREATE TABLE ref_district (district_code VARCHAR, locality_code VARCHAR)")
-    assert build_shared_table(con, contract, "personal", KEY, honour_opt_out=True) == 1
+    assert build_shared_table(con, contract, "personal", KEY, honour_opt_out=True).rows == 1
     row = con.execute("SELECT * FROM health__notes").df()
     assert list(row["note"]) == ["[NAME] [NAME] seen, call [PHONE]"]
     assert "private_note" not in row and "forename" not in row
-    assert build_shared_table(con, contract, "personal", KEY, honour_opt_out=False) == 2
+    assert build_shared_table(con, contract, "personal", KEY, honour_opt_out=False).rows == 2

@@ -131,6 +131,8 @@ class DatasetChecks(Strict):
     min_rows_for_share: int = Field(20, ge=1)
     row_count_ratio: tuple[float, float] = (0.5, 2.0)
     freshness_days: int = 400
+    # an identifier inside a shared text column: replaced by a marker, or the dataset not shared
+    embedded_identifiers: Literal["scrub", "block"] = "scrub"
 
 
 class Delivery(Strict):

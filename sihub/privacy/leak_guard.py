@@ -14,8 +14,9 @@ import duckdb
 
 from sihub.core.change_tracking import content
 from sihub.core.contracts import Classification, Contract
-from sihub.core.db import quote, scalar, table_exists
+from sihub.core.db import quote, scalar
 from sihub.privacy.identifiers import VALIDITY_SQL, postcode_sql
+from sihub.privacy.text_guard import guard_values
 
 IDENTIFIER_NAMES = {
     "nhs_number", "nhs_no", "nhs", "upn", "forename", "surname", "first_name", "last_name", "given_name",
@@ -53,21 +54,6 @@ def identifier_names(contracts: list[Contract]) -> set[str]:
     return IDENTIFIER_NAMES | named
 
 
-def known_name_pairs(con: duckdb.DuckDBPyConnection, personal: str, contracts: list[Contract]) -> str | None:
-    """Fill temp table `_known_names` with "FORENAME SURNAME" of everyone in the personal zone."""
-    selects = []
-    for c in contracts:
-        f, s = c.identifier_column("forename"), c.identifier_column("surname")
-        if f and s and table_exists(con, c.table, personal):
-            selects.append(f"SELECT upper({quote(f)} || ' ' || {quote(s)}) AS pair FROM {personal}.{quote(c.table)}")
-    if not selects:
-        return None
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _known_names AS SELECT DISTINCT pair FROM ({' UNION ALL '.join(selects)})"
-    )
-    return "_known_names"
-
-
 def scan(
     con: duckdb.DuckDBPyConnection,
     database: str,
@@ -91,9 +77,12 @@ def scan(
             findings.append(Finding(table, column, "identifier column name", 0))
         if data_type != "VARCHAR":
             continue
-        counts = con.execute(_value_counts(f"{database}.{quote(table)}", quote(column), names_table)).fetchall()[0]
+        ref = f"{database}.{quote(table)}"
+        counts = con.execute(_value_counts(ref, quote(column), names_table)).fetchall()[0]
         kinds = [*VALUE_CHECKS, "forename and surname"]
         findings += [Finding(table, column, kind, n) for kind, n in zip(kinds, counts, strict=False) if n]
+        embedded = guard_values(con, f"SELECT {quote(column)} AS v FROM {ref}", names_table, "_leak_guarded")
+        findings += [Finding(table, column, f"{rule} within text", n) for rule, n in embedded.items()]
     return findings
 
 
@@ -116,7 +105,7 @@ def _value_counts(ref: str, column: str, names_table: str | None) -> str:
     millions of rows costs a group-by, not millions of regular expressions."""
     checks = [f"coalesce(sum(n) FILTER ({check('v')}), 0)" for check in VALUE_CHECKS.values()]
     if names_table:
-        checks.append(f"coalesce(sum(n) FILTER (upper(v) IN (SELECT pair FROM {names_table})), 0)")
+        checks.append(f"coalesce(sum(n) FILTER (upper(strip_accents(trim(v))) IN (SELECT pair FROM {names_table})), 0)")
     candidates = f"SELECT {column} AS v, count(*) AS n FROM {ref} WHERE {may_be_identifier(column)}"
     return f"SELECT {', '.join(checks)} FROM ({candidates} GROUP BY ALL)"
 

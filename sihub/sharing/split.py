@@ -9,6 +9,8 @@ selected.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
 from sihub.core.contracts import Classification, Contract, IdentifierKind
@@ -17,6 +19,7 @@ from sihub.privacy.generalise import age_band_sql, age_sql
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import hmac_pads, hmac_sql, identity_sql
 from sihub.privacy.scrub import scrub_sql
+from sihub.privacy.text_guard import TextFinding, guard_values
 from sihub.validation.checks import CHECK_LOG_DDL
 from sihub.validation.current import current_rows
 
@@ -80,27 +83,71 @@ def shared_columns(contract: Contract) -> list[str]:
     return [n for n, c in contract.columns.items() if c.classification in SHARED_CLASSES]
 
 
+class IdentifiersInText(Exception):
+    """Identifiers inside a shared text column of a dataset whose contract blocks rather than
+    scrubs: the dataset's shared table is left as it was. Names table, column and rule only."""
+
+    def __init__(self, findings: list[TextFinding]):
+        super().__init__("identifiers within shared text (dataset blocked): " + "; ".join(map(str, findings)))
+        self.findings = findings
+
+
+@dataclass(frozen=True)
+class Shared:
+    rows: int
+    findings: list[TextFinding]  # identifiers replaced by a marker before writing
+
+
+def _guarded_texts(
+    con: duckdb.DuckDBPyConnection, contract: Contract, texts: dict[str, str], source: str, names: str | None
+) -> tuple[dict[str, str], list[str], list[TextFinding]]:
+    """Run the text guard over each shared text column (name -> SQL over `t`): the guarded
+    SQL of each, the joins it needs and what was found."""
+    guarded, joins, findings = {}, [], []
+    for i, (name, sql) in enumerate(texts.items()):
+        table = f"_guard_{i}"
+        found = guard_values(con, f"SELECT {sql} AS v FROM {source} t", names, table)
+        findings += [TextFinding(contract.table, name, rule, n) for rule, n in found.items()]
+        joins.append(f"LEFT JOIN {table} ON {table}.v = {sql}")
+        guarded[name] = f"coalesce({table}.guarded, {sql})"
+    if findings and contract.checks.embedded_identifiers == "block":
+        raise IdentifiersInText(findings)
+    return guarded, joins, findings
+
+
 def build_shared_table(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     personal_alias: str,
     key: PseudonymKey,
+    names: str | None = None,
     honour_opt_out: bool = False,
-) -> int:
+) -> Shared:
     """Replace the dataset's table in the shared store (the connection's main database) from
     the rows that stand in the attached personal zone (`current_rows`: no held delivery, no
-    record superseded by a later delivery). Returns the rows written. With
-    `honour_opt_out` (the agreement says the national data opt-out applies), records flagged
-    as opted out stay in the personal zone."""
+    record superseded by a later delivery). With `honour_opt_out` (the agreement says the
+    national data opt-out applies), records flagged as opted out stay in the personal zone.
+
+    Every shared text column passes the text guard first (`names`: the temp table of known
+    name pairs, from `known_names_table`): an identifier inside the text is replaced by a
+    marker, or, where the contract says `embedded_identifiers: block`, the table is not
+    written at all (`IdentifiersInText`). Nothing unguarded is ever written to the store."""
     source = current_rows(contract, personal_alias)
+    names_of = [
+        f"t.{quote(c)}"
+        for k in (IdentifierKind.forename, IdentifierKind.surname)
+        if (c := contract.identifier_column(k))
+    ]
+    texts = {n: f"t.{quote(n)}" for n in shared_columns(contract) if contract.columns[n].type == "string"}
+    texts |= {n: scrub_sql(f"t.{quote(n)}", names_of) for n, c in contract.columns.items() if c.share_scrubbed}
+    guarded, joins, findings = _guarded_texts(con, contract, texts, source, names)
     selects = [f"{identity_sql(contract)} AS _identity", f"{literal(key.key_id)} AS key_id"]
     for name in shared_columns(contract):
         column = contract.columns[name]
-        value = f"t.{quote(name)}"
+        value = guarded.get(name, f"t.{quote(name)}")
         if column.generalise == "month":
             value = f"CAST(date_trunc('month', {value}) AS DATE)"
         selects.append(f"{value} AS {quote(name)}")
-    joins = []
     event = f"t.{quote(contract.event_date)}" if contract.event_date else None
     if event:
         selects.append(f"CAST(date_trunc('month', {event}) AS DATE) AS event_month")
@@ -108,14 +155,9 @@ def build_shared_table(
     if dob and event:
         d, e = f"t.{quote(dob)}", f"CAST({event} AS DATE)"
         selects.append(f"{age_sql(d, e)} AS age_years")
-    names = [
-        f"t.{quote(c)}"
-        for k in (IdentifierKind.forename, IdentifierKind.surname)
-        if (c := contract.identifier_column(k))
-    ]
     for name, column in contract.columns.items():
         if column.share_scrubbed:
-            selects.append(f"{scrub_sql(f't.{quote(name)}', names)} AS {quote(name)}")
+            selects.append(f"{guarded[name]} AS {quote(name)}")
     postcode = contract.identifier_column(IdentifierKind.postcode)
     if postcode:
         outward = f"regexp_replace(upper(replace(t.{quote(postcode)}, ' ', '')), '.{{3}}$', '')"
@@ -142,4 +184,6 @@ def build_shared_table(
         """,
         list(reversed(hmac_pads(key))),
     )
-    return scalar(con, f"SELECT count(*) FROM {quote(contract.table)}")
+    for i in range(len(texts)):
+        con.execute(f"DROP TABLE _guard_{i}")
+    return Shared(scalar(con, f"SELECT count(*) FROM {quote(contract.table)}"), findings)
