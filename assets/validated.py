@@ -23,6 +23,7 @@ from governance.retention import cutoff_for
 from sihub.core.alerts import RunAlert, raise_alert
 from sihub.core.contracts import Contract
 from sihub.core.stages import Stage
+from sihub.privacy.keys import load_key
 from sihub.validation.checks import worst_rules
 from sihub.validation.current import dataset_state
 from sihub.validation.rules import dataset_rules
@@ -45,7 +46,14 @@ def build_validated(contract: Contract) -> AssetsDefinition:
     def _validated(context: AssetExecutionContext, hub: HubResource, personal_store: DuckDBStore) -> MaterializeResult:
         cutoff = cutoff_for(load_register(), contract, dt.date.today())
         with personal_store.connect() as con:
-            done = validate(con, contract, context.run.run_id, hub.paths.published / "data_quality", cutoff)
+            done = validate(
+                con,
+                contract,
+                context.run.run_id,
+                hub.paths.published / "data_quality",
+                cutoff,
+                load_key(hub.paths.home),
+            )
             now = dataset_state(con, contract)
         files = done.files
         for f in files:
@@ -95,6 +103,7 @@ def build_validated(contract: Contract) -> AssetsDefinition:
                 "rows_in": done.rows_in,
                 "rows_loaded": sum(f.rows_loaded for f in files),
                 "rows_quarantined": sum(f.rows_quarantined for f in files),
+                "rows_erased": sum(f.rows_erased for f in files),
                 "rows_with_warnings": sum(f.rows_warned for f in files),
                 "worst_rules": _plain(worst_rules(files)),
                 "sha256": ", ".join(f.sha256[:12] for f in files[:20]),

@@ -1,10 +1,18 @@
-"""Subject access and erasure: find every record the personal zone holds about a person,
-across all partners and the quarantine, write them to a file for the IG officer, and on
-request erase them (with the link tables' rows of the child and the person's pseudonymous rows
-in the shared store).
+"""Subject access and erasure, through the hub's own linkage.
 
-A record matches on any identifier given: NHS number (any spacing), UPN, or forename +
-surname + date of birth (names folded for case, spacing, punctuation and diacritics).
+From any identifier the officer gives (NHS number, UPN, or name with date of birth) the search
+resolves the child or children it belongs to: the identifiers given, every identifier a typed
+record bearing them also carries, and every identifier linkage put in the same child
+(`link_nodes`). It returns every record that carries one of those identifiers: each partner's
+typed rows (superseded and held ones too: the hub holds them), the quarantine (the row as
+sent) and unreadable lines (their raw text). Each record says how it was found: by the
+identifier given, or linked through which identifiers. A record carrying a valid NHS number
+or UPN that is not the child's belongs to someone else and is left out.
+
+Erasure acts on the records found, or on those the officer kept after reviewing the
+workbook: it deletes them from the personal zone, the link tables and the shared store, and
+writes them and the person's identifiers (keyed hashes) into the erasure register, so no read
+of the archive brings them back.
 """
 
 from __future__ import annotations
@@ -16,15 +24,27 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
-from sihub.core.contracts import Contract, IdentifierKind
-from sihub.core.db import literal, quote, table_exists
+from sihub.core.contracts import Contract
+from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.core.workbooks import put_table
 from sihub.linkage.link import erase_links
+from sihub.privacy import erasure_register
+from sihub.privacy.identifiers import nhs_number_sql, upn_sql
 from sihub.privacy.keys import PseudonymKey
-from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identity_sql
+from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, nodes_sql
 from sihub.validation.conform import typed_expr
+
+QUARANTINE = " (quarantine)"
+# the columns in front of every sheet of the export, and what `reviewed` reads back
+LEAD = ["dataset", "found_by", "delivery_sha256", "row"]
+KIND_NAMES = {
+    "nhs_number": "NHS number",
+    "upn": "UPN",
+    "person_ref": "person reference",
+    "name_dob": "name and date of birth",
+}
 
 
 @dataclass(frozen=True)
@@ -40,105 +60,279 @@ class Person:
             raise ValueError("give an NHS number, a UPN, or a name with a date of birth")
 
 
-def _criteria(contract: Contract, person: Person, value) -> tuple[str, list]:
-    """SQL matching a record (cells given by `value(column)`) and its parameters."""
-    col = {k: contract.identifier_column(k) for k in IdentifierKind}
-    parts, params = [], []
-    if person.nhs_number and col[IdentifierKind.nhs_number]:
-        parts.append(f"regexp_replace({value(col[IdentifierKind.nhs_number])}, '[^0-9]', '', 'g') = ?")
-        params.append("".join(ch for ch in person.nhs_number if ch.isdigit()))
-    if person.upn and col[IdentifierKind.upn]:
-        parts.append(f"upper(trim({value(col[IdentifierKind.upn])})) = upper(?)")
-        params.append(person.upn.strip())
-    names = (col[IdentifierKind.forename], col[IdentifierKind.surname], col[IdentifierKind.date_of_birth])
-    if person.forename and person.surname and person.dob and all(names):
-        f, s, d = names
-        parts.append(
-            f"({folded_name_sql(value(f))} = {folded_name_sql('?')} AND {folded_name_sql(value(s))} = "
-            f"{folded_name_sql('?')} AND CAST({value(d, typed=True)} AS DATE) = ?)"
+@dataclass(frozen=True)
+class Found:
+    """Records found per `partner/dataset` (and `partner/dataset (quarantine)`), each frame
+    led by `LEAD` and holding `_nodes` (the record's identifiers, normalised)."""
+
+    records: dict[str, pd.DataFrame]
+
+    @property
+    def total(self) -> int:
+        return sum(len(rows) for rows in self.records.values())
+
+    @property
+    def nodes(self) -> list[str]:
+        """Every identifier the records found carry (normalised, personal zone only)."""
+        return sorted({n for rows in self.records.values() for ns in rows["_nodes"] for n in ns if n})
+
+    def by_how(self) -> dict[str, int]:
+        how = pd.concat([rows["found_by"] for rows in self.records.values()]) if self.records else pd.Series()
+        return {str(k): int(v) for k, v in how.value_counts().items()}
+
+
+def _given_nodes(con: duckdb.DuckDBPyConnection, person: Person) -> list[str]:
+    """The identifiers given, normalised as linkage normalises them."""
+    nodes = []
+    if person.nhs_number:
+        nodes.append("nhs:" + "".join(ch for ch in person.nhs_number if ch.isdigit()))
+    if person.upn:
+        nodes.append("upn:" + person.upn.strip().upper())
+    if person.forename and person.surname and person.dob:
+        surname, forename = con.execute(
+            f"SELECT {folded_name_sql('$s')}, {folded_name_sql('$f')}", {"s": person.surname, "f": person.forename}
+        ).fetchone()
+        nodes.append(f"name:{surname}|{forename}|{person.dob:%Y-%m-%d}")
+    return nodes
+
+
+def _cell(column: str) -> str:
+    """SQL: a quarantined row's cell, as sent."""
+    return f"json_extract_string(record, {literal('$.' + column)})"
+
+
+def _sources(con: duckdb.DuckDBPyConnection, contract: Contract) -> dict[str, str]:
+    """The places a dataset's records are held (name -> query with the contract's identifier
+    columns typed, `_source_sha256`, `_row` and `_raw_line`)."""
+    out = {}
+    if table_exists(con, contract.table):
+        out[contract.key] = f"(SELECT *, NULL::VARCHAR AS _raw_line FROM {quote(contract.table)})"
+    if table_exists(con, "quarantine"):
+        cells = ", ".join(
+            f"{typed_expr(contract, c, _cell(n))} AS {quote(n)}" for n, c in contract.columns.items() if c.identifier
         )
-        params += [person.forename, person.surname, person.dob]
-    return (" OR ".join(parts) or "false"), params
+        out[contract.key + QUARANTINE] = (
+            "(SELECT source_sha256 AS _source_sha256, source_file AS _source_file, source_row AS _row, "
+            f"source_line AS _line, rule_id, reason, record, raw_line AS _raw_line{', ' + cells if cells else ''} "
+            f"FROM quarantine WHERE partner = {literal(contract.partner)} AND dataset = {literal(contract.dataset)})"
+        )
+    return out
 
 
-def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Person) -> dict[str, pd.DataFrame]:
-    """Matching records per `partner/dataset` (typed rows) and `partner/dataset (quarantine)`."""
-    found: dict[str, pd.DataFrame] = {}
+def _row_nodes(contract: Contract) -> str:
+    """SQL: the list of a record's identifiers (NULLs dropped), those in an unreadable line's text included."""
+    nodes = ", ".join(nodes_sql(contract, "t").values()) or "NULL::VARCHAR"
+    in_line = erasure_register.line_nodes_sql("t._raw_line")
+    return f"list_filter(list_concat([{nodes}], {in_line}), lambda x: x IS NOT NULL)"
+
+
+def _carried_with(con: duckdb.DuckDBPyConnection, contracts: list[Contract], nodes: list[str]) -> set[str]:
+    """Every identifier carried by a typed record that carries one of `nodes`."""
+    found = set(nodes)
     for contract in contracts:
-        if table_exists(con, contract.table):
-            where, params = _criteria(contract, person, lambda c, typed=False: quote(c))
-            rows = con.execute(f"SELECT * FROM {quote(contract.table)} WHERE {where}", params).df()
-            if len(rows):
-                found[contract.key] = rows
-        if table_exists(con, "quarantine"):
-
-            def cell(c: str, typed: bool = False, contract: Contract = contract) -> str:
-                text = f"json_extract_string(record, {literal('$.' + c)})"
-                return typed_expr(contract, contract.columns[c], text) if typed else text
-
-            where, params = _criteria(contract, person, cell)
-            rows = con.execute(
-                "SELECT source_file, source_row, source_line, rule_id, reason, record FROM quarantine "
-                f"WHERE partner = ? AND dataset = ? AND ({where})",
-                [contract.partner, contract.dataset, *params],
-            ).df()
-            if len(rows):
-                found[f"{contract.key} (quarantine)"] = rows
+        if nodes_sql(contract) and table_exists(con, contract.table):
+            rows = f"SELECT {_row_nodes(contract)} AS n FROM {_sources(con, contract)[contract.key]} t"
+            query = f"SELECT DISTINCT unnest(n) FROM ({rows}) WHERE list_has_any(n, $nodes)"
+            found |= {r[0] for r in con.execute(query, {"nodes": nodes}).fetchall() if r[0]}
     return found
 
 
-def export(found: dict[str, pd.DataFrame], folder: Path) -> Path:
-    """One workbook, a sheet per dataset, readable by its owner only."""
+def _linked(con: duckdb.DuckDBPyConnection, nodes: set[str]) -> set[str]:
+    """Every identifier linkage put in the same child as one of `nodes`."""
+    if not table_exists(con, "link_nodes"):
+        return nodes
+    rows = con.execute(
+        "SELECT node FROM link_nodes WHERE label IN (SELECT label FROM link_nodes WHERE list_contains($n, node))",
+        {"n": sorted(nodes)},
+    ).fetchall()
+    return nodes | {r[0] for r in rows}
+
+
+def _similar_names(con: duckdb.DuckDBPyConnection, child: set[str]) -> set[str]:
+    """Every identifier of a linked group whose name key differs from one of the child's by
+    one slip in forename or surname, with the same date of birth, and that carries no NHS
+    number or UPN other than the child's. Linkage leaves short names alone (`Lee` and `Leee`
+    are not linked); subject access would rather show the officer one record to review than
+    miss it."""
+    if not table_exists(con, "link_nodes"):
+        return set()
+    mine = sorted(n.removeprefix("name:") for n in child if n.startswith("name:"))
+    if not mine:
+        return set()
+    own = {k: sorted(n for n in child if n.startswith(f"{k}:")) for k in ("nhs", "upn")}
+    rows = con.execute(
+        """
+        WITH mine AS (SELECT split_part(n, '|', 1) AS s, split_part(n, '|', 2) AS f, split_part(n, '|', 3) AS d
+                      FROM unnest($mine) u(n)),
+        candidates AS (
+            SELECT node, label, split_part(substr(node, 6), '|', 1) AS s, split_part(substr(node, 6), '|', 2) AS f,
+                   split_part(substr(node, 6), '|', 3) AS d
+            FROM link_nodes WHERE kind = 'name_dob'
+        ),
+        alike AS (
+            SELECT DISTINCT c.label FROM candidates c JOIN mine m ON c.d = m.d
+            WHERE (c.s = m.s AND damerau_levenshtein(c.f, m.f) <= 1)
+               OR (c.f = m.f AND damerau_levenshtein(c.s, m.s) <= 1)
+        )
+        SELECT node FROM link_nodes WHERE label IN (SELECT label FROM alike) AND label NOT IN (
+            SELECT label FROM link_nodes WHERE label IN (SELECT label FROM alike) AND (
+                (kind = 'nhs_number' AND len($nhs) > 0 AND NOT list_contains($nhs, node))
+                OR (kind = 'upn' AND len($upn) > 0 AND NOT list_contains($upn, node))))
+        """,
+        {"mine": mine, **own},
+    ).fetchall()
+    return {r[0] for r in rows} - child
+
+
+def _names_in(line: str) -> str:
+    """SQL: true when an unreadable line's letters hold the surname and forename of one of the
+    child's name keys (`$names`: `SURNAME|FORENAME|date`)."""
+    letters = f"upper(regexp_replace(strip_accents({line}), '[^A-Za-z]', '', 'g'))"
+    return (
+        f"({line} IS NOT NULL AND len(list_filter($names, lambda p: contains({letters}, split_part(p, '|', 1)) "
+        f"AND contains({letters}, split_part(p, '|', 2)))) > 0)"
+    )
+
+
+def _others(kinds: dict[str, str]) -> str:
+    """SQL: true for a record carrying a valid NHS number or UPN that is not one of the
+    child's (`$nhs`, `$upn`; an invalid one may be a slip of the keyboard, and stays)."""
+    parts = []
+    for kind, param, valid in (("nhs_number", "nhs", nhs_number_sql), ("upn", "upn", upn_sql)):
+        if node := kinds.get(kind):
+            parts.append(
+                f"({node} IS NOT NULL AND len(${param}) > 0 AND NOT list_contains(${param}, {node}) "
+                f"AND {valid(f'substr({node}, 5)')})"
+            )
+    return " OR ".join(parts) or "false"
+
+
+def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Person) -> Found:
+    """Every record the personal zone holds about the child (or children) the identifiers
+    given belong to, marked with how each was found."""
+    given = _given_nodes(con, person)
+    linked = _linked(con, _carried_with(con, contracts, given))
+    similar = _similar_names(con, linked)
+    child = linked | similar
+    own = {
+        "nhs": sorted(n for n in child if n.startswith("nhs:")),
+        "upn": sorted(n for n in child if n.startswith("upn:")),
+    }
+    names = sorted(n.removeprefix("name:") for n in child if n.startswith("name:"))
+    params = {
+        "child": sorted(child),
+        "given": given,
+        "similar": sorted(similar),
+        "nhs": own["nhs"],
+        "upn": own["upn"],
+        "names": names,
+    }
+    found: dict[str, pd.DataFrame] = {}
+    for contract in contracts:
+        kinds = nodes_sql(contract, "t")
+        how = ", ".join(
+            f"CASE WHEN list_contains($child, {sql}) THEN {literal(KIND_NAMES[kind])} END"
+            for kind, sql in kinds.items()
+        )
+        others = _others(kinds)
+        for place, source in _sources(con, contract).items():
+            query = f"""
+                SELECT {literal(place)} AS dataset,
+                    CASE WHEN list_has_any(_nodes, $given) THEN 'the identifier given'
+                         WHEN t._raw_line IS NOT NULL THEN 'an unreadable line holding the child''s identifiers: review'
+                         WHEN list_has_any(_nodes, $similar) THEN 'a similar name with the same date of birth: review'
+                         ELSE 'linked through '
+                              || array_to_string(list_filter([{how or "NULL"}], lambda x: x IS NOT NULL), ', ')
+                    END AS found_by,
+                    t._source_sha256 AS delivery_sha256, t._row AS row, t.*
+                FROM (SELECT {_row_nodes(contract)} AS _nodes, * FROM {source} t) t
+                WHERE (list_has_any(_nodes, $child) OR {_names_in("t._raw_line")}) AND NOT ({others})
+                ORDER BY t._source_sha256, t._row
+                """
+            rows = con.execute(query, {k: v for k, v in params.items() if f"${k}" in query}).df()
+            if len(rows):
+                found[place] = rows
+    return Found(found)
+
+
+def export(found: Found, folder: Path) -> Path:
+    """One workbook, a sheet per dataset, readable by its owner only. Each row leads with
+    the dataset, how it was found, its delivery and row: the officer deletes the rows that are
+    not the person's, and `reviewed` reads back what is left."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"subject_access_{dt.datetime.now():%Y%m%dT%H%M%S}.xlsx"
     book = Workbook()
     book.remove(book.active)
-    for i, (key, rows) in enumerate(sorted(found.items()), start=1):
-        sheet = book.create_sheet(f"{i:02d} {key.replace('/', ' ')}"[:31])
-        values = rows.astype(object).where(rows.notna(), None).itertuples(index=False, name=None)
-        put_table(sheet, [str(c) for c in rows.columns], values)  # text as text: no formula from data
+    for i, (place, rows) in enumerate(sorted(found.records.items()), start=1):
+        sheet = book.create_sheet(f"{i:02d} {place.replace('/', ' ')}"[:31])
+        shown = rows.drop(columns=["_nodes", "_source_sha256", "_row"])
+        values = shown.astype(object).where(shown.notna(), None).itertuples(index=False, name=None)
+        put_table(sheet, [str(c) for c in shown.columns], values)  # text as text: no formula from data
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only from the first byte
     with os.fdopen(fd, "wb") as f:
         book.save(f)
     return path
 
 
+def reviewed(found: Found, workbook: Path) -> Found:
+    """The records found that the officer kept in the reviewed export (by dataset, delivery
+    and row; a row added to the workbook by hand matches nothing)."""
+    kept: set[tuple[str, str, int]] = set()
+    book = load_workbook(workbook, read_only=True)
+    for sheet in book.worksheets:
+        rows = sheet.iter_rows(values_only=True)
+        header = list(next(rows, []))
+        if header[: len(LEAD)] != LEAD:
+            raise ValueError(f"{workbook.name}: sheet {sheet.title!r} is not a subject access export")
+        kept |= {(str(r[0]), str(r[2]), int(r[3])) for r in rows if r and r[0] is not None}
+    book.close()
+    records = {}
+    for place, rows in found.records.items():
+        keep = [(place, sha, int(row)) in kept for sha, row in zip(rows["delivery_sha256"], rows["row"], strict=True)]
+        if any(keep):
+            records[place] = rows[keep]
+    return Found(records)
+
+
 def erase(
     personal: duckdb.DuckDBPyConnection,
     shared: duckdb.DuckDBPyConnection,
     contracts: list[Contract],
-    person: Person,
+    found: Found,
     key: PseudonymKey,
+    audit_entry: int,
 ) -> dict[str, int]:
-    """Delete the person's records from the personal zone (typed rows, quarantine and the
-    link tables) and their pseudonymous rows from the shared store. Returns rows deleted per
-    place (counts only)."""
-    identities: set[str] = set()
+    """Delete the records found from the personal zone (typed rows and quarantine), the link
+    tables of the child, and the child's pseudonymous rows in the shared store; write the
+    records and the identifiers they carry (keyed hashes) into the erasure register under the
+    audit entry that authorised it. Returns rows deleted per place (counts only)."""
+    erasure_register.ensure_register(personal)
+    by_key = {c.key: c for c in contracts}
     counts: dict[str, int] = {}
-    for contract in contracts:
-        if not table_exists(personal, contract.table):
-            continue
-        where, params = _criteria(contract, person, lambda c, typed=False: quote(c))
-        identities |= {
-            r[0]
-            for r in personal.execute(
-                f"SELECT DISTINCT {identity_sql(contract)} FROM {quote(contract.table)} t WHERE {where}", params
-            ).fetchall()
-            if r[0]
-        }
-        deleted = personal.execute(f"DELETE FROM {quote(contract.table)} WHERE {where} RETURNING 1", params).fetchall()
-        counts[contract.key] = len(deleted)
-    for key_name, rows in search(personal, contracts, person).items():
-        if key_name.endswith("(quarantine)"):
-            personal.execute(
-                "DELETE FROM quarantine WHERE list_contains(?, source_file || ':' || source_row)",
-                [[f"{f}:{r}" for f, r in zip(rows["source_file"], rows["source_row"], strict=True)]],
+    for place, rows in found.records.items():
+        contract = by_key[place.removesuffix(QUARANTINE)]
+        places = [f"{sha}:{row}" for sha, row in zip(rows["delivery_sha256"], rows["row"], strict=True)]
+        if place.endswith(QUARANTINE):
+            where = (
+                f"partner = {literal(contract.partner)} AND dataset = {literal(contract.dataset)} "
+                "AND list_contains($p, source_sha256 || ':' || source_row)"
             )
-            counts[key_name] = len(rows)
-    erased = sorted(identities)
-    counts["link tables"] = erase_links(personal, erased)
+            counts[place] = scalar(personal, f"DELETE FROM quarantine WHERE {where}", {"p": places})
+        else:
+            where = "list_contains($p, _source_sha256 || ':' || _row)"
+            counts[place] = scalar(personal, f"DELETE FROM {quote(contract.table)} WHERE {where}", {"p": places})
+        personal.execute(
+            "INSERT INTO erased_records SELECT ?, ?, sha, row, line, file, ?, now() FROM "
+            "(SELECT unnest(?::VARCHAR[]) AS sha, unnest(?::BIGINT[]) AS row, unnest(?::BIGINT[]) AS line, "
+            "unnest(?::VARCHAR[]) AS file)",
+            [contract.partner, contract.dataset, audit_entry, list(rows["delivery_sha256"]), list(rows["row"]),
+             list(rows["_line"]), list(rows["_source_file"])],
+        )  # fmt: skip
+    nodes = found.nodes
+    erasure_register.record_identities(personal, nodes, key, audit_entry)
+    counts["link tables"] = erase_links(personal, nodes)
     inner, outer = hmac_pads(key)
-    keys = personal.execute(f"SELECT {hmac_sql('i')} FROM unnest(?::VARCHAR[]) u(i)", [outer, inner, erased])
+    keys = personal.execute(f"SELECT {hmac_sql('i')} FROM unnest(?::VARCHAR[]) u(i)", [outer, inner, nodes])
     pseudonyms = [r[0] for r in keys.fetchall()]
     for (table,) in shared.execute(
         "SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'person_key' AND database_name = "

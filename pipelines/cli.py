@@ -68,7 +68,8 @@ def generate(
     defect_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of rows given a planted defect.")] = 0.01,
 ) -> None:
     """Write synthetic partner extracts (CSV and Excel) with their truth and defect manifest."""
-    _generate(scale, seed, out, defect_rate)
+    with _locked(HubPaths.from_env(), "sihub generate"):  # never under a run reading landing
+        _generate(scale, seed, out, defect_rate)
 
 
 class _StageProgress:
@@ -341,15 +342,24 @@ def sar(
     name: Annotated[str | None, typer.Option(help='"Forename Surname" (with --dob).')] = None,
     dob: Annotated[str | None, typer.Option(help="Date of birth YYYY-MM-DD (with --name).")] = None,
     erase: Annotated[bool, typer.Option(help="Erase the records found, after confirmation.")] = False,
+    reviewed: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --erase: erase only the records kept in this reviewed export (rows deleted from it stay)."
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Subject access: find every record held about a person in the personal zone and the
-    quarantine, write them to a file for the IG officer, optionally erase them. Audited."""
+    """Subject access: find every record held about a person, through the hub's linkage,
+    across all partners, the quarantine and unreadable lines; write them to a file for the IG
+    officer, marked with how each was found; optionally erase them (all, or those kept in the
+    reviewed file). Audited; erasure is registered so that it lasts."""
     import datetime as dt
 
     from governance import audit
     from governance.subject_access import Person, export, search
-    from governance.subject_access import erase as erase_person
+    from governance.subject_access import erase as erase_records
+    from governance.subject_access import reviewed as kept_in
     from sihub.core.contracts import load_contracts
     from sihub.core.db import connect
     from sihub.privacy.keys import load_key
@@ -364,45 +374,42 @@ def sar(
     contracts = load_contracts()
     with connect(paths.personal_store) as con:
         found = search(con, contracts, person)
-    total = sum(len(rows) for rows in found.values())
     audit.record(
-        paths.home,
-        "consultation",
-        "sihub sar (subject access search)",
-        f"records found in {len(found)} dataset(s)",
-        total,
-    )
-    if not found:
+        paths.home, "consultation", "sihub sar (subject access search)",
+        f"records found in {len(found.records)} place(s)", found.total,
+    )  # fmt: skip
+    if not found.records:
         console.print("No records found for that person.")
         return
     path = export(found, paths.subject_access)
     audit.record(
-        paths.home,
-        "disclosure",
-        "sihub sar (subject access export)",
-        "records written to a file",
-        total,
+        paths.home, "disclosure", "sihub sar (subject access export)", "records written to a file", found.total,
         recipient="information-governance officer",
-    )
-    for key, rows in sorted(found.items()):
-        console.print(f"  {key}: {len(rows)} record(s)")
-    console.print(f"{total} record(s) written to {path} (readable by its owner only).")
-    question = f"Erase these {total} record(s), their links and the person's shared-store rows?"
-    if erase and (yes or typer.confirm(question)):
-        with (
-            _locked(paths, "sihub sar --erase"),
-            connect(paths.personal_store) as personal,
-            connect(paths.shared_store) as shared,
-        ):
-            counts = erase_person(personal, shared, contracts, person, load_key(paths.home))
-        audit.record(
-            paths.home,
-            "erasure",
-            "sihub sar --erase",
-            "records of one person and their pseudonymous rows",
-            sum(counts.values()),
-        )
-        console.print(f"Erased {sum(counts.values())} row(s).")
+    )  # fmt: skip
+    for place, rows in sorted(found.records.items()):
+        console.print(f"  {place}: {len(rows)} record(s)")
+    for how, n in sorted(found.by_how().items()):
+        console.print(f"  found by {how}: {n}")
+    console.print(f"{found.total} record(s) written to {path} (readable by its owner only). Review before disclosure.")
+    if not erase:
+        return
+    if reviewed:
+        try:
+            found = kept_in(found, reviewed)
+        except (OSError, ValueError) as err:
+            console.print(f"[red]error[/]: {err}")
+            raise typer.Exit(2) from None
+    question = f"Erase {found.total} record(s), their links and the person's shared-store rows?"
+    if found.total and (yes or typer.confirm(question)):
+        with _locked(paths, "sihub sar --erase"):
+            entry = audit.record(
+                paths.home, "erasure", "sihub sar --erase",
+                f"records of one person in {len(found.records)} place(s), their links and pseudonymous rows",
+                found.total,
+            )  # fmt: skip
+            with connect(paths.personal_store) as personal, connect(paths.shared_store) as shared:
+                counts = erase_records(personal, shared, contracts, found, load_key(paths.home), entry.seq)
+        console.print(f"Erased {sum(counts.values())} row(s); the erasure register keeps them out of every rebuild.")
 
 
 contracts_app = typer.Typer(help="Work with the data contracts in data_contracts/.", no_args_is_help=True)

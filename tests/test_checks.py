@@ -115,7 +115,8 @@ def test_leak_guard_finds_identifiers_by_name_and_value_never_showing_them() -> 
     findings = scan(con, "memory", [], "_known_names")
     got = {(f.table, f.column, f.kind, f.count) for f in findings}
     assert got == {
-        ("notes", "a", "nhs_number", 1),  # a whole-cell valid NHS number; embedded in text is free text's job
+        ("notes", "a", "nhs_number", 1),  # a whole-cell valid NHS number ...
+        ("notes", "a", "nhs_number within text", 1),  # ... and one inside text, each counted once
         ("notes", "a", "upn", 1),
         ("notes", "b", "postcode", 1),
         ("notes", "b", "forename and surname", 1),

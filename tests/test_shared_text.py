@@ -192,6 +192,8 @@ def test_the_guard_finds_identifiers_in_any_spelling(text: str, expected: str | 
 
     con = duckdb.connect()
     con.execute("CREATE TEMP TABLE names AS SELECT unnest(['ZOE O''BRIEN', 'O''BRIEN ZOE']) AS pair")
-    guard_values(con, "SELECT ?::VARCHAR AS v".replace("?", "'" + text.replace("'", "''") + "'"), "names", "g")
+    guard_values(
+        con, "SELECT 'c' AS c, ?::VARCHAR AS v".replace("?", "'" + text.replace("'", "''") + "'"), "names", "g"
+    )
     out = con.execute("SELECT guarded FROM g").fetchall()
     assert (out[0][0] if out else None) == expected

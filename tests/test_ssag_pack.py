@@ -17,7 +17,7 @@ from sihub.metrics.catalogue import load_catalogue
 from sihub.publishing.publish import publish
 
 REPO = Path(__file__).parents[1]
-INJECTIONS = ['=HYPERLINK("http://example.invalid","click")', "@SUM(1+1)", "+44 1603 000000", "-2+3"]
+INJECTIONS = ['=HYPERLINK("http://example.invalid","click")', "@SUM(1+1)", "+SUM(1603,0)", "-2+3"]
 FILLS = {"red": "F4B6B6", "amber": "FFE3A3", "green": "C6E8C6"}
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from governance.agreements import load_register
 from governance.retention import purge
-from governance.subject_access import Person, erase, export, search
+from governance.subject_access import Found, Person, erase, export, search
 from sihub.core.contracts import load_contracts
 from sihub.privacy.keys import load_key
 from sihub.synthetic.catalogue import CATALOGUE
@@ -27,41 +27,55 @@ def _child(small) -> tuple[int, Person, pd.DataFrame]:
     return child_id, person, truth[truth["child_id"] == child_id]
 
 
-def _places(found: dict[str, pd.DataFrame]) -> set[tuple[str, int]]:
+def _places(found: Found) -> set[tuple[str, int]]:
+    """Each record found as the truth names it: `partner/dataset/file` and row."""
     places = set()
-    for key, rows in found.items():
-        base = key.removesuffix(" (quarantine)")
-        files, numbers = (
-            (rows["source_file"], rows["source_row"]) if key.endswith(")") else (rows["_source_file"], rows["_row"])
-        )
-        places |= {(f"{base}/{f}", int(r)) for f, r in zip(files, numbers, strict=True)}
+    for place, rows in found.records.items():
+        base = place.removesuffix(" (quarantine)")
+        places |= {(f"{base}/{f}", int(r)) for f, r in zip(rows["_source_file"], rows["row"], strict=True)}
     return places
 
 
-def test_subject_access_finds_the_child_in_every_partners_data(first_run, home: Path, small, tmp_path) -> None:
+def _truth_places(records: pd.DataFrame) -> set[tuple[str, int]]:
+    return set(zip(records["file"], records["row"].astype(int), strict=True))
+
+
+def test_subject_access_from_an_nhs_number_finds_the_childs_records_through_linkage(first_run, home, small) -> None:
+    """Measured on a sample of children against the generator's truth: of each child's
+    records, the share found from the NHS number alone; and no record of another child."""
+    truth = pd.read_parquet(small.truth / "records.parquet")
+    children = pd.read_parquet(small.truth / "children.parquet").set_index("child_id")
+    partners = truth.groupby("child_id")["partner"].nunique()
+    # children whose NHS number the partnership holds: some record of theirs carries it as sent
+    with_nhs = {s.dataset for s in CATALOGUE if "nhs_number" in dict(s.columns)}
+    carried = truth[truth["dataset"].isin(with_nhs) & ~truth["variation"].fillna("").str.contains("nhs_missing")]
+    spread = [c for c in partners[partners >= 2].index if c in set(carried["child_id"])]
+    sample = spread[:: max(1, len(spread) // 40)][:40]
+    contracts = load_contracts()
+    wanted = found_right = found_wrong = 0
+    with duckdb.connect(str(home / "warehouse" / "personal.duckdb"), read_only=True) as con:
+        for child_id in sample:
+            theirs = _truth_places(truth[truth["child_id"] == child_id])
+            got = _places(search(con, contracts, Person(nhs_number=children.loc[child_id, "nhs_number"])))
+            wanted += len(theirs)
+            found_right += len(got & theirs)
+            found_wrong += len(got - theirs)
+    recall = found_right / wanted
+    print(f"subject access over {len(sample)} children: {found_right}/{wanted} records ({recall:.1%}), "
+          f"{found_wrong} of other children")  # fmt: skip
+    assert recall >= 0.95 and found_wrong == 0
+
+
+def test_each_record_says_how_it_was_found(first_run, home: Path, small, tmp_path) -> None:
     _, person, records = _child(small)
     with duckdb.connect(str(home / "warehouse" / "personal.duckdb"), read_only=True) as con:
-        found = search(con, load_contracts(), person)
-    places = _places(found)
-    theirs = set(zip(records["file"], records["row"], strict=True))
-    assert places and places <= theirs  # nobody else's records
-    assert {p.split("/")[0] for p, _ in places} >= STATUTORY & set(records["partner"])
-    # every record carrying the NHS number unchanged is found
-    with_nhs = {s.dataset for s in CATALOGUE if "nhs_number" in dict(s.columns)}
-    must = {
-        (f, r)
-        for f, r, d, v in records[["file", "row", "dataset", "variation"]].itertuples(index=False)
-        if d in with_nhs and "nhs_missing" not in v
-    }
-    assert must - places <= _defective_nhs(small, must)
+        found = search(con, load_contracts(), Person(nhs_number=person.nhs_number))
+    how = found.by_how()
+    assert how.get("the identifier given", 0) > 0
+    assert any(h.startswith("linked through") for h in how), how  # education and police carry no NHS number
+    assert {p.split("/")[0] for p, _ in _places(found)} >= STATUTORY & set(records["partner"])
     path = export(found, tmp_path)
     assert path.stat().st_mode & 0o077 == 0 and path.suffix == ".xlsx"
-
-
-def _defective_nhs(small, places) -> set:
-    m = pd.read_csv(small.truth / "defects.csv", dtype=str, keep_default_na=False)
-    bad = set(zip(m["file"], m["row"].astype(int), strict=True))
-    return {p for p in places if p in bad}
 
 
 def test_erasure_removes_the_person_everywhere(first_run, home: Path, small, tmp_path: Path) -> None:
@@ -74,8 +88,8 @@ def test_erasure_removes_the_person_everywhere(first_run, home: Path, small, tmp
     ):
         shared_before = shared.execute('SELECT count(*) FROM "health__ed_attendances"').fetchall()[0][0]
         links_before = _link_rows(personal)
-        counts = erase(personal, shared, contracts, person, load_key(home))
-        assert search(personal, contracts, person) == {}
+        counts = erase(personal, shared, contracts, search(personal, contracts, person), load_key(home), 1)
+        assert search(personal, contracts, person).records == {}
         assert sum(v for k, v in counts.items() if k.startswith("shared store")) > 0, counts
         assert shared.execute('SELECT count(*) FROM "health__ed_attendances"').fetchall()[0][0] < shared_before
         # the link tables keep none of the person's identifiers ...
@@ -126,3 +140,57 @@ def test_purge_removes_exactly_what_is_past_retention(first_run, home: Path, man
         ).fetchall()
     assert done.cutoff == cutoff and done.rows == expected and left >= cutoff
     assert done.files == len(gone)
+
+
+def test_erasure_lasts_through_revalidation_a_refresh_and_a_resent_file(first_run, home, small, tmp_path) -> None:
+    """Erase a child, re-read every archived file (`sihub revalidate` of each dataset), have a
+    partner send one of the child's files again under another name, refresh: the child's
+    records come back into no store."""
+    import hmac
+
+    from governance import audit
+    from pipelines.refresh import run_refresh
+    from sihub.intake import archive
+
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    _, person, records = _child(small)
+    contracts = load_contracts()
+    key = load_key(copy)
+    entry = audit.record(copy, "erasure", "test", "one child", 1)
+    with (
+        duckdb.connect(str(copy / "warehouse" / "personal.duckdb")) as personal,
+        duckdb.connect(str(copy / "warehouse" / "shared.duckdb")) as shared,
+    ):
+        erase(personal, shared, contracts, search(personal, contracts, person), key, entry.seq)
+        for contract in contracts:
+            archive.reopen(personal, contract)
+    # the partner sends one of the child's files again, renamed and exported on another system
+    resent = sorted(f for f in records["file"] if f.endswith(".csv"))[0]
+    source = copy / "landing" / resent
+    again = source.with_name("resent_" + source.name)
+    again.write_bytes(source.read_bytes().replace(b"\r\n", b"\n"))
+    assert again.read_bytes() != source.read_bytes()
+    outcome = run_refresh(copy)
+    assert outcome.success, outcome.reason
+    places = _truth_places(records)
+    places |= {(f.replace(source.name, again.name), r) for f, r in places if f == resent}
+    nhs, upn = "nhs:" + person.nhs_number.replace(" ", ""), "upn:" + person.upn.strip().upper()
+    pseudonyms = [hmac.new(key.secret, n.encode(), "sha256").hexdigest() for n in (nhs, upn)]
+    with duckdb.connect(str(copy / "warehouse" / "personal.duckdb"), read_only=True) as con:
+        assert search(con, contracts, person).records == {}
+        for contract in contracts:
+            kept = con.execute(
+                f"SELECT _source_file, _row FROM {contract.table} UNION ALL SELECT source_file, source_row "
+                "FROM quarantine WHERE partner = ? AND dataset = ?",
+                [contract.partner, contract.dataset],
+            ).fetchall()
+            assert not {(f"{contract.key}/{f}", r) for f, r in kept} & places, contract.key
+        assert con.execute("SELECT count(*) FROM link_nodes WHERE node IN (?, ?)", [nhs, upn]).fetchone()[0] == 0
+        assert con.execute("SELECT count(DISTINCT audit_entry) FROM erased_records").fetchone()[0] == 1
+    with duckdb.connect(str(copy / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        for (table,) in con.execute(
+            "SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'person_key'"
+        ).fetchall():
+            held = con.execute(f'SELECT count(*) FROM "{table}" WHERE person_key IN ?', [pseudonyms]).fetchone()[0]
+            assert held == 0, table

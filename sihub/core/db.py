@@ -64,7 +64,7 @@ def restrict(path: Path) -> None:
             file.chmod(0o600)
 
 
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None):
     """The single value a query returns, with the result fully consumed (DuckDB refuses other
     work on a connection while a result is half-read)."""
     return con.execute(sql, params or []).fetchall()[0][0]

@@ -201,17 +201,18 @@ def _unreadable_lines(con: duckdb.DuckDBPyConnection, fmt: str) -> str:
     """A table expression of (line, reason) for lines the CSV reader rejected."""
     has_rejects = fmt == "csv" and table_exists(con, "reject_errors")
     if not has_rejects:
-        return "(SELECT NULL::BIGINT AS line, NULL::VARCHAR AS reason WHERE false)"
+        return "(SELECT NULL::BIGINT AS line, NULL::VARCHAR AS reason, NULL::VARCHAR AS raw_line WHERE false)"
     return (
-        "(SELECT line, string_agg(DISTINCT lower(replace(CAST(error_type AS VARCHAR), '_', ' ')), '; ') AS reason "
-        "FROM reject_errors GROUP BY line)"
+        "(SELECT line, string_agg(DISTINCT lower(replace(CAST(error_type AS VARCHAR), '_', ' ')), '; ') AS reason, "
+        "any_value(csv_line) AS raw_line FROM reject_errors GROUP BY line)"
     )
 
 
 def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> RawFile:
     """Create temp table `table` holding the file's rows as text under the contract's column
-    names, with `_row` (1 = first data row), `_line` (line or sheet row) and `_unreadable`
-    (why a line could not be parsed, else NULL). Raises FileRejected when the file cannot be
+    names, with `_row` (1 = first data row), `_line` (line or sheet row), `_unreadable`
+    (why a line could not be parsed, else NULL) and `_raw_line` (such a line as sent: it
+    stays in the personal zone, where subject access searches it). Raises FileRejected when the file cannot be
     read or lacks a required column. Must run outside a transaction: row numbers come from
     the staged table's rowid."""
     loaded = f"{table}__as_sent"
@@ -242,7 +243,8 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
     if not rejected:  # the usual file: row k is line header + k, with no numbering to work out
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT rowid + 1 AS _row, rowid + {header_line + 1} "
-            f"AS _line, NULL::VARCHAR AS _unreadable, {', '.join(selects)} FROM {quote(loaded)} s ORDER BY rowid"
+            f"AS _line, NULL::VARCHAR AS _unreadable, NULL::VARCHAR AS _raw_line, {', '.join(selects)} "
+            f"FROM {quote(loaded)} s ORDER BY rowid"
         )
     else:
         _number_around_rejects(con, table, loaded, rejects, header_line, rejected, contract, selects)
@@ -275,10 +277,12 @@ def _number_around_rejects(
         ),
         free AS (SELECT l.line, l.row, row_number() OVER (ORDER BY l.line) - 1 AS k FROM lines l
                  WHERE l.line NOT IN (SELECT line FROM rejected))
-        SELECT f.row AS _row, f.line AS _line, NULL::VARCHAR AS _unreadable, {", ".join(selects)}
+        SELECT f.row AS _row, f.line AS _line, NULL::VARCHAR AS _unreadable, NULL::VARCHAR AS _raw_line,
+            {", ".join(selects)}
         FROM good s JOIN free f USING (k)
         UNION ALL
-        SELECT l.row, l.line, r.reason, {", ".join(f"NULL::VARCHAR AS {quote(n)}" for n in contract.columns)}
+        SELECT l.row, l.line, r.reason, r.raw_line,
+            {", ".join(f"NULL::VARCHAR AS {quote(n)}" for n in contract.columns)}
         FROM rejected r JOIN lines l USING (line)
         ORDER BY _row
         """

@@ -30,7 +30,7 @@ from sihub.core.contracts import Contract, IdentifierKind
 from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.core.reference import reference_file
 from sihub.privacy.keys import PseudonymKey
-from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identifier_sql, identity_sql
+from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identity_sql, nodes_sql
 from sihub.validation.current import current_rows
 
 # Rules in order of trust, with the confidence published beside each link.
@@ -65,18 +65,14 @@ def _add_records(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     """One contract's rows into `link_records`, and its distinct identifier sets, normalised
     for matching, into `link_profiles`. Deduplicating per dataset keeps each grouping small:
     all datasets' rows at once (140 M at national scale) exceeded the memory cap."""
-    ids = identifier_sql(contract)
+    nodes = nodes_sql(contract)
     col = {kind: f"t.{quote(c)}" for kind in IdentifierKind if (c := contract.identifier_column(kind))}
-    ref = col.get(IdentifierKind.person_ref)
     postcode = col.get(IdentifierKind.postcode)
     sex = col.get(IdentifierKind.sex)
     values = {
         "source_table": literal(contract.table),
         "identity": identity_sql(contract),
-        "nhs_number": ids.get(IdentifierKind.nhs_number),
-        "upn": ids.get(IdentifierKind.upn),
-        "person_ref": f"{literal(f'ref:{contract.partner}:')} || NULLIF(upper(trim({ref})), '')" if ref else None,
-        "name_dob": ids.get(IdentifierKind.date_of_birth),
+        **{kind: nodes.get(kind) for kind in NODE_RANK},
         "surname": folded_name_sql(col[IdentifierKind.surname]) if IdentifierKind.surname in col else None,
         "forename": folded_name_sql(col[IdentifierKind.forename]) if IdentifierKind.forename in col else None,
         "date_of_birth": col.get(IdentifierKind.date_of_birth),

@@ -14,7 +14,7 @@ import duckdb
 
 from sihub.core.change_tracking import content
 from sihub.core.contracts import Classification, Contract
-from sihub.core.db import quote, scalar
+from sihub.core.db import literal, quote, scalar
 from sihub.privacy.identifiers import VALIDITY_SQL, postcode_sql
 from sihub.privacy.text_guard import guard_values
 
@@ -69,7 +69,7 @@ def scan(
         "AND NOT internal ORDER BY table_name, column_index",
         [database],
     ).fetchall()
-    findings = []
+    findings, texts = [], []
     for table, column, data_type in columns:
         if table in skip:
             continue
@@ -81,8 +81,14 @@ def scan(
         counts = con.execute(_value_counts(ref, quote(column), names_table)).fetchall()[0]
         kinds = [*VALUE_CHECKS, "forename and surname"]
         findings += [Finding(table, column, kind, n) for kind, n in zip(kinds, counts, strict=False) if n]
-        embedded = guard_values(con, f"SELECT {quote(column)} AS v FROM {ref}", names_table, "_leak_guarded")
-        findings += [Finding(table, column, f"{rule} within text", n) for rule, n in embedded.items()]
+        texts.append(f"SELECT {literal(f'{table}.{column}')} AS c, {quote(column)} AS v FROM {ref}")
+    if texts:  # inside text, all columns at once: the values no whole-cell check flags (counted once)
+        whole = " OR ".join(_whole_cell_checks(names_table))
+        embedded = guard_values(con, " UNION ALL ".join(texts), names_table, "_leak_guarded", skip=whole)
+        con.execute("DROP TABLE _leak_guarded")
+        for place, rules in sorted(embedded.items()):
+            table, column = place.split(".", 1)
+            findings += [Finding(table, column, f"{rule} within text", n) for rule, n in rules.items()]
     return findings
 
 
@@ -99,13 +105,20 @@ def may_be_identifier(v: str) -> str:
     return f"(length({v}) <= 13 OR {' OR '.join(f'contains({v}, chr({c}))' for c in WHITE_SPACE)})"
 
 
+def _whole_cell_checks(names_table: str | None) -> list[str]:
+    """SQL conditions on a value `v`, one per whole-cell check, in `VALUE_CHECKS` order then names."""
+    checks = [check("v") for check in VALUE_CHECKS.values()]
+    if names_table:
+        fold = "upper(strip_accents(trim({})))"
+        checks.append(f"{fold.format('v')} IN (SELECT {fold.format('pair')} FROM {names_table})")
+    return checks
+
+
 def _value_counts(ref: str, column: str, names_table: str | None) -> str:
     """SQL counting the rows of `ref` whose `column` passes each value check. The checks run
     once per distinct candidate value, weighted by its rows: a column of a few codes over
     millions of rows costs a group-by, not millions of regular expressions."""
-    checks = [f"coalesce(sum(n) FILTER ({check('v')}), 0)" for check in VALUE_CHECKS.values()]
-    if names_table:
-        checks.append(f"coalesce(sum(n) FILTER (upper(strip_accents(trim(v))) IN (SELECT pair FROM {names_table})), 0)")
+    checks = [f"coalesce(sum(n) FILTER ({check}), 0)" for check in _whole_cell_checks(names_table)]
     candidates = f"SELECT {column} AS v, count(*) AS n FROM {ref} WHERE {may_be_identifier(column)}"
     return f"SELECT {', '.join(checks)} FROM ({candidates} GROUP BY ALL)"
 

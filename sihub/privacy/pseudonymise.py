@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from sihub.core.contracts import Contract, IdentifierKind
-from sihub.core.db import quote
+from sihub.core.db import literal, quote
 from sihub.privacy.keys import PseudonymKey
 
 BLOCK = 64  # SHA-256 block size, for HMAC's inner and outer pads
@@ -54,6 +54,22 @@ def identifier_sql(contract: Contract, alias: str = "t") -> dict[IdentifierKind,
             f"strftime({dob}, '%Y-%m-%d')"
         )
     return parts
+
+
+def nodes_sql(contract: Contract, alias: str = "t") -> dict[str, str]:
+    """SQL for every identifier a record carries, as linkage's nodes: `nhs_number`,
+    `upn`, `name_dob` (`identifier_sql`'s) and `person_ref` (the partner's own reference,
+    prefixed by the partner: two partners' references are different numbering)."""
+    ids = identifier_sql(contract, alias)
+    kinds = {
+        IdentifierKind.nhs_number: "nhs_number",
+        IdentifierKind.upn: "upn",
+        IdentifierKind.date_of_birth: "name_dob",
+    }
+    nodes = {kinds[k]: sql for k, sql in ids.items()}
+    if ref := contract.identifier_column(IdentifierKind.person_ref):
+        nodes["person_ref"] = f"{literal(f'ref:{contract.partner}:')} || NULLIF(upper(trim({alias}.{quote(ref)})), '')"
+    return nodes
 
 
 def identity_sql(contract: Contract, alias: str = "t") -> str:

@@ -42,7 +42,7 @@ RULES = ("email", "upn", "pnc_id", "postcode", "nhs_number", "phone", "forename 
 # a value needs one of these to hold any identifier the rules find (a single word holds none)
 MAY_HOLD = r"[0-9@]|[^\s]\s+[^\s]"
 # ... and a pseudonymous key (64 hex digits, no space) holds none: ruled out before any expression
-NOT_A_KEY = "(length(v) <> 64 OR contains(v, ' '))"
+NOT_A_KEY = "NOT (length(v) = 64 AND regexp_full_match(v, '[0-9a-f]{64}'))"
 
 
 @dataclass(frozen=True)
@@ -101,14 +101,18 @@ def known_names_table(
     return into
 
 
-def guard_values(con: duckdb.DuckDBPyConnection, values_sql: str, names_table: str | None, into: str) -> dict[str, int]:
-    """Temp table `into` (v, guarded): each distinct value of `values_sql` (one column `v`)
-    that holds an identifier, and the value with each one replaced by a marker. Returns the
-    rows each rule changed (rules that changed none are left out)."""
+def guard_values(
+    con: duckdb.DuckDBPyConnection, values_sql: str, names_table: str | None, into: str, skip: str = "false"
+) -> dict[str, dict[str, int]]:
+    """Temp table `into` (c, v, guarded): each distinct value `v` of each column `c` of
+    `values_sql` (columns `c`, `v`: many columns in one query, as statements cost more than
+    rows here) that holds an identifier, and the value with each one replaced by a marker.
+    Returns, per column, the rows each rule changed (columns and rules with none left out).
+    `skip`: SQL over `v` for values to leave alone (judged once per distinct value)."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _tg_values AS SELECT v, n FROM "
-        f"(SELECT v, count(*) AS n FROM ({values_sql}) WHERE v IS NOT NULL GROUP BY v) "
-        f"WHERE {NOT_A_KEY} AND regexp_matches(v, '{MAY_HOLD}')"
+        "CREATE OR REPLACE TEMP TABLE _tg_values AS SELECT c, v, n FROM "
+        f"(SELECT c, v, count(*) AS n FROM ({values_sql}) WHERE v IS NOT NULL GROUP BY c, v) "
+        f"WHERE {NOT_A_KEY} AND regexp_matches(v, '{MAY_HOLD}') AND NOT coalesce({skip}, false)"
     )
     names = _name_matches(con, names_table)
     marks = "'\\1" + NAME_MARKER + "\\2'"
@@ -126,21 +130,22 @@ def guard_values(con: duckdb.DuckDBPyConnection, values_sql: str, names_table: s
     inputs = ["t.v", *outputs[:-1]]
     columns = ", ".join(f"{step(i)} AS {o}" for step, i, o in zip(steps, inputs, outputs, strict=True))
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _tg_steps AS SELECT t.v, t.n, {columns} FROM _tg_values t "
+        f"CREATE OR REPLACE TEMP TABLE _tg_steps AS SELECT t.c, t.v, t.n, {columns} FROM _tg_values t "
         f"LEFT JOIN {names} m ON m.v = t.v"
     )
     changed = ", ".join(
         f"coalesce(sum(n) FILTER ({o} IS DISTINCT FROM {i.removeprefix('t.')}), 0)"
         for i, o in zip(inputs, outputs, strict=True)
     )
-    counts = con.execute(f"SELECT {changed} FROM _tg_steps").fetchone()
+    counts = con.execute(f"SELECT c, {changed} FROM _tg_steps GROUP BY c").fetchall()
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {quote(into)} AS SELECT v, {outputs[-1]} AS guarded FROM _tg_steps "
+        f"CREATE OR REPLACE TEMP TABLE {quote(into)} AS SELECT c, v, {outputs[-1]} AS guarded FROM _tg_steps "
         f"WHERE {outputs[-1]} IS DISTINCT FROM v"
     )
     con.execute("DROP TABLE _tg_steps")
     con.execute("DROP TABLE _tg_values")
-    return {rule: n for rule, n in zip(RULES, counts, strict=True) if n}
+    found = {c: {rule: n for rule, n in zip(RULES, ns, strict=True) if n} for c, *ns in counts}
+    return {c: rules for c, rules in found.items() if rules}
 
 
 def _name_matches(con: duckdb.DuckDBPyConnection, names_table: str | None) -> str:
@@ -153,7 +158,9 @@ def _name_matches(con: duckdb.DuckDBPyConnection, names_table: str | None) -> st
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _tg_names AS
-        WITH words AS (SELECT v, regexp_extract_all(v, '[\\pL][\\pL''’-]*') AS w FROM _tg_values),
+        WITH words AS (
+            SELECT v, regexp_extract_all(v, '[\\pL][\\pL''’-]*') AS w FROM (SELECT DISTINCT v FROM _tg_values)
+        ),
         bigrams AS (
             SELECT v, w[i] AS a, w[i + 1] AS b FROM words, range(1, len(w)) r(i)
         )

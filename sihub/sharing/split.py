@@ -103,13 +103,17 @@ def _guarded_texts(
 ) -> tuple[dict[str, str], list[str], list[TextFinding]]:
     """Run the text guard over each shared text column (name -> SQL over `t`): the guarded
     SQL of each, the joins it needs and what was found."""
-    guarded, joins, findings = {}, [], []
+    if not texts:
+        return {}, [], []
+    values = " UNION ALL ".join(
+        f"SELECT {literal(name)} AS c, {sql} AS v FROM {source} t" for name, sql in texts.items()
+    )
+    found = guard_values(con, values, names, "_guarded")
+    findings = [TextFinding(contract.table, c, rule, n) for c, rules in found.items() for rule, n in rules.items()]
+    guarded, joins = {}, []
     for i, (name, sql) in enumerate(texts.items()):
-        table = f"_guard_{i}"
-        found = guard_values(con, f"SELECT {sql} AS v FROM {source} t", names, table)
-        findings += [TextFinding(contract.table, name, rule, n) for rule, n in found.items()]
-        joins.append(f"LEFT JOIN {table} ON {table}.v = {sql}")
-        guarded[name] = f"coalesce({table}.guarded, {sql})"
+        joins.append(f"LEFT JOIN _guarded g{i} ON g{i}.c = {literal(name)} AND g{i}.v = {sql}")
+        guarded[name] = f"coalesce(g{i}.guarded, {sql})"
     if findings and contract.checks.embedded_identifiers == "block":
         raise IdentifiersInText(findings)
     return guarded, joins, findings
@@ -184,6 +188,6 @@ def build_shared_table(
         """,
         list(reversed(hmac_pads(key))),
     )
-    for i in range(len(texts)):
-        con.execute(f"DROP TABLE _guard_{i}")
+    if texts:
+        con.execute("DROP TABLE _guarded")
     return Shared(scalar(con, f"SELECT count(*) FROM {quote(contract.table)}"), findings)

@@ -36,6 +36,7 @@ class FileOutcome:
     unexpected: list[str] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    rows_erased: int = 0  # read but left out by the erasure register (not in rows_in)
 
 
 @dataclass(frozen=True)

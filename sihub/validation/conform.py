@@ -17,8 +17,11 @@ import duckdb
 from sihub.core.contracts import Column, Contract
 from sihub.core.db import literal, quote
 from sihub.intake import archive
+from sihub.privacy import erasure_register
 from sihub.privacy.generalise import age_sql
 from sihub.privacy.identifiers import VALIDITY_SQL
+from sihub.privacy.keys import PseudonymKey
+from sihub.privacy.pseudonymise import nodes_sql
 from sihub.validation.current import current_rows
 from sihub.validation.rules import IDENTIFIER_RULES, Rule, row_rules, shareable
 
@@ -38,8 +41,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
     partner VARCHAR, dataset VARCHAR, source_file VARCHAR, source_sha256 VARCHAR,
     source_row BIGINT, source_line BIGINT, rule_id VARCHAR, severity VARCHAR,
     column_name VARCHAR, reason VARCHAR, value VARCHAR, all_rules VARCHAR[], event_month DATE, run_id VARCHAR,
-    record JSON
+    record JSON, raw_line VARCHAR
 );
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS raw_line VARCHAR;
 CREATE TABLE IF NOT EXISTS validation_warnings (
     partner VARCHAR, dataset VARCHAR, source_file VARCHAR, source_sha256 VARCHAR,
     source_row BIGINT, source_line BIGINT, rule_id VARCHAR, column_name VARCHAR, run_id VARCHAR
@@ -54,6 +58,7 @@ class Conformed:
     rows_quarantined: int
     rows_warned: int = 0
     failures: dict[str, int] = field(default_factory=dict)  # rule id -> rows breaking it
+    rows_erased: int = 0  # read but left out: an erased record or person (not in rows_in)
 
 
 def _text(name: str) -> str:
@@ -180,6 +185,7 @@ def _failure_list(contract: Contract, rules: list[Rule], severity: str) -> str:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     archive.ensure_tables(con)  # the delivery log, holds and purge register this stage reads
+    erasure_register.ensure_register(con)
     columns = ", ".join(f"{quote(n)} {SQL_TYPES[c.type]}" for n, c in contract.columns.items())
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {quote(contract.table)} (_source_sha256 VARCHAR, _source_file VARCHAR, "
@@ -210,7 +216,45 @@ def conform(
         con.execute("DROP TABLE _one_file")
 
 
-def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: str, run_id: str) -> dict[str, Conformed]:
+def _leave_out_erased(con: duckdb.DuckDBPyConnection, contract: Contract, key: PseudonymKey | None) -> dict[str, int]:
+    """Take out of `_checked` every row carrying an identifier of an erased person (the
+    register's keyed hashes, each distinct identifier hashed once). Returns rows taken out
+    per delivery hash."""
+    if not erasure_register.has_identities(con):
+        return {}
+    if key is None:  # a bug in the caller, never bad input: erased people must not come back
+        raise ValueError("the erasure register holds identities: conforming needs the pseudonymisation key")
+    nodes = nodes_sql(contract, "c") or {"none": "NULL::VARCHAR"}
+    in_line = erasure_register.line_nodes_sql("c._raw_line")  # an unreadable line's identifiers
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _erased_here AS
+        WITH n AS (
+            SELECT _file_seq, _row, _source_sha256,
+                unnest(list_concat([{", ".join(nodes.values())}], {in_line})) AS node
+            FROM _checked c
+        ),
+        hit AS (
+            SELECT node FROM (SELECT DISTINCT node FROM n WHERE node IS NOT NULL)
+            WHERE {erasure_register.hashed_sql("node")} IN (SELECT identity_hash FROM erased_identities)
+        )
+        SELECT DISTINCT _file_seq, _row, _source_sha256 FROM n WHERE node IN (SELECT node FROM hit)
+        """,
+        erasure_register.register_pads(key),
+    )
+    con.execute("DELETE FROM _checked WHERE (_file_seq, _row) IN (SELECT (_file_seq, _row) FROM _erased_here)")
+    counts = dict(con.execute("SELECT _source_sha256, count(*) FROM _erased_here GROUP BY ALL").fetchall())
+    con.execute("DROP TABLE _erased_here")
+    return counts
+
+
+def conform_files(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    staged: str,
+    run_id: str,
+    pseudonym_key: PseudonymKey | None = None,
+) -> dict[str, Conformed]:
     """Move the rows of the files staged in `staged` (a `load_raw` table per file, with
     `_file_seq`, `_source_sha256` and `_source_file` in front) into the dataset's typed table
     or the quarantine. Returns each file's counts by its hash (a file with no rows has none).
@@ -222,6 +266,8 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
     their values among those candidates alone: ranking every row sorted all the texts of all
     the rows, a third of the statement's time.
     Idempotent per file: rows already stored for a staged file's hash are replaced.
+    Rows the erasure register names, or that carry an erased person's identifier (`pseudonym_key`
+    hashes them), are left out and counted as erased.
     """
     ensure_tables(con, contract)
     rules = row_rules(contract)
@@ -241,9 +287,12 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
         f"""
         CREATE OR REPLACE TEMP TABLE _checked AS
         WITH t AS (
-            SELECT _file_seq, _source_sha256, _source_file, _row, _line, _unreadable, {texts} FROM {quote(staged)} s
-            -- a row purged for retention stays purged, however often its file is read again
+            SELECT _file_seq, _source_sha256, _source_file, _row, _line, _unreadable, _raw_line, {texts}
+            FROM {quote(staged)} s
+            -- a row purged for retention or erased stays so, however often its file is read again
             WHERE NOT EXISTS (SELECT 1 FROM purged_rows p WHERE p.sha256 = s._source_sha256 AND p.source_row = s._row)
+              AND NOT EXISTS (SELECT 1 FROM erased_records e WHERE e.sha256 = s._source_sha256
+                              AND e.source_row = s._row)
         ),
         typed AS (SELECT *, {typed} FROM t),
         hashed AS (
@@ -271,7 +320,8 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
         SELECT *, {errors} AS _error, NOT ({errors}) AND ({warns}) AS _warn FROM flagged
         """
     )
-    files = "(SELECT DISTINCT _source_sha256 FROM _checked)"
+    erased = _leave_out_erased(con, contract, pseudonym_key)
+    files = f"(SELECT DISTINCT _source_sha256 FROM {quote(staged)})"  # a file wholly erased included
     con.execute(f"DELETE FROM {quote(contract.table)} WHERE _source_sha256 IN {files}")
     con.execute(f"DELETE FROM quarantine WHERE source_sha256 IN {files}")
     con.execute(f"DELETE FROM validation_warnings WHERE source_sha256 IN {files}")
@@ -285,7 +335,7 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
     con.execute(
         "INSERT INTO quarantine SELECT ?, ?, _source_file, _source_sha256, _row, _line, e[1].rule_id, 'error', "
         "NULLIF(e[1].column_name, ''), e[1].reason, e[1].value, list_filter("
-        f"{all_ids}, lambda x: x IS NOT NULL), _event_month, ?, {record} "
+        f"{all_ids}, lambda x: x IS NOT NULL), _event_month, ?, {record}, _raw_line "
         f"FROM (SELECT *, {_failure_list(contract, rules, 'error')} AS e FROM _checked WHERE _error) "
         "ORDER BY _file_seq, _row",
         [contract.partner, contract.dataset, run_id],
@@ -308,5 +358,7 @@ def conform_files(con: duckdb.DuckDBPyConnection, contract: Contract, staged: st
         if rows_in != loaded + quarantined:  # a bug, never bad input
             raise AssertionError(f"row accounting broken for {file_name}: {rows_in} != {loaded} + {quarantined}")
         failures = {rule.id: n for rule, n in zip(rules, broken_counts, strict=True) if n}
-        out[sha] = Conformed(rows_in, loaded, quarantined, warned, failures)
+        out[sha] = Conformed(rows_in, loaded, quarantined, warned, failures, erased.get(sha, 0))
+    for sha, n in erased.items():  # every row of the file erased: nothing read
+        out.setdefault(sha, Conformed(0, 0, 0, rows_erased=n))
     return out

@@ -17,6 +17,7 @@ from sihub.core.contracts import Contract
 from sihub.core.db import quote
 from sihub.intake import archive
 from sihub.intake.readers import FileRejected, RawFile, load_raw
+from sihub.privacy.keys import PseudonymKey
 from sihub.validation import data_docs
 from sihub.validation.checks import (
     CheckOutcome,
@@ -51,7 +52,11 @@ class Validated:
 
 
 def _validate_files(
-    con: duckdb.DuckDBPyConnection, contract: Contract, pending: list[tuple[str, str, str, str]], run_id: str
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    pending: list[tuple[str, str, str, str]],
+    run_id: str,
+    key: PseudonymKey | None,
 ) -> list[FileOutcome]:
     """Read each pending file (one that cannot be read is rejected there and then), stage it,
     and check the staged files in batches; a batch's rows and outcomes commit together."""
@@ -61,13 +66,13 @@ def _validate_files(
 
     def check_batch() -> None:
         con.execute("BEGIN")
-        results = conform_files(con, contract, "_staged", run_id)
+        results = conform_files(con, contract, "_staged", run_id, key)
         for sha, name, raw in batch:  # name: the safe label, never the file's own name
             r = results.get(sha, Conformed(0, 0, 0))
             archive.record_outcome(con, sha, run_id, "loaded", (r.rows_in, r.rows_loaded, r.rows_quarantined), None)
             outcomes[sha] = FileOutcome(
                 name, sha, "loaded", r.rows_in, r.rows_loaded, r.rows_quarantined, r.rows_warned,
-                raw.missing, raw.unexpected, r.failures,
+                raw.missing, raw.unexpected, r.failures, rows_erased=r.rows_erased,
             )  # fmt: skip
         con.execute("COMMIT")
         con.execute("DROP TABLE _staged")
@@ -133,14 +138,16 @@ def validate(
     run_id: str,
     data_quality: Path,
     retention_cutoff: dt.date | None = None,
+    key: PseudonymKey | None = None,
 ) -> Validated:
     """Validate the dataset's pending deliveries (personal-zone connection), holding those a
     dataset check of `error` severity fails; a run with files to read writes its Data Docs
-    page under `data_quality/<run_id>/`."""
+    page under `data_quality/<run_id>/`. `key`, the pseudonymisation key, lets the erasure
+    register keep erased people out (required once it holds any)."""
     ensure_tables(con, contract)
     pending = archive.pending(con, contract)
     forget_holds(con, [sha for sha, *_ in pending])  # read again, judged afresh
-    files = _validate_files(con, contract, pending, run_id)
+    files = _validate_files(con, contract, pending, run_id, key)
     gx_checks = _raw_expectations(con, contract, [f.sha256 for f in files if f.status == "loaded"])
     let_in = released(con, contract)
     held = {sha: why for sha, why in _to_hold(contract, files, gx_checks).items() if sha not in let_in}

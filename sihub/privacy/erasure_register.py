@@ -1,0 +1,79 @@
+"""The erasure register: what subject-access erasure removed, kept in the personal zone so
+that it stays removed.
+
+Archived deliveries are immutable (they are the evidence of what each partner sent), so an
+erased record is still in its file. Every read of the archive (a refresh, `sihub revalidate`,
+any rebuild) passes through `conform`, which leaves out:
+
+- every erased record, by its delivery's SHA-256 and row (`erased_records`, with the source
+  file, line and the audit entry that authorised the erasure);
+- every record, in any delivery, old or still to come, that carries an identifier of an
+  erased person (`erased_identities`: keyed hashes only, under a key derived from the
+  pseudonymisation key for this purpose alone, so the register holds no identifier and
+  cannot be joined to the shared store's pseudonyms).
+
+Retention later deletes the archived files themselves.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from sihub.privacy.keys import PseudonymKey
+from sihub.privacy.pseudonymise import hmac_pads, hmac_sql
+from sihub.privacy.text_guard import NHS_CANDIDATE
+
+DDL = """
+CREATE TABLE IF NOT EXISTS erased_records (
+    partner VARCHAR, dataset VARCHAR, sha256 VARCHAR, source_row BIGINT, source_line BIGINT, source_file VARCHAR,
+    audit_entry BIGINT, erased_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS erased_identities (
+    identity_hash VARCHAR PRIMARY KEY, audit_entry BIGINT, erased_at TIMESTAMP
+);
+"""
+PURPOSE = "erasure-register"
+
+
+def line_nodes_sql(line: str) -> str:
+    """SQL for the NHS numbers and UPNs an unreadable line holds, as nodes (`nhs:…`, `upn:…`):
+    the line has no cells, so the identifiers are looked for in its text."""
+    nhs = (
+        f"list_transform(regexp_extract_all({line}, '{NHS_CANDIDATE}', 2), "
+        "lambda x: 'nhs:' || regexp_replace(x, '[^0-9]', '', 'g'))"
+    )
+    upn = f"list_transform(regexp_extract_all(upper({line}), '\\b[A-Z][0-9]{{11}}[0-9A-Z]\\b'), lambda x: 'upn:' || x)"
+    return f"coalesce(list_concat({nhs}, {upn}), [])"
+
+
+def ensure_register(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL)
+
+
+def register_key(key: PseudonymKey) -> PseudonymKey:
+    return key.derive(PURPOSE)
+
+
+def hashed_sql(node_sql: str) -> str:
+    """SQL for the register's keyed hash of a node; bind `register_pads(key)` (outer, inner)."""
+    return hmac_sql(node_sql)
+
+
+def register_pads(key: PseudonymKey) -> list[bytes]:
+    """The parameters `hashed_sql` takes, in order."""
+    return list(reversed(hmac_pads(register_key(key))))
+
+
+def has_identities(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(*) FROM erased_identities").fetchone()[0])
+
+
+def record_identities(con: duckdb.DuckDBPyConnection, nodes: list[str], key: PseudonymKey, audit_entry: int) -> int:
+    """Add the keyed hashes of an erased person's identifiers; returns how many were new."""
+    before = con.execute("SELECT count(*) FROM erased_identities").fetchone()[0]
+    con.execute(
+        f"INSERT OR IGNORE INTO erased_identities SELECT DISTINCT {hashed_sql('n')}, ?, now() "
+        "FROM unnest(?::VARCHAR[]) u(n) WHERE n IS NOT NULL",
+        [*register_pads(key), audit_entry, nodes],
+    )
+    return con.execute("SELECT count(*) FROM erased_identities").fetchone()[0] - before
