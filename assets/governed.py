@@ -61,7 +61,7 @@ def build_governed(contract: Contract) -> AssetsDefinition:
             shared.rows,
             recipient="shared intelligence store",
         )
-        scrubbed = {f"{f.column}: {f.rule}": f.rows for f in shared.findings}
+        scrubbed = {f"{f.column}: {f.kind}": f.count for f in shared.findings}
         return MaterializeResult(
             metadata={"rows": shared.rows, "dq_months": months, "key_id": key.key_id, "identifiers scrubbed": scrubbed}
         )

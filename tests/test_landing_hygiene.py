@@ -160,3 +160,22 @@ def test_a_workbook_lying_about_its_sizes_is_rejected_while_inflating(tmp_path: 
         assert "rows" in str(rejected)
     else:
         raise AssertionError("an undeclared row count passed the row limit")
+
+
+def test_a_folder_swapped_for_a_link_after_judging_is_not_followed(tmp_path: Path, monkeypatch) -> None:
+    """The race: a folder judged sound is replaced by a link to the secrets before the file
+    is opened. Opening goes folder by folder without following links, so it is refused."""
+    import pytest
+
+    from sihub.intake import archive
+
+    landing, secrets = tmp_path / "landing", tmp_path / "secrets"
+    (landing / "police" / "missing_episodes").mkdir(parents=True)
+    secrets.mkdir()
+    (secrets / "pseudonym.csv").write_text("the key")
+    path = landing / "police" / "missing_episodes" / "pseudonym.csv"
+    shutil.rmtree(landing / "police" / "missing_episodes")
+    (landing / "police" / "missing_episodes").symlink_to(secrets)
+    monkeypatch.setattr(archive, "refusal", lambda *_: None)  # as judged before the swap
+    with pytest.raises(archive.Refused):
+        archive.hash_landing_file(landing, path)

@@ -163,7 +163,7 @@ def test_a_contract_that_scrubs_shares_the_row_with_markers() -> None:
     shared = build_shared_table(con, contract, "personal", _key(), known_names_table(con, "personal", [contract]))
     rows = sorted(r[0] for r in con.execute("SELECT remark FROM health__notes").fetchall())
     assert rows == ["Self-harm", "seen with [NAME], NHS no. [NHS NUMBER]"]
-    assert {f.rule for f in shared.findings} == {"nhs_number", "forename and surname"}
+    assert {f.kind for f in shared.findings} == {"nhs_number", "forename and surname"}
 
 
 def _key():

@@ -77,15 +77,32 @@ def refusal(landing: Path, path: Path) -> str | None:
     return None
 
 
+def _open_beneath(landing: Path, path: Path) -> int:
+    """Open `path` one step at a time from `landing`, each folder and the file itself without
+    following a link: a folder swapped for a link after the path was judged is refused, not
+    followed (opening the whole path at once follows links in every folder on the way)."""
+    parts = path.relative_to(landing).parts
+    folder = os.open(landing, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        return os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
 def open_landing_file(landing: Path, path: Path) -> int:
-    """A read-only descriptor of a landing file, opened without following a link at the last
-    step and checked again once open (the entry may have been swapped since it was judged)."""
+    """A read-only descriptor of a landing file, opened without following any link and
+    checked again once open (the entry may have been swapped since it was judged)."""
     if reason := refusal(landing, path):
         raise Refused(reason)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as err:
-        raise Refused(f"refused: could not be opened without following a link ({err.strerror})") from err
+        fd = _open_beneath(landing, path)
+    except (OSError, ValueError) as err:
+        why = err.strerror if isinstance(err, OSError) else "outside landing"
+        raise Refused(f"refused: could not be opened without following a link ({why})") from err
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
         os.close(fd)

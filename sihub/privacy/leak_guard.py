@@ -8,15 +8,13 @@ Value checks: valid NHS numbers (Modulus 11, any spacing), valid UPNs, full UK p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import duckdb
 
 from sihub.core.change_tracking import content
 from sihub.core.contracts import Classification, Contract
 from sihub.core.db import literal, quote, scalar
 from sihub.privacy.identifiers import VALIDITY_SQL, postcode_sql
-from sihub.privacy.text_guard import guard_values
+from sihub.privacy.text_guard import Finding, guard_values
 
 IDENTIFIER_NAMES = {
     "nhs_number", "nhs_no", "nhs", "upn", "forename", "surname", "first_name", "last_name", "given_name",
@@ -25,17 +23,6 @@ IDENTIFIER_NAMES = {
 }  # fmt: skip
 # a postcode in a shared column is a whole value of postcode length, not a pattern within text
 VALUE_CHECKS = VALIDITY_SQL | {"postcode": lambda t: f"(length({t}) BETWEEN 5 AND 8 AND {postcode_sql(t)})"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    table: str
-    column: str
-    kind: str
-    count: int
-
-    def __str__(self) -> str:
-        return f"{self.table}.{self.column}: {self.kind} ({self.count} value(s))"
 
 
 class LeakFound(Exception):

@@ -46,14 +46,17 @@ NOT_A_KEY = "NOT (length(v) = 64 AND regexp_full_match(v, '[0-9a-f]{64}'))"
 
 
 @dataclass(frozen=True)
-class TextFinding:
+class Finding:
+    """An identifier where none may be: table, column, the rule or kind, and how many rows
+    (0 for a column's name); never a value."""
+
     table: str
     column: str
-    rule: str
-    rows: int
+    kind: str
+    count: int
 
     def __str__(self) -> str:
-        return f"{self.table}.{self.column}: {self.rule} in {self.rows} row(s)"
+        return f"{self.table}.{self.column}: {self.kind}" + (f" in {self.count} row(s)" if self.count else "")
 
 
 def _nhs_sql(text: str) -> str:

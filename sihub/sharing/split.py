@@ -19,7 +19,7 @@ from sihub.privacy.generalise import age_band_sql, age_sql
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import hmac_pads, hmac_sql, identity_sql
 from sihub.privacy.scrub import scrub_sql
-from sihub.privacy.text_guard import TextFinding, guard_values
+from sihub.privacy.text_guard import Finding, guard_values
 from sihub.validation.checks import CHECK_LOG_DDL
 from sihub.validation.current import current_rows
 
@@ -87,7 +87,7 @@ class IdentifiersInText(Exception):
     """Identifiers inside a shared text column of a dataset whose contract blocks rather than
     scrubs: the dataset's shared table is left as it was. Names table, column and rule only."""
 
-    def __init__(self, findings: list[TextFinding]):
+    def __init__(self, findings: list[Finding]):
         super().__init__("identifiers within shared text (dataset blocked): " + "; ".join(map(str, findings)))
         self.findings = findings
 
@@ -95,12 +95,12 @@ class IdentifiersInText(Exception):
 @dataclass(frozen=True)
 class Shared:
     rows: int
-    findings: list[TextFinding]  # identifiers replaced by a marker before writing
+    findings: list[Finding]  # identifiers replaced by a marker before writing
 
 
 def _guarded_texts(
     con: duckdb.DuckDBPyConnection, contract: Contract, texts: dict[str, str], source: str, names: str | None
-) -> tuple[dict[str, str], list[str], list[TextFinding]]:
+) -> tuple[dict[str, str], list[str], list[Finding]]:
     """Run the text guard over each shared text column (name -> SQL over `t`): the guarded
     SQL of each, the joins it needs and what was found."""
     if not texts:
@@ -109,7 +109,7 @@ def _guarded_texts(
         f"SELECT {literal(name)} AS c, {sql} AS v FROM {source} t" for name, sql in texts.items()
     )
     found = guard_values(con, values, names, "_guarded")
-    findings = [TextFinding(contract.table, c, rule, n) for c, rules in found.items() for rule, n in rules.items()]
+    findings = [Finding(contract.table, c, rule, n) for c, rules in found.items() for rule, n in rules.items()]
     guarded, joins = {}, []
     for i, (name, sql) in enumerate(texts.items()):
         joins.append(f"LEFT JOIN _guarded g{i} ON g{i}.c = {literal(name)} AND g{i}.v = {sql}")
