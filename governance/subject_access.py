@@ -109,7 +109,9 @@ def _sources(con: duckdb.DuckDBPyConnection, contract: Contract) -> dict[str, st
         out[contract.key] = f"(SELECT *, NULL::VARCHAR AS _raw_line FROM {quote(contract.table)})"
     if table_exists(con, "quarantine"):
         cells = ", ".join(
-            f"{typed_expr(contract, c, _cell(n))} AS {quote(n)}" for n, c in contract.columns.items() if c.identifier
+            f"{typed_expr(contract, c, _cell(n))} AS {quote(n)}"
+            for n, c in contract.columns.items()
+            if c.identifier or n in contract.unique_key
         )
         out[contract.key + QUARANTINE] = (
             "(SELECT source_sha256 AS _source_sha256, source_file AS _source_file, source_row AS _row, "
@@ -122,16 +124,16 @@ def _sources(con: duckdb.DuckDBPyConnection, contract: Contract) -> dict[str, st
 def _row_nodes(contract: Contract) -> str:
     """SQL: the list of a record's identifiers (NULLs dropped), those in an unreadable line's text included."""
     nodes = ", ".join(nodes_sql(contract, "t").values()) or "NULL::VARCHAR"
-    in_line = erasure_register.line_nodes_sql("t._raw_line")
+    in_line = erasure_register.line_nodes_sql("t._raw_line", contract.partner)
     return f"list_filter(list_concat([{nodes}], {in_line}), lambda x: x IS NOT NULL)"
 
 
 def _carried_with(con: duckdb.DuckDBPyConnection, contracts: list[Contract], nodes: list[str]) -> set[str]:
-    """Every identifier carried by a typed record that carries one of `nodes`."""
+    """Every identifier carried by a record (typed or quarantined) that carries one of `nodes`."""
     found = set(nodes)
     for contract in contracts:
-        if nodes_sql(contract) and table_exists(con, contract.table):
-            rows = f"SELECT {_row_nodes(contract)} AS n FROM {_sources(con, contract)[contract.key]} t"
+        for source in _sources(con, contract).values():
+            rows = f"SELECT {_row_nodes(contract)} AS n FROM {source} t"
             query = f"SELECT DISTINCT unnest(n) FROM ({rows}) WHERE list_has_any(n, $nodes)"
             found |= {r[0] for r in con.execute(query, {"nodes": nodes}).fetchall() if r[0]}
     return found
@@ -244,7 +246,8 @@ def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Pe
                          ELSE 'linked through '
                               || array_to_string(list_filter([{how or "NULL"}], lambda x: x IS NOT NULL), ', ')
                     END AS found_by,
-                    t._source_sha256 AS delivery_sha256, t._row AS row, t.*
+                    t._source_sha256 AS delivery_sha256, t._row AS row,
+                    {erasure_register.record_key_sql(contract, "t")} AS _record_key, t.*
                 FROM (SELECT {_row_nodes(contract)} AS _nodes, * FROM {source} t) t
                 WHERE (list_has_any(_nodes, $child) OR {_names_in("t._raw_line")}) AND NOT ({others})
                 ORDER BY t._source_sha256, t._row
@@ -265,7 +268,7 @@ def export(found: Found, folder: Path) -> Path:
     book.remove(book.active)
     for i, (place, rows) in enumerate(sorted(found.records.items()), start=1):
         sheet = book.create_sheet(f"{i:02d} {place.replace('/', ' ')}"[:31])
-        shown = rows.drop(columns=["_nodes", "_source_sha256", "_row"])
+        shown = rows.drop(columns=["_nodes", "_record_key", "_source_sha256", "_row"])
         values = shown.astype(object).where(shown.notna(), None).itertuples(index=False, name=None)
         put_table(sheet, [str(c) for c in shown.columns], values)  # text as text: no formula from data
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only from the first byte
@@ -301,11 +304,15 @@ def erase(
     found: Found,
     key: PseudonymKey,
     audit_entry: int,
+    whole_person: bool = True,
 ) -> dict[str, int]:
     """Delete the records found from the personal zone (typed rows and quarantine), the link
-    tables of the child, and the child's pseudonymous rows in the shared store; write the
-    records and the identifiers they carry (keyed hashes) into the erasure register under the
-    audit entry that authorised it. Returns rows deleted per place (counts only)."""
+    tables of the child, and the person's pseudonymous rows in the shared store tables of the
+    datasets erased from (the next refresh rebuilds those from what is left); write the
+    records into the erasure register under the audit entry that authorised it, with each
+    record's own key and, for `whole_person` (everything found was erased, not a reviewed
+    part), every identifier the records carry: keyed hashes, so nothing erased comes back.
+    Returns rows deleted per place (counts only)."""
     erasure_register.ensure_register(personal)
     by_key = {c.key: c for c in contracts}
     counts: dict[str, int] = {}
@@ -329,14 +336,17 @@ def erase(
              list(rows["_line"]), list(rows["_source_file"])],
         )  # fmt: skip
     nodes = found.nodes
-    erasure_register.record_identities(personal, nodes, key, audit_entry)
+    record_keys = sorted({k for rows in found.records.values() for k in rows["_record_key"] if k})
+    erasure_register.record_identities(personal, record_keys + (nodes if whole_person else []), key, audit_entry)
     counts["link tables"] = erase_links(personal, nodes)
     inner, outer = hmac_pads(key)
     keys = personal.execute(f"SELECT {hmac_sql('i')} FROM unnest(?::VARCHAR[]) u(i)", [outer, inner, nodes])
     pseudonyms = [r[0] for r in keys.fetchall()]
+    tables = {by_key[p.removesuffix(QUARANTINE)].table for p in found.records} | {"child_link"}
     for (table,) in shared.execute(
         "SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'person_key' AND database_name = "
-        "current_database()"
+        "current_database() AND list_contains(?, table_name)",
+        [sorted(tables)],
     ).fetchall():
         deleted = shared.execute(
             f"DELETE FROM {quote(table)} WHERE list_contains(?, person_key) RETURNING 1", [pseudonyms]

@@ -393,6 +393,7 @@ def sar(
     console.print(f"{found.total} record(s) written to {path} (readable by its owner only). Review before disclosure.")
     if not erase:
         return
+    everything = found.total
     if reviewed:
         try:
             found = kept_in(found, reviewed)
@@ -408,7 +409,8 @@ def sar(
                 found.total,
             )  # fmt: skip
             with connect(paths.personal_store) as personal, connect(paths.shared_store) as shared:
-                counts = erase_records(personal, shared, contracts, found, load_key(paths.home), entry.seq)
+                whole = found.total == everything  # a reviewed part: the person's other records stay
+                counts = erase_records(personal, shared, contracts, found, load_key(paths.home), entry.seq, whole)
         console.print(f"Erased {sum(counts.values())} row(s); the erasure register keeps them out of every rebuild.")
 
 

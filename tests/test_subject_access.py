@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import openpyxl
 import pandas as pd
 
 from governance.agreements import load_register
@@ -143,18 +144,22 @@ def test_purge_removes_exactly_what_is_past_retention(first_run, home: Path, man
 
 
 def test_erasure_lasts_through_revalidation_a_refresh_and_a_resent_file(first_run, home, small, tmp_path) -> None:
-    """Erase a child, re-read every archived file (`sihub revalidate` of each dataset), have a
-    partner send one of the child's files again under another name, refresh: the child's
-    records come back into no store."""
+    """Erase a child, and of a second child only the records of one dataset kept in the
+    reviewed workbook; re-read every archived file (`sihub revalidate` of each dataset), have a
+    partner send one of the first child's files again under another name, and one of its rows
+    again as a line that cannot be read; refresh. The first child's records come back into no
+    store; of the second, exactly the records the officer kept stand, in the shared store too."""
     import hmac
 
     from governance import audit
+    from governance.subject_access import reviewed
     from pipelines.refresh import run_refresh
     from sihub.intake import archive
 
     copy = tmp_path / "home"
     shutil.copytree(home, copy, symlinks=True)
-    _, person, records = _child(small)
+    child_id, person, records = _child(small)
+    other_id, other = _other_child(small, child_id)
     contracts = load_contracts()
     key = load_key(copy)
     entry = audit.record(copy, "erasure", "test", "one child", 1)
@@ -163,14 +168,30 @@ def test_erasure_lasts_through_revalidation_a_refresh_and_a_resent_file(first_ru
         duckdb.connect(str(copy / "warehouse" / "shared.duckdb")) as shared,
     ):
         erase(personal, shared, contracts, search(personal, contracts, person), key, entry.seq)
+        found = search(personal, contracts, other)
+        assert len(found.records) >= 2
+        book = openpyxl.load_workbook(export(found, tmp_path / "sar"))
+        for sheet in book.worksheets[1:]:  # the officer keeps only the first dataset's records for erasure
+            book.remove(sheet)
+        book.save(tmp_path / "reviewed.xlsx")
+        part = reviewed(found, tmp_path / "reviewed.xlsx")
+        found_places = _places(found)
+        erased_place = next(iter(part.records))
+        kept_before = _shared_rows(shared, key, other, exclude=erased_place)
+        erase(personal, shared, contracts, part, key, entry.seq + 1, whole_person=False)
         for contract in contracts:
             archive.reopen(personal, contract)
-    # the partner sends one of the child's files again, renamed and exported on another system
+    # the partner sends one of the child's files again, renamed and exported on another system,
     resent = sorted(f for f in records["file"] if f.endswith(".csv"))[0]
     source = copy / "landing" / resent
     again = source.with_name("resent_" + source.name)
     again.write_bytes(source.read_bytes().replace(b"\r\n", b"\n"))
     assert again.read_bytes() != source.read_bytes()
+    # ... and a police row of the child (no NHS number or UPN in it), with a field too many
+    police = records[records["file"].str.startswith("police/") & records["file"].str.endswith(".csv")].iloc[0]
+    lines = (copy / "landing" / police["file"]).read_bytes().splitlines()
+    broken = (copy / "landing" / police["file"]).with_name("broken.csv")
+    broken.write_bytes(lines[0] + b"\n" + lines[int(police["row"])] + b",extra\n")
     outcome = run_refresh(copy)
     assert outcome.success, outcome.reason
     places = _truth_places(records)
@@ -187,10 +208,42 @@ def test_erasure_lasts_through_revalidation_a_refresh_and_a_resent_file(first_ru
             ).fetchall()
             assert not {(f"{contract.key}/{f}", r) for f, r in kept} & places, contract.key
         assert con.execute("SELECT count(*) FROM link_nodes WHERE node IN (?, ?)", [nhs, upn]).fetchone()[0] == 0
-        assert con.execute("SELECT count(DISTINCT audit_entry) FROM erased_records").fetchone()[0] == 1
+        assert con.execute("SELECT count(DISTINCT audit_entry) FROM erased_records").fetchone()[0] == 2
+        # the second child: the records erased are gone, every record kept stands
+        left = _places(search(con, contracts, other))
+        truth = pd.read_parquet(small.truth / "records.parquet")
+        theirs = _truth_places(truth[truth["child_id"] == other_id])
+        erased_places = _places(part)
+        assert left == found_places - erased_places and left <= theirs
+        # no line of the first child stands in the quarantine as sent
+        ref = con.execute("SELECT count(*) FROM quarantine WHERE source_file = 'broken.csv'").fetchone()[0]
+        assert ref == 0
     with duckdb.connect(str(copy / "warehouse" / "shared.duckdb"), read_only=True) as con:
         for (table,) in con.execute(
             "SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'person_key'"
         ).fetchall():
             held = con.execute(f'SELECT count(*) FROM "{table}" WHERE person_key IN ?', [pseudonyms]).fetchone()[0]
             assert held == 0, table
+        assert _shared_rows(con, key, other, exclude=erased_place) == kept_before
+
+
+def _other_child(small, not_this: int) -> tuple[int, Person]:
+    """A second child with records at two partners or more, found by NHS number."""
+    truth = pd.read_parquet(small.truth / "records.parquet")
+    partners = truth.groupby("child_id")["partner"].nunique()
+    children = pd.read_parquet(small.truth / "children.parquet").set_index("child_id")
+    child_id = next(c for c in partners[partners >= 2].index if c != not_this and c > not_this + 100)
+    return child_id, Person(children.loc[child_id, "nhs_number"])
+
+
+def _shared_rows(con: duckdb.DuckDBPyConnection, key, person: Person, exclude: str) -> dict[str, int]:
+    """The person's rows per shared table (by the pseudonym of their NHS number), but for the dataset erased from."""
+    import hmac
+
+    pseudonym = hmac.new(key.secret, ("nhs:" + person.nhs_number.replace(" ", "")).encode(), "sha256").hexdigest()
+    skip = exclude.removesuffix(" (quarantine)").replace("/", "__")
+    out = {}
+    for (table,) in con.execute("SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'person_key' "
+                                "AND table_name NOT IN ('child_link', ?)", [skip]).fetchall():  # fmt: skip
+        out[table] = con.execute(f'SELECT count(*) FROM "{table}" WHERE person_key = ?', [pseudonym]).fetchone()[0]
+    return out

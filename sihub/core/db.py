@@ -78,3 +78,9 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str, database: str | Non
         sql += " AND database_name = ?"
         params.append(database)
     return bool(scalar(con, sql, params))
+
+
+def matched_key_sql(value_sql: str) -> str:
+    """SQL for a key value as records are matched on it: case and every white space ignored
+    (`mp 001` re-sent as `MP001`, a trailing tab or carriage return, is the same record)."""
+    return f"upper(regexp_replace(CAST({value_sql} AS VARCHAR), '\\s', '', 'g'))"

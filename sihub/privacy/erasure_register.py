@@ -7,8 +7,9 @@ any rebuild) passes through `conform`, which leaves out:
 
 - every erased record, by its delivery's SHA-256 and row (`erased_records`, with the source
   file, line and the audit entry that authorised the erasure);
-- every record, in any delivery, old or still to come, that carries an identifier of an
-  erased person (`erased_identities`: keyed hashes only, under a key derived from the
+- every record, in any delivery, old or still to come, that is an erased record sent again
+  (its dataset and unique key) or, when a person was erased whole, that carries one of their
+  identifiers (`erased_identities`: keyed hashes only, under a key derived from the
   pseudonymisation key for this purpose alone, so the register holds no identifier and
   cannot be joined to the shared store's pseudonyms).
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import duckdb
 
+from sihub.core.contracts import Contract
+from sihub.core.db import literal, matched_key_sql, quote
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import hmac_pads, hmac_sql
 from sihub.privacy.text_guard import NHS_CANDIDATE
@@ -35,15 +38,31 @@ CREATE TABLE IF NOT EXISTS erased_identities (
 PURPOSE = "erasure-register"
 
 
-def line_nodes_sql(line: str) -> str:
-    """SQL for the NHS numbers and UPNs an unreadable line holds, as nodes (`nhs:…`, `upn:…`):
+def record_key_sql(contract: Contract, alias: str = "t") -> str:
+    """SQL for a record's own identity as the register keeps it: `rec:partner/dataset:` and its
+    unique key, matched as deliveries match keys (NULL without a unique key or with a part
+    blank). A record erased on its own (the officer kept the person's other records) is kept
+    out by this, wherever it is sent again."""
+    if not contract.unique_key:
+        return "NULL::VARCHAR"
+    parts = " || '|' || ".join(matched_key_sql(f"{alias}.{quote(k)}") for k in contract.unique_key)
+    return f"{literal(f'rec:{contract.key}:')} || {parts}"
+
+
+def line_nodes_sql(line: str, partner: str) -> str:
+    """SQL for the identifiers an unreadable line holds, as nodes: NHS numbers (`nhs:…`),
+    UPNs (`upn:…`) and every word that may be the partner's own reference (`ref:partner:…`):
     the line has no cells, so the identifiers are looked for in its text."""
     nhs = (
         f"list_transform(regexp_extract_all({line}, '{NHS_CANDIDATE}', 2), "
         "lambda x: 'nhs:' || regexp_replace(x, '[^0-9]', '', 'g'))"
     )
     upn = f"list_transform(regexp_extract_all(upper({line}), '\\b[A-Z][0-9]{{11}}[0-9A-Z]\\b'), lambda x: 'upn:' || x)"
-    return f"coalesce(list_concat({nhs}, {upn}), [])"
+    refs = (
+        f"list_transform(regexp_extract_all(upper({line}), '[A-Z0-9]{{5,}}'), "
+        f"lambda x: {literal(f'ref:{partner}:')} || x)"
+    )
+    return f"coalesce(list_concat({nhs}, {upn}, {refs}), [])"
 
 
 def ensure_register(con: duckdb.DuckDBPyConnection) -> None:
@@ -69,7 +88,8 @@ def has_identities(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def record_identities(con: duckdb.DuckDBPyConnection, nodes: list[str], key: PseudonymKey, audit_entry: int) -> int:
-    """Add the keyed hashes of an erased person's identifiers; returns how many were new."""
+    """Add the keyed hashes of erased identities (a person's identifiers, a record's own key);
+    returns how many were new."""
     before = con.execute("SELECT count(*) FROM erased_identities").fetchone()[0]
     con.execute(
         f"INSERT OR IGNORE INTO erased_identities SELECT DISTINCT {hashed_sql('n')}, ?, now() "

@@ -217,21 +217,21 @@ def conform(
 
 
 def _leave_out_erased(con: duckdb.DuckDBPyConnection, contract: Contract, key: PseudonymKey | None) -> dict[str, int]:
-    """Take out of `_checked` every row carrying an identifier of an erased person (the
-    register's keyed hashes, each distinct identifier hashed once). Returns rows taken out
-    per delivery hash."""
+    """Take out of `_checked` every row that is an erased record sent again or carries an
+    identifier of a person erased whole (the register's keyed hashes, each distinct value
+    hashed once). Returns rows taken out per delivery hash."""
     if not erasure_register.has_identities(con):
         return {}
     if key is None:  # a bug in the caller, never bad input: erased people must not come back
         raise ValueError("the erasure register holds identities: conforming needs the pseudonymisation key")
-    nodes = nodes_sql(contract, "c") or {"none": "NULL::VARCHAR"}
-    in_line = erasure_register.line_nodes_sql("c._raw_line")  # an unreadable line's identifiers
+    nodes = [*nodes_sql(contract, "c").values(), erasure_register.record_key_sql(contract, "c")]
+    in_line = erasure_register.line_nodes_sql("c._raw_line", contract.partner)  # an unreadable line's
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _erased_here AS
         WITH n AS (
             SELECT _file_seq, _row, _source_sha256,
-                unnest(list_concat([{", ".join(nodes.values())}], {in_line})) AS node
+                unnest(list_concat([{", ".join(nodes)}], {in_line})) AS node
             FROM _checked c
         ),
         hit AS (

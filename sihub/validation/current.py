@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import duckdb
 
 from sihub.core.contracts import Contract
-from sihub.core.db import literal, quote
+from sihub.core.db import literal, matched_key_sql, quote
 
 
 def _of(contract: Contract) -> str:
@@ -47,10 +47,8 @@ def delivery_order_sql(contract: Contract, schema: str | None = None) -> str:
 
 
 def key_sql(column: str, row: str | None = None) -> str:
-    """A key part as deliveries are matched on it: case and every white space ignored (`mp 001`
-    re-sent as `MP001`, a trailing tab or carriage return, is the same record)."""
-    name = f"{row}.{quote(column)}" if row else quote(column)
-    return f"upper(regexp_replace(CAST({name} AS VARCHAR), '\\s', '', 'g'))"
+    """A key part as deliveries are matched on it (`matched_key_sql`)."""
+    return matched_key_sql(f"{row}.{quote(column)}" if row else quote(column))
 
 
 def current_rows(contract: Contract, schema: str | None = None) -> str:
