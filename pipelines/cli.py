@@ -194,6 +194,19 @@ def _locked(paths: HubPaths, what: str) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+@contextmanager
+def _anchored(paths: HubPaths, what: str) -> Iterator[None]:
+    """Anchor the audit chain when a command that writes to it ends, however it ends: its
+    entries (a subject access search, an erasure, a release) cannot then be cut from the log
+    unnoticed before the next refresh anchors it again."""
+    from governance import audit
+
+    try:
+        yield
+    finally:
+        audit.anchor(paths.home, what)
+
+
 @app.command()
 def refresh() -> None:
     """Run the nightly refresh now, in-process, over everything in landing."""
@@ -265,7 +278,11 @@ def release(
 
     contract = _contract(dataset)
     paths = HubPaths.from_env()
-    with _locked(paths, f"sihub release {dataset}"), connect(paths.personal_store) as con:
+    with (
+        _anchored(paths, "sihub release"),
+        _locked(paths, f"sihub release {dataset}"),
+        connect(paths.personal_store) as con,
+    ):
         held = [h for h in held_now(con, contract) if sha is None or h.sha256.startswith(sha)]
         if not held:
             console.print(f"No held delivery of {dataset}{' matches ' + sha if sha else ''}.")
@@ -275,13 +292,13 @@ def release(
         if not (yes or typer.confirm(f"Release {len(held)} held deliver{'y' if len(held) == 1 else 'ies'}?")):
             raise typer.Exit(1)
         released = release_held(con, contract, sha, getpass.getuser())
-    audit.record(
-        paths.home,
-        "alteration",
-        "sihub release (held deliveries released by the analyst)",
-        f"{dataset}: deliveries " + ", ".join(h.sha256[:12] for h in released),
-        len(released),
-    )
+        audit.record(
+            paths.home,
+            "alteration",
+            "sihub release (held deliveries released by the analyst)",
+            f"{dataset}: deliveries " + ", ".join(h.sha256[:12] for h in released),
+            len(released),
+        )
     console.print(f"Released {len(released)}; they stand from the next refresh (`sihub refresh`).")
 
 
@@ -356,13 +373,8 @@ def sar(
     reviewed file). Audited; erasure is registered so that it lasts."""
     import datetime as dt
 
-    from governance import audit
-    from governance.subject_access import Person, export, search
-    from governance.subject_access import erase as erase_records
-    from governance.subject_access import reviewed as kept_in
+    from governance.subject_access import Person
     from sihub.core.contracts import load_contracts
-    from sihub.core.db import connect
-    from sihub.privacy.keys import load_key
 
     forename, _, surname = (name or "").partition(" ")
     try:
@@ -372,6 +384,19 @@ def sar(
         raise typer.Exit(2) from None
     paths = HubPaths.from_env()
     contracts = load_contracts()
+    with _anchored(paths, "sihub sar"):
+        _subject_access(paths, contracts, person, erase, reviewed, yes)
+
+
+def _subject_access(paths: HubPaths, contracts: list, person, erase: bool, reviewed: Path | None, yes: bool) -> None:
+    """`sihub sar` once the person is known: search, export, and erase if asked."""
+    from governance import audit
+    from governance.subject_access import erase as erase_records
+    from governance.subject_access import export, search
+    from governance.subject_access import reviewed as kept_in
+    from sihub.core.db import connect
+    from sihub.privacy.keys import load_key
+
     with connect(paths.personal_store) as con:
         found = search(con, contracts, person)
     audit.record(

@@ -135,3 +135,22 @@ def test_a_rewritten_anchor_is_found(tmp_path: Path) -> None:
     path.write_text(json.dumps(mark) + "\n")
     problem = audit.check(tmp_path)
     assert problem and "not written by the hub" in problem
+
+
+def test_subject_access_entries_cut_after_the_search_are_found(first_run, home: Path, small, tmp_path: Path) -> None:
+    """A subject access search is logged and anchored as the command ends: deleting its
+    entries before the next refresh shows."""
+    import shutil
+
+    import pandas as pd
+
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, symlinks=True)
+    nhs = pd.read_parquet(small.truth / "children.parquet")["nhs_number"].dropna().iloc[0]
+    env = {**os.environ, "SIHUB_HOME": str(copy)}
+    done = subprocess.run([SIHUB, "sar", "--nhs-number", nhs], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert audit.check(copy) is None
+    with db(copy) as con:
+        con.execute("DELETE FROM audit_log WHERE why LIKE 'sihub sar%'")
+    assert audit.check(copy) is not None
