@@ -110,7 +110,8 @@ def test_leak_guard_finds_identifiers_by_name_and_value_never_showing_them() -> 
     )
     con.execute("CREATE TABLE dims AS SELECT 'Norwich' AS geography_name, '2024-01' AS period_id, 'x' AS surname")
     con.execute(
-        "CREATE TEMP TABLE _known_names AS SELECT upper(forename || ' ' || surname) AS pair FROM personal.people"
+        "CREATE TEMP TABLE _known_names AS SELECT 'name' AS kind, upper(strip_accents(forename || ' ' || surname)) "
+        "AS value FROM personal.people"
     )
     findings = scan(con, "memory", [], "_known_names")
     got = {(f.table, f.column, f.kind, f.count) for f in findings}
@@ -149,8 +150,11 @@ def test_leak_guard_counts_every_row_the_python_rules_flag_long_or_spaced_values
 
     rules = {"nhs_number": is_valid_nhs_number, "upn": lambda v: is_valid_upn(v.upper()), "pnc_id": is_valid_pnc}
     expected = {kind: sum(map(rule, rows)) for kind, rule in {**rules, "postcode": postcode}.items()}
-    got = {f.kind: f.count for f in scan(con, "memory", [])}
+    findings = scan(con, "memory", [])
+    got = {f.kind: f.count for f in findings if not f.kind.endswith("within text")}
     assert got == {kind: n for kind, n in expected.items() if n}
+    # a postcode padded past a postcode's length is no whole-cell postcode, but is found in the text
+    assert {f.kind: f.count for f in findings if f.kind.endswith("within text")} == {"postcode within text": 2}
     assert set(got) == {"nhs_number", "upn", "pnc_id", "postcode"}
 
 
@@ -166,7 +170,7 @@ def test_leak_guard_rescans_only_what_changed_since_a_clean_scan() -> None:
     def known() -> str:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _names AS "
-            "SELECT upper(forename || ' ' || surname) AS pair FROM personal.people"
+            "SELECT 'name' AS kind, upper(forename || ' ' || surname) AS value FROM personal.people"
         )
         return "_names"
 

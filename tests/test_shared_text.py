@@ -191,9 +191,39 @@ def test_the_guard_finds_identifiers_in_any_spelling(text: str, expected: str | 
     from sihub.privacy.text_guard import guard_values
 
     con = duckdb.connect()
-    con.execute("CREATE TEMP TABLE names AS SELECT unnest(['ZOE O''BRIEN', 'O''BRIEN ZOE']) AS pair")
+    con.execute("CREATE TEMP TABLE names AS SELECT 'name' AS kind, unnest(['ZOE OBRIEN', 'OBRIEN ZOE']) AS value")
     guard_values(
         con, "SELECT 'c' AS c, ?::VARCHAR AS v".replace("?", "'" + text.replace("'", "''") + "'"), "names", "g"
     )
     out = con.execute("SELECT guarded FROM g").fetchall()
     assert (out[0][0] if out else None) == expected
+
+
+ATTACKS = [
+    "917–962–2410", "917\u00a0962\u00a02410", "917\t962\t2410", "917,962,2410", "(917) 962 2410", "917_962_2410",
+    "917 -- 962 -- 2410", "９１７９６２２４１０", "9\u200b179622410", "UPNE926200213004", "E926 2002 1300 4",
+    "E926-200-213-004", "NR30  5FY", "NR30-5FY", "NR30\u00a05FY", "(07700) 900123", "07700.900.123",
+    "0044 7700 900123", "07700  900123", "+44 (0) 7700 900123", "Kelly Harrison's mum", "Kelly Ann Harrison",
+    "Kelly-Harrison", "Katherine O’Brien", "Katherine OBrien", "K\u0435lly Harrison", "HARRISON, Kelly",
+    "DOB 2009/07/09", "DOB 09072009", "born July 9, 2009", "born 9th of July 2009", "PNC 2009/0123456 X",
+    "x @ example.com", "ref LCS1001289",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ATTACKS)
+def test_the_guard_sees_through_separators_look_alikes_and_word_order(text: str) -> None:
+    """Ways found to write an identifier past a plain pattern: what is left holds no run of
+    four digits, no known name and no reference."""
+    from sihub.privacy.text_guard import guard_values
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TEMP TABLE known AS SELECT * FROM (VALUES ('name', 'KELLY HARRISON'), ('name', 'HARRISON KELLY'), "
+        "('name', 'KATHERINE OBRIEN'), ('name', 'OBRIEN KATHERINE'), ('ref', 'LCS1001289')) t(kind, value)"
+    )
+    con.execute("CREATE TABLE t AS SELECT 'c' AS c, ?::VARCHAR AS v", [text])
+    guard_values(con, "SELECT c, v FROM t", "known", "g")
+    (out,) = con.execute("SELECT guarded FROM g").fetchone()
+    plain = re.sub(r"[^0-9A-Za-z]", "", out.translate(str.maketrans("０１２３４５６７８９", "0123456789")))
+    assert not re.search(r"[0-9]{4}", plain), out
+    assert not re.search(r"harrison|brien|lcs|example", plain, re.IGNORECASE), out

@@ -95,9 +95,9 @@ def may_be_identifier(v: str) -> str:
 def _whole_cell_checks(names_table: str | None) -> list[str]:
     """SQL conditions on a value `v`, one per whole-cell check, in `VALUE_CHECKS` order then names."""
     checks = [check("v") for check in VALUE_CHECKS.values()]
-    if names_table:
-        fold = "upper(strip_accents(trim({})))"
-        checks.append(f"{fold.format('v')} IN (SELECT {fold.format('pair')} FROM {names_table})")
+    if names_table:  # the whole value a known forename and surname (`known_names_table`)
+        fold = "upper(trim(regexp_replace(strip_accents(v), '[^A-Za-z]+', ' ', 'g')))"
+        checks.append(f"{fold} IN (SELECT value FROM {names_table} WHERE kind = 'name')")
     return checks
 
 
@@ -115,7 +115,11 @@ SCANNED_DDL = "CREATE TABLE IF NOT EXISTS {db}.leak_scanned (table_name VARCHAR 
 
 def _fingerprints(con: duckdb.DuckDBPyConnection, database: str, names_table: str | None) -> dict[str, str]:
     """Per table: its columns, an order-free hash of its rows and of the known names."""
-    names = scalar(con, f"SELECT count(*) || ':' || sum(hash(pair)::HUGEINT) FROM {names_table}") if names_table else ""
+    names = (
+        scalar(con, f"SELECT count(*) || ':' || sum(hash(kind, value)::HUGEINT) FROM {names_table}")
+        if names_table
+        else ""
+    )
     out = {}
     for table, columns in con.execute(
         "SELECT table_name, string_agg(column_name || ' ' || data_type, ',' ORDER BY column_index) "

@@ -3,14 +3,17 @@ before a row is written to the shared store.
 
 The leak guard judges whole cells; a partner's free-typed column can hide an identifier inside
 a sentence (`Called by mum re NHS 943-476-5919`, `lives at NR1 3QU`, `spoke to Jane Smith`).
-Each distinct value of a shared text column is run through the rules in order, in SQL; a rule
-that changes a value counts its rows as that rule's finding. Findings name table, column and
-rule, never a value.
+Each distinct value of a shared text column is first normalised (zero-width characters
+dropped, odd spaces made spaces, full-width digits and Cyrillic look-alike letters made plain)
+and then run through the rules in order, in SQL; a rule that changes a value counts its rows as
+that rule's finding. Findings name table, column and rule, never a value.
 
-Rules: e-mail addresses; NHS numbers with any spacing or punctuation that pass Modulus 11;
-UPNs; PNC references; full UK postcodes; phone numbers; forename and surname pairs known to the
-personal zone (either order, any case or accents); and dates of birth next to a name or a
-birth keyword.
+Rules: e-mail addresses (`x @ example.com` too); the partner references the personal zone
+holds; UPNs and NHS numbers with any separators between the characters that pass their check
+(DfE check letter, Modulus 11); PNC references; full UK postcodes; UK phone numbers; any
+forename and surname pair the personal zone holds (either order, a middle name between, any
+case, accents or punctuation: `Harrison, Kelly`, `Kelly Ann Harrison's`, `O’Brien`); and dates
+(numeric, ISO, written out) next to a name or a birth word.
 """
 
 from __future__ import annotations
@@ -22,27 +25,43 @@ import duckdb
 
 from sihub.core.contracts import Contract, IdentifierKind
 from sihub.core.db import quote, table_exists
-from sihub.privacy.identifiers import nhs_number_sql
+from sihub.privacy.identifiers import nhs_number_sql, upn_sql
 
 NAME_MARKER = "[NAME]"
-DATE = r"(\d{1,2}[/.-]\d{1,2}[/.-](\d{4}|\d{2})|\d{4}-\d{2}-\d{2}|\d{1,2}(st|nd|rd|th)? [A-Za-z]{3,9},? \d{4})"
-# (rule, regular expression, marker): applied in this order, each to the previous one's output
-PATTERNS = (
-    ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[EMAIL]"),
-    ("upn", r"\b[A-Za-z][0-9]{11}[0-9A-Za-z]\b", "[UPN]"),
-    ("pnc_id", r"\b([0-9]{2}|[0-9]{4})/[0-9]{1,7}[A-Za-z]\b", "[PNC]"),
-    ("postcode", r"\b[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}\b", "[POSTCODE]"),
+# what may stand between an identifier's characters: `917–962–2410`, `E926 2002 1300 4`; not `#`,
+# which numbers things (the hub's own delivery labels: `… 2026-11-28 #12`)
+SEP = "[^0-9A-Za-z#]{0,4}"
+MONTH = "(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?"
+DATE = (
+    r"(\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{8}|"
+    rf"\d{{1,2}}(st|nd|rd|th)?( of)? {MONTH},? \d{{4}}|{MONTH} \d{{1,2}}(st|nd|rd|th)?,? \d{{4}})"
 )
-# ten digits with up to three separators between any two and no digit either side (letters may
-# touch: `NHS9434765919`): `943 476 5919`, `943-476-5919`, `NHS:9434765919`; group 2 is the number
-NHS_CANDIDATE = r"(^|[^0-9])([0-9]([ .:/-]{0,3}[0-9]){9})([^0-9]|$)"
-PHONE = r"(\+44[ (]*0?\)? ?|\b0)[0-9]([ -]?[0-9]){8,9}\b"
-BIRTH_WORDS = r"(\bd\.?o\.?b\b\.?|\bborn\b|\bdate of birth\b)"
-RULES = ("email", "upn", "pnc_id", "postcode", "nhs_number", "phone", "forename and surname", "date of birth")
+BIRTH_WORDS = r"(\bd\.? ?o\.? ?b\b\.?|\bborn\b|\bdate of birth\b|\bbirth ?date\b)"
+# (rule, regular expression, marker) of the plain rules, each applied to the previous one's output
+EMAIL = r"[A-Za-z0-9._%+-]+ *(@|\(at\)|\[at\]) *[A-Za-z0-9-]+( *(\.|\(dot\)|\[dot\]) *[A-Za-z0-9-]+)+"
+PNC = r"\b([0-9]{2}|[0-9]{4})/[0-9]{1,7}[^0-9A-Za-z]{0,2}[A-Za-z]\b"
+POSTCODE = rf"\b[A-Za-z]{{1,2}}[0-9][A-Za-z0-9]?{SEP}[0-9][A-Za-z]{{2}}\b"
+# candidates, checked before they are replaced; group 2 is the identifier (the groups around
+# keep a digit or letter from touching it, so `9434765919` inside a longer number is not one)
+NHS_CANDIDATE = rf"(^|[^0-9])([0-9]({SEP}[0-9]){{9}})([^0-9]|$)"
+UPN_CANDIDATE = rf"(^|[^0-9])([A-Za-z]({SEP}[0-9]){{11}}{SEP}[0-9A-Za-z])([^0-9A-Za-z]|$)"
+GAP = (
+    "[ ().-]{0,3}"  # between a phone number's digits: spaces, brackets, dots and dashes, not `/` or `:` (dates, times)
+)
+PHONE_CANDIDATE = (
+    rf"(^|[^0-9])((\+|00){GAP}44{GAP}(\(0\))?{GAP}[0-9]({GAP}[0-9]){{8,9}}|\(?0[0-9]({GAP}[0-9]){{8,9}})([^0-9]|$)"
+)
+RULES = (
+    "email", "person reference", "upn", "nhs_number", "pnc_id", "postcode", "phone", "forename and surname",
+    "date of birth",
+)  # fmt: skip
 # a value needs one of these to hold any identifier the rules find (a single word holds none)
-MAY_HOLD = r"[0-9@]|[^\s]\s+[^\s]"
+MAY_HOLD = r"[0-9@]|\pL[^\pL]+\pL"
 # ... and a pseudonymous key (64 hex digits, no space) holds none: ruled out before any expression
 NOT_A_KEY = "NOT (length(v) = 64 AND regexp_full_match(v, '[0-9a-f]{64}'))"
+LOOK_ALIKES = ("АВЕКМНОРСТХаеорсухіјѕԁһ０１２３４５６７８９", "ABEKMHOPCTXaeopcyxijsdh0123456789")
+ODD_SPACES = "[\\x{00A0}\\x{2000}-\\x{200A}\\x{202F}\\x{205F}\\x{3000}\\t]"
+ZERO_WIDTH = "[\\x{200B}-\\x{200D}\\x{2060}\\x{FEFF}\\x{00AD}]"
 
 
 @dataclass(frozen=True)
@@ -59,82 +78,111 @@ class Finding:
         return f"{self.table}.{self.column}: {self.kind}" + (f" in {self.count} row(s)" if self.count else "")
 
 
-def _nhs_sql(text: str) -> str:
-    """SQL replacing each NHS-number-shaped run of digits that passes Modulus 11 by a marker."""
+def _normalised_sql(text: str) -> str:
+    """SQL for the text as the rules read it: zero-width characters dropped, odd spaces made
+    spaces, full-width digits and Cyrillic look-alike letters made plain."""
+    spaced = f"regexp_replace(regexp_replace({text}, '{ZERO_WIDTH}', '', 'g'), '{ODD_SPACES}', ' ', 'g')"
+    return f"translate({spaced}, '{LOOK_ALIKES[0]}', '{LOOK_ALIKES[1]}')"
+
+
+def _checked_sql(candidate: str, valid: Callable[[str], str], marker: str) -> Callable[[str], str]:
+    """A rule replacing each `candidate` match (group 2) that `valid` accepts (SQL over the
+    match's letters and digits, upper case) by `marker`."""
 
     def one_pass(t: str) -> str:
-        valid = f"list_filter(regexp_extract_all({t}, '{NHS_CANDIDATE}', 2), lambda c: {nhs_number_sql(_digits('c'))})"
-        return f"list_reduce(list_prepend({t}, {valid}), lambda acc, c: replace(acc, c, '[NHS NUMBER]'))"
+        plain = "upper(regexp_replace(c, '[^0-9A-Za-z]', '', 'g'))"
+        found = f"list_filter(regexp_extract_all({t}, '{candidate}', 2), lambda c: {valid(plain)})"
+        return f"list_reduce(list_prepend({t}, {found}), lambda acc, c: replace(acc, c, '{marker}'))"
 
-    # a match takes the character after it, so two numbers one character apart need a second pass
-    return one_pass(one_pass(text))
+    # a match takes the character after it, so two identifiers one character apart need a second pass
+    return lambda t: one_pass(one_pass(t))
 
 
-def _digits(text: str) -> str:
-    return f"regexp_replace({text}, '[^0-9]', '', 'g')"
+def _regex_sql(pattern: str, marker: str, flags: str = "g") -> Callable[[str], str]:
+    return lambda t: f"regexp_replace({t}, '{pattern}', '{marker}', '{flags}')"
+
+
+def _each_sql(column: str, marker: str) -> Callable[[str], str]:
+    """A rule replacing, case-insensitively, each regular expression in the list `column`
+    (the known names or references the value holds) by `marker`, keeping group 1 and 2."""
+    each = f"lambda a, p: regexp_replace(a, p, '\\1{marker}\\2', 'gi')"
+    return lambda t: f"list_reduce(list_prepend({t}, coalesce({column}, [])), {each})"
 
 
 def _dates_sql(text: str) -> str:
-    """SQL replacing a date that follows or precedes a name marker, or follows a birth keyword."""
+    """SQL replacing a date that follows or precedes a name marker, or follows a birth word."""
     name = "\\[NAME\\]"
     expr = f"regexp_replace({text}, '({name}|{BIRTH_WORDS})([^0-9]{{0,30}}){DATE}', '\\1\\3[DOB]', 'gi')"
-    return f"regexp_replace({expr}, '{DATE}([^0-9]{{0,30}}{name})', '[DOB]\\4', 'g')"
+    after = DATE.count("(") + 1  # the group after the date's own (RE2 rewrites \\1 to \\9 only)
+    return f"regexp_replace({expr}, '{DATE}([^0-9]{{0,30}}{name})', '[DOB]\\{after}', 'gi')"
 
 
 def known_names_table(
-    con: duckdb.DuckDBPyConnection, personal: str, contracts: list[Contract], into: str = "_known_pairs"
+    con: duckdb.DuckDBPyConnection, personal: str, contracts: list[Contract], into: str = "_known_ids"
 ) -> str | None:
-    """Temp table `into` of every forename and surname pair the personal zone (attached as
-    `personal`) holds, folded for matching (case, accents, spacing) and in both orders (`Jane
-    Smith`, `Smith Jane`); None when no dataset has names."""
-    selects = []
+    """Temp table `into` (kind, value) of what the personal zone (attached as `personal`) holds
+    that text may name a person by: every forename and surname pair (`name`: letters only,
+    upper case, accents folded, in both orders) and every partner reference (`ref`: letters
+    and digits, upper case). None when no dataset holds either."""
+    names, refs = [], []
     for c in contracts:
+        if not table_exists(con, c.table, personal):
+            continue
         f, s = c.identifier_column(IdentifierKind.forename), c.identifier_column(IdentifierKind.surname)
-        if f and s and table_exists(con, c.table, personal):
-            selects.append(f"SELECT {quote(f)} AS f, {quote(s)} AS s FROM {personal}.{quote(c.table)}")
-    if not selects:
+        if f and s:
+            names.append(f"SELECT {quote(f)} AS f, {quote(s)} AS s FROM {personal}.{quote(c.table)}")
+        if r := c.identifier_column(IdentifierKind.person_ref):
+            refs.append(f"SELECT {quote(r)} AS r FROM {personal}.{quote(c.table)}")
+    if not names and not refs:
         return None
-    fold = "upper(strip_accents(trim({})))"
-    pairs = f"SELECT DISTINCT {fold.format('f')} AS f, {fold.format('s')} AS s FROM ({' UNION ALL '.join(selects)})"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {into} AS WITH p AS ({pairs}) "
-        "SELECT DISTINCT pair FROM (SELECT f || ' ' || s AS pair FROM p UNION ALL SELECT s || ' ' || f FROM p) "
-        "WHERE pair LIKE '_% _%'"
-    )
+    fold = "upper(regexp_replace(strip_accents({}), '[^A-Za-z]', '', 'g'))"
+    pairs = f"SELECT DISTINCT {fold.format('f')} AS f, {fold.format('s')} AS s FROM ({' UNION ALL '.join(names)})"
+    selects = []
+    if names:
+        selects.append(
+            f"SELECT 'name' AS kind, pair AS value FROM (WITH p AS ({pairs}) SELECT f || ' ' || s AS pair FROM p "
+            "WHERE f <> '' AND s <> '' UNION SELECT s || ' ' || f FROM p WHERE f <> '' AND s <> '')"
+        )
+    if refs:
+        ref = "upper(regexp_replace(r, '[^0-9A-Za-z]', '', 'g'))"
+        selects.append(f"SELECT DISTINCT 'ref', {ref} FROM ({' UNION ALL '.join(refs)}) WHERE length({ref}) >= 5")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS {' UNION ALL '.join(selects)}")
     return into
 
 
 def guard_values(
-    con: duckdb.DuckDBPyConnection, values_sql: str, names_table: str | None, into: str, skip: str = "false"
+    con: duckdb.DuckDBPyConnection, values_sql: str, known: str | None, into: str, skip: str = "false"
 ) -> dict[str, dict[str, int]]:
     """Temp table `into` (c, v, guarded): each distinct value `v` of each column `c` of
     `values_sql` (columns `c`, `v`: many columns in one query, as statements cost more than
     rows here) that holds an identifier, and the value with each one replaced by a marker.
     Returns, per column, the rows each rule changed (columns and rules with none left out).
-    `skip`: SQL over `v` for values to leave alone (judged once per distinct value)."""
+    `known`: the table of `known_names_table`; `skip`: SQL over `v` for values to leave alone
+    (judged once per distinct value)."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _tg_values AS SELECT c, v, n FROM "
-        f"(SELECT c, v, count(*) AS n FROM ({values_sql}) WHERE v IS NOT NULL GROUP BY c, v) "
-        f"WHERE {NOT_A_KEY} AND regexp_matches(v, '{MAY_HOLD}') AND NOT coalesce({skip}, false)"
+        f"CREATE OR REPLACE TEMP TABLE _tg_values AS SELECT * FROM (SELECT c, v, {_normalised_sql('v')} AS u, n FROM "
+        f"(SELECT c, v, count(*) AS n FROM ({values_sql}) WHERE v IS NOT NULL GROUP BY c, v) WHERE {NOT_A_KEY}) "
+        f"WHERE regexp_matches(u, '{MAY_HOLD}') AND NOT coalesce({skip}, false)"
     )
-    names = _name_matches(con, names_table)
-    marks = "'\\1" + NAME_MARKER + "\\2'"
+    matches = _known_matches(con, known)
     steps: list[Callable[[str], str]] = [
-        *(lambda t, p=p, m=m: f"regexp_replace({t}, '{p}', '{m}', 'g')" for _, p, m in PATTERNS),
-        _nhs_sql,
-        lambda t: f"regexp_replace({t}, '{PHONE}', '[PHONE]', 'g')",
-        lambda t: (
-            f"list_reduce(list_prepend({t}, coalesce(m.pairs, [])), lambda a, p: regexp_replace(a, p, {marks}, 'gi'))"
-        ),
+        _regex_sql(EMAIL, "[EMAIL]", "gi"),
+        _each_sql("m.refs", "[REFERENCE]"),
+        _checked_sql(UPN_CANDIDATE, upn_sql, "[UPN]"),
+        _checked_sql(NHS_CANDIDATE, nhs_number_sql, "[NHS NUMBER]"),
+        _regex_sql(PNC, "[PNC]"),
+        _regex_sql(POSTCODE, "[POSTCODE]"),
+        _checked_sql(PHONE_CANDIDATE, lambda _: "true", "[PHONE]"),
+        _each_sql("m.names", NAME_MARKER),
         _dates_sql,
     ]
     # each rule reads the previous one's output (DuckDB resolves aliases left to right)
     outputs = [f"_s{i}" for i in range(len(steps))]
-    inputs = ["t.v", *outputs[:-1]]
+    inputs = ["t.u", *outputs[:-1]]
     columns = ", ".join(f"{step(i)} AS {o}" for step, i, o in zip(steps, inputs, outputs, strict=True))
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _tg_steps AS SELECT t.c, t.v, t.n, {columns} FROM _tg_values t "
-        f"LEFT JOIN {names} m ON m.v = t.v"
+        f"CREATE OR REPLACE TEMP TABLE _tg_steps AS SELECT t.c, t.v, t.u, t.n, {columns} FROM _tg_values t "
+        f"LEFT JOIN {matches} m ON m.u = t.u"
     )
     changed = ", ".join(
         f"coalesce(sum(n) FILTER ({o} IS DISTINCT FROM {i.removeprefix('t.')}), 0)"
@@ -143,34 +191,52 @@ def guard_values(
     counts = con.execute(f"SELECT c, {changed} FROM _tg_steps GROUP BY c").fetchall()
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote(into)} AS SELECT c, v, {outputs[-1]} AS guarded FROM _tg_steps "
-        f"WHERE {outputs[-1]} IS DISTINCT FROM v"
+        f"WHERE {outputs[-1]} IS DISTINCT FROM u"
     )
-    con.execute("DROP TABLE _tg_steps")
-    con.execute("DROP TABLE _tg_values")
+    for table in ("_tg_steps", "_tg_values", matches):
+        con.execute(f"DROP TABLE {table}")
     found = {c: {rule: n for rule, n in zip(RULES, ns, strict=True) if n} for c, *ns in counts}
     return {c: rules for c, rules in found.items() if rules}
 
 
-def _name_matches(con: duckdb.DuckDBPyConnection, names_table: str | None) -> str:
-    """Temp table (v, pairs): for each candidate value, regular expressions of the known name
-    pairs it holds as two neighbouring words (found by joining word pairs, not by searching
-    every value for every name)."""
-    if names_table is None:
-        con.execute("CREATE OR REPLACE TEMP TABLE _tg_names AS SELECT NULL::VARCHAR AS v, []::VARCHAR[] AS pairs")
-        return "_tg_names"
+def _known_matches(con: duckdb.DuckDBPyConnection, known: str | None) -> str:
+    """Temp table (u, names, refs): for each candidate value, regular expressions of the known
+    names and references it holds, found by joining its words (not by searching every value
+    for every name). A name is a forename word or two, then (past at most one middle name) a
+    surname word or two: letter runs, so `O’Brien` is `O` + `Brien` and `Harrison's` holds
+    `Harrison`."""
+    if known is None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _tg_known AS SELECT NULL::VARCHAR AS u, []::VARCHAR[] AS names, "
+            "[]::VARCHAR[] AS refs"
+        )
+        return "_tg_known"
+    gap = "[^\\pL]{1,3}"
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _tg_names AS
-        WITH words AS (
-            SELECT v, regexp_extract_all(v, '[\\pL][\\pL''’-]*') AS w FROM (SELECT DISTINCT v FROM _tg_values)
+        CREATE OR REPLACE TEMP TABLE _tg_known AS
+        WITH _tg_words AS (SELECT u, regexp_extract_all(u, '\\pL+') AS w FROM (SELECT DISTINCT u FROM _tg_values)),
+        _tg_spans AS (  -- forename words [i, i + a], surname words [j, j + b]
+            SELECT u, w, i, j, b, upper(strip_accents(array_to_string(w[i:i + a], ''))) || ' '
+                   || upper(strip_accents(array_to_string(w[j:j + b], ''))) AS pair
+            FROM _tg_words, range(1, len(w) + 1) r(i), range(0, 2) fa(a), range(1, 3) skip(k), range(0, 2) fb(b),
+                 LATERAL (SELECT i + a + k AS j)
+            WHERE j + b <= len(w)
         ),
-        bigrams AS (
-            SELECT v, w[i] AS a, w[i + 1] AS b FROM words, range(1, len(w)) r(i)
+        _tg_name_hits AS (
+            SELECT u, list(DISTINCT '(^|[^\\pL])' || array_to_string(list_transform(w[i:j + b],
+                   lambda x: regexp_escape(x)), '{gap}') || '($|[^\\pL])') AS names
+            FROM _tg_spans WHERE pair IN (SELECT value FROM {known} WHERE kind = 'name') GROUP BY u
+        ),
+        _tg_tokens AS (
+            SELECT u, unnest(regexp_extract_all(u, '[0-9A-Za-z]{{5,}}')) AS token
+            FROM (SELECT DISTINCT u FROM _tg_values)
+        ),
+        _tg_ref_hits AS (
+            SELECT u, list(DISTINCT '(^|[^0-9A-Za-z])' || regexp_escape(token) || '($|[^0-9A-Za-z])') AS refs
+            FROM _tg_tokens WHERE upper(token) IN (SELECT value FROM {known} WHERE kind = 'ref') GROUP BY u
         )
-        SELECT v, list(DISTINCT '(^|[^\\pL])' || regexp_escape(a) || '[^\\pL]{{1,3}}' || regexp_escape(b)
-            || '($|[^\\pL])') AS pairs
-        FROM bigrams WHERE upper(strip_accents(a)) || ' ' || upper(strip_accents(b)) IN (SELECT pair FROM {names_table})
-        GROUP BY v
+        SELECT u, n.names, r.refs FROM _tg_name_hits n FULL JOIN _tg_ref_hits r USING (u)
         """
     )
-    return "_tg_names"
+    return "_tg_known"
