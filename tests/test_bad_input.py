@@ -89,6 +89,44 @@ def test_bom_and_crlf(tmp_path: Path) -> None:
     assert result.rows_loaded == 1 and raw.missing == [] and raw.unexpected == []
 
 
+CP1252 = CONTRACT.model_copy(update={"source": CONTRACT.source.model_copy(update={"encoding": "cp1252"})})
+ROWS = "R1,Zoë,01/02/2015,03/04/2024,A,\r\nR2,Seán,01/02/2015,03/04/2024,B,O’Brien\r\n"
+
+
+def test_a_byte_order_mark_is_honoured_whatever_encoding_the_contract_names(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" export of a dataset whose contract says cp1252."""
+    path = tmp_path / "stops.csv"
+    path.write_bytes(codecs.BOM_UTF8 + f"{HEADER}\r\n{ROWS}".encode())
+    raw, result, con = ingest(path, CP1252)
+    assert (result.rows_loaded, raw.missing, raw.unexpected) == (2, [], [])
+    names = con.execute('SELECT forename, notes FROM "police__stops" ORDER BY _row').fetchall()
+    assert names == [("Zoë", None), ("Seán", "O’Brien")]
+
+
+def test_a_utf16_file_with_its_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "stops.csv"
+    path.write_bytes(f"{HEADER}\r\n{ROWS}".encode("utf-16"))  # Python writes the mark first
+    _, result, con = ingest(path, CP1252)
+    assert result.rows_loaded == 2
+    assert con.execute('SELECT list(forename ORDER BY _row) FROM "police__stops"').fetchone()[0] == ["Zoë", "Seán"]
+
+
+@pytest.mark.parametrize("contract", [CONTRACT, CP1252], ids=["utf-8", "cp1252"])
+def test_title_rows_with_other_line_endings_than_the_body_load_every_row(tmp_path: Path, contract) -> None:
+    titled = contract.model_copy(update={"source": contract.source.model_copy(update={"header_row": 3})})
+    text = f"Stops return\r\nMade 2024-04-05\r\n{HEADER}\n" + ROWS.replace("\r\n", "\n")
+    path = write(tmp_path, text, encoding=contract.source.encoding)
+    raw, result, con = ingest(path, titled)
+    assert (result.rows_in, result.rows_loaded, raw.missing) == (2, 2, [])
+    assert con.execute('SELECT list(_line ORDER BY _row) FROM "police__stops"').fetchone()[0] == [4, 5]
+
+
+def test_a_stray_line_ending_at_the_end_of_a_crlf_file_is_harmless(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{HEADER}\r\n{ROWS}\n")
+    _, result, _ = ingest(path)
+    assert result.rows_loaded == 2
+
+
 def test_missing_mandatory_column_rejects_the_file_naming_it(tmp_path: Path) -> None:
     with pytest.raises(FileRejected, match=r"^missing required column\(s\): Seen On$"):
         ingest(write(tmp_path, "Ref,Forename,DOB,Code,Notes\nR1,Ann,01/02/2015,A,\n"))

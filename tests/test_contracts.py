@@ -70,10 +70,13 @@ def test_file_must_sit_at_partner_and_dataset(tmp_path: Path) -> None:
         load_contract(path)
 
 
-def test_invalid_yaml_is_one_clear_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "partner: [unclosed\n")
-    with pytest.raises(ContractError, match=r"not valid YAML"):
+def test_invalid_yaml_is_one_clear_line_naming_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "partner: police\ndataset: sightings\ncolumns: {a: {source: A}\ntitle: Sightings\n")
+    with pytest.raises(ContractError) as err:
         load_contract(path)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{path}: not valid YAML at line 4, column 1: ")
+    assert "begun at line 3, column 10" in message  # where the unclosed mapping opened
 
 
 def test_cli_contracts_check_passes_on_the_repository() -> None:

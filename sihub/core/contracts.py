@@ -279,11 +279,25 @@ def _describe(path: Path, err: ValidationError) -> list[str]:
     return out
 
 
+def _where(err: yaml.YAMLError) -> str:
+    """`at line L, column C` of a YAML error (the parser counts from 0), when it knows."""
+    mark = getattr(err, "problem_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+def _what(err: yaml.YAMLError) -> str:
+    """What the parser found wrong and what it was reading, in one line."""
+    problem, context, begun = (getattr(err, k, None) for k in ("problem", "context", "context_mark"))
+    if context and begun:
+        context += f" begun at line {begun.line + 1}, column {begun.column + 1}"
+    return "; ".join(p for p in (problem, context) if p) or str(err).splitlines()[0]
+
+
 def load_contract(path: Path) -> Contract:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise ContractError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+        raise ContractError(f"{path}: not valid YAML{_where(err)}: {_what(err)}") from err
     if not isinstance(data, dict):
         raise ContractError(f"{path}: (top level): expected a mapping of contract fields")
     try:

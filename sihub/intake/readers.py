@@ -26,6 +26,7 @@ from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.privacy.scrub import without_values
 
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1"}
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 SNIFF_BYTES = 1 << 16
 MAX_LINE_BYTES = 8 << 20  # a 1 MB free-text field must not fail the file
 
@@ -48,18 +49,54 @@ def _header_key(name: str) -> str:
 
 
 def _transcoded(path: Path, encoding: str, scratch: Path) -> Path:
-    """A UTF-8 copy of a file in an encoding DuckDB does not read itself (e.g. cp1252)."""
+    """A UTF-8 copy of a file, every line ending made `\\n`: for an encoding DuckDB does not
+    read itself (e.g. cp1252) and for line endings it would miscount."""
     target = scratch / (path.name + ".utf8")
     try:
-        with path.open(encoding=encoding, newline="") as src, target.open("w", encoding="utf-8", newline="") as dst:
+        with path.open(encoding=encoding, newline=None) as src, target.open("w", encoding="utf-8", newline="") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     except UnicodeDecodeError as err:
         raise FileRejected(f"not readable as {encoding}: byte {err.start} cannot be decoded") from err
     return target
 
 
-def _csv_header(path: Path, contract: Contract, encoding: str) -> list[str]:
-    """The header row's names, read with Python's csv module from the start of the file."""
+def _ends(path: Path) -> tuple[bytes, bytes]:
+    """The first and last `SNIFF_BYTES` of a file."""
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+        f.seek(max(0, path.stat().st_size - SNIFF_BYTES))
+        return head, f.read(SNIFF_BYTES)
+
+
+def _mixed_line_endings(sample: bytes) -> bool:
+    """Whether lines end in more than one way (`\\r\\n` title rows over a `\\n` body, a stray
+    `\\n` at the end of a Windows file): DuckDB's reader then miscounts lines or fails."""
+    endings = {m.group() for m in re.finditer(rb"\r\n|\r|\n", sample)}
+    return len(endings) > 1
+
+
+def _readable(path: Path, declared: str, scratch: Path) -> tuple[Path, str]:
+    """The file as DuckDB will read it, and in what encoding. A byte-order mark says the
+    encoding whatever the contract declares (Excel's "CSV UTF-8" export of a cp1252 dataset);
+    a file in an encoding DuckDB cannot read, or with mixed line endings, is read from a
+    UTF-8 copy with `\\n` endings (only then: a copy of a large file costs seconds)."""
+    head, tail = _ends(path)
+    encoding = next((name for mark, name in BYTE_ORDER_MARKS if head.startswith(mark)), declared)
+    if b"\x00" in head and encoding != "utf-16":
+        raise FileRejected("not a text file: it contains binary data")
+    if encoding.lower() not in NATIVE_ENCODINGS:
+        try:
+            codecs.lookup(encoding)
+        except LookupError as err:
+            raise FileRejected(f"the contract names an unknown encoding {encoding!r}") from err
+    elif not (_mixed_line_endings(head) or _mixed_line_endings(tail)):
+        return path, NATIVE_ENCODINGS[encoding.lower()]
+    return _transcoded(path, encoding, scratch), "utf-8"
+
+
+def _csv_header(path: Path, contract: Contract, encoding: str) -> tuple[list[str], bool]:
+    """The header row's names, read with Python's csv module from the start of the file, and
+    whether a line with something on it follows the header there."""
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
     if not head.strip():
@@ -76,6 +113,7 @@ def _csv_header(path: Path, contract: Contract, encoding: str) -> list[str]:
     if len(lines) < contract.source.header_row:
         raise FileRejected(f"no header row at line {contract.source.header_row}")
     header = next(csv.reader([lines[contract.source.header_row - 1]], delimiter=contract.source.delimiter))
+    data_follows = any(line.strip().strip(contract.source.delimiter) for line in lines[contract.source.header_row :])
     names, seen = [], set()
     for i, name in enumerate(header, start=1):
         name = name.strip() or f"column_{i}"
@@ -83,20 +121,16 @@ def _csv_header(path: Path, contract: Contract, encoding: str) -> list[str]:
             name += "_"
         seen.add(name)
         names.append(name)
-    return names
+    return names, data_follows
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> None:
+def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> bool:
+    """Read a CSV into `table`; returns whether lines follow its header (to tell an empty
+    delivery from one whose lines could not be found)."""
     src = contract.source
     with tempfile.TemporaryDirectory(prefix="sihub-read-") as scratch:
-        if src.encoding.lower() not in NATIVE_ENCODINGS:
-            try:
-                codecs.lookup(src.encoding)
-            except LookupError as err:
-                raise FileRejected(f"the contract names an unknown encoding {src.encoding!r}") from err
-            path = _transcoded(path, src.encoding, Path(scratch))
-        encoding = NATIVE_ENCODINGS.get(src.encoding.lower(), "utf-8")
-        names = _csv_header(path, contract, encoding)
+        path, encoding = _readable(path, src.encoding, Path(scratch))
+        names, data_follows = _csv_header(path, contract, encoding)
         columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
         con.execute("DROP TABLE IF EXISTS reject_errors")
         con.execute("DROP TABLE IF EXISTS reject_scans")
@@ -109,6 +143,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, ta
             con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM read_csv({literal(str(path))}, {options})")
         except duckdb.Error as err:
             raise FileRejected(f"not readable as CSV: {without_values(err)}") from err
+    return data_follows
 
 
 def _visible_sheet(reader: fastexcel.ExcelReader, wanted: str | int) -> str | int:
@@ -217,8 +252,9 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
     the staged table's rowid."""
     loaded = f"{table}__as_sent"
     con.execute(f"DROP TABLE IF EXISTS {quote(loaded)}")
+    data_follows = False
     if contract.source.format == "csv":
-        _load_csv(con, contract, path, loaded)
+        data_follows = _load_csv(con, contract, path, loaded)
     else:
         _load_xlsx(con, contract, path, loaded)
     headers = [r[0] for r in con.execute(f"DESCRIBE {quote(loaded)}").fetchall()]
@@ -250,7 +286,13 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
         _number_around_rejects(con, table, loaded, rejects, header_line, rejected, contract, selects)
     con.execute(f"DROP TABLE {quote(loaded)}")
     unexpected = sorted(h for h in headers if h not in used)
-    return RawFile(scalar(con, f"SELECT count(*) FROM {quote(table)}"), missing, unexpected)
+    rows = scalar(con, f"SELECT count(*) FROM {quote(table)}")
+    if data_follows and not rows:  # never a silent empty load
+        raise FileRejected(
+            f"lines follow the header (line {header_line}) but no row could be read from them: "
+            "check the contract's header_row and delimiter"
+        )
+    return RawFile(rows, missing, unexpected)
 
 
 def _number_around_rejects(
