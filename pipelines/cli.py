@@ -353,6 +353,39 @@ def rollback(
 
 
 @app.command()
+def quarantine(
+    dataset: Annotated[str, typer.Argument(help="partner/dataset, e.g. childrens_services/contacts")],
+) -> None:
+    """Why a dataset's rows were quarantined: each rule broken, how many rows, and the first
+    deliveries, rows and lines to look at. No value is shown (they stay in the personal zone)."""
+    from sihub.core.db import connect
+    from sihub.validation.quarantine_view import broken_rules
+
+    contract = _contract(dataset)
+    paths = HubPaths.from_env()
+    if not paths.personal_store.exists():
+        console.print("Nothing has been loaded yet: run `sihub refresh` first.")
+        raise typer.Exit(1)
+    with connect(paths.personal_store, read_only=True) as con:
+        rules = broken_rules(con, contract)
+    if not rules:
+        console.print(f"No quarantined rows for {dataset}.")
+        return
+    table = Table(title=f"Quarantined rows of {dataset}, by the first rule each broke")
+    for name, justify in (
+        ("rule", "left"),
+        ("rows", "right"),
+        ("reason", "left"),
+        ("first places (delivery, row, line)", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")
+    for r in rules:
+        places = "; ".join(f"{label} row {row} (line {line})" for label, row, line in r.places)
+        table.add_row(r.rule_id, f"{r.rows:,}", r.reason, places)
+    console.print(table)
+
+
+@app.command()
 def sar(
     nhs_number: Annotated[str | None, typer.Option(help="NHS number (spaces allowed).")] = None,
     upn: Annotated[str | None, typer.Option(help="Unique pupil number.")] = None,

@@ -35,3 +35,41 @@ def test_help_speaks_to_an_analyst() -> None:
     result = subprocess.run([SIHUB, "--help"], capture_output=True, text=True, check=True)
     for command in ("generate", "refresh", "demo", "contracts"):
         assert command in result.stdout
+
+
+def test_sihub_quarantine_lists_rules_counts_and_places_never_values(tmp_path: Path) -> None:
+    """A newcomer asks why rows were quarantined without querying the personal zone."""
+    import duckdb
+
+    from sihub.core.contracts import load_contracts
+    from sihub.intake.readers import load_raw
+    from sihub.validation.conform import conform
+
+    contract = next(c for c in load_contracts() if c.key == "police/missing_episodes")
+    header = ",".join(c.source for c in contract.columns.values())
+    good = "MP1,NP1,Ann,Quayle,2012-01-02,Female,NR1 1AA,2024-03-01 10:00,,"
+    rows = [
+        good,
+        good.replace("MP1", "MP2").replace("2012-01-02", "2012-02-31"),  # no such date
+        good.replace("MP1", "MP3").replace("Female", "Girl"),  # not an allowed code
+        good.replace("MP1", "MP4").replace("2012-01-02", "02/01/2012"),  # another date format
+        good.replace("MP1", "MP5") + ",one field too many",
+    ]
+    path = tmp_path / "episodes.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    (tmp_path / "warehouse").mkdir()
+    with duckdb.connect(str(tmp_path / "warehouse" / "personal.duckdb")) as con:
+        load_raw(con, contract, path, "_raw")
+        conform(con, contract, "_raw", "ab" * 32, path.name, "run")
+    env = {**os.environ, "SIHUB_HOME": str(tmp_path), "COLUMNS": "200"}
+    out = subprocess.run([SIHUB, "quarantine", "police/missing_episodes"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    text = out.stderr + out.stdout
+    assert "type:date_of_birth" in text and "allowed:sex" in text and "unreadable_row" in text
+    assert "row 2 (line 3)" in text and "row 4 (line 5)" in text and "row 5 (line 6)" in text
+    counts = {
+        cells[1]: cells[2] for line in text.splitlines() if len(cells := [c.strip() for c in line.split("│")]) > 4
+    }
+    assert (counts["type:date_of_birth"], counts["allowed:sex"], counts["unreadable_row"]) == ("2", "1", "1")
+    for value in ("Quayle", "2012-02-31", "Girl", "02/01/2012", "NR1 1AA"):
+        assert value not in text
