@@ -44,7 +44,4 @@ def broken_rules(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[Bro
         """,
         [contract.partner, contract.dataset],
     ).fetchall()
-    return [
-        BrokenRule(rule, column, reason, n, [tuple(p) for p in places])
-        for rule, column, reason, n, places in rows
-    ]
+    return [BrokenRule(rule, column, reason, n, [tuple(p) for p in places]) for rule, column, reason, n, places in rows]
