@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 from openpyxl import Workbook, load_workbook
 
-from sihub.core.contracts import Contract
+from sihub.core.contracts import Classification, Contract, IdentifierKind
 from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.core.workbooks import put_table
 from sihub.linkage.link import erase_links
@@ -34,6 +34,7 @@ from sihub.privacy import erasure_register
 from sihub.privacy.identifiers import nhs_number_sql, upn_sql
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, nodes_sql
+from sihub.privacy.text_guard import normalised_sql
 from sihub.validation.conform import typed_expr
 
 QUARANTINE = " (quarantine)"
@@ -186,6 +187,47 @@ def _similar_names(con: duckdb.DuckDBPyConnection, child: set[str]) -> set[str]:
     return {r[0] for r in rows} - child
 
 
+def _written_forms(child: set[str]) -> list[str]:
+    """The child's NHS numbers, UPNs and partner references as text may hold them (letters and
+    digits only, upper case); shorter ones would match too much by chance."""
+    forms = {n.split(":")[-1].upper() for n in child if n.startswith(("nhs:", "upn:", "ref:"))}
+    return sorted(f for f in forms if len(f) >= 8)
+
+
+def _written_in(con: duckdb.DuckDBPyConnection, contract: Contract, place: str, source: str, written: list[str]) -> str:
+    """SQL: true when the record's text (its shared string columns and free text; a
+    quarantined row's cells as sent) holds one of the child's identifiers (`written`), in
+    any spelling the text guard reads (`Called by mum re NHS 943-476-5919`). The texts that
+    do are found first, once each (a column of codes repeats a few values over every row)."""
+    if place.endswith(QUARANTINE):
+        text = "CAST(t.record AS VARCHAR)"
+    else:
+        columns = [
+            f"t.{quote(n)}"
+            for n, c in contract.columns.items()
+            if c.type == "string"
+            and (
+                c.classification in (Classification.non_personal, Classification.sensitive)
+                or c.identifier == IdentifierKind.free_text
+            )
+        ]
+        if not columns:
+            return "false"
+        text = f"concat_ws(' ', {', '.join(columns)})"
+    if not written:
+        return "false"
+    plain = f"upper(regexp_replace({normalised_sql('v')}, '[^0-9A-Za-z]', '', 'g'))"
+    hits = con.execute(  # every form holds digits: text with none is passed over
+        # materialised at each step: a filter would otherwise be pushed below the DISTINCT, onto
+        # every row, and the plain text recomputed inside the lambda for every form
+        f"WITH d AS MATERIALIZED (SELECT DISTINCT {text} AS v FROM {source} t), "
+        f"p AS MATERIALIZED (SELECT v, {plain} AS plain FROM d WHERE regexp_matches(v, '\\p{{Nd}}')) "
+        "SELECT list(v) FROM p WHERE len(list_filter($written, lambda x: contains(plain, x))) > 0",
+        {"written": written},
+    ).fetchone()[0]
+    return f"list_contains([{', '.join(map(literal, hits))}], {text})" if hits else "false"
+
+
 def _names_in(line: str) -> str:
     """SQL: true when an unreadable line's letters hold the surname and forename of one of the
     child's name keys (`$names`: `SURNAME|FORENAME|date`)."""
@@ -228,6 +270,7 @@ def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Pe
         "nhs": own["nhs"],
         "upn": own["upn"],
         "names": names,
+        "written": _written_forms(child),
     }
     found: dict[str, pd.DataFrame] = {}
     for contract in contracts:
@@ -245,13 +288,15 @@ def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Pe
                                       ELSE 'the child''s identifiers' END || ': review'
                          WHEN list_has_any(_nodes, $given) THEN 'the identifier given'
                          WHEN list_has_any(_nodes, $similar) THEN 'a similar name with the same date of birth: review'
+                         WHEN NOT list_has_any(_nodes, $child) THEN 'an identifier in its text: review'
                          ELSE 'linked through '
                               || array_to_string(list_filter([{how or "NULL"}], lambda x: x IS NOT NULL), ', ')
                     END AS found_by,
                     t._source_sha256 AS delivery_sha256, t._row AS row,
                     {erasure_register.record_key_sql(contract, "t")} AS _record_key, t.*
                 FROM (SELECT {_row_nodes(contract)} AS _nodes, * FROM {source} t) t
-                WHERE (list_has_any(_nodes, $child) OR {_names_in("t._raw_line")}) AND NOT ({others})
+                WHERE (list_has_any(_nodes, $child) AND NOT ({others})) OR {_names_in("t._raw_line")}
+                   OR {_written_in(con, contract, place, source, params["written"])}
                 ORDER BY t._source_sha256, t._row
                 """
             rows = con.execute(query, {k: v for k, v in params.items() if f"${k}" in query}).df()

@@ -37,7 +37,7 @@ def _sentences(child: pd.Series) -> list[str]:
         "parent e-mail jo.bloggs@example.org",
         "rang 07700 900123 twice",
         f"pupil {child['upn']}",
-        "PNC 12/345678A",
+        "PNC 12/345678U",  # U: the Modulus 23 check letter of 12/345678
     ]
 
 
@@ -62,7 +62,7 @@ def planted(first_run, home: Path, small, tmp_path_factory: pytest.TempPathFacto
     nhs = child["nhs_number"].replace(" ", "")
     dob = pd.Timestamp(child["dob"]).strftime("%d/%m/%Y")
     secrets = [nhs, POSTCODE, POSTCODE.replace(" ", ""), child["upn"], child["surname"].upper(),
-               "jo.bloggs@example.org", "07700 900123", "12/345678A", dob]  # fmt: skip
+               "jo.bloggs@example.org", "07700 900123", "12/345678U", dob]  # fmt: skip
     return copy, secrets, len(sentences)
 
 
@@ -205,8 +205,9 @@ ATTACKS = [
     "E926-200-213-004", "NR30  5FY", "NR30-5FY", "NR30\u00a05FY", "(07700) 900123", "07700.900.123",
     "0044 7700 900123", "07700  900123", "+44 (0) 7700 900123", "Kelly Harrison's mum", "Kelly Ann Harrison",
     "Kelly-Harrison", "Katherine O’Brien", "Katherine OBrien", "K\u0435lly Harrison", "HARRISON, Kelly",
-    "DOB 2009/07/09", "DOB 09072009", "born July 9, 2009", "born 9th of July 2009", "PNC 2009/0123456 X",
-    "x @ example.com", "ref LCS1001289",
+    "DOB 2009/07/09", "DOB 09072009", "born July 9, 2009", "born 9th of July 2009", "PNC 2009/0123456 C",
+    "x @ example.com", "ref LCS1001289", "Child LCS-1001289", "Police LCS 1001289", "Abigail Ev\u03b1ns",
+    "\uff2d\uff41\uff52\uff49\uff45 \uff33\uff41\uff55\uff4e\uff44\uff45\uff52\uff53", "Kelly Anne Marie Harrison",
 ]  # fmt: skip
 
 
@@ -219,11 +220,53 @@ def test_the_guard_sees_through_separators_look_alikes_and_word_order(text: str)
     con = duckdb.connect()
     con.execute(
         "CREATE TEMP TABLE known AS SELECT * FROM (VALUES ('name', 'KELLY HARRISON'), ('name', 'HARRISON KELLY'), "
-        "('name', 'KATHERINE OBRIEN'), ('name', 'OBRIEN KATHERINE'), ('ref', 'LCS1001289')) t(kind, value)"
+        "('name', 'KATHERINE OBRIEN'), ('name', 'OBRIEN KATHERINE'), ('ref', 'LCS1001289'), "
+        "('name', 'ABIGAIL EVANS'), ('name', 'MARIE SAUNDERS')) t(kind, value)"
     )
     con.execute("CREATE TABLE t AS SELECT 'c' AS c, ?::VARCHAR AS v", [text])
     guard_values(con, "SELECT c, v FROM t", "known", "g")
     (out,) = con.execute("SELECT guarded FROM g").fetchone()
     plain = re.sub(r"[^0-9A-Za-z]", "", out.translate(str.maketrans("０１２３４５６７８９", "0123456789")))
     assert not re.search(r"[0-9]{4}", plain), out
-    assert not re.search(r"harrison|brien|lcs|example", plain, re.IGNORECASE), out
+    assert not re.search(r"harrison|brien|lcs|example|evans|saunders", plain, re.IGNORECASE), out
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["seen 03/04/2025 943 476 5919", "2025 943 476 5919", "School nurse 2025 9434765919", "NHS \u0669\u0664\u0663\u0664"
+     "\u0667\u0666\u0665\u0669\u0661\u0669", "NHS \U0001d7d7\U0001d7d2\U0001d7d1\U0001d7d2\U0001d7d5\U0001d7d4"
+     "\U0001d7d3\U0001d7d7\U0001d7cf\U0001d7d7"],
+)  # fmt: skip
+def test_an_nhs_number_after_other_numbers_or_in_other_digits_is_found(text: str) -> None:
+    from sihub.privacy.text_guard import guard_values
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 'c' AS c, ?::VARCHAR AS v", [text])
+    guard_values(con, "SELECT c, v FROM t", None, "g")
+    (out,) = con.execute("SELECT guarded FROM g").fetchone()
+    assert "[NHS NUMBER]" in out and "943" not in out and "5919" not in out
+
+
+@pytest.mark.parametrize("text", ["24/7 A&E", "Seen 01/2025 a.m.", "Queen Elizabeth Hospital King's Lynn"])
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    from sihub.privacy.text_guard import guard_values
+
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE known AS SELECT * FROM (VALUES ('name', 'ELIZABETH KING')) t(kind, value)")
+    con.execute("CREATE TABLE t AS SELECT 'c' AS c, ?::VARCHAR AS v", [text])
+    guard_values(con, "SELECT c, v FROM t", "known", "g")
+    assert con.execute("SELECT count(*) FROM g").fetchone()[0] == 0
+
+
+def test_subject_access_finds_a_record_that_names_the_child_only_in_its_text(planted) -> None:
+    """The planted contact rows carry another child's reference in their identifier columns
+    but this child's NHS number in the text: subject access for this child shows them."""
+    from governance.subject_access import Person, search
+    from sihub.core.contracts import load_contracts
+
+    home, secrets, _ = planted
+    with duckdb.connect(str(home / "warehouse" / "personal.duckdb"), read_only=True) as con:
+        found = search(con, load_contracts(), Person(nhs_number=secrets[0]))
+    written = found.records["childrens_services/contacts"]
+    in_text = written[written["found_by"] == "an identifier in its text: review"]
+    assert len(in_text) >= 3  # the three sentences holding the NHS number

@@ -18,6 +18,7 @@ case, accents or punctuation: `Harrison, Kelly`, `Kelly Ann Harrison's`, `O’Br
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ import duckdb
 
 from sihub.core.contracts import Contract, IdentifierKind
 from sihub.core.db import quote, table_exists
-from sihub.privacy.identifiers import nhs_number_sql, upn_sql
+from sihub.privacy.identifiers import nhs_number_sql, pnc_sql, upn_sql
 
 NAME_MARKER = "[NAME]"
 # what may stand between an identifier's characters: `917–962–2410`, `E926 2002 1300 4`; not `#`,
@@ -39,7 +40,7 @@ DATE = (
 BIRTH_WORDS = r"(\bd\.? ?o\.? ?b\b\.?|\bborn\b|\bdate of birth\b|\bbirth ?date\b)"
 # (rule, regular expression, marker) of the plain rules, each applied to the previous one's output
 EMAIL = r"[A-Za-z0-9._%+-]+ *(@|\(at\)|\[at\]) *[A-Za-z0-9-]+( *(\.|\(dot\)|\[dot\]) *[A-Za-z0-9-]+)+"
-PNC = r"\b([0-9]{2}|[0-9]{4})/[0-9]{1,7}[^0-9A-Za-z]{0,2}[A-Za-z]\b"
+PNC_CANDIDATE = r"(^|[^0-9])(([0-9]{2}|[0-9]{4})/[0-9]{1,7}[^0-9A-Za-z]{0,2}[A-Za-z])([^0-9A-Za-z]|$)"
 POSTCODE = rf"\b[A-Za-z]{{1,2}}[0-9][A-Za-z0-9]?{SEP}[0-9][A-Za-z]{{2}}\b"
 # candidates, checked before they are replaced; group 2 is the identifier (the groups around
 # keep a digit or letter from touching it, so `9434765919` inside a longer number is not one)
@@ -58,8 +59,47 @@ RULES = (
 # a value needs one of these to hold any identifier the rules find (a single word holds none)
 MAY_HOLD = r"[0-9@]|\pL[^\pL]+\pL"
 # ... and a pseudonymous key (64 hex digits, no space) holds none: ruled out before any expression
-NOT_A_KEY = "NOT (length(v) = 64 AND regexp_full_match(v, '[0-9a-f]{64}'))"
-LOOK_ALIKES = ("АВЕКМНОРСТХаеорсухіјѕԁһ０１２３４５６７８９", "ABEKMHOPCTXaeopcyxijsdh0123456789")
+# (and a run's id, a UUID)
+NOT_A_KEY = (
+    "NOT ((length(v) = 64 AND regexp_full_match(v, '[0-9a-f]{64}')) "
+    "OR (length(v) = 36 AND regexp_full_match(v, '[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}')))"
+)
+# letters of other scripts that pass for Latin ones (NFKC leaves them alone)
+CONFUSABLES = {
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T", "Х": "X",
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d",
+    "һ": "h", "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+    "τ": "t", "υ": "u", "χ": "x",
+}  # fmt: skip
+
+
+def _look_alikes() -> tuple[str, str]:
+    """`translate` strings making plain every character that stands for a Latin letter or a
+    digit: any script's decimal digits (Arabic-Indic, full-width, mathematical), letters NFKC
+    folds to one Latin letter (full-width, mathematical), and the confusables above."""
+    source, target = [], []
+    points = (*range(0x80, 0x10000), *range(0x1D400, 0x1D800), *range(0x1FBF0, 0x1FBFA))  # mathematical, segmented
+    for point in points:
+        char = chr(point)
+        if (digit := unicodedata.digit(char, None)) is not None and unicodedata.category(char) == "Nd":
+            plain = str(digit)
+        else:
+            plain = CONFUSABLES.get(char) or unicodedata.normalize("NFKC", char)
+        if len(plain) == 1 and plain.isascii() and plain.isalnum():
+            source.append(char)
+            target.append(plain)
+    return "".join(source), "".join(target)
+
+
+LOOK_ALIKES = _look_alikes()
+# words that make a name into a place's or service's (`James Paget University Hospital` aside,
+# which is a known name followed by one): never taken for a middle name
+PLACE_WORDS = (
+    "['hospital', 'university', 'school', 'academy', 'college', 'centre', 'center', 'road', 'street', 'lane', "
+    "'court', 'house', 'primary', 'infant', 'junior', 'high', 'church', 'park', 'trust', 'unit', 'ward', "
+    "'clinic', 'surgery', 'practice', 'station', 'hall', 'close', 'avenue', 'way', 'drive', 'place', 'green']"
+)
 ODD_SPACES = "[\\x{00A0}\\x{2000}-\\x{200A}\\x{202F}\\x{205F}\\x{3000}\\t]"
 ZERO_WIDTH = "[\\x{200B}-\\x{200D}\\x{2060}\\x{FEFF}\\x{00AD}]"
 
@@ -78,24 +118,46 @@ class Finding:
         return f"{self.table}.{self.column}: {self.kind}" + (f" in {self.count} row(s)" if self.count else "")
 
 
-def _normalised_sql(text: str) -> str:
+def normalised_sql(text: str) -> str:
     """SQL for the text as the rules read it: zero-width characters dropped, odd spaces made
     spaces, full-width digits and Cyrillic look-alike letters made plain."""
     spaced = f"regexp_replace(regexp_replace({text}, '{ZERO_WIDTH}', '', 'g'), '{ODD_SPACES}', ' ', 'g')"
     return f"translate({spaced}, '{LOOK_ALIKES[0]}', '{LOOK_ALIKES[1]}')"
 
 
-def _checked_sql(candidate: str, valid: Callable[[str], str], marker: str) -> Callable[[str], str]:
+def _checked_sql(candidate: str, valid: Callable[[str], str], marker: str, keep: str = "") -> Callable[[str], str]:
     """A rule replacing each `candidate` match (group 2) that `valid` accepts (SQL over the
-    match's letters and digits, upper case) by `marker`."""
+    match's letters, digits and `keep` characters, upper case) by `marker`."""
 
     def one_pass(t: str) -> str:
-        plain = "upper(regexp_replace(c, '[^0-9A-Za-z]', '', 'g'))"
+        plain = f"upper(regexp_replace(c, '[^0-9A-Za-z{keep}]', '', 'g'))"
         found = f"list_filter(regexp_extract_all({t}, '{candidate}', 2), lambda c: {valid(plain)})"
         return f"list_reduce(list_prepend({t}, {found}), lambda acc, c: replace(acc, c, '{marker}'))"
 
     # a match takes the character after it, so two identifiers one character apart need a second pass
     return lambda t: one_pass(one_pass(t))
+
+
+def _nhs_sql(text: str) -> str:
+    """SQL replacing every NHS number in the text: any run of neighbouring digit groups that
+    makes ten digits and passes Modulus 11, whatever stands before it (`seen 03/04/2025 924
+    368 2865`: the date's groups are tried with the number's and alone, never instead of it)."""
+    groups = f"regexp_extract_all({text}, '[0-9]+')"
+    runs = (
+        f"flatten(list_transform(range(1, len({groups}) + 1), "
+        f"lambda i: list_transform(range(0, 10), lambda k: {groups}[i:i + k])))"
+    )
+    digits = "array_to_string(w, '')"
+    valid = f"list_filter({runs}, lambda w: length({digits}) = 10 AND {nhs_number_sql(digits)})"
+    patterns = f"list_transform({valid}, lambda w: '(^|[^0-9])' || array_to_string(w, '{SEP}') || '([^0-9]|$)')"
+    each = "lambda a, p: regexp_replace(a, p, '\\1[NHS NUMBER]\\2', 'g')"
+    return f"list_reduce(list_prepend({text}, {patterns}), {each})"
+
+
+def _with_digits(least: int, rule: Callable[[str], str]) -> Callable[[str], str]:
+    """`rule`, run only on text with at least `least` digits (an NHS number has ten): most
+    candidate values have a few or none, and the numeric rules are the costly ones."""
+    return lambda t: f"CASE WHEN length(regexp_replace({t}, '[^0-9]', '', 'g')) >= {least} THEN {rule(t)} ELSE {t} END"
 
 
 def _regex_sql(pattern: str, marker: str, flags: str = "g") -> Callable[[str], str]:
@@ -143,6 +205,7 @@ def known_names_table(
             f"SELECT 'name' AS kind, pair AS value FROM (WITH p AS ({pairs}) SELECT f || ' ' || s AS pair FROM p "
             "WHERE f <> '' AND s <> '' UNION SELECT s || ' ' || f FROM p WHERE f <> '' AND s <> '')"
         )
+        selects.append(f"SELECT DISTINCT 'forename', f FROM ({pairs}) WHERE f <> ''")
     if refs:
         ref = "upper(regexp_replace(r, '[^0-9A-Za-z]', '', 'g'))"
         selects.append(f"SELECT DISTINCT 'ref', {ref} FROM ({' UNION ALL '.join(refs)}) WHERE length({ref}) >= 5")
@@ -160,19 +223,24 @@ def guard_values(
     `known`: the table of `known_names_table`; `skip`: SQL over `v` for values to leave alone
     (judged once per distinct value)."""
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _tg_values AS SELECT * FROM (SELECT c, v, {_normalised_sql('v')} AS u, n FROM "
-        f"(SELECT c, v, count(*) AS n FROM ({values_sql}) WHERE v IS NOT NULL GROUP BY c, v) WHERE {NOT_A_KEY}) "
-        f"WHERE regexp_matches(u, '{MAY_HOLD}') AND NOT coalesce({skip}, false)"
+        # materialised at each step: a filter on a value would otherwise be pushed below the
+        # grouping and judged on every row instead of every distinct value
+        "CREATE OR REPLACE TEMP TABLE _tg_values AS WITH d AS MATERIALIZED ("
+        f"SELECT c, v, count(*) AS n FROM ({values_sql}) WHERE v IS NOT NULL GROUP BY c, v), "
+        f"k AS MATERIALIZED (SELECT * FROM d WHERE {NOT_A_KEY}), "
+        f"x AS MATERIALIZED (SELECT c, v, {normalised_sql('v')} AS u, n FROM k), "
+        f"y AS MATERIALIZED (SELECT * FROM x WHERE regexp_matches(u, '{MAY_HOLD}')) "
+        f"SELECT * FROM y WHERE NOT coalesce({skip}, false)"
     )
     matches = _known_matches(con, known)
     steps: list[Callable[[str], str]] = [
         _regex_sql(EMAIL, "[EMAIL]", "gi"),
         _each_sql("m.refs", "[REFERENCE]"),
-        _checked_sql(UPN_CANDIDATE, upn_sql, "[UPN]"),
-        _checked_sql(NHS_CANDIDATE, nhs_number_sql, "[NHS NUMBER]"),
-        _regex_sql(PNC, "[PNC]"),
+        _with_digits(11, _checked_sql(UPN_CANDIDATE, upn_sql, "[UPN]")),
+        _with_digits(10, _nhs_sql),
+        _checked_sql(PNC_CANDIDATE, pnc_sql, "[PNC]", keep="/"),  # the check letter: `24/7 A&E` is none
         _regex_sql(POSTCODE, "[POSTCODE]"),
-        _checked_sql(PHONE_CANDIDATE, lambda _: "true", "[PHONE]"),
+        _with_digits(10, _checked_sql(PHONE_CANDIDATE, lambda _: "true", "[PHONE]")),
         _each_sql("m.names", NAME_MARKER),
         _dates_sql,
     ]
@@ -215,26 +283,37 @@ def _known_matches(con: duckdb.DuckDBPyConnection, known: str | None) -> str:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _tg_known AS
-        WITH _tg_words AS (SELECT u, regexp_extract_all(u, '\\pL+') AS w FROM (SELECT DISTINCT u FROM _tg_values)),
+        WITH _tg_forenames AS (SELECT coalesce(list(value), []) AS forenames FROM {known} WHERE kind = 'forename'),
+        _tg_words AS (SELECT u, regexp_extract_all(u, '\\pL+') AS w FROM (SELECT DISTINCT u FROM _tg_values)),
         _tg_spans AS (  -- forename words [i, i + a], surname words [j, j + b]
             SELECT u, w, i, j, b, upper(strip_accents(array_to_string(w[i:i + a], ''))) || ' '
                    || upper(strip_accents(array_to_string(w[j:j + b], ''))) AS pair
-            FROM _tg_words, range(1, len(w) + 1) r(i), range(0, 2) fa(a), range(1, 3) skip(k), range(0, 2) fb(b),
-                 LATERAL (SELECT i + a + k AS j)
+            FROM _tg_words, _tg_forenames, range(1, len(w) + 1) r(i), range(0, 2) fa(a), range(1, 4) skip(k),
+                 range(0, 2) fb(b), LATERAL (SELECT i + a + k AS j)
             WHERE j + b <= len(w)
+              -- a word between forename and surname is a middle name if it is someone's forename, or a
+              -- capitalised word that names no place (`Kelly Ann Harrison`; `Elizabeth Hospital King`
+              -- names no one)
+              AND (k = 1 OR list_bool_and(list_transform(w[i + a + 1:j - 1], lambda x:
+                  list_contains(forenames, upper(strip_accents(x)))
+                  OR (regexp_full_match(x, '\\p{{Lu}}\\p{{Ll}}+') AND NOT list_contains({PLACE_WORDS}, lower(x))))))
         ),
         _tg_name_hits AS (
             SELECT u, list(DISTINCT '(^|[^\\pL])' || array_to_string(list_transform(w[i:j + b],
                    lambda x: regexp_escape(x)), '{gap}') || '($|[^\\pL])') AS names
             FROM _tg_spans WHERE pair IN (SELECT value FROM {known} WHERE kind = 'name') GROUP BY u
         ),
-        _tg_tokens AS (
-            SELECT u, unnest(regexp_extract_all(u, '[0-9A-Za-z]{{5,}}')) AS token
-            FROM (SELECT DISTINCT u FROM _tg_values)
+        _tg_tokens AS (  -- up to three neighbouring runs of letters and digits: `LCS-1003083`, `NP 7384 0199`
+            SELECT u, w[i:i + k] AS run FROM (SELECT u, regexp_extract_all(u, '[0-9A-Za-z]+') AS w FROM
+                (SELECT DISTINCT u FROM _tg_values)), range(1, len(w) + 1) r(i), range(0, 3) n(k)
+            WHERE i + k <= len(w)
         ),
         _tg_ref_hits AS (
-            SELECT u, list(DISTINCT '(^|[^0-9A-Za-z])' || regexp_escape(token) || '($|[^0-9A-Za-z])') AS refs
-            FROM _tg_tokens WHERE upper(token) IN (SELECT value FROM {known} WHERE kind = 'ref') GROUP BY u
+            SELECT u, list(DISTINCT '(^|[^0-9A-Za-z])'
+                   || array_to_string(list_transform(run, lambda x: regexp_escape(x)), '[^0-9A-Za-z]{{0,3}}')
+                   || '($|[^0-9A-Za-z])') AS refs
+            FROM _tg_tokens WHERE upper(array_to_string(run, '')) IN (SELECT value FROM {known} WHERE kind = 'ref')
+            GROUP BY u
         )
         SELECT u, n.names, r.refs FROM _tg_name_hits n FULL JOIN _tg_ref_hits r USING (u)
         """
