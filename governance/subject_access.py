@@ -194,11 +194,14 @@ def _written_forms(child: set[str]) -> list[str]:
     return sorted(f for f in forms if len(f) >= 8)
 
 
-def _written_in(con: duckdb.DuckDBPyConnection, contract: Contract, place: str, source: str, written: list[str]) -> str:
-    """SQL: true when the record's text (its shared string columns and free text; a
+def _written_in(
+    con: duckdb.DuckDBPyConnection, contract: Contract, place: str, source: str, written: list[str]
+) -> tuple[str, list[str]]:
+    """SQL true when the record's text (its shared string columns and free text; a
     quarantined row's cells as sent) holds one of the child's identifiers (`written`), in
-    any spelling the text guard reads (`Called by mum re NHS 943-476-5919`). The texts that
-    do are found first, once each (a column of codes repeats a few values over every row)."""
+    any spelling the text guard reads (`Called by mum re NHS 943-476-5919`), and the texts
+    it looks for, bound as `$hits` (never written into the statement). The texts are found
+    first, once each (a column of codes repeats a few values over every row)."""
     if place.endswith(QUARANTINE):
         text = "CAST(t.record AS VARCHAR)"
     else:
@@ -212,10 +215,10 @@ def _written_in(con: duckdb.DuckDBPyConnection, contract: Contract, place: str, 
             )
         ]
         if not columns:
-            return "false"
+            return "false", []
         text = f"concat_ws(' ', {', '.join(columns)})"
     if not written:
-        return "false"
+        return "false", []
     plain = f"upper(regexp_replace({normalised_sql('v')}, '[^0-9A-Za-z]', '', 'g'))"
     hits = con.execute(  # every form holds digits: text with none is passed over
         # materialised at each step: a filter would otherwise be pushed below the DISTINCT, onto
@@ -225,7 +228,7 @@ def _written_in(con: duckdb.DuckDBPyConnection, contract: Contract, place: str, 
         "SELECT list(v) FROM p WHERE len(list_filter($written, lambda x: contains(plain, x))) > 0",
         {"written": written},
     ).fetchone()[0]
-    return f"list_contains([{', '.join(map(literal, hits))}], {text})" if hits else "false"
+    return (f"list_contains($hits, {text})", hits) if hits else ("false", [])
 
 
 def _names_in(line: str) -> str:
@@ -281,6 +284,7 @@ def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Pe
         )
         others = _others(kinds)
         for place, source in _sources(con, contract).items():
+            written, params["hits"] = _written_in(con, contract, place, source, params["written"])
             query = f"""
                 SELECT {literal(place)} AS dataset,
                     CASE WHEN t._raw_line IS NOT NULL THEN 'an unreadable line holding '
@@ -296,7 +300,7 @@ def search(con: duckdb.DuckDBPyConnection, contracts: list[Contract], person: Pe
                     {erasure_register.record_key_sql(contract, "t")} AS _record_key, t.*
                 FROM (SELECT {_row_nodes(contract)} AS _nodes, * FROM {source} t) t
                 WHERE (list_has_any(_nodes, $child) AND NOT ({others})) OR {_names_in("t._raw_line")}
-                   OR {_written_in(con, contract, place, source, params["written"])}
+                   OR {written}
                 ORDER BY t._source_sha256, t._row
                 """
             rows = con.execute(query, {k: v for k, v in params.items() if f"${k}" in query}).df()

@@ -24,7 +24,7 @@ from sihub.core.contracts import Contract
 from sihub.core.db import literal, matched_key_sql, quote
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import hmac_pads, hmac_sql
-from sihub.privacy.text_guard import NHS_CANDIDATE
+from sihub.privacy.text_guard import nhs_numbers_sql
 
 DDL = """
 CREATE TABLE IF NOT EXISTS erased_records (
@@ -53,10 +53,7 @@ def line_nodes_sql(line: str, partner: str) -> str:
     """SQL for the identifiers an unreadable line holds, as nodes: NHS numbers (`nhs:…`),
     UPNs (`upn:…`) and every word that may be the partner's own reference (`ref:partner:…`):
     the line has no cells, so the identifiers are looked for in its text."""
-    nhs = (
-        f"list_transform(regexp_extract_all({line}, '{NHS_CANDIDATE}', 2), "
-        "lambda x: 'nhs:' || regexp_replace(x, '[^0-9]', '', 'g'))"
-    )
+    nhs = f"list_transform({nhs_numbers_sql(line)}, lambda x: 'nhs:' || x)"
     upn = f"list_transform(regexp_extract_all(upper({line}), '\\b[A-Z][0-9]{{11}}[0-9A-Z]\\b'), lambda x: 'upn:' || x)"
     refs = (
         f"list_transform(regexp_extract_all(upper({line}), '[A-Z0-9]{{5,}}'), "
@@ -73,13 +70,8 @@ def register_key(key: PseudonymKey) -> PseudonymKey:
     return key.derive(PURPOSE)
 
 
-def hashed_sql(node_sql: str) -> str:
-    """SQL for the register's keyed hash of a node; bind `register_pads(key)` (outer, inner)."""
-    return hmac_sql(node_sql)
-
-
 def register_pads(key: PseudonymKey) -> list[bytes]:
-    """The parameters `hashed_sql` takes, in order."""
+    """The parameters `hmac_sql` takes for the register's keyed hash, in order."""
     return list(reversed(hmac_pads(register_key(key))))
 
 
@@ -92,7 +84,7 @@ def record_identities(con: duckdb.DuckDBPyConnection, nodes: list[str], key: Pse
     returns how many were new."""
     before = con.execute("SELECT count(*) FROM erased_identities").fetchone()[0]
     con.execute(
-        f"INSERT OR IGNORE INTO erased_identities SELECT DISTINCT {hashed_sql('n')}, ?, now() "
+        f"INSERT OR IGNORE INTO erased_identities SELECT DISTINCT {hmac_sql('n')}, ?, now() "
         "FROM unnest(?::VARCHAR[]) u(n) WHERE n IS NOT NULL",
         [*register_pads(key), audit_entry, nodes],
     )

@@ -44,7 +44,6 @@ PNC_CANDIDATE = r"(^|[^0-9])(([0-9]{2}|[0-9]{4})/[0-9]{1,7}[^0-9A-Za-z]{0,2}[A-Z
 POSTCODE = rf"\b[A-Za-z]{{1,2}}[0-9][A-Za-z0-9]?{SEP}[0-9][A-Za-z]{{2}}\b"
 # candidates, checked before they are replaced; group 2 is the identifier (the groups around
 # keep a digit or letter from touching it, so `9434765919` inside a longer number is not one)
-NHS_CANDIDATE = rf"(^|[^0-9])([0-9]({SEP}[0-9]){{9}})([^0-9]|$)"
 UPN_CANDIDATE = rf"(^|[^0-9])([A-Za-z]({SEP}[0-9]){{11}}{SEP}[0-9A-Za-z])([^0-9A-Za-z]|$)"
 GAP = (
     "[ ().-]{0,3}"  # between a phone number's digits: spaces, brackets, dots and dashes, not `/` or `:` (dates, times)
@@ -138,18 +137,31 @@ def _checked_sql(candidate: str, valid: Callable[[str], str], marker: str, keep:
     return lambda t: one_pass(one_pass(t))
 
 
-def _nhs_sql(text: str) -> str:
-    """SQL replacing every NHS number in the text: any run of neighbouring digit groups that
-    makes ten digits and passes Modulus 11, whatever stands before it (`seen 03/04/2025 924
-    368 2865`: the date's groups are tried with the number's and alone, never instead of it)."""
+def _nhs_runs_sql(text: str) -> str:
+    """SQL for the NHS numbers in a (plain) text, each as its list of digit groups: any run of
+    neighbouring digit groups that makes ten digits and passes Modulus 11, whatever stands
+    before it (`seen 03/04/2025 924 368 2865`: the date's groups are tried with the number's
+    and alone, never instead of it)."""
     groups = f"regexp_extract_all({text}, '[0-9]+')"
     runs = (
         f"flatten(list_transform(range(1, len({groups}) + 1), "
         f"lambda i: list_transform(range(0, 10), lambda k: {groups}[i:i + k])))"
     )
     digits = "array_to_string(w, '')"
-    valid = f"list_filter({runs}, lambda w: length({digits}) = 10 AND {nhs_number_sql(digits)})"
-    patterns = f"list_transform({valid}, lambda w: '(^|[^0-9])' || array_to_string(w, '{SEP}') || '([^0-9]|$)')"
+    return f"list_filter({runs}, lambda w: length({digits}) = 10 AND {nhs_number_sql(digits)})"
+
+
+def nhs_numbers_sql(text: str) -> str:
+    """SQL for the NHS numbers a text holds, as ten digits each, read as the guard reads them
+    (any script's digits, any separators)."""
+    return f"list_transform({_nhs_runs_sql(normalised_sql(text))}, lambda w: array_to_string(w, ''))"
+
+
+def _nhs_sql(text: str) -> str:
+    """SQL replacing every NHS number in the text (`_nhs_runs_sql`) by a marker."""
+    patterns = (
+        f"list_transform({_nhs_runs_sql(text)}, lambda w: '(^|[^0-9])' || array_to_string(w, '{SEP}') || '([^0-9]|$)')"
+    )
     each = "lambda a, p: regexp_replace(a, p, '\\1[NHS NUMBER]\\2', 'g')"
     return f"list_reduce(list_prepend({text}, {patterns}), {each})"
 

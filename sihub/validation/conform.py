@@ -21,7 +21,7 @@ from sihub.privacy import erasure_register
 from sihub.privacy.generalise import age_sql
 from sihub.privacy.identifiers import VALIDITY_SQL
 from sihub.privacy.keys import PseudonymKey
-from sihub.privacy.pseudonymise import nodes_sql
+from sihub.privacy.pseudonymise import hmac_sql, nodes_sql
 from sihub.validation.current import current_rows
 from sihub.validation.rules import IDENTIFIER_RULES, Rule, row_rules, shareable
 
@@ -236,7 +236,7 @@ def _leave_out_erased(con: duckdb.DuckDBPyConnection, contract: Contract, key: P
         ),
         hit AS (
             SELECT node FROM (SELECT DISTINCT node FROM n WHERE node IS NOT NULL)
-            WHERE {erasure_register.hashed_sql("node")} IN (SELECT identity_hash FROM erased_identities)
+            WHERE {hmac_sql("node")} IN (SELECT identity_hash FROM erased_identities)
         )
         SELECT DISTINCT _file_seq, _row, _source_sha256 FROM n WHERE node IN (SELECT node FROM hit)
         """,
