@@ -33,7 +33,7 @@ from sihub.linkage.link import erase_links
 from sihub.privacy import erasure_register
 from sihub.privacy.identifiers import nhs_number_sql, upn_sql
 from sihub.privacy.keys import PseudonymKey
-from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, nodes_sql
+from sihub.privacy.pseudonymise import hmac_pads, hmac_sql, nodes_sql
 from sihub.privacy.text_guard import normalised_sql
 from sihub.validation.conform import typed_expr
 
@@ -82,19 +82,28 @@ class Found:
         return {str(k): int(v) for k, v in how.value_counts().items()}
 
 
+# the identifiers an officer may give, as a contract's columns: read by `nodes_sql` like any record's
+GIVEN = Contract.model_validate({
+    "partner": "officer", "dataset": "request", "title": "Subject access request", "source": {"format": "csv"},
+    "columns": {
+        kind: {"source": kind, "classification": "direct_identifier", "identifier": kind,
+               **({"type": "date"} if kind == "date_of_birth" else {})}
+        for kind in ("nhs_number", "upn", "forename", "surname", "date_of_birth")
+    },
+})  # fmt: skip
+
+
 def _given_nodes(con: duckdb.DuckDBPyConnection, person: Person) -> list[str]:
-    """The identifiers given, normalised as linkage normalises them."""
-    nodes = []
-    if person.nhs_number:
-        nodes.append("nhs:" + "".join(ch for ch in person.nhs_number if ch.isdigit()))
-    if person.upn:
-        nodes.append("upn:" + person.upn.strip().upper())
-    if person.forename and person.surname and person.dob:
-        surname, forename = con.execute(
-            f"SELECT {folded_name_sql('$s')}, {folded_name_sql('$f')}", {"s": person.surname, "f": person.forename}
-        ).fetchone()
-        nodes.append(f"name:{surname}|{forename}|{person.dob:%Y-%m-%d}")
-    return nodes
+    """The identifiers given, normalised as linkage normalises every record's (`nodes_sql`);
+    a name counts only with its date of birth."""
+    nodes = nodes_sql(GIVEN, "t")
+    row = con.execute(
+        f"SELECT [{', '.join(nodes.values())}] FROM (SELECT $nhs_number AS nhs_number, $upn AS upn, "
+        "$forename AS forename, $surname AS surname, $dob::DATE AS date_of_birth) t",
+        {"nhs_number": person.nhs_number, "upn": person.upn, "forename": person.forename,
+         "surname": person.surname, "dob": person.dob},
+    ).fetchone()[0]  # fmt: skip
+    return [n for n in row if n]
 
 
 def _cell(column: str) -> str:
