@@ -1,4 +1,4 @@
-"""Raw archive: each new landing file copied once, content-addressed, with a manifest."""
+"""Raw archive: each new landing file copied once per dataset reading it, with a manifest."""
 
 import datetime as dt
 
@@ -18,8 +18,8 @@ def build_raw(contract: Contract) -> AssetsDefinition:
     @asset(
         **catalogue(dataset_key(Stage.RAW, contract), {"duckdb"}, contract),
         deps=[dataset_key(Stage.LANDING, contract)],
-        description=f"{contract.title}: every delivered file archived once by SHA-256; "
-        "an identical re-delivery is recorded as a duplicate and skipped.",
+        description=f"{contract.title}: every delivered file archived once for the dataset, with its SHA-256; "
+        "an identical re-delivery for the dataset is recorded as a duplicate and skipped.",
     )
     def _raw(context: AssetExecutionContext, hub: HubResource, personal_store: DuckDBStore) -> MaterializeResult:
         paths = hub.paths

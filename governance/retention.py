@@ -151,6 +151,8 @@ def purge(
             file.chmod(0o640)
             file.unlink()
         con.execute("UPDATE archive_manifest SET archived_path = NULL WHERE sha256 = ?", [sha])
+        if table_exists(con, "recodings"):  # the values sent go with the file
+            con.execute("DELETE FROM recodings WHERE source_sha256 = ?", [sha])
     con.execute("DROP TABLE _expiring")
     con.execute("DROP TABLE _expiring_quarantine")
     return Purged(contract.key, cutoff, rows, quarantined, len(expired))

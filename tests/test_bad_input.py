@@ -222,8 +222,11 @@ def test_workbooks_with_merged_titles_hidden_sheets_and_formulas(tmp_path: Path,
     assert result.rows_in == 2 and result.rows_in == result.rows_loaded + result.rows_quarantined
     rows = con.execute('SELECT _row, _line, ref FROM "police__stops" ORDER BY _row').fetchall()
     assert rows[0] == (1, 4, "R1")
-    if formula:  # a formula with no cached value arrives blank: the row still loads (code is optional)
-        assert result.rows_loaded == 2
+    if formula:  # a formula saved with no result is not a blank "code": its row is quarantined, saying why
+        assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+        assert result.failures["excel_error:code"] == 1
+        reason = con.execute("SELECT source_row, rule_id, reason FROM quarantine").fetchall()
+        assert reason == [(2, "excel_error:code", reason[0][2])] and "formula saved without its result" in reason[0][2]
 
 
 def test_a_workbook_that_is_not_one_is_rejected(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ROW_RULE_KINDS = (
     "unreadable_row",
     "duplicate_row",
+    "excel_error",
     "type",
     "required",
     "allowed",
@@ -64,12 +65,29 @@ class Strict(BaseModel):
 class Source(Strict):
     """How the partner delivers the file."""
 
-    format: Literal["csv", "xlsx"]
-    encoding: str = "utf-8"
+    format: Literal["csv", "xlsx", "xml"]
+    encoding: str = Field("utf-8", description="csv: the encoding; a byte-order mark overrides it")
     delimiter: str = ","
     header_row: int = Field(1, ge=1, description="Line or sheet row of the header, as an analyst counts")
-    sheet: str | int = 0
+    sheet: str | int = Field(0, description="xlsx: the sheet by name, or by number among visible sheets from 0")
     file_pattern: str = "*"
+    folder: str | None = Field(
+        None,
+        description="the landing folder under the partner's, when one file feeds several datasets (a workbook's "
+        "sheets, an XML return's record types): every contract naming it reads each file there. Default: the "
+        "dataset's name",
+    )
+    record: str | None = Field(
+        None, description="xml: the path of the record element under the root, e.g. Children/Child/CINdetails"
+    )
+
+    @model_validator(mode="after")
+    def _fits_format(self) -> Source:
+        if self.folder is not None and not NAME.match(self.folder):
+            raise ValueError(f"folder {self.folder!r} must be lower snake_case")
+        if (self.format == "xml") != (self.record is not None):
+            raise ValueError("record (the path of the record element) is needed for xml, and only for xml")
+        return self
 
 
 Severity = Literal["error", "warn"]
@@ -87,6 +105,11 @@ class Column(Strict):
     max: float | None = None
     pattern: str | None = None
     formats: tuple[str, ...] | None = None
+    recode: dict[str | int, str | int] = Field(
+        default_factory=dict,
+        description="value as sent -> value loaded, applied before validation (matched trimmed, ignoring case; "
+        "what was recoded is counted per delivery in the personal zone's `recodings`)",
+    )
     severity: dict[str, Severity] = Field(default_factory=dict, description="Rule kind -> severity override")
     classification: Classification
     identifier: IdentifierKind | None = None
@@ -110,7 +133,18 @@ class Column(Strict):
             raise ValueError("share_scrubbed applies to free_text columns only")
         if (self.min is not None or self.max is not None) and self.type not in ("integer", "decimal"):
             raise ValueError("min and max apply to integer and decimal columns only")
+        sent = [str(k).strip().lower() for k in self.recode]
+        if len(set(sent)) != len(sent):
+            raise ValueError("recode lists a value twice (values are matched ignoring case and spaces)")
+        if self.allowed is not None:
+            outside = sorted({str(v) for v in self.recode.values()} - {str(a) for a in self.allowed} - {""})
+            if outside:
+                raise ValueError(f"recode gives value(s) not in allowed: {', '.join(outside)}")
         return self
+
+    def recodings(self) -> dict[str, str]:
+        """The recode map as text: trimmed, lower-cased value sent -> value loaded."""
+        return {str(k).strip().lower(): str(v) for k, v in self.recode.items()}
 
 
 class CrossRule(Strict):

@@ -1,5 +1,13 @@
-"""Landing to raw archive: every delivered file is copied once, content-addressed by SHA-256,
-and every sighting of a file is recorded. An identical re-delivery is a recorded no-op.
+"""Landing to raw archive: every delivered file is copied once per dataset that reads it, and
+every sighting of a file is recorded. An identical re-delivery is a recorded no-op.
+
+A delivery is a file as one dataset reads it: its id (`sha256` in every table) is the SHA-256
+of `partner/dataset` and the file's bytes, and `archive_manifest.content_sha256` is the file's
+own SHA-256 (to check the archived copy against). So one workbook or XML return feeding
+several datasets (Annex A's lists, the CIN census's record types) is one delivery of each,
+with rows, holds, erasures and purges of its own, and duplicate detection is per dataset: the
+same bytes sent for another dataset are not "identical to an earlier delivery". (A store from
+before kept the file's own hash as the id; its deliveries keep theirs.)
 
 Tables (personal zone): `archive_manifest` (one row per distinct file content),
 `deliveries` (one row per file seen in landing, with its outcome), `held_deliveries`
@@ -29,6 +37,7 @@ CREATE TABLE IF NOT EXISTS archive_manifest (
     sha256 VARCHAR PRIMARY KEY, partner VARCHAR, dataset VARCHAR, file_name VARCHAR,
     size_bytes BIGINT, archived_path VARCHAR, archived_at TIMESTAMP, run_id VARCHAR
 );
+ALTER TABLE archive_manifest ADD COLUMN IF NOT EXISTS content_sha256 VARCHAR;
 CREATE TABLE IF NOT EXISTS deliveries (
     run_id VARCHAR, partner VARCHAR, dataset VARCHAR, file_name VARCHAR, landing_path VARCHAR,
     sha256 VARCHAR, size_bytes BIGINT, mtime_ns BIGINT, seen_at TIMESTAMP, status VARCHAR,
@@ -110,26 +119,38 @@ def open_landing_file(landing: Path, path: Path) -> int:
     return fd
 
 
-def _copy_and_hash(fd: int, partial: Path | None) -> str:
-    """Hash an open landing file, copying it to `partial` on the way when given (read once)."""
-    digest = hashlib.sha256()
+@dataclass(frozen=True)
+class Digest:
+    content: str  # the file's SHA-256
+    delivery: str  # the delivery's id: SHA-256 of `partner/dataset\n` and the file's bytes
+
+
+def _copy_and_hash(fd: int, partial: Path | None, contract: Contract | None = None) -> Digest:
+    """Hash an open landing file (and, for `contract`, its delivery id), copying it to
+    `partial` on the way when given: the file is read once."""
+    content = hashlib.sha256()
+    delivery = hashlib.sha256(f"{contract.key}\n".encode()) if contract else None
     if partial is not None:
         partial.parent.mkdir(parents=True, exist_ok=True)
     with os.fdopen(fd, "rb") as source, partial.open("wb") if partial else nullcontext() as target:
         for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
+            content.update(block)
+            if delivery:
+                delivery.update(block)
             if target:
                 target.write(block)
-    return digest.hexdigest()
+    return Digest(content.hexdigest(), delivery.hexdigest() if delivery else "")
 
 
 def hash_landing_file(landing: Path, path: Path) -> str:
     """The SHA-256 of a landing file, read as the archive reads it (never through a link)."""
-    return _copy_and_hash(open_landing_file(landing, path), None)
+    return _copy_and_hash(open_landing_file(landing, path), None).content
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+    # a store from before delivery ids: each file's id was its own hash
+    con.execute("UPDATE archive_manifest SET content_sha256 = sha256 WHERE content_sha256 IS NULL")
     if scalar(
         con,
         "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
@@ -155,10 +176,16 @@ def label(con: duckdb.DuckDBPyConnection, contract: Contract, when: dt.datetime)
     return f"{contract.key} {when:%Y-%m-%d} #{n}"
 
 
+def landing_folder(landing: Path, contract: Contract) -> Path:
+    """Where the dataset's files land: `landing/partner/dataset`, or the folder its contract
+    shares with the other datasets read from the same files (`source.folder`)."""
+    return landing / contract.partner / (contract.source.folder or contract.dataset)
+
+
 def landing_files(landing: Path, contract: Contract) -> list[Path]:
     """Every entry of the dataset's landing folder that matches the contract's pattern (links
     and other non-regular entries included, so they are refused with a reason, not ignored)."""
-    folder = landing / contract.partner / contract.dataset
+    folder = landing_folder(landing, contract)
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob(contract.source.file_pattern) if not p.name.startswith("."))
@@ -204,24 +231,32 @@ def archive(
             status, error = "rejected", str(refused)
         else:  # held (no live agreement): hashed only, nothing written to the archive
             partial = None if held_reason else folder / f".{run_id}.partial"
-            sha = _copy_and_hash(fd, partial)
+            digest = _copy_and_hash(fd, partial, contract)
+            sha = digest.delivery
         con.execute("BEGIN")  # manifest and delivery log together: a crash leaves neither, never a "duplicate"
         con.execute("DELETE FROM deliveries WHERE landing_path = ? AND status = 'held'", [relative])
-        known = sha and con.execute("SELECT 1 FROM archive_manifest WHERE sha256 = ?", [sha]).fetchall()
+        known = (
+            sha
+            and con.execute(
+                "SELECT 1 FROM archive_manifest WHERE partner = ? AND dataset = ? AND content_sha256 = ?",
+                [contract.partner, contract.dataset, digest.content],
+            ).fetchall()
+        )
         if status == "rejected":
             pass
         elif held_reason:
             status, error = "held", held_reason
         elif known:
-            status, error = "duplicate", "identical to an earlier delivery; skipped"
+            status, error = "duplicate", "identical to an earlier delivery of this dataset; skipped"
         else:
             target = folder / f"{sha}{path.suffix.lower()}"
             os.replace(partial, target)
             target.chmod(0o440)
             con.execute(
-                "INSERT INTO archive_manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [sha, contract.partner, contract.dataset, path.name, info.st_size, str(target), now, run_id],
-            )
+                "INSERT INTO archive_manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [sha, contract.partner, contract.dataset, path.name, info.st_size, str(target), now, run_id,
+                 digest.content],
+            )  # fmt: skip
         con.execute(
             "INSERT INTO deliveries (run_id, partner, dataset, file_name, landing_path, sha256, size_bytes, mtime_ns, "
             "seen_at, status, rows_in, rows_loaded, rows_quarantined, error, label) "

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from sihub.core.contracts import Contract
-from sihub.core.db import table_exists
+from sihub.core.db import scalar, table_exists
 from sihub.intake.archive import Refused, hash_landing_file, landing_files, refusal
 
 
@@ -28,29 +28,40 @@ class Delivery:
     files: int
 
 
+def _folder(key: str) -> str:
+    return key.rsplit("/", 1)[0]
+
+
 def look(landing: Path, contracts: list[Contract], seen: dict[str, list]) -> tuple[list[Delivery], dict[str, list]]:
     """New or changed files by partner, and the state to keep for the next look.
-    `seen` maps a file's path under landing to [size, mtime_ns, sha256]."""
-    state: dict[str, list] = {}
-    known = {entry[2] for entry in seen.values()}
-    new: dict[str, list[tuple[str, str]]] = {}
+    `seen` maps a file's path under landing to [size, mtime_ns, sha256 of the file]. A file is
+    new when its folder has not held the same bytes under any name (the same bytes in another
+    dataset's folder are that dataset's delivery); a file in a folder several contracts share
+    is a delivery to each of them."""
+    readers: dict[Path, list[Contract]] = {}
     for contract in contracts:
         for path in landing_files(landing, contract):
-            if refusal(landing, path):  # never opened through a link: the refresh reports it
-                continue
-            stat = path.lstat()
-            key = path.relative_to(landing).as_posix()
-            before = seen.get(key)
-            if before and before[:2] == [stat.st_size, stat.st_mtime_ns]:
-                state[key] = before
-                continue
-            try:
-                digest = hash_landing_file(landing, path)
-            except Refused:  # swapped for a link since it was judged
-                continue
-            state[key] = [stat.st_size, stat.st_mtime_ns, digest]
-            if digest not in known:  # new content: not a file seen before under any name
-                known.add(digest)
+            readers.setdefault(path, []).append(contract)
+    state: dict[str, list] = {}
+    known = {(_folder(key), entry[2]) for key, entry in seen.items()}
+    new: dict[str, list[tuple[str, str]]] = {}
+    for path, readers_of_path in readers.items():
+        if refusal(landing, path):  # never opened through a link: the refresh reports it
+            continue
+        stat = path.lstat()
+        key = path.relative_to(landing).as_posix()
+        before = seen.get(key)
+        if before and before[:2] == [stat.st_size, stat.st_mtime_ns]:
+            state[key] = before
+            continue
+        try:
+            digest = hash_landing_file(landing, path)
+        except Refused:  # swapped for a link since it was judged
+            continue
+        state[key] = [stat.st_size, stat.st_mtime_ns, digest]
+        if (_folder(key), digest) not in known:  # new content for this folder, under any name
+            known.add((_folder(key), digest))
+            for contract in readers_of_path:
                 new.setdefault(contract.partner, []).append((contract.dataset, digest))
     deliveries = []
     for partner, files in sorted(new.items()):
@@ -66,8 +77,14 @@ def archived(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
     does not treat the whole archive as new."""
     if not table_exists(con, "deliveries"):
         return {}
+    with_content = scalar(  # a store from before delivery ids kept the file's hash as the id
+        con,
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'archive_manifest' "
+        "AND column_name = 'content_sha256'",
+    )
+    content = "coalesce(m.content_sha256, d.sha256)" if with_content else "d.sha256"
     rows = con.execute(
-        "SELECT landing_path, any_value(size_bytes), any_value(mtime_ns), any_value(sha256) FROM deliveries "
-        "WHERE status <> 'held' GROUP BY landing_path"
+        f"SELECT d.landing_path, any_value(d.size_bytes), any_value(d.mtime_ns), any_value({content}) "
+        "FROM deliveries d LEFT JOIN archive_manifest m USING (sha256) WHERE d.status <> 'held' GROUP BY d.landing_path"
     ).fetchall()
     return {path: [size, mtime, sha] for path, size, mtime, sha in rows}

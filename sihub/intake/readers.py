@@ -2,8 +2,9 @@
 
 The one home of file reading. CSVs go through DuckDB's own reader (lines it cannot parse are
 kept as unreadable rows with their line number, not dropped); workbooks through fastexcel
-straight to Arrow (23x faster than openpyxl here, see bench/xlsx_readers.py). Typing happens
-later, in SQL, so a bad cell quarantines its row instead of failing the file.
+straight to Arrow (23x faster than openpyxl here, see bench/xlsx_readers.py); XML returns
+through a streaming reader of their records (`xml_records`). Typing happens later, in SQL, so
+a bad cell quarantines its row instead of failing the file.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import fastexcel
 
 from sihub.core.contracts import Contract
 from sihub.core.db import literal, quote, scalar, table_exists
+from sihub.intake.workbook_cells import BadCell, bad_cells
+from sihub.intake.xml_records import LINE, XmlRejected, read_records
 from sihub.privacy.scrub import without_values
 
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1"}
@@ -219,8 +222,10 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, t
     check_workbook(path, WorkbookLimits.from_env())
     try:
         reader = fastexcel.read_excel(str(path))
-        sheet = reader.load_sheet(_visible_sheet(reader, src.sheet), header_row=src.header_row - 1, dtypes="string")
+        wanted = _visible_sheet(reader, src.sheet)
+        sheet = reader.load_sheet(wanted, header_row=src.header_row - 1, dtypes="string")
         arrow = sheet.to_arrow()
+        bad = bad_cells(path, sheet.name, src.header_row)
     except FileRejected:
         raise
     except Exception as err:  # fastexcel raises its own error types for every way a workbook can be bad
@@ -230,6 +235,38 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, t
         con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM _sheet")
     finally:
         con.unregister("_sheet")
+    _mark_bad_cells(con, table, bad, src.header_row)
+
+
+def _mark_bad_cells(con: duckdb.DuckDBPyConnection, table: str, bad: list[BadCell], header_row: int) -> None:
+    """Put each error value (or formula without a result) back in the cell the reader left
+    blank, as its text (`#N/A`): the `excel_error` rule then quarantines the row, saying why."""
+    by_key = {_header_key(r[0]): r[0] for r in con.execute(f"DESCRIBE {quote(table)}").fetchall()}
+    cells: dict[str, list[tuple[int, str]]] = {}
+    for cell in bad:
+        if column := by_key.get(_header_key(cell.header)):
+            cells.setdefault(column, []).append((cell.row - header_row - 1, cell.text))
+    for column, marks in cells.items():
+        con.execute(
+            f"UPDATE {quote(table)} SET {quote(column)} = m.text "
+            f"FROM (SELECT unnest($rows) AS r, unnest($texts) AS text) m WHERE {quote(table)}.rowid = m.r",
+            {"rows": [r for r, _ in marks], "texts": [t for _, t in marks]},
+        )
+
+
+def _load_xml(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> None:
+    """Read an XML return's records into `table`: a column per contract path (and per leaf
+    element no column reads), the record's line in `LINE`."""
+    sources = [path for c in contract.columns.values() for path in (c.source, *c.aliases)]
+    try:
+        records = read_records(path, contract.source.record or "", sources)
+    except XmlRejected as err:
+        raise FileRejected(str(err)) from err
+    con.register("_records", records)
+    try:
+        con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM _records")
+    finally:
+        con.unregister("_records")
 
 
 def _unreadable_lines(con: duckdb.DuckDBPyConnection, fmt: str) -> str:
@@ -255,9 +292,11 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
     data_follows = False
     if contract.source.format == "csv":
         data_follows = _load_csv(con, contract, path, loaded)
+    elif contract.source.format == "xml":
+        _load_xml(con, contract, path, loaded)
     else:
         _load_xlsx(con, contract, path, loaded)
-    headers = [r[0] for r in con.execute(f"DESCRIBE {quote(loaded)}").fetchall()]
+    headers = [r[0] for r in con.execute(f"DESCRIBE {quote(loaded)}").fetchall() if r[0] != LINE]
     by_key = {_header_key(h): h for h in headers}
     selects, missing, used = [], [], set()
     for name, column in contract.columns.items():
@@ -270,15 +309,18 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
             used.add(found)
             selects.append(f"CAST(s.{quote(found)} AS VARCHAR) AS {quote(name)}")
     required_missing = [c.source for c in contract.columns.values() if c.required and c.source in missing]
+    if contract.source.format == "xml" and not scalar(con, f"SELECT count(*) FROM {quote(loaded)}"):
+        missing = required_missing = []  # no record of this type in the return: nothing can be missing from one
     if required_missing:
         con.execute(f"DROP TABLE {quote(loaded)}")
         raise FileRejected(f"missing required column(s): {', '.join(required_missing)}")
     header_line = contract.source.header_row
     rejects = _unreadable_lines(con, contract.source.format)
     rejected = scalar(con, f"SELECT count(*) FROM {rejects}")
-    if not rejected:  # the usual file: row k is line header + k, with no numbering to work out
+    if not rejected:  # the usual file: row k is line header + k (an XML record's own line), nothing to work out
+        line = f"s.{LINE}" if contract.source.format == "xml" else f"rowid + {header_line + 1}"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT rowid + 1 AS _row, rowid + {header_line + 1} "
+            f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT rowid + 1 AS _row, {line} "
             f"AS _line, NULL::VARCHAR AS _unreadable, NULL::VARCHAR AS _raw_line, {', '.join(selects)} "
             f"FROM {quote(loaded)} s ORDER BY rowid"
         )

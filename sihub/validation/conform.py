@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS validation_warnings (
     partner VARCHAR, dataset VARCHAR, source_file VARCHAR, source_sha256 VARCHAR,
     source_row BIGINT, source_line BIGINT, rule_id VARCHAR, column_name VARCHAR, run_id VARCHAR
 );
+CREATE TABLE IF NOT EXISTS recodings (
+    partner VARCHAR, dataset VARCHAR, source_sha256 VARCHAR, column_name VARCHAR, value_sent VARCHAR,
+    value_loaded VARCHAR, rows BIGINT, run_id VARCHAR
+);
 """
 
 
@@ -63,6 +67,36 @@ class Conformed:
 
 def _text(name: str) -> str:
     return quote(f"_t_{name}")
+
+
+def text_expr(column: Column, name: str) -> str:
+    """SQL for a cell's text as validation sees it: trimmed, blank as NULL, and recoded by
+    the column's `recode` map (matched ignoring case) before any rule looks at it."""
+    cell = f"trim({quote(name)})"
+    recode = column.recodings()
+    if recode:
+        whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in recode.items())
+        cell = f"CASE lower({cell}) {whens} ELSE {cell} END"
+    return f"NULLIF({cell}, '')"
+
+
+def _record_recodings(con: duckdb.DuckDBPyConnection, contract: Contract, staged: str, run_id: str) -> None:
+    """Count, per delivery, each value the recode maps changed (personal zone: what was sent
+    stays on record beside the archived file, which keeps every cell as sent)."""
+    parts = []
+    for name, column in contract.columns.items():
+        if recode := column.recodings():
+            keys = "[" + ", ".join(map(literal, recode)) + "]"
+            parts.append(
+                f"SELECT _source_sha256, {literal(name)} AS column_name, trim({quote(name)}) AS value_sent, "
+                f"{text_expr(column, name)} AS value_loaded, count(*) AS rows FROM {quote(staged)} "
+                f"WHERE list_contains({keys}, lower(trim({quote(name)}))) GROUP BY ALL"
+            )
+    if parts:
+        con.execute(
+            f"INSERT INTO recodings SELECT ?, ?, q.*, ? FROM ({' UNION ALL '.join(parts)}) q",
+            [contract.partner, contract.dataset, run_id],
+        )
 
 
 def _list(values) -> str:
@@ -101,6 +135,8 @@ def broken(rule: Rule) -> str:
             return "_held_key"
         case "future_event":
             return f"CAST({v} AS DATE) > current_date"
+        case "excel_error":
+            return f"starts_with({t}, '#') AND {t} IN ({', '.join(map(literal, p['values']))})"
         case "type":
             return f"{t} IS NOT NULL AND {v} IS NULL"
         case "required":
@@ -272,7 +308,7 @@ def conform_files(
     ensure_tables(con, contract)
     rules = row_rules(contract)
     names = list(contract.columns)
-    texts = ", ".join(f"NULLIF(trim({quote(n)}), '') AS {_text(n)}" for n in names)
+    texts = ", ".join(f"{text_expr(c, n)} AS {_text(n)}" for n, c in contract.columns.items())
     typed = ", ".join(f"{typed_expr(contract, c, _text(n))} AS {quote(n)}" for n, c in contract.columns.items())
     all_texts = ", ".join(_text(n) for n in names)
     key = ", ".join(quote(n) for n in contract.unique_key) or "NULL"
@@ -325,6 +361,8 @@ def conform_files(
     con.execute(f"DELETE FROM {quote(contract.table)} WHERE _source_sha256 IN {files}")
     con.execute(f"DELETE FROM quarantine WHERE source_sha256 IN {files}")
     con.execute(f"DELETE FROM validation_warnings WHERE source_sha256 IN {files}")
+    con.execute(f"DELETE FROM recodings WHERE source_sha256 IN {files}")
+    _record_recodings(con, contract, staged, run_id)
     con.execute(
         f"INSERT INTO {quote(contract.table)} SELECT _source_sha256, _source_file, _row, _line, "
         f"{', '.join(map(quote, names))} FROM _checked WHERE NOT _error ORDER BY _file_seq, _row"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sihub.core.contracts import Classification, Contract, IdentifierKind
+from sihub.intake.workbook_cells import EXCEL_ERRORS
 
 # checks on identifier formats, by the identifier kind a contract gives a column
 IDENTIFIER_RULES = {
@@ -59,6 +60,9 @@ IDENTIFIER_DESCRIPTIONS = {
 def _column_rules(contract: Contract, name: str) -> list[Rule]:
     c = contract.columns[name]
     wanted: list[tuple[str, str, dict]] = []
+    if contract.source.format == "xlsx":  # a reader sees a blank where the workbook shows #N/A
+        text = "must not be an Excel error value (#N/A, #DIV/0!, ...) or a formula saved without its result"
+        wanted.append(("excel_error", text, {"values": EXCEL_ERRORS}))
     if c.type != "string":
         formats = contract.formats_for(c) if c.type in ("date", "timestamp") else ()
         wanted.append(("type", f"must be a {c.type}" + (f" ({', '.join(formats)})" if formats else ""), {}))
