@@ -12,8 +12,9 @@ from dagster import (
 
 from assets.keys import CHILD_INDEX_KEY, METRICS_KEY, catalogue
 from assets.resources import DuckDBStore, HubResource
+from governance.agreements import in_use, load_register
 from sihub.core import change_tracking as changes
-from sihub.core.contracts import load_contracts
+from sihub.core.contracts import feeds, load_contracts
 from sihub.core.db import attached
 from sihub.core.stages import Stage
 from sihub.metrics.catalogue import compute, load_catalogue
@@ -41,7 +42,7 @@ def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store
         if built_by:
             return MaterializeResult(metadata={"unchanged since run": built_by})
         with shared_store.connect() as con:
-            outcome = compute(con, load_catalogue())
+            outcome = compute(con, load_catalogue(), feeds(in_use(load_contracts(), load_register())[0]))
             protection = protect(con, policy, basis=changes.digest([code, policy]))
             trends = analyse(con)
     return MaterializeResult(

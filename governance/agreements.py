@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from sihub.core.contracts import Contract
 from sihub.core.paths import project
 
 EXPIRY_WARNING_DAYS = 60
@@ -60,3 +61,13 @@ def load_register(path: Path | None = None) -> Register:
 
 def expiring(register: Register, day: dt.date, within_days: int = EXPIRY_WARNING_DAYS) -> list[Agreement]:
     return [a for a in register.agreements if a.live_on(day) and (a.valid_to - day).days <= within_days]
+
+
+def in_use(contracts: list[Contract], register: Register) -> tuple[list[Contract], list[Contract]]:
+    """The contracts an agreement names (live or not: a lapsed agreement holds deliveries, and
+    that is reported), and the rest: shipped but dormant (the statutory returns a council may
+    not send). Onboarding a dataset is its contract and an agreement entry; the refresh runs
+    only the first list, so a dormant contract costs nothing."""
+    named = {(a.partner, d) for a in register.agreements for d in a.datasets}
+    used = [c for c in contracts if (c.partner, c.dataset) in named]
+    return used, [c for c in contracts if (c.partner, c.dataset) not in named]

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sihub.core.paths import HubPaths
+from sihub.core.paths import HubPaths, project
 
 app = typer.Typer(
     help="Safeguarding Intelligence Hub: land, validate, govern, link and publish the "
@@ -29,7 +29,7 @@ class Scale(StrEnum):
     national = "national"
 
 
-def _generate(scale: Scale, seed: int, out: Path | None, defect_rate: float) -> None:
+def _generate(scale: Scale, seed: int, out: Path | None, defect_rate: float, statutory: bool = False) -> None:
     from sihub.synthetic.generate import generate  # heavy imports only when asked for
 
     paths = HubPaths.from_env()
@@ -40,6 +40,7 @@ def _generate(scale: Scale, seed: int, out: Path | None, defect_rate: float) -> 
             out or paths.landing,
             defect_rate=defect_rate,
             progress=lambda step: status.update(f"Generating {scale.value}: {step}"),
+            statutory=statutory,
         )
     table = Table(title=f"Synthetic extracts ({scale.value}, seed {seed})")
     table.add_column("partner/dataset")
@@ -66,10 +67,13 @@ def generate(
     seed: SeedOption = 1,
     out: Annotated[Path | None, typer.Option(help="Folder for the extracts (default: $SIHUB_HOME/landing).")] = None,
     defect_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of rows given a planted defect.")] = 0.01,
+    statutory: Annotated[
+        bool, typer.Option(help="Also write the council's statutory returns: SSDA903, CIN census, Annex A, pupils.")
+    ] = False,
 ) -> None:
     """Write synthetic partner extracts (CSV and Excel) with their truth and defect manifest."""
     with _locked(HubPaths.from_env(), "sihub generate"):  # never under a run reading landing
-        _generate(scale, seed, out, defect_rate)
+        _generate(scale, seed, out, defect_rate, statutory)
 
 
 class _StageProgress:
@@ -478,7 +482,9 @@ app.add_typer(contracts_app, name="contracts")
 
 @contracts_app.command("check")
 def contracts_check() -> None:
-    """Validate every data contract; list each error with its file and field."""
+    """Validate every data contract; list each error with its file and field, and the contracts
+    no agreement names (dormant: the refresh does not run them)."""
+    from governance.agreements import in_use, load_register
     from sihub.core.contracts import check_contracts
 
     contracts, errors = check_contracts()
@@ -487,7 +493,14 @@ def contracts_check() -> None:
     if errors:
         console.print(f"{len(errors)} error(s) in the data contracts.")
         raise typer.Exit(1)
-    console.print(f"{len(contracts)} data contracts are valid.")
+    used, dormant = in_use(contracts, load_register())
+    console.print(f"{len(contracts)} data contracts are valid; {len(used)} are named by a data-sharing agreement.")
+    if dormant:
+        console.print(
+            f"{len(dormant)} dormant (no agreement entry in {project().agreements.name}, so not run): "
+            + ", ".join(c.key for c in dormant),
+            highlight=False,
+        )
 
 
 audit_app = typer.Typer(help="The audit log of every access to personal data.", no_args_is_help=True)

@@ -14,6 +14,7 @@ from assets.published import metrics_store
 from assets.reference import reference
 from assets.resources import DuckDBStore, HubResource
 from assets.retention import purge
+from governance.agreements import in_use, load_register
 from pipelines.automation import failure_alert, landing_sensor, nightly_schedule, prune_old_runs
 from pipelines.progress import progress_logger
 from sihub.core.contracts import load_contracts
@@ -26,7 +27,7 @@ REFRESH_JOB = "refresh"
 def build_definitions(home: Path | None = None) -> Definitions:
     """Definitions for the hub at `home` (default: `SIHUB_HOME`, else ./data)."""
     paths = HubPaths(home.resolve()) if home else HubPaths.from_env()
-    contracts = load_contracts()
+    contracts, _dormant = in_use(load_contracts(), load_register())
     dataset_assets = [a for c in contracts for a in build_dataset_assets(c)]
     refresh = define_asset_job(
         REFRESH_JOB,

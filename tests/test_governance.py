@@ -5,7 +5,7 @@ import sqlite3
 from pathlib import Path
 
 from governance import audit
-from governance.agreements import Agreement, Register, expiring, load_register
+from governance.agreements import Agreement, Register, expiring, in_use, load_register
 from sihub.core.contracts import load_contracts
 
 
@@ -19,7 +19,7 @@ def agreement(valid_to: dt.date, datasets=("contacts",)) -> Agreement:
 
 def test_every_contract_flows_under_a_live_agreement_in_the_register() -> None:
     register = load_register()
-    for contract in load_contracts():
+    for contract in in_use(load_contracts(), register)[0]:
         found, reason = register.covering(contract.partner, contract.dataset, dt.date.today())
         assert found is not None, reason
         assert found.lawful_basis and found.purposes and found.retention_years

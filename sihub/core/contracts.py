@@ -222,6 +222,18 @@ class Contract(Strict):
     )
     retention: Retention | None = None
     expectations: tuple[RawExpectation, ...] = ()
+    feeds: str | None = Field(
+        None,
+        description="`partner/dataset` whose metrics this dataset feeds when that one has no rows (a statutory "
+        "return standing in for a bespoke extract): its columns carry the same names",
+    )
+
+    @field_validator("feeds")
+    @classmethod
+    def _feeds_a_dataset(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z][a-z0-9_]*/[a-z][a-z0-9_]*", value):
+            raise ValueError(f"feeds {value!r} must name a dataset as partner/dataset")
+        return value
 
     @field_validator("partner", "dataset")
     @classmethod
@@ -353,6 +365,15 @@ def check_contracts(folder: Path | None = None) -> tuple[list[Contract], list[st
         except ContractError as err:
             errors.extend(str(err).splitlines())
     return contracts, errors
+
+
+def feeds(contracts: list[Contract]) -> dict[str, list[str]]:
+    """Table -> the tables of the contracts that feed its metrics (`feeds`), in contract order."""
+    out: dict[str, list[str]] = {}
+    for c in contracts:
+        if c.feeds:
+            out.setdefault(c.feeds.replace("/", "__"), []).append(c.table)
+    return out
 
 
 def load_contracts(folder: Path | None = None) -> list[Contract]:

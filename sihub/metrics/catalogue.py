@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from sihub.core.db import literal, scalar, table_exists
+from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.core.paths import project
 from sihub.core.sql_files import SqlFileError, read_sql_file
 from sihub.linkage.views import load_views
@@ -131,7 +131,7 @@ def _coverage(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> None:
     tables = [
         r[0]
         for r in con.execute(
-            "SELECT table_name FROM information_schema.columns WHERE column_name = 'event_month' "
+            "SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'event_month' "
             "AND table_schema = 'main' ORDER BY table_name"
         ).fetchall()
     ]
@@ -244,10 +244,36 @@ def _catalogue_table(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> N
     )
 
 
-def compute(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> dict[str, int | str]:
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return table_exists(con, table) and bool(scalar(con, f"SELECT count(*) > 0 FROM {quote(table)}"))
+
+
+def _feed(con: duckdb.DuckDBPyConnection, feeds: dict[str, list[str]]) -> dict[str, str]:
+    """Stand a statutory return in for a bespoke extract with no rows: a temporary table under
+    the extract's name (it shadows the empty one for this connection only) holding the first
+    feeder with rows; its columns carry the same names, and a return without addresses gets
+    an empty district (its records count for the county). Returns target -> feeder used.
+    Never both: a council sending both would count each plan twice, so the extract wins."""
+    used = {}
+    for target, feeders in feeds.items():
+        feeder = next((f for f in feeders if _has_rows(con, f)), None)
+        if _has_rows(con, target) or feeder is None:
+            continue
+        have = {r[0] for r in con.execute(f"DESCRIBE {quote(feeder)}").fetchall()}
+        geography = "".join(f", NULL::VARCHAR AS {c}" for c in ("district_code", "locality_code") if c not in have)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(target)} AS SELECT *{geography} FROM {quote(feeder)}")
+        used[target] = feeder
+    return used
+
+
+def compute(
+    con: duckdb.DuckDBPyConnection, metrics: list[Metric], feeds: dict[str, list[str]] | None = None
+) -> dict[str, int | str]:
     """Run every metric into `metric_values`: every period (month, quarter, rolling 12
     months), geography and breakdown, with the cells no one sees (`~unassigned`) kept for
-    disclosure control. Returns district rows per metric, or why a metric was skipped."""
+    disclosure control. `feeds` maps a source table to the tables that can stand in for it
+    (`_feed`). Returns district rows per metric, or why a metric was skipped."""
+    fed = _feed(con, feeds or {})
     _coverage(con, metrics)
     _prepare(con)
     months = scalar(con, "SELECT count(DISTINCT period_month) FROM month_district_grid")
@@ -262,6 +288,8 @@ def compute(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> dict[str, 
             outcome[metric.id] = f"skipped: no data for {', '.join(missing)}"
             continue
         outcome[metric.id] = _run(con, metric, months)
+        if through := [f"{t} from {fed[t]}" for t in metric.source_tables if t in fed]:
+            outcome[metric.id] = f"{outcome[metric.id]} rows ({'; '.join(through)})"
     _catalogue_table(con, metrics)
     con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
     over = con.execute(

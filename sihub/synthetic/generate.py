@@ -24,6 +24,7 @@ from sihub.synthetic.catalogue import CATALOGUE
 from sihub.synthetic.defects import plant
 from sihub.synthetic.identity import identify
 from sihub.synthetic.render import render
+from sihub.synthetic.statutory import StatutoryReturns
 from sihub.synthetic.writers import DeliverySink, TruthWriter
 
 CHILD_COLUMNS = [
@@ -77,11 +78,14 @@ def generate(
     truth: Path | None = None,
     defect_rate: float = profile.DEFAULT_DEFECT_RATE,
     progress: Callable[[str], None] | None = None,
+    statutory: bool = False,
 ) -> GenerationResult:
     """Write every partner's extracts under `out` and the truth under `truth`.
 
     `out/<partner>/<dataset>/` folders of the catalogue are replaced, nothing else in `out`
     is touched; the truth folder defaults to `truth` beside `out`, outside the landing area.
+    With `statutory`, the council's statutory returns (SSDA903, CIN census, Annex A, school
+    census pupils on roll) are written too, from the same records (`statutory.py`).
     """
     if scale not in profile.SCALES:
         raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(profile.SCALES)}")
@@ -102,6 +106,7 @@ def generate(
     truth_writer = TruthWriter(truth)
     stash = truth / "_stash"
     sinks = {spec.dataset: DeliverySink(spec, out, truth_writer, stash) for spec in CATALOGUE}
+    returns = StatutoryReturns(out, truth, seed) if statutory else None
     children_writer: pq.ParquetWriter | None = None
     for number in range(chunks):
         pop = population.build(np.random.default_rng([seed, number]), per_chunk, number, number * 10_000_000, salt)
@@ -121,6 +126,8 @@ def generate(
             records = records.sort_values(["_date", spec.columns[0][0]], kind="stable").reset_index(drop=True)
             frame = plant(rng, spec, render(spec, records), records, defect_rate)
             sinks[spec.dataset].add(frame)
+        if returns:
+            returns.add(number, pop, built)
     for spec in CATALOGUE:
         if progress:
             progress(f"writing {spec.partner}/{spec.dataset}")
@@ -128,6 +135,10 @@ def generate(
         key = f"{spec.partner}/{spec.dataset}"
         result.rows[key] = sum(sinks[spec.dataset].rows.values())
         result.files += len(sinks[spec.dataset].rows)
+    if returns:
+        if progress:
+            progress("writing the statutory returns")
+        result.rows |= {f"statutory/{name}": n for name, n in returns.close().items()}
     if children_writer:
         children_writer.close()
     truth_writer.close()

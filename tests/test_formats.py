@@ -1,0 +1,179 @@
+"""Partners' formats by contract alone, each case built here: XML returns read by record path,
+one file feeding several datasets, recode maps, Excel error values and formulas with no saved
+result, and the words Data Docs use for an identifier check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+import xlsxwriter
+
+from sihub.core.contracts import Contract, load_contract
+from sihub.intake import archive
+from sihub.intake.readers import FileRejected, load_raw
+from sihub.validation.conform import conform
+from sihub.validation.data_docs import expectation
+from sihub.validation.rules import row_rules
+
+CONTRACTS = Path(__file__).resolve().parents[1] / "data_contracts"
+CIN_PLANS = load_contract(CONTRACTS / "childrens_services" / "cin_cp_plans.yaml")
+CIN_CHILDREN = load_contract(CONTRACTS / "childrens_services" / "cin_children.yaml")
+CIN_S47 = load_contract(CONTRACTS / "childrens_services" / "cin_section_47.yaml")
+CHILD = """<Child><ChildIdentifiers><LAchildID>{id}</LAchildID><PersonBirthDate>2015-03-27</PersonBirthDate>
+  {sex}</ChildIdentifiers>
+  <ChildCharacteristics><Ethnicity>WBRI</Ethnicity></ChildCharacteristics>
+  <CINdetails><CINreferralDate>2024-06-10</CINreferralDate><ReferralSource>2A</ReferralSource>
+    <ReferralNFA>0</ReferralNFA>
+    {plans}
+  </CINdetails>
+</Child>"""
+PLAN = """<ChildProtectionPlans><CPPstartDate>{start}</CPPstartDate>
+      <InitialCategoryOfAbuse>{cat}</InitialCategoryOfAbuse>
+      <LatestCategoryOfAbuse>{cat}</LatestCategoryOfAbuse><NumberOfPreviousCPP>0</NumberOfPreviousCPP>
+      <Reviews><CPPreviewDate>2024-09-01</CPPreviewDate><CPPreviewDate>2025-03-01</CPPreviewDate></Reviews>
+    </ChildProtectionPlans>"""
+
+
+def census(tmp_path: Path, children: list[str], root: str = "<Message>", name: str = "cin.xml") -> Path:
+    header = (
+        "<Header><CollectionDetails><Collection>CIN</Collection><Year>2025</Year>"
+        "<ReferenceDate>2025-03-31</ReferenceDate></CollectionDetails></Header>"
+    )
+    path = tmp_path / name
+    path.write_text(
+        f'<?xml version="1.0" encoding="UTF-8"?>\n{root}\n{header}\n<Children>\n'
+        + "\n".join(children)
+        + "\n</Children>\n</Message>\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def load(path: Path, contract: Contract):
+    con = duckdb.connect()
+    raw = load_raw(con, contract, path, "_raw")
+    return raw, conform(con, contract, "_raw", "sha", path.name, "run"), con
+
+
+def test_an_xml_return_loads_each_record_with_its_ancestors_values(tmp_path: Path) -> None:
+    plans = PLAN.format(start="2024-07-08", cat="NEG") + PLAN.format(start="2025-01-02", cat="EMO")
+    path = census(tmp_path, [CHILD.format(id="C1", sex="<Sex>F</Sex>", plans=plans)])
+    raw, result, con = load(path, CIN_PLANS)
+    assert (raw.rows, result.rows_loaded, result.rows_quarantined) == (2, 2, 0)
+    rows = con.execute(
+        "SELECT _line, la_child_id, CAST(plan_start AS VARCHAR), category, review_dates, cin_referral_date "
+        "FROM childrens_services__cin_cp_plans ORDER BY _row"
+    ).fetchall()
+    first_plan = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if "<ChildProtectionPlans>" in line)
+    assert [r[:5] for r in rows] == [
+        (first_plan, "C1", "2024-07-08", "Neglect", "2024-09-01, 2025-03-01"),  # NEG recoded; repeats joined
+        (first_plan + 3, "C1", "2025-01-02", "Emotional abuse", "2024-09-01, 2025-03-01"),
+    ]
+    assert {str(r[5]) for r in rows} == {"2024-06-10"}  # read from the plan's parent
+
+
+def test_a_namespaced_return_with_the_older_gender_element_loads(tmp_path: Path) -> None:
+    """Tags match by local name; `GenderCurrent` (to 2023-24) is an alias of `Sex`, its codes recoded."""
+    children = [
+        CHILD.format(id=f"C{i}", sex=f"<GenderCurrent>{g}</GenderCurrent>", plans="") for i, g in enumerate("120")
+    ]
+    path = census(tmp_path, children, root='<Message xmlns="http://www.dfe.gov.uk/CIN">')
+    raw, result, con = load(path, CIN_CHILDREN)
+    assert (raw.rows, result.rows_loaded) == (3, 3)
+    got = con.execute("SELECT sex, CAST(reference_date AS VARCHAR) FROM childrens_services__cin_children ORDER BY _row")
+    assert got.fetchall() == [("M", "2025-03-31"), ("F", "2025-03-31"), ("U", "2025-03-31")]
+
+
+def test_a_record_type_the_return_does_not_hold_loads_no_rows_without_error(tmp_path: Path) -> None:
+    path = census(tmp_path, [CHILD.format(id="C1", sex="<Sex>M</Sex>", plans="")])
+    raw, result, _ = load(path, CIN_S47)
+    assert (raw.rows, raw.missing, result.rows_in) == (0, [], 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('<?xml version="1.0"?>\n<!DOCTYPE m [<!ENTITY a "aaaa">]>\n<Message>&a;</Message>', "document type"),
+        ("<Message>\n<Children>\n<Child></Children>\n</Message>", "not well-formed XML at line 3, column 10"),
+        ("<Return><Pupils/></Return>", "no element at Children/Child/CINdetails/ChildProtectionPlans"),
+    ],
+)
+def test_a_bad_xml_file_is_refused_with_a_reason_and_no_value(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "cin.xml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FileRejected, match=message):
+        load_raw(duckdb.connect(), CIN_PLANS, path, "_raw")
+
+
+def _sheets(path: Path, header_rows: int = 1) -> Path:
+    """A workbook like Annex A: a list per sheet, some answers Excel errors, some lookups
+    saved without their result."""
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("List 3")
+    ws.write_row(0, 0, ["Child Unique ID", "Gender", "Date of referral", "Referral NFA?"])
+    ws.write_row(1, 0, ["C1", "b) Female", "10/06/2024", "a) Yes"])
+    ws.write_row(2, 0, ["C2", "Female", "11/06/2024", "b) No"])
+    ws.write_row(3, 0, ["C3", "a) Male", "12/06/2024"])
+    ws.write_formula(3, 3, "=VLOOKUP(A4,Z:Z,1,0)", None, "#N/A")  # an error Excel shows as #N/A
+    ws.write_row(4, 0, ["C4", "Male"])
+    ws.write_formula(4, 2, "=TODAY()", None, "")  # a formula saved with no result
+    ws = wb.add_worksheet("List 7")
+    ws.write_row(0, 0, ["Child Unique ID", "Gender", "Child Protection Plan Start Date"])
+    ws.write_row(1, 0, ["C1", "b) Female", "01/07/2024"])
+    wb.close()
+    return path
+
+
+def test_recode_and_excel_errors_in_an_annex_a_list(tmp_path: Path) -> None:
+    contract = load_contract(CONTRACTS / "childrens_services" / "annex_a_list_3.yaml")
+    raw, result, con = load(_sheets(tmp_path / "annex_a.xlsx"), contract)
+    assert (raw.rows, result.rows_loaded, result.rows_quarantined) == (4, 2, 2)
+    loaded = con.execute("SELECT child_ref, sex, referral_nfa FROM childrens_services__annex_a_list_3 ORDER BY _row")
+    assert loaded.fetchall() == [("C1", "F", True), ("C2", "F", False)]  # both spellings of Female are F
+    reasons = con.execute("SELECT source_row, rule_id, reason FROM quarantine ORDER BY source_row").fetchall()
+    assert [(r, rule) for r, rule, _ in reasons] == [
+        (3, "excel_error:referral_nfa"),
+        (4, "excel_error:date_of_referral"),
+    ]
+    assert all("Excel error value" in reason for *_, reason in reasons)  # never a silent blank
+    recoded = con.execute("SELECT value_sent, value_loaded, rows FROM recodings ORDER BY ALL").fetchall()
+    assert recoded == [
+        ("Female", "F", 1), ("Male", "M", 1), ("a) Male", "M", 1), ("a) Yes", "yes", 1), ("b) Female", "F", 1),
+        ("b) No", "no", 1),
+    ]  # fmt: skip
+
+
+def test_one_workbook_feeds_two_datasets_and_duplicates_are_judged_per_dataset(tmp_path: Path) -> None:
+    """Annex A dropped once in its shared folder feeds List 3 and List 7; the same bytes
+    copied into another dataset's own folder are that dataset's delivery, not a duplicate;
+    sent again under another name, they are a duplicate of the dataset's own."""
+    lists = [load_contract(CONTRACTS / "childrens_services" / f"annex_a_list_{n}.yaml") for n in (3, 7)]
+    landing, raw = tmp_path / "landing", tmp_path / "raw"
+    book = _sheets((landing / "childrens_services" / "annex_a").mkdir(parents=True) or (
+        landing / "childrens_services" / "annex_a" / "annex_a.xlsx"))  # fmt: skip
+    own = lists[0].model_copy(update={"dataset": "referrals_copy", "source": lists[0].source.model_copy(
+        update={"folder": None})})  # fmt: skip
+    (landing / "childrens_services" / "referrals_copy").mkdir()
+    (landing / "childrens_services" / "referrals_copy" / "annex_a.xlsx").write_bytes(book.read_bytes())
+    con = duckdb.connect()
+    seen = {c.dataset: archive.archive(con, c, landing, raw, "run-1") for c in [*lists, own]}
+    assert {d: [s.status for s in sightings] for d, sightings in seen.items()} == {
+        "annex_a_list_3": ["archived"], "annex_a_list_7": ["archived"], "referrals_copy": ["archived"]
+    }  # fmt: skip
+    assert len({s[0].sha256 for s in seen.values()}) == 3  # three deliveries, one file's bytes
+    (landing / "childrens_services" / "annex_a" / "annex_a_resent.xlsx").write_bytes(book.read_bytes())
+    again = archive.archive(con, lists[0], landing, raw, "run-2")
+    assert [(s.status, s.sha256) for s in again] == [("duplicate", seen["annex_a_list_3"][0].sha256)]
+    contents = con.execute("SELECT DISTINCT content_sha256 FROM archive_manifest").fetchall()
+    assert len(contents) == 1
+
+
+def test_data_docs_state_an_identifier_check_in_its_own_words() -> None:
+    """A UPN with a wrong check letter matches any regex of a UPN's shape: the page must say
+    which check failed, not call it a regex failure."""
+    rule = next(r for r in row_rules(CIN_PLANS) if r.kind == "upn")
+    stated = expectation(CIN_PLANS, rule)
+    assert type(stated).__name__ == "UnexpectedRowsExpectation"
+    assert "check letter" in stated.description and "regex" not in stated.description.lower()
