@@ -75,6 +75,7 @@ def leak_guard(personal_store: DuckDBStore, shared_store: DuckDBStore) -> AssetC
         severity=AssetCheckSeverity.ERROR,
         metadata={
             "findings": len(findings),
+            "summary": f"{len(findings)} finding(s): " + "; ".join(map(str, findings[:5])) if findings else "",
             "where": "; ".join(map(str, findings[:20])) or "none",
             "tables scanned (the rest unchanged since a clean scan)": scanned,
         },

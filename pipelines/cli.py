@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -147,22 +148,48 @@ def _refresh(paths: HubPaths) -> None:
     _print_summary(outcome.summary or {}, paths)
 
 
-def _print_summary(summary: dict, paths: HubPaths) -> None:
-    table = Table(title="Refresh summary")
-    for col in ("partner/dataset", "files", "rows in", "loaded", "quarantined", "rejected files"):
-        table.add_column(col, justify="left" if col == "partner/dataset" else "right")
+def summary_table(summary: dict) -> Table:
+    """The refresh's datasets by partner: a partner's name heads its datasets, so the widest
+    cell is a dataset's own name and the table stays whole in an 80-column terminal (a name
+    too long for it wraps; it is never cut short)."""
+    table = Table(title="Refresh summary", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("dataset", overflow="fold")
+    for col in ("files", "rows in", "loaded", "quarantined", "rejected"):
+        table.add_column(col, justify="right", no_wrap=True)
+    partner = None
     for d in summary.get("datasets", []):
+        if d["partner"] != partner:
+            partner = d["partner"]
+            table.add_row(f"[bold]{partner}[/]", end_section=False)
         rejected = sum(f["status"] == "rejected" for f in d["files"])
         table.add_row(
-            f"{d['partner']}/{d['dataset']}",
+            f"  {d['dataset']}",
             str(len(d["files"])),
             f"{d['rows_in']:,}",
             f"{d['rows_loaded']:,}",
             f"{d['rows_quarantined']:,}",
             str(rejected),
         )
+    return table
+
+
+def _column_notes(summary: dict) -> list[str]:
+    """A line per delivery whose columns differ from its contract's."""
+    notes = []
+    for d in summary.get("datasets", []):
+        for f in d["files"]:
+            parts = [f"{k}: {', '.join(f.get(f'{k}_columns') or [])}" for k in ("missing", "unexpected")]
+            parts = [p for p in parts if not p.endswith(": ")]
+            if parts:
+                notes.append(f"columns of {f['name']}: {'; '.join(parts)}")
+    return notes
+
+
+def _print_summary(summary: dict, paths: HubPaths) -> None:
     if summary.get("datasets"):
-        console.print(table)
+        console.print(summary_table(summary))
+    for note in _column_notes(summary):
+        console.print(f"[yellow]note[/]: {note}", highlight=False)
     for d in summary.get("datasets", []):
         for h in d.get("held", []):
             console.print(

@@ -47,7 +47,8 @@ def failure(instance: DagsterInstance, run_id: str) -> Failure | None:
     ]  # fmt: skip
     if blocked:
         names = ", ".join(f"{c.asset_key.to_user_string()} {c.check_name}" for c in blocked)
-        return Failure(blocked[0].asset_key, names, "blocked by failed data-quality check(s): " + names)
+        why = "; ".join(f"{c.asset_key.to_user_string()} {c.check_name}" + _summary(c) for c in blocked)
+        return Failure(blocked[0].asset_key, names, "blocked by failed data-quality check(s): " + why)
     for event in _events(instance, run_id, DagsterEventType.STEP_FAILURE):
         asset = _steps(instance, run_id).get(event.step_key, PUBLISHED_KEY)
         message = _root(event.event_specific_data.error)
@@ -57,6 +58,14 @@ def failure(instance: DagsterInstance, run_id: str) -> Failure | None:
             PUBLISHED_KEY, "the run's start", f"the run could not start: {_root(event.event_specific_data.error)}"
         )
     return None
+
+
+def _summary(check) -> str:
+    """What a failed check found, in its own words (its `summary` metadata: shares, rules
+    and delivery labels, never a value), to follow its name."""
+    summary = (check.metadata or {}).get("summary")
+    text = getattr(summary, "value", summary)
+    return f" ({text})" if text else ""
 
 
 def _root(error) -> str:

@@ -137,6 +137,17 @@ def test_unexpected_extra_column_is_loaded_and_reported(tmp_path: Path) -> None:
     assert result.rows_loaded == 1 and raw.unexpected == ["Shoe Size"]
 
 
+def test_a_header_row_set_wrong_never_reports_cells_as_column_names(tmp_path: Path) -> None:
+    """With the header one line too high, a title line is read as the header and the real
+    header row as data: what is "unexpected" is withheld, counted only (it could be a row of
+    a child's details)."""
+    wrong = CONTRACT.model_copy(update={"columns": {k: c.model_copy(update={"required": False})
+                                                    for k, c in CONTRACT.columns.items()}})  # fmt: skip
+    raw, *_ = ingest(write(tmp_path, f"Stops, Ann Smith 01/02/2015\n{HEADER}\nR1,Ann,01/02/2015,03/04/2024,A,\n"), wrong)
+    assert raw.unexpected == ["2 column(s), names withheld: the header row does not match the contract's"]
+    assert "Ann" not in str(raw)
+
+
 def test_truncated_last_line_with_open_quote_is_quarantined_by_line(tmp_path: Path) -> None:
     text = f'{HEADER}\nR1,Ann,01/02/2015,03/04/2024,A,\nR2,Bob,01/02/2015,03/04/2024,B,"unfinished\n'
     _, result, con = ingest(write(tmp_path, text))

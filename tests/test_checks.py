@@ -72,16 +72,17 @@ def test_a_delivery_failing_a_check_is_held_and_the_rest_publishes(tmp_path: Pat
     landing = tmp_path / "landing"
     bad = [contact(i, "31/02/2024" if i % 2 else "03/02/2024") for i in range(30)]  # half impossible dates
     write_csv(landing / "childrens_services" / "contacts" / "contacts_2024.csv", "childrens_services/contacts", bad)
-    write_csv(
-        landing / "police" / "exploitation_flags" / "flags_2024.csv",
-        "police/exploitation_flags",
-        [flag(i) for i in range(10)],
-    )
+    flags = landing / "police" / "exploitation_flags" / "flags_2024.csv"
+    write_csv(flags, "police/exploitation_flags", [flag(i) for i in range(10)])
+    lines = flags.read_text().splitlines()  # the partner adds a column and drops an optional one
+    flags.write_text("\n".join(f"{line.replace(',Active', '')},x" for line in lines).replace(",flag_status,x", ",Team"))
 
     outcome = run_refresh(tmp_path)
 
     assert outcome.success, outcome.reason
     summary = json.loads((tmp_path / "published" / "run_summary.json").read_text())
+    (flags_file,) = next(d for d in summary["datasets"] if d["dataset"] == "exploitation_flags")["files"]
+    assert (flags_file["missing_columns"], flags_file["unexpected_columns"]) == (["flag_status"], ["Team"])
     contacts = next(d for d in summary["datasets"] if d["dataset"] == "contacts")
     assert [f["status"] for f in contacts["files"]] == ["held"]
     assert "15 of 30 rows quarantined (50%, more than 10%)" in contacts["held"][0]["reason"]
@@ -205,7 +206,10 @@ def test_a_leak_in_the_shared_store_blocks_publication(tmp_path: Path) -> None:
         con.execute("CREATE TABLE analyst_scratch AS SELECT '943 476 5919' AS note")
     outcome = run_refresh(tmp_path)
     assert not outcome.success
-    assert outcome.reason == "blocked by failed data-quality check(s): metrics/metric_values leak_guard"
+    # the check, and what it found where (table, column, kind: never the value)
+    assert outcome.reason.startswith("blocked by failed data-quality check(s): metrics/metric_values leak_guard (")
+    assert "analyst_scratch" in outcome.reason and "nhs" in outcome.reason.lower()
+    assert "943" not in outcome.reason and "5919" not in outcome.reason
     assert not (tmp_path / "published" / "metrics.duckdb").exists()
 
 

@@ -73,3 +73,31 @@ def test_sihub_quarantine_lists_rules_counts_and_places_never_values(tmp_path: P
     assert (counts["type:date_of_birth"], counts["allowed:sex"], counts["unreadable_row"]) == ("2", "1", "1")
     for value in ("Quayle", "2012-02-31", "Girl", "02/01/2012", "NR1 1AA"):
         assert value not in text
+
+
+def test_the_refresh_table_keeps_every_name_whole_in_80_columns() -> None:
+    """County-scale counts and the longest names: nothing cut to `childrens_service…`."""
+    from rich.console import Console
+
+    from pipelines.cli import summary_table
+
+    names = [
+        ("childrens_services", "contacts"),
+        ("childrens_services", "annex_a_list_11"),
+        ("police", "domestic_abuse_incidents"),
+        ("health", "safeguarding_referrals"),
+    ]
+    summary = {
+        "datasets": [
+            {"partner": p, "dataset": d, "files": [{"status": "loaded"}] * 60, "rows_in": 2_830_000,
+             "rows_loaded": 2_817_655, "rows_quarantined": 12_345}
+            for p, d in names
+        ]
+    }  # fmt: skip
+    console = Console(width=80, record=True)
+    console.print(summary_table(summary))
+    text = console.export_text()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    for partner, dataset in names:
+        assert partner in text and f" {dataset} " in text
+    assert "2,817,655" in text and "12,345" in text

@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     sha256 VARCHAR, size_bytes BIGINT, mtime_ns BIGINT, seen_at TIMESTAMP, status VARCHAR,
     rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR, label VARCHAR
 );
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS missing_columns VARCHAR[];
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS unexpected_columns VARCHAR[];
 CREATE TABLE IF NOT EXISTS purge_log (
     run_id VARCHAR, partner VARCHAR, dataset VARCHAR, period_month DATE, cutoff DATE, rows_purged BIGINT,
     quarantine_rows_purged BIGINT, purged_at TIMESTAMP
@@ -291,11 +293,14 @@ def record_outcome(
     status: str,
     rows: tuple[int, int, int],
     error: str | None,
+    columns: tuple[list[str], list[str]] = ([], []),
 ) -> None:
+    """A delivery's outcome, with the contract's columns it lacked and the columns it had that
+    the contract does not name (header names only, never a cell: see `readers.RawFile`)."""
     con.execute(
-        "UPDATE deliveries SET status = ?, run_id = ?, rows_in = ?, rows_loaded = ?, rows_quarantined = ?, error = ? "
-        "WHERE sha256 = ? AND status = 'archived'",
-        [status, run_id, *rows, error, sha256],
+        "UPDATE deliveries SET status = ?, run_id = ?, rows_in = ?, rows_loaded = ?, rows_quarantined = ?, error = ?, "
+        "missing_columns = ?, unexpected_columns = ? WHERE sha256 = ? AND status = 'archived'",
+        [status, run_id, *rows, error, *columns, sha256],
     )
 
 

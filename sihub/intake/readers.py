@@ -40,7 +40,11 @@ class FileRejected(Exception):
 
 @dataclass
 class RawFile:
-    """What reading found: rows (in the temp table), and the columns that differ from the contract."""
+    """What reading found: rows (in the temp table), and the columns that differ from the
+    contract: the contract's source names it lacks, and the file's own header names it has
+    beside them. Those go to the run summary, so when fewer than half the contract's columns
+    were found (a wrong header row makes a row of data the header) they are withheld and only
+    counted: a cell must never pass for a column name."""
 
     rows: int
     missing: list[str] = field(default_factory=list)
@@ -328,6 +332,8 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
         _number_around_rejects(con, table, loaded, rejects, header_line, rejected, contract, selects)
     con.execute(f"DROP TABLE {quote(loaded)}")
     unexpected = sorted(h for h in headers if h not in used)
+    if unexpected and len(used) < len(contract.columns) / 2:
+        unexpected = [f"{len(unexpected)} column(s), names withheld: the header row does not match the contract's"]
     rows = scalar(con, f"SELECT count(*) FROM {quote(table)}")
     if data_follows and not rows:  # never a silent empty load
         raise FileRejected(

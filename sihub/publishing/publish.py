@@ -81,7 +81,8 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
     uninterrupted refresh would have."""
     run_id = runs[0]
     rows = shared.execute(
-        "SELECT partner, dataset, label, sha256, status, rows_in, rows_loaded, rows_quarantined, error, run_id "
+        "SELECT partner, dataset, label, sha256, status, rows_in, rows_loaded, rows_quarantined, error, run_id, "
+        "coalesce(missing_columns, []), coalesce(unexpected_columns, []) "
         "FROM delivery_log WHERE list_contains(?, run_id) ORDER BY partner, dataset, seen_at, label",
         [runs],
     ).fetchall() if table_exists(shared, "delivery_log") else []  # fmt: skip
@@ -114,7 +115,7 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
             },
         )
 
-    for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error, read_by in rows:
+    for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error, read_by, missing, unexpected in rows:
         page = Path("data_quality") / read_by / f"{partner}__{dataset}.html"
         e = entry(partner, dataset)
         if (published / page).exists():
@@ -128,6 +129,8 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
                 "rows_loaded": loaded,
                 "rows_quarantined": quarantined,
                 "error": error,
+                "missing_columns": missing,
+                "unexpected_columns": unexpected,
             }
         )
         e["rows_in"] += rows_in

@@ -28,7 +28,9 @@ DELIVERY_LOG_DDL = """
 CREATE TABLE IF NOT EXISTS delivery_log (
     run_id VARCHAR, partner VARCHAR, dataset VARCHAR, label VARCHAR, sha256 VARCHAR, seen_at TIMESTAMP,
     status VARCHAR, rows_in BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, error VARCHAR
-)
+);
+ALTER TABLE delivery_log ADD COLUMN IF NOT EXISTS missing_columns VARCHAR[];
+ALTER TABLE delivery_log ADD COLUMN IF NOT EXISTS unexpected_columns VARCHAR[];
 """
 
 
@@ -62,7 +64,7 @@ def share_run_logs(con: duckdb.DuckDBPyConnection, contract: Contract, personal:
     con.execute(
         "INSERT INTO delivery_log SELECT d.run_id, d.partner, d.dataset, d.label, d.sha256, d.seen_at, "
         "CASE WHEN h.sha256 IS NULL THEN d.status ELSE 'held' END, d.rows_in, d.rows_loaded, d.rows_quarantined, "
-        f"coalesce(h.reason, d.error) FROM {personal}.deliveries d "
+        f"coalesce(h.reason, d.error), d.missing_columns, d.unexpected_columns FROM {personal}.deliveries d "
         "LEFT JOIN held_log h ON h.sha256 = d.sha256 AND h.partner = d.partner AND h.dataset = d.dataset "
         "WHERE d.partner = ? AND d.dataset = ?",
         params,

@@ -123,9 +123,16 @@ def evaluate(
         out.append(CheckOutcome(name, passed, rule.severity, rule.description, {"files": len(files), **metadata}))
 
     over = [f for f in loaded if over_share(contract, f)]
+    limit = contract.checks.max_quarantine_share
     add(
         "quarantine_share",
         not over,
+        summary="; ".join(
+            f"{f.name}: {f.rows_quarantined:,} of {f.rows_in:,} rows quarantined "
+            f"({f.rows_quarantined / f.rows_in:.0%}, more than {limit:.0%}); most broken: "
+            + ", ".join(f"{rule} ({n:,} rows)" for rule, n in worst_rules([f], top=3).items())
+            for f in over
+        ),
         rows_in=rows_in,
         rows_quarantined=quarantined,
         share=round(share, 4),
@@ -136,6 +143,7 @@ def evaluate(
     add(
         "deliveries_held",
         not held,
+        summary="; ".join(f"delivery {h.sha256[:12]} held since {h.since:%Y-%m-%d}: {h.reason}" for h in held),
         held=len(held),
         deliveries={h.sha256[:12]: f"since {h.since:%Y-%m-%d}: {h.reason}" for h in held},
     )

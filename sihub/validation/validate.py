@@ -69,7 +69,8 @@ def _validate_files(
         results = conform_files(con, contract, "_staged", run_id, key)
         for sha, name, raw in batch:  # name: the safe label, never the file's own name
             r = results.get(sha, Conformed(0, 0, 0))
-            archive.record_outcome(con, sha, run_id, "loaded", (r.rows_in, r.rows_loaded, r.rows_quarantined), None)
+            counts = (r.rows_in, r.rows_loaded, r.rows_quarantined)
+            archive.record_outcome(con, sha, run_id, "loaded", counts, None, (raw.missing, raw.unexpected))
             outcomes[sha] = FileOutcome(
                 name, sha, "loaded", r.rows_in, r.rows_loaded, r.rows_quarantined, r.rows_warned,
                 raw.missing, raw.unexpected, r.failures, rows_erased=r.rows_erased,
