@@ -143,7 +143,8 @@ def test_a_header_row_set_wrong_never_reports_cells_as_column_names(tmp_path: Pa
     a child's details)."""
     wrong = CONTRACT.model_copy(update={"columns": {k: c.model_copy(update={"required": False})
                                                     for k, c in CONTRACT.columns.items()}})  # fmt: skip
-    raw, *_ = ingest(write(tmp_path, f"Stops, Ann Smith 01/02/2015\n{HEADER}\nR1,Ann,01/02/2015,03/04/2024,A,\n"), wrong)
+    text = f"Stops, Ann Smith 01/02/2015\n{HEADER}\nR1,Ann,01/02/2015,03/04/2024,A,\n"
+    raw, *_ = ingest(write(tmp_path, text), wrong)
     assert raw.unexpected == ["2 column(s), names withheld: the header row does not match the contract's"]
     assert "Ann" not in str(raw)
 
