@@ -66,10 +66,10 @@ def test_an_xml_return_loads_each_record_with_its_ancestors_values(tmp_path: Pat
         "SELECT _line, la_child_id, CAST(plan_start AS VARCHAR), category, review_dates, cin_referral_date "
         "FROM childrens_services__cin_cp_plans ORDER BY _row"
     ).fetchall()
-    first_plan = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if "<ChildProtectionPlans>" in line)
+    starts = [i for i, line in enumerate(path.read_text().splitlines(), 1) if "<ChildProtectionPlans>" in line]
     assert [r[:5] for r in rows] == [
-        (first_plan, "C1", "2024-07-08", "Neglect", "2024-09-01, 2025-03-01"),  # NEG recoded; repeats joined
-        (first_plan + 3, "C1", "2025-01-02", "Emotional abuse", "2024-09-01, 2025-03-01"),
+        (starts[0], "C1", "2024-07-08", "Neglect", "2024-09-01, 2025-03-01"),  # NEG recoded; repeats joined
+        (starts[1], "C1", "2025-01-02", "Emotional abuse", "2024-09-01, 2025-03-01"),
     ]
     assert {str(r[5]) for r in rows} == {"2024-06-10"}  # read from the plan's parent
 
@@ -177,3 +177,68 @@ def test_data_docs_state_an_identifier_check_in_its_own_words() -> None:
     stated = expectation(CIN_PLANS, rule)
     assert type(stated).__name__ == "UnexpectedRowsExpectation"
     assert "check letter" in stated.description and "regex" not in stated.description.lower()
+
+
+def _annex_a_like(path: Path, sheets: dict[str, list[list[str]]]) -> Path:
+    wb = xlsxwriter.Workbook(str(path))
+    for name, rows in sheets.items():
+        ws = wb.add_worksheet(name)
+        for r, row in enumerate(rows):
+            ws.write_row(r, 0, row)
+    wb.close()
+    return path
+
+
+CONTACTS = ["Child Unique ID", "Gender", "Ethnicity", "Date of Birth", "Age of Child (Years)", "Date of Contact",
+            "Contact Source"]  # fmt: skip
+
+
+def test_a_list_is_found_by_a_longer_sheet_name_and_its_header_under_title_rows(tmp_path: Path) -> None:
+    contract = load_contract(CONTRACTS / "childrens_services" / "annex_a_list_1.yaml")
+    row = ["C1", "b) Female", "a) WBRI", "02/03/2015", "9", "01/02/2025", "q) 6: Police"]
+    book = _annex_a_like(
+        tmp_path / "annex.xlsx",
+        {
+            "Guidance": [["Read me first"]],
+            "List 10 - Adoption": [["Child Unique ID", "Family identifier"], ["A1", "F1"]],
+            "List 1 - Contacts": [["Annex A, List 1: contacts"], ["Inspection April 2025"], [], CONTACTS, row, row],
+        },
+    )
+    raw, result, con = load(book, contract)
+    assert (raw.rows, raw.missing, result.rows_loaded) == (2, [], 2)  # two like contacts: warned, both kept
+    assert con.execute("SELECT DISTINCT _line, child_ref, sex FROM childrens_services__annex_a_list_1").fetchall() in (
+        [(5, "C1", "F"), (6, "C1", "F")], [(6, "C1", "F"), (5, "C1", "F")]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sheets", "message"),
+    [
+        ({"List 10": [CONTACTS]}, "no sheet named like 'List 1'"),
+        ({"List 1 a": [CONTACTS], "List 1 b": [CONTACTS]}, "2 sheets named like 'List 1'"),
+        ({"List 1": [["Title"], ["Gender", "Date of Contact"]]}, "no header row found in the first 2 rows"),
+    ],
+)
+def test_a_list_that_cannot_be_found_is_refused_saying_why(tmp_path: Path, sheets, message: str) -> None:
+    contract = load_contract(CONTRACTS / "childrens_services" / "annex_a_list_1.yaml")
+    with pytest.raises(FileRejected, match=message):
+        load_raw(duckdb.connect(), contract, _annex_a_like(tmp_path / "annex.xlsx", sheets), "_raw")
+
+
+def test_a_csv_header_is_found_under_title_lines_and_file_patterns_ignore_case(tmp_path: Path) -> None:
+    episodes = load_contract(CONTRACTS / "childrens_services" / "ssda903_episodes.yaml")
+    auto = episodes.model_copy(update={"source": episodes.source.model_copy(update={"header_row": "auto"})})
+    folder = tmp_path / "childrens_services" / "ssda903"
+    folder.mkdir(parents=True)
+    path = folder / "SSDA903_Episodes.CSV"
+    path.write_text(
+        "SSDA903 2024-25\r\nEpisodes table\r\n"
+        "CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,PL_POST,URN\n"
+        "538333,21/07/2016,S,C2,N2,U6,PR1,24/04/2017,X1,CARPL,NR2 4AB,,1148477\n",
+        encoding="utf-8",
+    )
+    assert archive.landing_files(tmp_path, episodes) == [path]
+    raw, result, con = load(path, auto)
+    assert (raw.rows, result.rows_loaded) == (1, 1)
+    got = con.execute("SELECT _line, child_ref, legal_status FROM childrens_services__ssda903_episodes")
+    assert got.fetchall() == [(4, "538333", "C2")]

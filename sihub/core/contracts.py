@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sihub.core.paths import project
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+HEADER_SEARCH_ROWS = 30  # `header_row: auto` looks this far down for the header
 ROW_RULE_KINDS = (
     "unreadable_row",
     "duplicate_row",
@@ -68,9 +69,18 @@ class Source(Strict):
     format: Literal["csv", "xlsx", "xml"]
     encoding: str = Field("utf-8", description="csv: the encoding; a byte-order mark overrides it")
     delimiter: str = ","
-    header_row: int = Field(1, ge=1, description="Line or sheet row of the header, as an analyst counts")
-    sheet: str | int = Field(0, description="xlsx: the sheet by name, or by number among visible sheets from 0")
-    file_pattern: str = "*"
+    header_row: int | Literal["auto"] = Field(
+        1,
+        description="Line or sheet row of the header, as an analyst counts; `auto`: the first of the first "
+        f"{HEADER_SEARCH_ROWS} rows holding the most of the contract's column names (every required one)",
+    )
+    sheet: str | int = Field(
+        0,
+        description="xlsx: the sheet by number among visible sheets from 0, or by name: exactly, else ignoring "
+        "case, spaces and punctuation, else the one sheet whose name begins with it (`List 1` finds "
+        "`List 1 - Contacts`, never `List 10`)",
+    )
+    file_pattern: str = Field("*", description="which files of the folder are this dataset's (ignoring case)")
     folder: str | None = Field(
         None,
         description="the landing folder under the partner's, when one file feeds several datasets (a workbook's "
@@ -80,6 +90,13 @@ class Source(Strict):
     record: str | None = Field(
         None, description="xml: the path of the record element under the root, e.g. Children/Child/CINdetails"
     )
+
+    @field_validator("header_row")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("header_row counts from 1 (or is auto)")
+        return value
 
     @model_validator(mode="after")
     def _fits_format(self) -> Source:

@@ -25,6 +25,7 @@ import os
 import stat
 from contextlib import nullcontext
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import duckdb
@@ -190,7 +191,8 @@ def landing_files(landing: Path, contract: Contract) -> list[Path]:
     folder = landing_folder(landing, contract)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob(contract.source.file_pattern) if not p.name.startswith("."))
+    pattern = contract.source.file_pattern.lower()  # `Episodes.CSV` is an episodes file
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and fnmatchcase(p.name.lower(), pattern))
 
 
 def archive(

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import fastexcel
 
-from sihub.core.contracts import Contract
+from sihub.core.contracts import HEADER_SEARCH_ROWS, Contract
 from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.intake.workbook_cells import BadCell, bad_cells
 from sihub.intake.xml_records import LINE, XmlRejected, read_records
@@ -153,10 +153,30 @@ def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, ta
     return data_follows
 
 
+def _sheet_key(name: str) -> str:
+    return re.sub(r"[\W_]+", "", name).casefold()
+
+
+def _named_sheet(names: list[str], wanted: str) -> str:
+    """The sheet a contract names: exactly, else ignoring case, spaces and punctuation
+    (`list_1`), else the one whose name begins with it and goes on with no digit (`List 1 -
+    Contacts` for `List 1`, never `List 10`)."""
+    if wanted in names:
+        return wanted
+    key = _sheet_key(wanted)
+    same = [n for n in names if _sheet_key(n) == key]
+    starting = [n for n in names if _sheet_key(n).startswith(key) and not _sheet_key(n)[len(key) :][:1].isdigit()]
+    found = same or starting
+    if len(found) != 1:
+        why = "no sheet" if not found else f"{len(found)} sheets"
+        raise FileRejected(f"the workbook has {why} named like {wanted!r} (it has {len(names)} sheets)")
+    return found[0]
+
+
 def _visible_sheet(reader: fastexcel.ExcelReader, wanted: str | int) -> str | int:
     """A sheet index counts visible sheets only: a hidden first sheet is not the data."""
     if isinstance(wanted, str):
-        return wanted
+        return _named_sheet(reader.sheet_names, wanted)
     if len(reader.sheet_names) == 1 and wanted == 0:
         return 0  # a workbook's only sheet is visible (Excel keeps one); asking would parse it twice
     visible = [name for name in reader.sheet_names if reader.load_sheet(name, n_rows=0).visible == "visible"]
@@ -219,6 +239,60 @@ def _within(limits: WorkbookLimits, inflated: int, zipped: int, rows: int) -> No
         )
     if rows > limits.max_rows:
         raise FileRejected(f"a sheet of more than {limits.max_rows:,} rows, over the limit")
+
+
+def _header_row(contract: Contract, rows: list[list[str | None]]) -> int:
+    """`header_row: auto`: the first of `rows` (the file's first lines or sheet rows) holding
+    every required column's name and, of those, the most of the contract's names."""
+    keys = [{_header_key(k) for k in (c.source, *c.aliases)} for c in contract.columns.values()]
+    required = [k for k, c in zip(keys, contract.columns.values(), strict=True) if c.required]
+    best, best_matched = None, 0
+    for number, row in enumerate(rows, start=1):
+        cells = {_header_key(str(v)) for v in row if v is not None}
+        matched = sum(bool(k & cells) for k in keys)
+        if all(k & cells for k in required) and matched > best_matched:
+            best, best_matched = number, matched
+    if best is None:
+        names = [c.source for c in contract.columns.values() if c.required] or ["any column of the contract"]
+        raise FileRejected(
+            f"no header row found in the first {len(rows)} rows (looked for {', '.join(names)}): "
+            "check the contract's column names, or set header_row"
+        )
+    return best
+
+
+def _csv_rows(path: Path, contract: Contract) -> list[list[str]]:
+    """The first lines of a CSV as cells, decoded as the reader will (a byte-order mark first)."""
+    head, _ = _ends(path)
+    encoding = next((name for mark, name in BYTE_ORDER_MARKS if head.startswith(mark)), contract.source.encoding)
+    lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:HEADER_SEARCH_ROWS]
+    return list(csv.reader(lines, delimiter=contract.source.delimiter))
+
+
+def _xlsx_rows(path: Path, contract: Contract) -> list[list[str | None]]:
+    """The first rows of the contract's sheet, from the sheet's first row."""
+    check_workbook(path, WorkbookLimits.from_env())
+    try:
+        reader = fastexcel.read_excel(str(path))
+        sheet = reader.load_sheet(
+            _visible_sheet(reader, contract.source.sheet), header_row=None, skip_rows=0, n_rows=HEADER_SEARCH_ROWS,
+            dtypes="string",
+        )  # fmt: skip
+        columns = sheet.to_arrow().to_pydict().values()
+    except FileRejected:
+        raise
+    except Exception as err:  # fastexcel's own error types
+        raise FileRejected(f"not readable as an Excel workbook: {without_values(err)}") from err
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _resolved(contract: Contract, path: Path) -> Contract:
+    """The contract with its header row found, when it says `auto`."""
+    if contract.source.header_row != "auto" or contract.source.format == "xml":
+        return contract
+    rows = _csv_rows(path, contract) if contract.source.format == "csv" else _xlsx_rows(path, contract)
+    source = contract.source.model_copy(update={"header_row": _header_row(contract, rows)})
+    return contract.model_copy(update={"source": source})
 
 
 def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> None:
@@ -291,6 +365,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
     stays in the personal zone, where subject access searches it). Raises FileRejected when the file cannot be
     read or lacks a required column. Must run outside a transaction: row numbers come from
     the staged table's rowid."""
+    contract = _resolved(contract, path)
     loaded = f"{table}__as_sent"
     con.execute(f"DROP TABLE IF EXISTS {quote(loaded)}")
     data_follows = False

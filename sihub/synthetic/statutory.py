@@ -505,13 +505,14 @@ def _annex_a(folder: Path, kids: pd.DataFrame, frames: dict[str, pd.DataFrame], 
     truth = {}
     for sheet, headers in ANNEX_A.items():
         ws = wb.add_worksheet(sheet)
-        ws.write_row(0, 0, headers)
+        ws.write(0, 0, f"Annex A {sheet}: Synthetic council, inspection of {dt.date(2026, 4, 1):%d %B %Y}")
+        ws.write_row(2, 0, headers)  # under a title and a blank row, as councils' exports often are
         data = pd.DataFrame(
             {h: lists.get(sheet, {}).get(h, None) for h in headers},
             index=range(len(next(iter(lists[sheet].values()))) if sheet in lists else 0),
         )
         data = data.fillna("")
-        for r, values in enumerate(data.itertuples(index=False, name=None), start=1):
+        for r, values in enumerate(data.itertuples(index=False, name=None), start=3):
             for c, value in enumerate(values):
                 if value != "":
                     ws.write_string(r, c, str(value))
