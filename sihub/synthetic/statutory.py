@@ -96,6 +96,9 @@ ANNEX_A = {
                 "Date child/children placed with adopter(s)", "No. of children placed", "Date of Adoption Order",
                 "Date of leaving adoption process", "Reason for leaving adoption process"],
 }  # fmt: skip
+REAL_DATES = {"Date of Contact", "Child Protection Plan Start Date", "CIN Start Date"}  # the rest are text
+NEED_TEXT = {"N1": "N1 - Abuse or neglect", "N4": "N4 - Family in acute stress"}
+CLOSURE_TEXT = {"RC7": "RC7 - Services ceased for any other reason", "RC8": "RC8 - Case closed after assessment"}
 ANNEX_WINDOW_DAYS = 183  # Lists 1 to 9 cover the six months before the inspection
 
 
@@ -475,6 +478,17 @@ def _annex_a(folder: Path, kids: pd.DataFrame, frames: dict[str, pd.DataFrame], 
         return _text(_date(days), "%d/%m/%Y").to_numpy()
 
     worker = "Worker " + (kids.loc[refs["_child"].to_numpy(), "household"] % 40).astype(str).to_numpy()
+    by_ref = pd.Series(kids.index.to_numpy(), index=kids["la_ref"].to_numpy())
+    start = dt.date(1970, 1, 1) + dt.timedelta(days=since)
+    s47 = cin["cin_section_47"]
+    s47 = s47[s47["s47_start"] >= start].assign(child=lambda f: by_ref.loc[f["la_child_id"]].to_numpy())
+    need = cin["cin_details"]
+    need = need[need["cin_closure_date"].isna() | (need["cin_closure_date"] >= start)]
+    need = need.assign(child=by_ref.loc[need["la_child_id"]].to_numpy())
+
+    def day_text(values: pd.Series) -> list[str]:
+        return [v.strftime("%d/%m/%Y") if isinstance(v, dt.date) else "" for v in values]
+
     lists = {
         "List 1": {**common(contacts["_child"].to_numpy(), DAYN), "Date of Contact": dated(contacts["contact_date"]),
                    "Contact Source": contacts["contact_source"].map(REFERRAL_SOURCES).map(ANNEX_SOURCE).to_numpy()},
@@ -493,6 +507,21 @@ def _annex_a(folder: Path, kids: pd.DataFrame, frames: dict[str, pd.DataFrame], 
                    "Latest Category of Abuse": plans["category"].map(CATEGORY_CODES).map(ANNEX_CATEGORY).to_numpy(),
                    "Child Protection Plan End Date": dated(plans["plan_end"]),
                    "Number of Previous Child Protection Plans": "0", "Allocated Team": "Child protection team"},
+        "List 5": {**common(s47["child"], DAYN), DISABILITY: "b) No",
+                   "Strategy discussion initiating Section 47 Enquiry Start Date": day_text(s47["s47_start"]),
+                   "Was an Initial Child Protection Conference deemed unnecessary?": "b) No",
+                   "Date of Initial Child Protection Conference": day_text(s47["date_of_initial_cpc"]),
+                   "Did the Initial Child Protection Conference Result in a Child Protection Plan": "a) Yes",
+                   "Number of Section 47 Enquiries in the last 12 months": "1",
+                   "Number of ICPCs in the last 12 months": "1", "Allocated Team": "Child protection team"},
+        "List 6": {**common(need["child"], DAYN), DISABILITY: "b) No",
+                   "CIN Start Date": day_text(need["cin_referral_date"]),
+                   "Primary Need Code": need["primary_need_code"].map(NEED_TEXT).to_numpy(),
+                   "CIN Closure Date": day_text(need["cin_closure_date"]),
+                   "Reason for Closure": need["reason_for_closure"].map(CLOSURE_TEXT).fillna("").to_numpy(),
+                   "Case Status": np.where(need["cin_closure_date"].isna(), "c) Child in need plan",
+                                           "e) Closed episode"),
+                   "Allocated Team": "Assessment team"},
         "List 8": {**common(episodes["_child"].to_numpy(), DAYN), DISABILITY: "b) No",
                    "Date Started to be Looked After": dated(episodes["episode_start"]),
                    "Child's Legal Status": episodes["legal_status"].to_numpy(),
@@ -503,6 +532,7 @@ def _annex_a(folder: Path, kids: pd.DataFrame, frames: dict[str, pd.DataFrame], 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
     wb.set_properties({"created": dt.datetime(2026, 4, 1, 6, 0, 0), "author": "Synthetic council"})
     truth = {}
+    day_format = wb.add_format({"num_format": "dd/mm/yyyy"})
     for sheet, headers in ANNEX_A.items():
         ws = wb.add_worksheet(sheet)
         ws.write(0, 0, f"Annex A {sheet}: Synthetic council, inspection of {dt.date(2026, 4, 1):%d %B %Y}")
@@ -514,7 +544,9 @@ def _annex_a(folder: Path, kids: pd.DataFrame, frames: dict[str, pd.DataFrame], 
         data = data.fillna("")
         for r, values in enumerate(data.itertuples(index=False, name=None), start=3):
             for c, value in enumerate(values):
-                if value != "":
+                if value != "" and headers[c] in REAL_DATES:  # a date cell, as Excel keeps one
+                    ws.write_datetime(r, c, dt.datetime.strptime(value, "%d/%m/%Y"), day_format)
+                elif value != "":
                     ws.write_string(r, c, str(value))
         truth[f"annex_a_list_{sheet.split()[1]}"] = data.replace("", None)
     wb.close()
