@@ -134,7 +134,9 @@ def _refresh(paths: HubPaths) -> None:
     ) as progress:
         outcome = run_refresh(paths.home, _StageProgress(progress))
     if not outcome.success:
-        console.print(f"[red]error[/]: the refresh could not publish: {outcome.reason}")
+        console.print(
+            f"[red]error[/]: the refresh could not publish: {outcome.reason}", soft_wrap=True, highlight=False
+        )
         raise typer.Exit(1)
     if outcome.reason:  # published, then a later step (retention, the audit chain) failed
         console.print(f"[red]error[/]: published, but a later step failed: {outcome.reason}", soft_wrap=True)
@@ -198,7 +200,7 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
                 f"`sihub release {d['partner']}/{d['dataset']} --sha {h['sha256'][:12]}`.",
                 highlight=False,
             )
-    else:
+    if not summary.get("datasets"):
         console.print("No new deliveries in landing; outputs rebuilt from the stores.")
     published = paths.published
     console.print(
@@ -520,8 +522,17 @@ def contracts_check() -> None:
     if errors:
         console.print(f"{len(errors)} error(s) in the data contracts.")
         raise typer.Exit(1)
-    used, dormant = in_use(contracts, load_register())
+    register = load_register()
+    used, dormant = in_use(contracts, register)
     console.print(f"{len(contracts)} data contracts are valid; {len(used)} are named by a data-sharing agreement.")
+    known = {(c.partner, c.dataset) for c in contracts}
+    for a in register.agreements:
+        for name in (d for d in a.datasets if (a.partner, d) not in known):
+            console.print(
+                f"[yellow]warning[/]: agreement {a.id} names {a.partner}/{name}, which has no contract "
+                f"(data_contracts/{a.partner}/{name}.yaml)",
+                highlight=False,
+            )
     if dormant:
         console.print(
             f"{len(dormant)} dormant (no agreement entry in {project().agreements.name}, so not run): "

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import AssetSelection, Definitions, define_asset_job, definitions, in_process_executor
 
 from assets.audit import chain
 from assets.factory import build_dataset_assets
@@ -59,4 +59,9 @@ def build_definitions(home: Path | None = None) -> Definitions:
     )
 
 
-defs = build_definitions(Path(os.environ["SIHUB_HOME"]) if "SIHUB_HOME" in os.environ else None)
+@definitions
+def defs() -> Definitions:
+    """What `dagster dev` and the daemon load, built when they ask (not on import: importing
+    this module, as `sihub refresh` does, must not read the contracts before it can say
+    clearly what is wrong with them)."""
+    return build_definitions(Path(os.environ["SIHUB_HOME"]) if "SIHUB_HOME" in os.environ else None)

@@ -11,6 +11,7 @@ from pipelines.definitions import REFRESH_JOB, build_definitions
 from pipelines.instance import hub_instance, prune_runs
 from pipelines.outcomes import Failure, failure, raise_failure_alert
 from pipelines.progress import Display, listen, stop_listening
+from sihub.core.contracts import ContractError
 from sihub.core.paths import HubPaths
 
 
@@ -36,7 +37,16 @@ def run_refresh(home: Path, display: Display | None = None, instance: DagsterIns
     """Run the whole refresh against `home`; never raises for a failed step. The Dagster
     instance is the one given, else the hub's (`pipelines.instance.hub_instance`)."""
     paths = HubPaths(home)
-    defs = build_definitions(home)
+    try:
+        defs = build_definitions(home)
+    except ContractError as err:  # nothing can run: said in one line, and alerted like a failed run
+        reason = f"the data contracts cannot be used ({len(str(err).splitlines())} error(s); first: " + (
+            f"{str(err).splitlines()[0]}): run `sihub contracts check`"
+        )
+        raise_failure_alert(
+            paths, "not-started", Failure(PUBLISHED_KEY, "the data contracts", reason), "sihub contracts check"
+        )
+        return RefreshOutcome(False, "not-started", None, reason)
     job = defs.resolve_job_def(REFRESH_JOB)
     if instance is None:
         instance = hub_instance(home)

@@ -82,6 +82,21 @@ def test_windows_1252_names_survive_intact(tmp_path: Path) -> None:
     assert names == [("Zoë", "O’Brien’s"), ("Seán", None)]
 
 
+def test_a_utf8_file_under_a_cp1252_contract_keeps_its_names_whole(tmp_path: Path) -> None:
+    """No byte-order mark, yet UTF-8: read as cp1252 it would load `ZoÃ«`, unseen."""
+    cp1252 = CONTRACT.model_copy(update={"source": CONTRACT.source.model_copy(update={"encoding": "cp1252"})})
+    _, result, con = ingest(write(tmp_path, f"{HEADER}\nR1,Zoë,01/02/2015,03/04/2024,A,O’Brien’s\n"), cp1252)
+    assert result.rows_loaded == 1
+    assert con.execute('SELECT forename, notes FROM "police__stops"').fetchall() == [("Zoë", "O’Brien’s")]
+    _, _, con = ingest(write(tmp_path, f"{HEADER}\nR1,Zoë,01/02/2015,03/04/2024,A,\n", encoding="cp1252"), cp1252)
+    assert con.execute('SELECT forename FROM "police__stops"').fetchall() == [("Zoë",)]  # real cp1252 as before
+
+
+def test_a_semicolon_file_under_a_comma_contract_is_refused_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(FileRejected, match=r"is the delimiter ',' right\?"):
+        ingest(write(tmp_path, HEADER.replace(",", ";") + "\nR1;Ann;01/02/2015;03/04/2024;A;\n"))
+
+
 def test_bom_and_crlf(tmp_path: Path) -> None:
     path = tmp_path / "stops.csv"
     path.write_bytes(codecs.BOM_UTF8 + f"{HEADER}\r\nR1,Ann,01/02/2015,03/04/2024,A,\r\n".encode())

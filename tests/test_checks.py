@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from governance.agreements import in_use, load_register
 from pipelines.definitions import build_definitions
 from pipelines.refresh import run_refresh
 from sihub.core.contracts import load_contracts
@@ -50,7 +51,7 @@ def test_every_dataset_rule_is_an_asset_check_and_only_the_leak_guard_blocks(tmp
     defs = build_definitions(tmp_path)
     graph = defs.resolve_asset_graph()
     checks = {k for k in graph.asset_check_keys if k.asset_key.path[:1] == ["validated"]}
-    contracts = load_contracts()
+    contracts, _ = in_use(load_contracts(), load_register())
     assert {k.name for k in checks} >= {
         "quarantine_share",
         "deliveries_held",

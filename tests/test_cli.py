@@ -101,3 +101,34 @@ def test_the_refresh_table_keeps_every_name_whole_in_80_columns() -> None:
     for partner, dataset in names:
         assert partner in text and f" {dataset} " in text
     assert "2,817,655" in text and "12,345" in text
+
+
+def test_a_broken_contract_stops_the_refresh_with_one_line_and_an_alert(tmp_path: Path) -> None:
+    """No traceback for a newcomer's YAML slip: one line naming the file and where, an alert,
+    and `sihub contracts check` warns of an agreement naming a dataset with no contract."""
+    import shutil
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    own = tmp_path / "project"
+    for part in ("data_contracts", "sql", "reference", "governance"):
+        shutil.copytree(repo / part, own / part, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copy(repo / "dagster.yaml", own / "dagster.yaml")
+    broken = own / "data_contracts" / "police" / "missing_episodes.yaml"
+    broken.write_text(broken.read_text().replace("columns:", "columns: {", 1))
+    register = yaml.safe_load((own / "governance" / "agreements.yaml").read_text())
+    register["agreements"][0]["datasets"].append("camhs_referals")
+    (own / "governance" / "agreements.yaml").write_text(yaml.safe_dump(register))
+    home = tmp_path / "home"
+    env = {**os.environ, "SIHUB_HOME": str(home), "COLUMNS": "120", "SIHUB_PROJECT": str(own)}
+    env.pop("DAGSTER_HOME", None)
+    result = subprocess.run([SIHUB, "refresh"], capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "missing_episodes.yaml" in error and "line" in error and "sihub contracts check" in error
+    assert list((home / "published" / "alerts").glob("*.json"))
+    broken.write_text(broken.read_text().replace("columns: {", "columns:", 1))
+    check = subprocess.run([SIHUB, "contracts", "check"], capture_output=True, text=True, env=env, check=False)
+    assert check.returncode == 0
+    assert "names childrens_services/camhs_referals, which has no contract" in check.stderr.replace("\n", " ")

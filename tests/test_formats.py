@@ -63,15 +63,27 @@ def test_an_xml_return_loads_each_record_with_its_ancestors_values(tmp_path: Pat
     raw, result, con = load(path, CIN_PLANS)
     assert (raw.rows, result.rows_loaded, result.rows_quarantined) == (2, 2, 0)
     rows = con.execute(
-        "SELECT _line, la_child_id, CAST(plan_start AS VARCHAR), category, review_dates, cin_referral_date "
+        "SELECT _line, la_child_id, CAST(plan_start AS VARCHAR), category, 0, cin_referral_date "
         "FROM childrens_services__cin_cp_plans ORDER BY _row"
     ).fetchall()
     starts = [i for i, line in enumerate(path.read_text().splitlines(), 1) if "<ChildProtectionPlans>" in line]
     assert [r[:5] for r in rows] == [
-        (starts[0], "C1", "2024-07-08", "Neglect", "2024-09-01, 2025-03-01"),  # NEG recoded; repeats joined
-        (starts[1], "C1", "2025-01-02", "Emotional abuse", "2024-09-01, 2025-03-01"),
+        (starts[0], "C1", "2024-07-08", "Neglect", 0),  # NEG recoded
+        (starts[1], "C1", "2025-01-02", "Emotional abuse", 0),
     ]
     assert {str(r[5]) for r in rows} == {"2024-06-10"}  # read from the plan's parent
+    reviews = load_contract(CONTRACTS / "childrens_services" / "cin_cp_reviews.yaml")
+    raw, result, con = load(path, reviews)  # each review date a record, its plan and child four steps up
+    got = con.execute(
+        "SELECT la_child_id, CAST(plan_start AS VARCHAR), CAST(review_date AS VARCHAR) "
+        "FROM childrens_services__cin_cp_reviews ORDER BY _row"
+    ).fetchall()
+    assert got == [
+        ("C1", "2024-07-08", "2024-09-01"),
+        ("C1", "2024-07-08", "2025-03-01"),
+        ("C1", "2025-01-02", "2024-09-01"),
+        ("C1", "2025-01-02", "2025-03-01"),
+    ]
 
 
 def test_a_namespaced_return_with_the_older_gender_element_loads(tmp_path: Path) -> None:
@@ -242,3 +254,34 @@ def test_a_csv_header_is_found_under_title_lines_and_file_patterns_ignore_case(t
     assert (raw.rows, result.rows_loaded) == (1, 1)
     got = con.execute("SELECT _line, child_ref, legal_status FROM childrens_services__ssda903_episodes")
     assert got.fetchall() == [(4, "538333", "C2")]
+
+
+def test_a_hidden_sheet_of_the_same_name_is_never_read_and_two_candidates_are_refused(tmp_path: Path) -> None:
+    contract = load_contract(CONTRACTS / "childrens_services" / "annex_a_list_1.yaml")
+    row = ["FRESH1", "b) Female", "a) WBRI", "02/03/2015", "9", "01/02/2025", "q) 6: Police"]
+    path = tmp_path / "annex.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    stale = wb.add_worksheet("List 1")
+    for r, values in enumerate([CONTACTS, ["STALE1", *row[1:]]]):
+        stale.write_row(r, 0, values)
+    stale.hide()
+    fresh = wb.add_worksheet("List 1 - Contacts")
+    for r, values in enumerate([CONTACTS, row]):
+        fresh.write_row(r, 0, values)
+    fresh.activate()
+    wb.close()
+    _, _, con = load(path, contract)
+    assert con.execute("SELECT child_ref FROM childrens_services__annex_a_list_1").fetchall() == [("FRESH1",)]
+    copied = _annex_a_like(tmp_path / "copied.xlsx", {"List 1 - Contacts": [CONTACTS, row], "List 1 (2)": [CONTACTS]})
+    with pytest.raises(FileRejected, match="2 sheets named like 'List 1'"):
+        load_raw(duckdb.connect(), contract, copied, "_raw")
+
+
+@pytest.mark.parametrize(
+    ("postcode", "district"),
+    [("NR2 4AB", "NR2"), ("nr24ab", "NR2"), ("NR1 3", "NR1"), (" PE37  9NX ", "PE37"), ("NR2\t4AB", "NR2"), ("", None)],
+)
+def test_a_postcode_or_its_sector_gives_its_district(postcode: str, district: str | None) -> None:
+    from sihub.privacy.generalise import outward_code_sql
+
+    assert duckdb.connect().execute(f"SELECT {outward_code_sql('$p')}", {"p": postcode}).fetchall() == [(district,)]

@@ -82,13 +82,48 @@ def _mixed_line_endings(sample: bytes) -> bool:
     return len(endings) > 1
 
 
+def _utf8(sample: bytes, cut: bool) -> bool:
+    """Whether a sample is UTF-8 with characters beyond ASCII (`cut`: the sample was cut from
+    a larger file, so a multi-byte character cut at either end is forgiven). Text in a
+    single-byte encoding such as cp1252 almost never is: `Zoë` there is one byte that cannot
+    start a UTF-8 character."""
+    if max(sample, default=0) < 0x80:
+        return False
+    start = next((i for i, b in enumerate(sample[:4]) if b & 0xC0 != 0x80), 0) if cut else 0
+    try:
+        sample[start:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        return cut and err.start >= len(sample) - 3 and err.reason == "unexpected end of data"
+    return True
+
+
+def _encoding(head: bytes, tail: bytes, declared: str) -> str:
+    """The encoding to read a file in: a byte-order mark's; UTF-8 when a contract declares a
+    single-byte encoding and the file is UTF-8 (else `Zoë` would load as `ZoÃ«`, unseen);
+    else the contract's."""
+    marked = next((name for mark, name in BYTE_ORDER_MARKS if head.startswith(mark)), None)
+    if marked:
+        return marked
+    single_byte = codecs.lookup(declared).name not in ("utf-8", "utf-16", "utf-32") if _known(declared) else False
+    cut = len(head) == SNIFF_BYTES
+    return "utf-8" if single_byte and (_utf8(head, cut) or _utf8(tail, cut)) else declared
+
+
+def _known(encoding: str) -> bool:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return False
+    return True
+
+
 def _readable(path: Path, declared: str, scratch: Path) -> tuple[Path, str]:
     """The file as DuckDB will read it, and in what encoding. A byte-order mark says the
     encoding whatever the contract declares (Excel's "CSV UTF-8" export of a cp1252 dataset);
     a file in an encoding DuckDB cannot read, or with mixed line endings, is read from a
     UTF-8 copy with `\\n` endings (only then: a copy of a large file costs seconds)."""
     head, tail = _ends(path)
-    encoding = next((name for mark, name in BYTE_ORDER_MARKS if head.startswith(mark)), declared)
+    encoding = _encoding(head, tail, declared)
     if b"\x00" in head and encoding != "utf-16":
         raise FileRejected("not a text file: it contains binary data")
     if encoding.lower() not in NATIVE_ENCODINGS:
@@ -158,28 +193,33 @@ def _sheet_key(name: str) -> str:
 
 
 def _named_sheet(names: list[str], wanted: str) -> str:
-    """The sheet a contract names: exactly, else ignoring case, spaces and punctuation
-    (`list_1`), else the one whose name begins with it and goes on with no digit (`List 1 -
-    Contacts` for `List 1`, never `List 10`)."""
+    """The visible sheet a contract names (`names`: the visible ones): exactly, else ignoring
+    case, spaces and punctuation (`list_1`), else the one whose name begins with it, the
+    words in order, and goes on with no digit (`List 1 - Contacts` for `List 1`, never
+    `List 10`); two such sheets (`List 3 (2)` beside it) are refused, not guessed between."""
     if wanted in names:
         return wanted
     key = _sheet_key(wanted)
+    words = re.findall(r"[^\W_]+", wanted)
+    begins = re.compile(r"[\W_]*" + r"[\W_]*".join(map(re.escape, words)) + r"(?!\d)", re.IGNORECASE)
     same = [n for n in names if _sheet_key(n) == key]
-    starting = [n for n in names if _sheet_key(n).startswith(key) and not _sheet_key(n)[len(key) :][:1].isdigit()]
+    starting = [n for n in names if words and begins.match(n)]
     found = same or starting
     if len(found) != 1:
         why = "no sheet" if not found else f"{len(found)} sheets"
-        raise FileRejected(f"the workbook has {why} named like {wanted!r} (it has {len(names)} sheets)")
+        raise FileRejected(
+            f"the workbook has {why} named like {wanted!r} (it has {len(names)} sheet{'s' * (len(names) != 1)})"
+        )
     return found[0]
 
 
 def _visible_sheet(reader: fastexcel.ExcelReader, wanted: str | int) -> str | int:
     """A sheet index counts visible sheets only: a hidden first sheet is not the data."""
-    if isinstance(wanted, str):
-        return _named_sheet(reader.sheet_names, wanted)
     if len(reader.sheet_names) == 1 and wanted == 0:
         return 0  # a workbook's only sheet is visible (Excel keeps one); asking would parse it twice
     visible = [name for name in reader.sheet_names if reader.load_sheet(name, n_rows=0).visible == "visible"]
+    if isinstance(wanted, str):  # a hidden sheet of the same name is an old copy, not the data
+        return _named_sheet(visible, wanted)
     if wanted >= len(visible):
         raise FileRejected(f"the workbook has no visible sheet number {wanted + 1}")
     return visible[wanted]
@@ -263,8 +303,8 @@ def _header_row(contract: Contract, rows: list[list[str | None]]) -> int:
 
 def _csv_rows(path: Path, contract: Contract) -> list[list[str]]:
     """The first lines of a CSV as cells, decoded as the reader will (a byte-order mark first)."""
-    head, _ = _ends(path)
-    encoding = next((name for mark, name in BYTE_ORDER_MARKS if head.startswith(mark)), contract.source.encoding)
+    head, tail = _ends(path)
+    encoding = _encoding(head, tail, contract.source.encoding)
     lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:HEADER_SEARCH_ROWS]
     return list(csv.reader(lines, delimiter=contract.source.delimiter))
 
@@ -388,11 +428,16 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
             used.add(found)
             selects.append(f"CAST(s.{quote(found)} AS VARCHAR) AS {quote(name)}")
     required_missing = [c.source for c in contract.columns.values() if c.required and c.source in missing]
-    if contract.source.format == "xml" and not scalar(con, f"SELECT count(*) FROM {quote(loaded)}"):
-        missing = required_missing = []  # no record of this type in the return: nothing can be missing from one
+    if contract.source.format == "xml":  # an element left out of every record is an empty optional one
+        missing = required_missing
+        if not scalar(con, f"SELECT count(*) FROM {quote(loaded)}"):
+            missing = required_missing = []  # no record of this type in the return: nothing can be missing
     if required_missing:
         con.execute(f"DROP TABLE {quote(loaded)}")
-        raise FileRejected(f"missing required column(s): {', '.join(required_missing)}")
+        hint = ""
+        if contract.source.format == "csv" and len(headers) == 1 and re.search(r"[;\t|]", headers[0]):
+            hint = f" (the header is one column: is the delimiter {contract.source.delimiter!r} right?)"
+        raise FileRejected(f"missing required column(s): {', '.join(required_missing)}{hint}")
     header_line = contract.source.header_row
     rejects = _unreadable_lines(con, contract.source.format)
     rejected = scalar(con, f"SELECT count(*) FROM {rejects}")

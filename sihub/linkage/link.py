@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 from sihub.core.contracts import Contract, IdentifierKind
 from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.core.reference import reference_file
+from sihub.privacy.generalise import outward_code_sql
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import folded_name_sql, hmac_pads, hmac_sql, identity_sql, nodes_sql
 from sihub.validation.current import current_rows
@@ -77,9 +78,7 @@ def _add_records(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
         "forename": folded_name_sql(col[IdentifierKind.forename]) if IdentifierKind.forename in col else None,
         "date_of_birth": col.get(IdentifierKind.date_of_birth),
         "sex": f"NULLIF(upper(left(trim({sex}), 1)), '')" if sex else None,
-        "postcode_district": (
-            f"NULLIF(regexp_replace(upper(replace({postcode}, ' ', '')), '.{{3}}$', ''), '')" if postcode else None
-        ),
+        "postcode_district": (outward_code_sql(postcode) if postcode else None),
     }
     selects = ", ".join(f"{sql or 'NULL'} AS {name}" for name, sql in values.items())
     table = current_rows(contract)  # held deliveries and superseded records link nothing

@@ -248,12 +248,13 @@ def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return table_exists(con, table) and bool(scalar(con, f"SELECT count(*) > 0 FROM {quote(table)}"))
 
 
-def _feed(con: duckdb.DuckDBPyConnection, feeds: dict[str, list[str]]) -> dict[str, str]:
+def _feed(con: duckdb.DuckDBPyConnection, feeds: dict[str, list[str]]) -> dict[str, tuple[str, bool]]:
     """Stand a statutory return in for a bespoke extract with no rows: a temporary table under
     the extract's name (it shadows the empty one for this connection only) holding the first
     feeder with rows; its columns carry the same names, and a return without addresses gets
-    an empty district (its records count for the county). Returns target -> feeder used.
-    Never both: a council sending both would count each plan twice, so the extract wins."""
+    an empty district (its records count for the county). Returns target -> (feeder used,
+    whether it has districts). Never both: a council sending both would count each plan
+    twice, so the extract wins."""
     used = {}
     for target, feeders in feeds.items():
         feeder = next((f for f in feeders if _has_rows(con, f)), None)
@@ -262,7 +263,7 @@ def _feed(con: duckdb.DuckDBPyConnection, feeds: dict[str, list[str]]) -> dict[s
         have = {r[0] for r in con.execute(f"DESCRIBE {quote(feeder)}").fetchall()}
         geography = "".join(f", NULL::VARCHAR AS {c}" for c in ("district_code", "locality_code") if c not in have)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(target)} AS SELECT *{geography} FROM {quote(feeder)}")
-        used[target] = feeder
+        used[target] = (feeder, not geography)
     return used
 
 
@@ -288,10 +289,17 @@ def compute(
             outcome[metric.id] = f"skipped: no data for {', '.join(missing)}"
             continue
         outcome[metric.id] = _run(con, metric, months)
-        if through := [f"{t} from {fed[t]}" for t in metric.source_tables if t in fed]:
+        if through := [f"{t} from {fed[t][0]}" for t in metric.source_tables if t in fed]:
             outcome[metric.id] = f"{outcome[metric.id]} rows ({'; '.join(through)})"
     _catalogue_table(con, metrics)
     con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
+    county_only = [m.id for m in metrics if any(t in fed and not fed[t][1] for t in m.source_tables)]
+    if county_only:  # fed by a return with no addresses: a district's zero would be a false one
+        con.execute(
+            "UPDATE metric_values SET no_data = true WHERE list_contains(?, metric_id) "
+            "AND geography_code <> (SELECT any_value(county_code) FROM ref_district)",
+            [county_only],
+        )
     over = con.execute(
         "SELECT DISTINCT metric_id FROM metric_values WHERE breakdown LIKE '%:~%' AND numerator < 0 ORDER BY 1"
     ).fetchall()

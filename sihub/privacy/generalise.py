@@ -1,5 +1,6 @@
 """Generalising quasi-identifiers: a date of birth becomes an age and an age band at the
-event, so the shared store can count children by age without holding when they were born."""
+event, so the shared store can count children by age without holding when they were born;
+a postcode becomes its postcode district (the outward code)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,14 @@ def age_band_sql(age: str) -> str:
     statistics, to 17); NULL for no age."""
     cases = " ".join(f"WHEN {age} < {upper} THEN '{label}'" for upper, label in AGE_BANDS)
     return f"CASE WHEN {age} IS NULL THEN NULL {cases} END"
+
+
+def outward_code_sql(postcode: str) -> str:
+    """SQL for a postcode's outward code (`NR2` of `NR2 4AB`): the part before the space when
+    there is one (a sector, `NR1 3`, as some returns give it, keeps its district), else all
+    but the last three characters; NULL for a blank."""
+    text = f"regexp_replace(upper(trim({postcode})), '\\s+', ' ', 'g')"
+    return (
+        f"NULLIF(CASE WHEN contains({text}, ' ') THEN split_part({text}, ' ', 1) "
+        f"ELSE regexp_replace({text}, '.{{3}}$', '') END, '')"
+    )

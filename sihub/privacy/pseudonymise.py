@@ -73,6 +73,11 @@ def nodes_sql(contract: Contract, alias: str = "t") -> dict[str, str]:
 
 
 def identity_sql(contract: Contract, alias: str = "t") -> str:
-    """SQL for the normalised identifier a record is keyed on: its most trusted (NULL when it has none)."""
+    """SQL for the normalised identifier a record is keyed on: its most trusted (NHS number,
+    UPN, name key), else the partner's own reference for the person (a statutory return holds
+    only that for a child with no UPN: without it the record would link to no one); NULL
+    when it has none."""
     parts = list(identifier_sql(contract, alias).values())
+    if ref := nodes_sql(contract, alias).get("person_ref"):
+        parts.append(ref)
     return f"coalesce({', '.join(parts)})" if parts else "NULL::VARCHAR"

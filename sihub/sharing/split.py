@@ -15,7 +15,7 @@ import duckdb
 
 from sihub.core.contracts import Classification, Contract, IdentifierKind
 from sihub.core.db import literal, quote, scalar, table_exists
-from sihub.privacy.generalise import age_band_sql, age_sql
+from sihub.privacy.generalise import age_band_sql, age_sql, outward_code_sql
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import hmac_pads, hmac_sql, identity_sql
 from sihub.privacy.scrub import scrub_sql
@@ -166,7 +166,7 @@ def build_shared_table(
             selects.append(f"{guarded[name]} AS {quote(name)}")
     postcode = contract.identifier_column(IdentifierKind.postcode)
     if postcode:
-        outward = f"regexp_replace(upper(replace(t.{quote(postcode)}, ' ', '')), '.{{3}}$', '')"
+        outward = outward_code_sql(f"t.{quote(postcode)}")
         joins.append(f"LEFT JOIN ref_postcode_district pd ON pd.postcode_district = {outward}")
         joins.append("LEFT JOIN ref_district rd ON rd.district_code = pd.district_code")
         selects += ["pd.district_code AS district_code", "rd.locality_code AS locality_code"]

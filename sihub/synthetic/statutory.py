@@ -261,7 +261,7 @@ def _cin_census(folder: Path, kids: pd.DataFrame, frames: dict[str, pd.DataFrame
                  "</CollectionDetails><Source><SourceLevel>L</SourceLevel><LEA>926</LEA><SoftwareCode>Synthetic"
                  f"</SoftwareCode><Release>1</Release><SerialNo>{year % 1000:03d}</SerialNo>"
                  f"<DateTime>{year}-05-01T09:00:00</DateTime></Source></Header>", "<Children>"]  # fmt: skip
-        rows = {"cin_children": [], "cin_details": [], "cin_assessments": [], "cin_section_47": [], "cin_cp_plans": []}
+        rows: dict[str, list] = {name: [] for name in CIN_COLUMNS}
         by_child = {c: g for c, g in dy.groupby("_child")}
         for child in children.itertuples(index=False):
             ident = (child.la_child_id, child.upn, child.date_of_birth)
@@ -297,6 +297,15 @@ def _cin_census(folder: Path, kids: pd.DataFrame, frames: dict[str, pd.DataFrame
                                 "</FactorsIdentifiedAtAssessment></Assessments>")  # fmt: skip
                     rows["cin_assessments"].append((*ident, _date([det.referral])[0], _date([x.start])[0],
                                                     _date([authorised])[0], "21"))  # fmt: skip
+                done = _as_at(ass["assessment_authorised"].to_numpy(), year)
+                if not len(pl) and not det.nfa and len(done) and done.min() != BLANK_DAY:
+                    plan = int(done.min()) + 7  # a child in need plan once the assessment is authorised
+                    if plan <= ref_day:
+                        plan_end = closure if closure == BLANK_DAY or closure > plan else BLANK_DAY
+                        body.append("<CINPlanDates>" + _el("CINPlanStartDate", _iso(plan))
+                                    + _el("CINPlanEndDate", _iso(plan_end)) + "</CINPlanDates>")  # fmt: skip
+                        rows["cin_plans"].append((*ident, _date([det.referral])[0], _date([plan])[0],
+                                                  _date([plan_end])[0]))  # fmt: skip
                 for x in sx.itertuples(index=False):
                     body.append("<Section47>" + _el("S47ActualStartDate", _iso(x.s47))
                                 + _el("InitialCPCtarget", _iso(x.s47 + 15)) + _el("DateOfInitialCPC", _iso(x.start))
@@ -307,10 +316,14 @@ def _cin_census(folder: Path, kids: pd.DataFrame, frames: dict[str, pd.DataFrame
                 for x in pl.itertuples(index=False):
                     end = _as_at([x.end], year)[0]
                     code = CATEGORY_CODES[x.category]
+                    last = min(ref_day, end if end != BLANK_DAY else ref_day)
+                    reviews = [int(d) for d in range(x.start + 90, last + 1, 182)]  # at 3 months, then 6-monthly
                     body.append("<ChildProtectionPlans>" + _el("CPPstartDate", _iso(x.start))
                                 + _el("CPPendDate", _iso(end)) + _el("InitialCategoryOfAbuse", code)
                                 + _el("LatestCategoryOfAbuse", code) + "<NumberOfPreviousCPP>0</NumberOfPreviousCPP>"
-                                "</ChildProtectionPlans>")  # fmt: skip
+                                + ("<Reviews>" + "".join(_el("CPPreviewDate", _iso(d)) for d in reviews) + "</Reviews>"
+                                   if reviews else "") + "</ChildProtectionPlans>")  # fmt: skip
+                    rows["cin_cp_reviews"] += [(*ident, _date([x.start])[0], _date([d])[0]) for d in reviews]
                     rows["cin_cp_plans"].append((*ident, _date([det.referral])[0], _date([x.start])[0],
                                                  _date([end])[0], x.category, x.category, 0))  # fmt: skip
                 lines.append("<CINdetails>" + "".join(body) + "</CINdetails>")
@@ -332,10 +345,13 @@ CIN_COLUMNS = {
                        "icpc_not_required"],
     "cin_cp_plans": [*IDENT, "cin_referral_date", "plan_start", "plan_end", "category", "latest_category",
                      "previous_plans"],
+    "cin_cp_reviews": [*IDENT, "plan_start", "review_date"],
+    "cin_plans": [*IDENT, "cin_referral_date", "cin_plan_start", "cin_plan_end"],
 }  # fmt: skip
 CIN_KEYS = {"cin_children": ["la_child_id"], "cin_details": ["la_child_id", "cin_referral_date"],
             "cin_assessments": ["la_child_id", "assessment_start"], "cin_section_47": ["la_child_id", "s47_start"],
-            "cin_cp_plans": ["la_child_id", "plan_start"]}  # fmt: skip
+            "cin_cp_plans": ["la_child_id", "plan_start"], "cin_plans": ["la_child_id", "cin_plan_start"],
+            "cin_cp_reviews": ["la_child_id", "plan_start", "review_date"]}  # fmt: skip
 
 
 def _newest(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
