@@ -241,3 +241,16 @@ def test_a_dataset_never_seen_onboards_with_a_contract_and_an_agreement_entry(wo
     ]
     page = home / "published" / next(d for d in outcome.summary["datasets"] if d["dataset"] == "outcomes")["data_docs"]
     assert page.exists()
+
+
+def test_returns_that_carry_only_the_councils_child_id_still_link(world) -> None:
+    """SSDA903 episodes carry no NHS number, UPN or name: the council's own child ID keys
+    them, and linkage joins them to the child's other records (the bespoke extracts carry the
+    same ID beside names and NHS numbers)."""
+    home, _, _ = world
+    with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        unkeyed, unlinked, total = con.execute(
+            "SELECT count(*) FILTER (e.person_key IS NULL), count(*) FILTER (l.person_key IS NULL), count(*) "
+            "FROM childrens_services__ssda903_episodes e LEFT JOIN child_link l USING (person_key)"
+        ).fetchone()
+    assert total > 0 and unkeyed == 0 and unlinked == 0

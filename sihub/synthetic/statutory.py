@@ -348,10 +348,15 @@ CIN_COLUMNS = {
     "cin_cp_reviews": [*IDENT, "plan_start", "review_date"],
     "cin_plans": [*IDENT, "cin_referral_date", "cin_plan_start", "cin_plan_end"],
 }  # fmt: skip
-CIN_KEYS = {"cin_children": ["la_child_id"], "cin_details": ["la_child_id", "cin_referral_date"],
-            "cin_assessments": ["la_child_id", "assessment_start"], "cin_section_47": ["la_child_id", "s47_start"],
-            "cin_cp_plans": ["la_child_id", "plan_start"], "cin_plans": ["la_child_id", "cin_plan_start"],
-            "cin_cp_reviews": ["la_child_id", "plan_start", "review_date"]}  # fmt: skip
+CIN_KEYS = {
+    "cin_children": ["la_child_id"],
+    "cin_details": ["la_child_id", "cin_referral_date"],
+    "cin_assessments": ["la_child_id", "assessment_start"],
+    "cin_section_47": ["la_child_id", "s47_start"],
+    "cin_cp_plans": ["la_child_id", "plan_start"],
+    "cin_cp_reviews": ["la_child_id", "plan_start", "review_date"],
+    "cin_plans": ["la_child_id", "cin_referral_date", "cin_plan_start"],
+}
 
 
 def _newest(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
