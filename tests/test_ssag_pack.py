@@ -33,8 +33,8 @@ def pack(first_run, home: Path) -> openpyxl.Workbook:
 def test_every_sheet_says_period_source_and_run(pack, home: Path) -> None:
     run_id = _table(home, "publication")["run_id"].iloc[0]
     metrics = _table(home, "dim_metric")
-    assert pack.sheetnames[0] == "Contents" and pack.sheetnames[-2:] == ["Alerts", "DQ scorecard"]
-    assert len(pack.sheetnames) == metrics["theme"].nunique() + 3
+    assert pack.sheetnames[0] == "Contents" and pack.sheetnames[-3:] == ["Alerts", "DQ scorecard", "Technical"]
+    assert len(pack.sheetnames) == metrics["theme"].nunique() + 4
     for ws in pack.worksheets:
         stamp = [ws.cell(row=r, column=1).value for r in (2, 3, 4)]
         assert stamp[0].startswith("Period: latest month") and stamp[1].startswith("Source:"), ws.title
@@ -62,14 +62,18 @@ def test_theme_sheets_show_latest_values_rag_colours_suppression_and_trend_chart
                     suppressed += 1
                 else:
                     assert cell.value == (
-                        None if expected["value"] != expected["value"] else round(expected["value"], 1)
+                        "no data" if expected["value"] != expected["value"] else round(expected["value"], 1)
                     )
                 if expected["rag"] in FILLS:
                     assert cell.fill.fgColor.rgb.endswith(FILLS[expected["rag"]])
                     coloured += 1
                 checked += 1
         assert len(ws._charts) == len(theme_metrics)
-        assert all(len(chart.series) == 7 for chart in ws._charts)  # one line per district
+        assert all(len(chart.series) == 8 for chart in ws._charts)  # the county and a line per district
+        assert all(s.smooth is False for chart in ws._charts for s in chart.series)  # straight lines
+        county = _table(home, "dim_geography").query("geography_type == 'county'")["geography_name"].iloc[0]
+        for chart in ws._charts:  # the county's line comes first, named
+            assert ws[chart.series[0].tx.strRef.f.split("!")[1].replace("$", "")].value == county
     assert checked > 300 and suppressed > 0 and coloured > 0
 
 
@@ -81,8 +85,31 @@ def test_alerts_and_quality_sheets(pack, home: Path) -> None:
     rows = [r for r in quality.iter_rows(min_row=7, values_only=True) if r[0] and r[0] != "Partner"]
     counts = [v for r in rows for v in r[2:4] if isinstance(v, int)]
     assert counts and not any(1 <= v <= 5 for v in counts)
-    files = {r[2] for r in rows if isinstance(r[3], str) and len(r[3]) == 64}
+    technical = [r for r in pack["Technical"].iter_rows(min_row=7, values_only=True) if r[0] and r[0] != "Partner"]
+    files = {r[2] for r in technical if isinstance(r[3], str) and len(r[3]) == 64}
     assert files == set(_table(home, "publication")["delivery"])
+
+
+def test_board_sheets_are_made_to_be_read_and_printed(pack) -> None:
+    """Frozen headers, set widths, number formats, landscape fitted to the width with the
+    header repeated; signals in words; hashes and rule codes on the technical sheet only."""
+    import re
+
+    for ws in pack.worksheets:
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1, ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_title_rows, ws.title
+        assert ws.freeze_panes and ws.column_dimensions["A"].width >= 20, ws.title
+        text = [str(c.value) for row in ws.iter_rows() for c in row if c.value is not None]
+        if ws.title != "Technical":
+            assert not [t for t in text if re.fullmatch(r"[0-9a-f]{64}", t)], ws.title
+            assert not [t for t in text if re.search(r"special_cause|common_cause", t)], ws.title
+    themes = [ws for ws in pack.worksheets if ws.title not in ("Contents", "Alerts", "DQ scorecard", "Technical")]
+    numbers = [c for ws in themes for row in ws.iter_rows() for c in row if isinstance(c.value, float)]
+    assert numbers and all(c.number_format == "#,##0.0" for c in numbers)
+    shares = [c for row in pack["DQ scorecard"].iter_rows() for c in row if isinstance(c.value, float)]
+    assert shares and all(c.number_format == "0.0%" and 0 <= c.value <= 1 for c in shares)
+    signals = {r[2] for r in pack["Alerts"].iter_rows(min_row=7, values_only=True) if r[3]}
+    assert signals and signals <= {"special cause: concern", "special cause: high", "special cause: low", "red rating"}
 
 
 def test_text_that_looks_like_a_formula_stays_text(first_run, home: Path, tmp_path: Path) -> None:
