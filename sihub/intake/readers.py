@@ -24,7 +24,7 @@ import fastexcel
 
 from sihub.core.contracts import HEADER_SEARCH_ROWS, Contract
 from sihub.core.db import literal, quote, scalar, table_exists
-from sihub.intake.workbook_cells import BadCell, bad_cells
+from sihub.intake.workbook_cells import SUSPECT, BadCell, bad_cells
 from sihub.intake.xml_records import LINE, XmlRejected, read_records
 from sihub.privacy.scrub import without_values
 
@@ -104,17 +104,12 @@ def _encoding(head: bytes, tail: bytes, declared: str) -> str:
     marked = next((name for mark, name in BYTE_ORDER_MARKS if head.startswith(mark)), None)
     if marked:
         return marked
-    single_byte = codecs.lookup(declared).name not in ("utf-8", "utf-16", "utf-32") if _known(declared) else False
-    cut = len(head) == SNIFF_BYTES
-    return "utf-8" if single_byte and (_utf8(head, cut) or _utf8(tail, cut)) else declared
-
-
-def _known(encoding: str) -> bool:
     try:
-        codecs.lookup(encoding)
-    except LookupError:
-        return False
-    return True
+        multi_byte = codecs.lookup(declared).name in ("utf-8", "utf-16", "utf-32")
+    except LookupError:  # an unknown name: `_readable` refuses it, saying so
+        return declared
+    cut = len(head) == SNIFF_BYTES
+    return "utf-8" if not multi_byte and (_utf8(head, cut) or _utf8(tail, cut)) else declared
 
 
 def _readable(path: Path, declared: str, scratch: Path) -> tuple[Path, str]:
@@ -136,9 +131,9 @@ def _readable(path: Path, declared: str, scratch: Path) -> tuple[Path, str]:
     return _transcoded(path, encoding, scratch), "utf-8"
 
 
-def _csv_header(path: Path, contract: Contract, encoding: str) -> tuple[list[str], bool]:
-    """The header row's names, read with Python's csv module from the start of the file, and
-    whether a line with something on it follows the header there."""
+def _csv_header(path: Path, contract: Contract, encoding: str) -> tuple[int, list[str], bool]:
+    """The header's line (found, for `header_row: auto`), its names, read with Python's csv
+    module from the start of the file, and whether a line with something on it follows it."""
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
     if not head.strip():
@@ -152,10 +147,14 @@ def _csv_header(path: Path, contract: Contract, encoding: str) -> tuple[list[str
             raise FileRejected(f"not readable as {encoding}: byte {err.start} cannot be decoded") from err
         text = head[: err.start].decode("utf-8-sig")  # a multi-byte character cut at the sniff boundary
     lines = text.splitlines()
-    if len(lines) < contract.source.header_row:
-        raise FileRejected(f"no header row at line {contract.source.header_row}")
-    header = next(csv.reader([lines[contract.source.header_row - 1]], delimiter=contract.source.delimiter))
-    data_follows = any(line.strip().strip(contract.source.delimiter) for line in lines[contract.source.header_row :])
+    delimiter = contract.source.delimiter
+    number = contract.source.header_row
+    if number == "auto":
+        number = _header_row(contract, list(csv.reader(lines[:HEADER_SEARCH_ROWS], delimiter=delimiter)))
+    if len(lines) < number:
+        raise FileRejected(f"no header row at line {number}")
+    header = next(csv.reader([lines[number - 1]], delimiter=delimiter))
+    data_follows = any(line.strip().strip(delimiter) for line in lines[number:])
     names, seen = [], set()
     for i, name in enumerate(header, start=1):
         name = name.strip() or f"column_{i}"
@@ -163,29 +162,29 @@ def _csv_header(path: Path, contract: Contract, encoding: str) -> tuple[list[str
             name += "_"
         seen.add(name)
         names.append(name)
-    return names, data_follows
+    return number, names, data_follows
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> bool:
-    """Read a CSV into `table`; returns whether lines follow its header (to tell an empty
-    delivery from one whose lines could not be found)."""
+def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> tuple[int, bool]:
+    """Read a CSV into `table`; returns its header's line and whether lines follow the header
+    (to tell an empty delivery from one whose lines could not be found)."""
     src = contract.source
     with tempfile.TemporaryDirectory(prefix="sihub-read-") as scratch:
         path, encoding = _readable(path, src.encoding, Path(scratch))
-        names, data_follows = _csv_header(path, contract, encoding)
+        header_row, names, data_follows = _csv_header(path, contract, encoding)
         columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
         con.execute("DROP TABLE IF EXISTS reject_errors")
         con.execute("DROP TABLE IF EXISTS reject_scans")
         options = (
             f"header = true, auto_detect = false, columns = {columns}, delim = {literal(src.delimiter)}, "
-            f"quote = '\"', escape = '\"', skip = {src.header_row - 1}, encoding = {literal(encoding)}, "
+            f"quote = '\"', escape = '\"', skip = {header_row - 1}, encoding = {literal(encoding)}, "
             f"store_rejects = true, max_line_size = {MAX_LINE_BYTES}"
         )
         try:
             con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM read_csv({literal(str(path))}, {options})")
         except duckdb.Error as err:
             raise FileRejected(f"not readable as CSV: {without_values(err)}") from err
-    return data_follows
+    return header_row, data_follows
 
 
 def _sheet_key(name: str) -> str:
@@ -245,10 +244,12 @@ class WorkbookLimits:
         return cls(**values)
 
 
-def check_workbook(path: Path, limits: WorkbookLimits) -> None:
+def check_workbook(path: Path, limits: WorkbookLimits) -> frozenset[str]:
     """Refuse a workbook past the limits before it is read. The sizes a zip declares can lie,
     so each sheet is inflated as a stream, counting bytes and rows, and given up on as soon as
-    it passes a limit: memory stays flat whatever the file claims."""
+    it passes a limit: memory stays flat whatever the file claims. Returns the sheets (zip
+    entries) holding an Excel error or a formula, seen on the way (`workbook_cells`)."""
+    suspects = set()
     size = path.stat().st_size
     if size > limits.max_mb * 1e6:
         raise FileRejected(f"workbook of {size / 1e6:.0f} MB, over the limit of {limits.max_mb:g} MB")
@@ -262,12 +263,15 @@ def check_workbook(path: Path, limits: WorkbookLimits) -> None:
                     while block := stream.read(1 << 20):
                         inflated += len(block)
                         if sheet:
-                            rows += (tail + block).count(b"<row")
-                            tail = block[-3:]
+                            rows += (tail[-3:] + block).count(b"<row")
+                            if SUSPECT.search(tail + block):
+                                suspects.add(entry.filename)
+                            tail = block[-16:]
                         _within(limits, inflated, size, rows)
     except zipfile.BadZipFile as err:  # a zip reads no more than it declares, then fails its checksum
         raise FileRejected("not readable as an Excel workbook: not a zip, or a damaged one, or one whose "
                            "declared sizes are false") from err  # fmt: skip
+    return frozenset(suspects)
 
 
 def _within(limits: WorkbookLimits, inflated: int, zipped: int, rows: int) -> None:
@@ -301,49 +305,26 @@ def _header_row(contract: Contract, rows: list[list[str | None]]) -> int:
     return best
 
 
-def _csv_rows(path: Path, contract: Contract) -> list[list[str]]:
-    """The first lines of a CSV as cells, decoded as the reader will (a byte-order mark first)."""
-    head, tail = _ends(path)
-    encoding = _encoding(head, tail, contract.source.encoding)
-    lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:HEADER_SEARCH_ROWS]
-    return list(csv.reader(lines, delimiter=contract.source.delimiter))
+def _first_rows(reader: fastexcel.ExcelReader, sheet: str | int) -> list[list[str | None]]:
+    """The first rows of a sheet, from its first row (for `header_row: auto`)."""
+    probe = reader.load_sheet(sheet, header_row=None, skip_rows=0, n_rows=HEADER_SEARCH_ROWS, dtypes="string")
+    return [list(row) for row in zip(*probe.to_arrow().to_pydict().values(), strict=True)]
 
 
-def _xlsx_rows(path: Path, contract: Contract) -> list[list[str | None]]:
-    """The first rows of the contract's sheet, from the sheet's first row."""
-    check_workbook(path, WorkbookLimits.from_env())
-    try:
-        reader = fastexcel.read_excel(str(path))
-        sheet = reader.load_sheet(
-            _visible_sheet(reader, contract.source.sheet), header_row=None, skip_rows=0, n_rows=HEADER_SEARCH_ROWS,
-            dtypes="string",
-        )  # fmt: skip
-        columns = sheet.to_arrow().to_pydict().values()
-    except FileRejected:
-        raise
-    except Exception as err:  # fastexcel's own error types
-        raise FileRejected(f"not readable as an Excel workbook: {without_values(err)}") from err
-    return [list(row) for row in zip(*columns, strict=True)]
-
-
-def _resolved(contract: Contract, path: Path) -> Contract:
-    """The contract with its header row found, when it says `auto`."""
-    if contract.source.header_row != "auto" or contract.source.format == "xml":
-        return contract
-    rows = _csv_rows(path, contract) if contract.source.format == "csv" else _xlsx_rows(path, contract)
-    source = contract.source.model_copy(update={"header_row": _header_row(contract, rows)})
-    return contract.model_copy(update={"source": source})
-
-
-def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> None:
+def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, table: str) -> int:
+    """Read the contract's sheet into `table`; returns its header's sheet row (found, for
+    `header_row: auto`)."""
     src = contract.source
-    check_workbook(path, WorkbookLimits.from_env())
+    suspects = check_workbook(path, WorkbookLimits.from_env())
     try:
         reader = fastexcel.read_excel(str(path))
         wanted = _visible_sheet(reader, src.sheet)
-        sheet = reader.load_sheet(wanted, header_row=src.header_row - 1, dtypes="string")
+        header_row = src.header_row
+        if header_row == "auto":
+            header_row = _header_row(contract, _first_rows(reader, wanted))
+        sheet = reader.load_sheet(wanted, header_row=header_row - 1, dtypes="string")
         arrow = sheet.to_arrow()
-        bad = bad_cells(path, sheet.name, src.header_row)
+        bad = bad_cells(path, sheet.name, header_row, suspects)
     except FileRejected:
         raise
     except Exception as err:  # fastexcel raises its own error types for every way a workbook can be bad
@@ -353,7 +334,8 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, t
         con.execute(f"CREATE TEMP TABLE {quote(table)} AS SELECT * FROM _sheet")
     finally:
         con.unregister("_sheet")
-    _mark_bad_cells(con, table, bad, src.header_row)
+    _mark_bad_cells(con, table, bad, header_row)
+    return header_row
 
 
 def _mark_bad_cells(con: duckdb.DuckDBPyConnection, table: str, bad: list[BadCell], header_row: int) -> None:
@@ -405,16 +387,15 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
     stays in the personal zone, where subject access searches it). Raises FileRejected when the file cannot be
     read or lacks a required column. Must run outside a transaction: row numbers come from
     the staged table's rowid."""
-    contract = _resolved(contract, path)
     loaded = f"{table}__as_sent"
     con.execute(f"DROP TABLE IF EXISTS {quote(loaded)}")
-    data_follows = False
+    data_follows, header_line = False, 1  # an XML record carries its own line
     if contract.source.format == "csv":
-        data_follows = _load_csv(con, contract, path, loaded)
+        header_line, data_follows = _load_csv(con, contract, path, loaded)
     elif contract.source.format == "xml":
         _load_xml(con, contract, path, loaded)
     else:
-        _load_xlsx(con, contract, path, loaded)
+        header_line = _load_xlsx(con, contract, path, loaded)
     headers = [r[0] for r in con.execute(f"DESCRIBE {quote(loaded)}").fetchall() if r[0] != LINE]
     by_key = {_header_key(h): h for h in headers}
     selects, missing, used = [], [], set()
@@ -438,7 +419,6 @@ def load_raw(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, tab
         if contract.source.format == "csv" and len(headers) == 1 and re.search(r"[;\t|]", headers[0]):
             hint = f" (the header is one column: is the delimiter {contract.source.delimiter!r} right?)"
         raise FileRejected(f"missing required column(s): {', '.join(required_missing)}{hint}")
-    header_line = contract.source.header_row
     rejects = _unreadable_lines(con, contract.source.format)
     rejected = scalar(con, f"SELECT count(*) FROM {rejects}")
     if not rejected:  # the usual file: row k is line header + k (an XML record's own line), nothing to work out

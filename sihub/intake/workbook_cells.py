@@ -5,8 +5,8 @@ calculate, or by Excel with calculation set to manual).
 Workbook readers turn both into blank cells, so a lookup that failed in the partner's workbook
 would arrive as "not recorded". Here each is found with its sheet row and header, for the
 reader to put back as a marker that the `excel_error` rule quarantines with a reason. The sheet
-is streamed (expat over the zipped XML), and only when a quick look at the bytes finds an error
-cell or a formula at all: most workbooks pay nothing.
+is streamed (expat over the zipped XML), and only when the reader's size check, inflating every
+sheet anyway, saw an error cell or a formula in it (`SUSPECT`): most workbooks pay nothing.
 """
 
 from __future__ import annotations
@@ -65,17 +65,6 @@ def _parse(z: zipfile.ZipFile, part: str, start=None, end=None, text=None) -> No
         while block := stream.read(BLOCK):
             parser.Parse(block, False)
     parser.Parse(b"", True)
-
-
-def _suspect(z: zipfile.ZipFile, part: str) -> bool:
-    """Whether the entry's bytes hold an error cell or a formula at all (a quick look)."""
-    tail = b""
-    with z.open(part) as stream:
-        while block := stream.read(BLOCK):
-            if SUSPECT.search(tail + block):
-                return True
-            tail = block[-16:]
-    return False
 
 
 def _refuse(*_args: object) -> None:
@@ -182,13 +171,14 @@ class _Cells:
                 self.bad.append((self.row, self.col, NO_SAVED_VALUE))
 
 
-def bad_cells(path: Path, sheet: str, header_row: int) -> list[BadCell]:
-    """Error values and formulas with no saved result below the header of `sheet`."""
+def bad_cells(path: Path, sheet: str, header_row: int, suspects: frozenset[str]) -> list[BadCell]:
+    """Error values and formulas with no saved result below the header of `sheet` (none to
+    look for unless its zip entry is among `suspects`)."""
+    if not suspects:
+        return []
     with zipfile.ZipFile(path) as z:
         part = _sheet_part(z, sheet)
-        if part is None or part not in z.namelist():
-            return []
-        if not _suspect(z, part):
+        if part is None or part not in suspects:
             return []
         cells = _Cells(header_row)
         _parse(z, part, cells.start, cells.end, cells.text)

@@ -63,6 +63,9 @@ GROUP BY ALL ORDER BY ALL
 """
 QUALITY_HEADERS = ["Partner", "Dataset", "Rows received", "Rows loaded", "Validity", "Completeness",
                    "NHS number coverage", "UPN coverage"]  # fmt: skip
+QUALITY_FORMATS = {"Rows received": COUNT_FORMAT, "Rows loaded": COUNT_FORMAT} | dict.fromkeys(
+    QUALITY_HEADERS[4:], SHARE_FORMAT
+)  # shares from 0 to 1
 
 
 def _heading(ws: Worksheet, title: str, stamp: list[str]) -> int:
@@ -184,7 +187,11 @@ def _trend(ws, con, metric_id: str, title: str, unit: str, districts, months: li
     return header + max(len(months), 15)
 
 
-def _table(ws: Worksheet, row: int, headers: list[str], rows: list[tuple]) -> None:
+def _table(
+    ws: Worksheet, row: int, headers: list[str], rows: list[tuple], formats: dict[str, str] | None = None
+) -> None:
+    """A header and rows from `row` ("none" when there are none), each column's numbers in its
+    format from `formats` (by header)."""
     for col, h in enumerate(headers, start=1):
         put(ws, row, col, h)
         ws.cell(row=row, column=col).font = BOLD
@@ -193,10 +200,8 @@ def _table(ws: Worksheet, row: int, headers: list[str], rows: list[tuple]) -> No
     for r, values in enumerate(rows, start=row + 1):
         for col, v in enumerate(values, start=1):
             put(ws, r, col, SUPPRESSED if v is None and headers[col - 1].startswith("Rows") else v)
-            if isinstance(v, float):
-                ws.cell(row=r, column=col).number_format = SHARE_FORMAT
-            elif isinstance(v, int):
-                ws.cell(row=r, column=col).number_format = COUNT_FORMAT
+            if isinstance(v, int | float) and headers[col - 1] in (formats or {}):
+                ws.cell(row=r, column=col).number_format = formats[headers[col - 1]]
 
 
 def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshold: int) -> list[str]:
@@ -232,7 +237,7 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
     _readable(alerts, top, {"A": 24, "B": 50, "C": 26, "D": 120})
     quality = wb.create_sheet("DQ scorecard")
     top = _heading(quality, "Data quality, last 12 months", stamp)
-    _table(quality, top, QUALITY_HEADERS, con.execute(QUALITY_SQL).fetchall())
+    _table(quality, top, QUALITY_HEADERS, con.execute(QUALITY_SQL).fetchall(), QUALITY_FORMATS)
     _readable(quality, top, {"A": 20, "B": 28, **{c: 16 for c in "CDEFGH"}})
     technical = wb.create_sheet("Technical")
     files = con.execute("SELECT partner, dataset, delivery, file_sha256 FROM publication ORDER BY ALL").fetchall()

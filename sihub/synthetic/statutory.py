@@ -137,8 +137,7 @@ class StatutoryReturns:
             home_postcode=pop.households.set_index("household").loc[kids["household"], "postcode"].to_numpy(),
         )
         for name in ("contacts", "assessments", "cp_plans", "cla_episodes", "missing_episodes", "school_census"):
-            records = built[name].copy()
-            self.parts.setdefault(name, []).append(records)
+            self.parts.setdefault(name, []).append(built[name])
         self.parts.setdefault("children", []).append(kids.reset_index())
 
     def close(self) -> dict[str, int]:
