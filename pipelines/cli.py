@@ -200,6 +200,14 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
                 f"`sihub release {d['partner']}/{d['dataset']} --sha {h['sha256'][:12]}`.",
                 highlight=False,
             )
+    held_back = summary.get("metrics_held_back", [])
+    for reason in sorted({m["reason"] for m in held_back}):
+        ids = [m["metric_id"] for m in held_back if m["reason"] == reason]
+        console.print(
+            f"[yellow]held back[/]: {len(ids)} metric(s) ({', '.join(ids)}) keep their last published values: "
+            f"{reason.removeprefix('not updated: ')}. Fix the contract, then `sihub refresh`.",
+            highlight=False,
+        )
     if not summary.get("datasets"):
         console.print("No new deliveries in landing; outputs rebuilt from the stores.")
     published = paths.published

@@ -3,6 +3,7 @@ held while the rest publishes, and a leak blocks publication with the check name
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -11,6 +12,9 @@ from governance.agreements import in_use, load_register
 from pipelines.definitions import build_definitions
 from pipelines.refresh import run_refresh
 from sihub.core.contracts import load_contracts
+from sihub.core.paths import PROJECT_ENV, project_dir
+
+REPO = Path(__file__).parents[1]
 
 
 def write_csv(path: Path, contract_key: str, rows: list[dict[str, str]]) -> None:
@@ -212,6 +216,87 @@ def test_a_leak_in_the_shared_store_blocks_publication(tmp_path: Path) -> None:
     assert "analyst_scratch" in outcome.reason and "nhs" in outcome.reason.lower()
     assert "943" not in outcome.reason and "5919" not in outcome.reason
     assert not (tmp_path / "published" / "metrics.duckdb").exists()
+
+
+def episode(i: int, day: str) -> dict[str, str]:
+    return {
+        "episode_ref": f"ME{i:08d}",
+        "person_ref": f"P{i:07d}",
+        "date_of_birth": "2010-06-01",
+        "sex": "Female",
+        "home_postcode": "NR2 4AB",
+        "reported_missing_datetime": f"{day} 21:00",
+    }
+
+
+def test_a_leak_in_one_dataset_holds_back_only_the_metrics_built_on_it(tmp_path: Path, monkeypatch) -> None:
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "childrens_services" / "contacts" / "c1.csv",
+        "childrens_services/contacts",
+        [contact(i, "03/02/2024") for i in range(12)],
+    )
+    write_csv(
+        landing / "police" / "missing_episodes" / "m1.csv",
+        "police/missing_episodes",
+        [episode(i, "2024-02-10") for i in range(11)],
+    )
+    assert run_refresh(tmp_path).success
+    published = tmp_path / "published" / "metrics.duckdb"
+
+    def facts(metric: str) -> list[tuple]:
+        with duckdb.connect(str(published), read_only=True) as con:
+            return con.execute("SELECT * FROM fact_metric_value WHERE metric_id = ? ORDER BY ALL", [metric]).fetchall()
+
+    before = facts("contacts_per_10k")
+    assert before
+    # the contacts contract is edited: UPNs marked non-personal reach the shared store (which
+    # the leak guard finds); then police deliver March
+    own = tmp_path / "project"
+    for part in ("data_contracts", "sql", "reference", "governance"):
+        shutil.copytree(REPO / part, own / part, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copy(REPO / "dagster.yaml", own / "dagster.yaml")
+    contract = own / "data_contracts" / "childrens_services" / "contacts.yaml"
+    text = contract.read_text(encoding="utf-8")
+    assert "classification: direct_identifier, identifier: upn" in text
+    contract.write_text(
+        text.replace("classification: direct_identifier, identifier: upn", "classification: non_personal"),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(PROJECT_ENV, str(own))
+    project_dir.cache_clear()
+    try:
+        write_csv(
+            landing / "police" / "missing_episodes" / "m2.csv",
+            "police/missing_episodes",
+            [episode(100 + i, "2024-03-12") for i in range(9)],
+        )
+        outcome = run_refresh(tmp_path)
+    finally:
+        monkeypatch.delenv(PROJECT_ENV)
+        project_dir.cache_clear()
+
+    assert outcome.success, outcome.reason
+    assert "NR2 4AB" not in json.dumps(outcome.summary) and "NR2" not in (outcome.reason or "")
+    # the metrics built on the leaking dataset keep their last published values, marked stale
+    assert facts("contacts_per_10k") == before
+    with duckdb.connect(str(published), read_only=True) as con:
+        status = dict(con.execute("SELECT metric_id, status FROM dim_metric").fetchall())
+        notes = dict(con.execute("SELECT metric_id, status_note FROM dim_metric").fetchall())
+        # everything else is published from this run: March's 9 new episodes, at county
+        march = con.execute(
+            "SELECT numerator FROM fact_metric_value f JOIN dim_geography g USING (geography_code) "
+            "WHERE metric_id = 'missing_episodes_per_10k' AND period_id = '2024-03' AND geography_type = 'county' "
+            "AND breakdown = 'all'"
+        ).fetchone()
+    assert status["contacts_per_10k"] == "stale"
+    assert "childrens_services/contacts" in notes["contacts_per_10k"] and "leak guard" in notes["contacts_per_10k"]
+    assert "NR2" not in notes["contacts_per_10k"]
+    assert status["missing_episodes_per_10k"] == "current" and notes["missing_episodes_per_10k"] is None
+    assert march == (9,)
+    held_back = {m["metric_id"]: m["reason"] for m in outcome.summary["metrics_held_back"]}
+    assert set(held_back) == {m for m, s in status.items() if s != "current"}
+    assert {"contacts_per_10k", "referrals_per_10k"} <= set(held_back)
 
 
 def test_no_live_agreement_holds_that_dataset_only(tmp_path: Path, monkeypatch) -> None:

@@ -16,10 +16,11 @@ import duckdb
 
 from sihub.core.contracts import load_contracts
 from sihub.core.db import attached, connect, literal, scalar, table_exists
-from sihub.core.snapshots import KEEP, activate, new_snapshot, prune
+from sihub.core.snapshots import KEEP, SNAPSHOTS, activate, current, new_snapshot, prune
 from sihub.metrics.catalogue import Metric
 from sihub.privacy.disclosure import DisclosureError, load_policy, visible_small_counts
 from sihub.privacy.leak_guard import LeakFound, scan
+from sihub.publishing.held_back import held_metrics, hold_back
 from sihub.publishing.metric_dictionary import write_dictionary, write_pbids
 from sihub.publishing.ssag_pack import build_pack
 from sihub.publishing.star_schema import build_star_schema, load_schema
@@ -162,7 +163,7 @@ def publish(
     control), then make it current. Returns rows per table."""
     building, final = new_snapshot(published, summary["run_id"])
     try:
-        counts = _build_snapshot(building, shared_path, metrics, summary)
+        counts = _build_snapshot(building, shared_path, metrics, summary, _current_file(published))
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)  # a failed build never becomes a snapshot
         raise
@@ -172,13 +173,24 @@ def publish(
     return counts
 
 
-def _build_snapshot(building: Path, shared_path: Path, metrics: list[Metric], summary: dict) -> dict[str, int]:
-    """Every output of one snapshot in `building`; raises when a check fails."""
+def _current_file(published: Path) -> Path | None:
+    """The current snapshot's DuckDB file, where there is one."""
+    name = current(published)
+    return published / SNAPSHOTS / name / "metrics.duckdb" if name else None
+
+
+def _build_snapshot(
+    building: Path, shared_path: Path, metrics: list[Metric], summary: dict, previous: Path | None
+) -> dict[str, int]:
+    """Every output of one snapshot in `building` (metrics held back keep their rows of the
+    `previous` snapshot's file); raises when a check fails."""
     (building / "parquet").mkdir()
     contracts, policy, schema = load_contracts(), load_policy(), load_schema()
     with connect(building / "metrics.duckdb") as con:
         with attached(con, shared_path, "s", read_only=True):
             tables = build_star_schema(con, metrics, contracts, summary["run_id"], policy, schema)
+            held = held_metrics(con, "s")
+        hold_back(con, previous, held)
         findings = scan(con, "metrics", contracts)
         if findings:
             raise LeakFound(findings)
@@ -199,6 +211,7 @@ def _build_snapshot(building: Path, shared_path: Path, metrics: list[Metric], su
         "status": "success",
         "snapshot": building.name.removeprefix(".building-"),
         "outputs": counts,
+        "metrics_held_back": [{"metric_id": m, "reason": r} for m, r in sorted(held.items())],
     }
     (building / "run_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return counts

@@ -37,10 +37,12 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
         "CREATE TABLE dim_metric (metric_id VARCHAR, title VARCHAR, description VARCHAR, unit VARCHAR, "
         "polarity VARCHAR, numerator_definition VARCHAR, denominator_definition VARCHAR, sources VARCHAR, "
         "multiplier DOUBLE, owner VARCHAR, theme VARCHAR, aggregation VARCHAR, denominator_type VARCHAR, "
-        "amber_threshold DOUBLE, red_threshold DOUBLE)"
+        "amber_threshold DOUBLE, red_threshold DOUBLE, status VARCHAR DEFAULT 'current', status_note VARCHAR)"
     )
     con.executemany(
-        "INSERT INTO dim_metric VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO dim_metric (metric_id, title, description, unit, polarity, numerator_definition, "
+        "denominator_definition, sources, multiplier, owner, theme, aggregation, denominator_type, amber_threshold, "
+        "red_threshold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [m.id, m.title, m.description, m.unit, m.polarity, m.numerator, m.denominator, ", ".join(m.sources),
              m.multiplier, m.owner, m.theme, m.aggregation, m.denominator_type,
