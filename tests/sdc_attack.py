@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 
 KEY = ["metric_id", "measure", "period_id", "geography_code", "breakdown"]
+CAP = 1e9
 
 
 def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -69,13 +70,17 @@ def _relations(cells: pd.DataFrame, districts: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rel, ignore_index=True)
 
 
-def _month_ranges(cells: pd.DataFrame, districts: pd.DataFrame) -> pd.DataFrame:
-    """Least and greatest value of each unknown month cell, by linear programming over the
-    published month cells and the relations between them."""
-    rel = _relations(cells, districts)
+def _ranges(cells: pd.DataFrame, districts: pd.DataFrame, tied: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """Least and greatest value of each unknown cell, by linear programming over the published
+    cells and the relations between them (`tied`: the periods that are totals of their months).
+    Where a feasible point already shows a cell ranging wider than the threshold, that range
+    (inside the attacker's) is reported instead of the exact one: it proves the cell safe."""
+    months = cells[cells["period_type"] == "month"]  # the relations among periods follow from these and `tied`
+    rel = pd.concat([_relations(months, districts), tied], ignore_index=True)
     rel = rel.join(cells.set_index("cell")[["unknown", "shown"]], on="cell")
     rel = rel[rel.groupby("relation")["unknown"].transform("any")]
     unknown = cells.loc[cells["unknown"], "cell"].to_numpy()
+    truth = cells.set_index("cell").loc[unknown, "true"].to_numpy(dtype=float)
     column = pd.Series(np.arange(len(unknown)), index=unknown)
     rows, relations = pd.factorize(rel["relation"])
     known = ~rel["unknown"].to_numpy()
@@ -89,68 +94,95 @@ def _month_ranges(cells: pd.DataFrame, districts: pd.DataFrame) -> pd.DataFrame:
         eqs = np.unique(u_rows[np.isin(u_cols, cols)])
         if not len(eqs):
             continue  # in no relation with anything published: anything from 0 up
-        lower[cols], upper[cols] = _bounds(a[eqs][:, cols].tocsc(), rhs[eqs])
+        lower[cols], upper[cols] = _bounds(a[eqs][:, cols].tocsc(), rhs[eqs], truth[cols], threshold)
     return pd.DataFrame({"cell": unknown, "lower": lower, "upper": upper})
 
 
-def _bounds(matrix, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of each variable subject to matrix @ x = rhs, x >= 0: one model, each
-    variable's objective in turn, warm-started from the last solution (HiGHS)."""
+def _bounds(matrix, rhs: np.ndarray, truth: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of each variable subject to matrix @ x = rhs, x >= 0 (HiGHS, one model
+    warm-started throughout). Every feasible point seen (the truth, each optimum) bounds every
+    range from inside; a variable seen to range wider than the threshold needs no LPs of its own."""
     n = matrix.shape[1]
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, matrix.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.zeros(n), np.zeros(n), np.full(n, highspy.kHighsInf)
+    # a cap far above any count keeps every maximum finite (a capped optimum is still a point the
+    # tables allow); a maximum at the cap is reported as unbounded
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.zeros(n), np.zeros(n), np.full(n, CAP)
     lp.row_lower_ = lp.row_upper_ = rhs
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.passModel(lp)
-    lower, upper = np.zeros(n), np.full(n, np.inf)
+    assert np.allclose(matrix @ truth, rhs), "the published tables do not add up to the truth"
+    lower, upper = truth.copy(), truth.copy()
+
+    def solve(columns: np.ndarray, sense: highspy.ObjSense) -> float:
+        h.changeColsCost(len(columns), columns, np.ones(len(columns)))
+        h.changeObjectiveSense(sense)
+        h.run()
+        status = h.getModelStatus()
+        assert status != highspy.HighsModelStatus.kInfeasible, "the published tables contradict themselves"
+        assert status == highspy.HighsModelStatus.kOptimal, status
+        x, best = np.asarray(h.getSolution().col_value), h.getInfo().objective_function_value
+        h.changeColsCost(len(columns), columns, np.zeros(len(columns)))
+        np.minimum(lower, x, out=lower)
+        np.maximum(upper, x, out=upper)
+        return best
+
+    every = np.arange(n, dtype=np.int32)
+    solve(every, highspy.ObjSense.kMinimize)
+    solve(every, highspy.ObjSense.kMaximize)
     for j in range(n):
-        h.changeColCost(j, 1.0)
-        for sense, out in ((highspy.ObjSense.kMinimize, lower), (highspy.ObjSense.kMaximize, upper)):
-            h.changeObjectiveSense(sense)
-            h.run()
-            status = h.getModelStatus()
-            assert status != highspy.HighsModelStatus.kInfeasible, "the published tables contradict themselves"
-            if status == highspy.HighsModelStatus.kOptimal:
-                out[j] = h.getInfo().objective_function_value
-        h.changeColCost(j, 0.0)
+        if upper[j] - lower[j] > threshold + 1e-6:
+            continue
+        one = np.array([j], dtype=np.int32)
+        lower[j] = solve(one, highspy.ObjSense.kMinimize)
+        upper[j] = solve(one, highspy.ObjSense.kMaximize)
+    upper[upper >= CAP - 1] = np.inf
     return lower, upper
 
 
-def attack(published: Path, shared: Path, districts: pd.DataFrame) -> pd.DataFrame:
+def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: int) -> pd.DataFrame:
     """Every hidden cell with its true value and the range an attacker can derive.
 
-    A quarter or rolling year is the sum of its months (a stock: its last month). When each
-    published one has only published months, it tells nothing the months do not, and a hidden
-    one ranges over the sum of its months' ranges: the attack runs on months, then adds up.
-    That condition is asserted, not assumed."""
+    A quarter or rolling year is the sum of its months (a stock: its last month). A published
+    one whose months are all published tells nothing the months do not; a published one with a
+    hidden month joins the linear programme as the total of its months, beside the month cells'
+    own relations (which, with those totals, imply the relations among periods). A hidden one
+    ranges over the sum of its months' ranges."""
     cells, metric, period = _cells(published, shared)
     cells = cells.merge(period, on="period_id").merge(metric, on="metric_id")
     months = cells[cells["period_type"] == "month"]
-    ranges = _month_ranges(months, districts).set_index("cell")
-    months = months.join(ranges, on="cell")
-    shown = months["shown"].astype("float64")
-    months["lower"] = months["lower"].fillna(shown)
-    months["upper"] = months["upper"].fillna(shown)
     series = ["metric_id", "measure", "geography_code", "breakdown"]
     longer = cells[cells["period_type"] != "month"]
     pairs = longer[[*series, "cell", "start_date", "end_date", "aggregation", "unknown"]].merge(
-        months[[*series, "start_date", "unknown", "lower", "upper"]].rename(
-            columns={"start_date": "month", "unknown": "month_unknown"}
+        months[[*series, "cell", "start_date", "unknown", "shown"]].rename(
+            columns={"cell": "month_cell", "start_date": "month", "unknown": "month_unknown", "shown": "month_shown"}
         ),
         on=series,
     )
     last = pairs["month"].dt.to_period("M") == pairs["end_date"].dt.to_period("M")
     inside = (pairs["month"] >= pairs["start_date"]) & (pairs["month"] <= pairs["end_date"])
     pairs = pairs[np.where(pairs["aggregation"] == "flow", inside, last)]
-    leaky = pairs[~pairs["unknown"] & pairs["month_unknown"]]
-    assert leaky.empty, f"{leaky['cell'].nunique()} published periods contain hidden months"
-    sums = pairs.groupby("cell")[["lower", "upper"]].sum()
-    longer = longer.join(sums, on="cell")
-    out = pd.concat([months, longer], ignore_index=True)
+    open_months = pairs.groupby("cell")["month_unknown"].transform("any")
+    tied_pairs = pairs[open_months & ~pairs["unknown"]]
+    ids = "period|" + tied_pairs["cell"].astype(str)
+    tied = pd.concat(
+        [
+            pd.DataFrame({"relation": ids, "cell": tied_pairs["month_cell"], "coef": 1.0}),
+            pd.DataFrame({"relation": ids, "cell": tied_pairs["cell"], "coef": -1.0}).drop_duplicates(),
+        ],
+        ignore_index=True,
+    )
+    in_lp = pd.concat([months, longer[longer["cell"].isin(tied_pairs["cell"])]], ignore_index=True)
+    out = in_lp.join(_ranges(in_lp, districts, tied, threshold).set_index("cell"), on="cell")
+    months_out = out[out["period_type"] == "month"].set_index("cell")[["lower", "upper"]]
+    hidden = pairs[pairs["unknown"]].join(months_out, on="month_cell")
+    hidden["lower"] = hidden["lower"].fillna(hidden["month_shown"])
+    hidden["upper"] = hidden["upper"].fillna(hidden["month_shown"])
+    sums = longer[longer["unknown"]].join(hidden.groupby("cell")[["lower", "upper"]].sum(), on="cell")
+    out = pd.concat([out, sums], ignore_index=True)
     out = out[out["unknown"]]
     return out[[*KEY, "period_type", "true", "hidden", "lower", "upper"]].reset_index(drop=True)
 

@@ -71,7 +71,7 @@ def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_ru
 
 def _assert_attack_fails(home: Path) -> None:
     t = load_policy().threshold
-    found = attack(home / "published" / "metrics.duckdb", home / "warehouse" / "shared.duckdb", DISTRICTS)
+    found = attack(home / "published" / "metrics.duckdb", home / "warehouse" / "shared.duckdb", DISTRICTS, t)
     assert ((found["true"] >= found["lower"] - 1e-6) & (found["true"] <= found["upper"] + 1e-6)).all()
     protect_ = ~found["hidden"] | found["true"].between(1, t)
     narrow = found[protect_ & (found["upper"] - found["lower"] <= t)]
