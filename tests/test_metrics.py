@@ -523,7 +523,7 @@ def test_a_new_metric_is_one_sql_file(first_run, home: Path, tmp_path: Path) -> 
         ("-- id: broken\n", "SELECT 1", "header lacks"),
         (HEADER.format(id="other"), "SELECT 1", "must match the file name"),
         (HEADER.format(id="broken").replace("higher is worse", "up"), "SELECT 1", "polarity must be one of"),
-        (HEADER.format(id="broken") + "-- thresholds: red\n-- threshold_source: local\n", "SELECT 1", "thresholds must read"),
+        (HEADER.format(id="broken") + "-- thresholds: red\n-- threshold_source: local\n", "", "thresholds must read"),
         (HEADER.format(id="broken") + "-- thresholds: amber=1, red=2\n", "SELECT 1", "go together"),
         (HEADER.format(id="broken") + "-- threshold_source: DfE\n", "SELECT 1", "go together"),
     ],
