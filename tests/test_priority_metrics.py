@@ -339,3 +339,8 @@ def test_every_threshold_names_its_source_in_the_dictionary(first_run, home: Pat
     for m in load_catalogue():
         line = f"- **Threshold source**: {m.thresholds.source if m.thresholds else 'none'}"
         assert line in text, m.id
+
+
+def test_the_readme_lists_every_metric() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert [m.id for m in load_catalogue() if f"| `{m.id}` |" not in text] == []
