@@ -59,8 +59,8 @@ EARLY_HELP_TAKE_UP = 0.8
 EARLY_HELP_BEFORE_REFERRAL = 0.15  # share of referrals that step up from an open episode
 EARLY_HELP_WEEKS = 22  # median length of an episode that is not stepped up
 
-# Ethnicity (DfE CBDS codes) of a largely White British county; REFU and NOBT are the returns'
-# own "refused" and "not yet obtained".
+# Ethnicity (DfE CBDS codes) of a largely White British county; NOBT is the returns' own
+# "information not yet obtained".
 ETHNICITIES = ("WBRI", "WOTH", "WROM", "MWBC", "MWAS", "AIND", "BAFR", "CHNE", "OOTH", "NOBT")
 ETHNICITY_SHARE = (0.82, 0.06, 0.01, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01, 0.01)
 
