@@ -11,7 +11,8 @@ from sihub.core.reference import load_reference
 
 @asset(
     **catalogue(REFERENCE_KEY, {"duckdb", "csv"}),
-    description="Reference tables in the shared store: geography, population denominators, postcode districts.",
+    description="Reference tables in the shared store: geography, population denominators, postcode districts, "
+    "ethnic groups, and national comparators by metric (ref_comparator).",
 )
 def reference(hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
     with shared_store.connect() as con:

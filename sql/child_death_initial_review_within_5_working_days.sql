@@ -11,6 +11,7 @@
 -- owner: health
 -- theme: Learning from reviews
 -- thresholds: amber=90, red=75
+-- threshold_source: Local: the partnership's own tolerance, not a national target (its basis was not recorded when the catalogue was built: for SIPP to confirm)
 SELECT
     g.period_month,
     g.district_code,

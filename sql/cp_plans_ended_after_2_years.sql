@@ -11,6 +11,7 @@
 -- owner: childrens_services
 -- theme: Child protection
 -- thresholds: amber=3, red=5
+-- threshold_source: Local: the partnership's own tolerance, not a national target (its basis was not recorded when the catalogue was built: for SIPP to confirm); England's value (DfE Children in need, table D7) is in reference/comparators.csv
 WITH ended AS (
     SELECT
         district_code,

@@ -11,6 +11,7 @@
 -- owner: partnership
 -- theme: Data quality
 -- thresholds: amber=95, red=90
+-- threshold_source: Local: the partnership's own tolerance, not a national target (its basis was not recorded when the catalogue was built: for SIPP to confirm)
 WITH parts AS (
     SELECT DISTINCT 'partner:' || partner AS breakdown FROM partner_quality WHERE rows_with_nhs_number IS NOT NULL
     UNION ALL

@@ -11,6 +11,7 @@
 -- owner: business_unit
 -- theme: Learning from reviews
 -- thresholds: amber=90, red=75
+-- threshold_source: Local: the partnership's own tolerance, not a national target (its basis was not recorded when the catalogue was built: for SIPP to confirm); the 15 working days themselves are the Working Together to Safeguard Children timescale for a rapid review
 SELECT
     g.period_month,
     g.district_code,

@@ -11,6 +11,7 @@
 -- owner: childrens_services
 -- theme: Front door
 -- thresholds: amber=22, red=25
+-- threshold_source: Local: the partnership's own tolerance, not a national target (its basis was not recorded when the catalogue was built: for SIPP to confirm); England's value (DfE Children in need: a focus on re-referrals) is in reference/comparators.csv
 WITH referrals AS (
     SELECT
         c.referral_date,

@@ -11,6 +11,7 @@
 -- owner: childrens_services
 -- theme: Child protection
 -- thresholds: amber=23, red=28
+-- threshold_source: Local: the partnership's own tolerance, not a national target (its basis was not recorded when the catalogue was built: for SIPP to confirm)
 WITH plans AS (
     SELECT
         c.event_month,

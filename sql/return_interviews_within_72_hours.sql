@@ -11,6 +11,7 @@
 -- owner: police
 -- theme: Missing and exploitation
 -- thresholds: amber=80, red=60
+-- threshold_source: Local: the partnership's own tolerance, not a national target (its basis was not recorded when the catalogue was built: for SIPP to confirm); the 72 hours are the statutory guidance's timescale for a return home interview (DfE, children who run away or go missing from home or care)
 SELECT
     g.period_month,
     g.district_code,

@@ -49,6 +49,28 @@ ALLOWED = {
     "NCyearActual": {"R", *(str(y) for y in range(1, 12))},
     "Term": {"Autumn", "Spring", "Summer"},
     "Category": {"SUSP", "PERM"},
+    "Ethnicity": {
+        "WBRI",
+        "WIRI",
+        "WIRT",
+        "WOTH",
+        "WROM",
+        "MWBC",
+        "MWBA",
+        "MWAS",
+        "MOTH",
+        "AIND",
+        "APKN",
+        "ABAN",
+        "AOTH",
+        "BCRB",
+        "BAFR",
+        "BOTH",
+        "CHNE",
+        "OOTH",
+        "REFU",
+        "NOBT",
+    },
 }
 
 

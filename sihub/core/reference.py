@@ -1,5 +1,6 @@
-"""The partnership's reference tables (geography, population, postcode districts, working
-days): read from the project or the home, and loaded into the shared store.
+"""The partnership's reference tables (geography, population, postcode districts, ethnic
+groups, national comparators, working days): read from the project or the home, and loaded
+into the shared store.
 
 These are small configuration tables; reading them with pandas is the right tool. The heavy
 data never passes through here.
@@ -14,7 +15,7 @@ import duckdb
 import holidays
 import pandas as pd
 
-from sihub.core.db import literal, scalar
+from sihub.core.db import literal, quote, scalar
 from sihub.core.paths import HubPaths, project
 
 
@@ -59,6 +60,13 @@ REFERENCE_TABLES = {
     "ref_geography": "geography.csv",
     "ref_district": "districts.csv",
     "ref_postcode_district": "postcode_districts.csv",
+    "ref_ethnic_group": "ethnic_groups.csv",
+    "ref_comparator": "comparators.csv",
+}
+# columns that are not text (every file is read as text, so a code such as `01` keeps its zero)
+REFERENCE_TYPES = {
+    "ref_population": {"age": "INTEGER", "population": "BIGINT"},
+    "ref_comparator": {"period_end": "DATE", "value": "DOUBLE"},
 }
 CALENDAR_YEARS_BACK = 25  # working days are counted for events of children, so 18 years and a margin
 
@@ -77,6 +85,7 @@ def load_reference(con: duckdb.DuckDBPyConnection, home: Path) -> dict[str, int]
     calendar = working_calendar(today.year - CALENDAR_YEARS_BACK, today.year + 1)
     con.execute("CREATE OR REPLACE TABLE ref_calendar AS SELECT * FROM calendar")
     counts["ref_calendar"] = len(calendar)
-    con.execute("ALTER TABLE ref_population ALTER age TYPE INTEGER")
-    con.execute("ALTER TABLE ref_population ALTER population TYPE BIGINT")
+    for table, types in REFERENCE_TYPES.items():
+        for column, kind in types.items():
+            con.execute(f"ALTER TABLE {table} ALTER {quote(column)} TYPE {kind}")
     return counts

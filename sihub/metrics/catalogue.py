@@ -43,10 +43,13 @@ MONTHS_IN = {"month": 1, "quarter": 3, "rolling_12": 12}
 @dataclass(frozen=True)
 class Thresholds:
     """Red/amber/green by the metric's value: red at or beyond `red`, amber at or beyond
-    `amber`, in the direction the polarity calls worse."""
+    `amber`, in the direction the polarity calls worse. `source` says where the limits come
+    from (a national standard, a published average, the partnership's own tolerance), so a
+    reader of the dictionary can judge a red."""
 
     amber: float
     red: float
+    source: str
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,16 @@ def _choice(path: Path, header: dict[str, str], key: str, allowed: tuple[str, ..
     return value
 
 
-def _thresholds(path: Path, text: str | None) -> Thresholds | None:
+def _thresholds(path: Path, text: str | None, source: str | None) -> Thresholds | None:
+    """The `thresholds` header with its `threshold_source`: a limit with no stated origin
+    reads as a standard when it may be a guess, so one is never accepted without the other."""
+    if bool(text) != bool(source):
+        raise MetricError(f"{path}: thresholds and threshold_source go together (say where the limits come from)")
     if not text:
         return None
     try:
         parts = dict(p.split("=") for p in text.replace(" ", "").split(","))
-        return Thresholds(amber=float(parts["amber"]), red=float(parts["red"]))
+        return Thresholds(amber=float(parts["amber"]), red=float(parts["red"]), source=source or "")
     except (ValueError, KeyError) as err:
         raise MetricError(f"{path}: thresholds must read 'amber=<number>, red=<number>'") from err
 
@@ -114,7 +121,7 @@ def parse_metric(path: Path) -> Metric:
         multiplier=multiplier,
         aggregation=_choice(path, header, "aggregation", ("flow", "stock"), "flow"),
         denominator_type=_choice(path, header, "denominator_type", ("population", "count"), "population"),
-        thresholds=_thresholds(path, header.get("thresholds")),
+        thresholds=_thresholds(path, header.get("thresholds"), header.get("threshold_source")),
     )
 
 

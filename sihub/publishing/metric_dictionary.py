@@ -37,6 +37,7 @@ def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
         ("Sources", ", ".join(m.sources)),
         ("Polarity", m.polarity),
         ("Thresholds (rag)", thresholds if m.thresholds else "none: districts and localities against the county"),
+        ("Threshold source", m.thresholds.source if m.thresholds else "none"),
         ("Owner", m.owner),
         ("Suppression", f"{counts} from 1 to {policy.threshold} hidden, with complementary cells ({policy.name})"),
         ("SQL", f"sql/{m.path.name}"),

@@ -3,8 +3,8 @@
 Only columns the contract classifies `non_personal` or `sensitive` cross over, plus a
 pseudonymous person key (keyed HMAC, with the key's identifier beside it) and attributes
 generalised from identifiers: age in years and age band at the event (from date of birth),
-district and locality (from postcode) and the event month. No identifier column is ever
-selected.
+sex as `Female` or `Male` (from the sex identifier, for breakdowns), district and locality
+(from postcode) and the event month. No identifier column is ever selected.
 """
 
 from __future__ import annotations
@@ -79,6 +79,13 @@ def share_run_logs(con: duckdb.DuckDBPyConnection, contract: Contract, personal:
     con.execute(f"DELETE FROM check_log {where}", params)
     if table_exists(con, "check_log", personal):
         con.execute(f"INSERT INTO check_log SELECT * FROM {personal}.check_log {where}", params)
+
+
+def sex_sql(value: str) -> str:
+    """SQL for the shared `sex` of a partner's sex code as loaded (`F`, `Female`, `M`, `Male`):
+    `Female` or `Male`; anything else (unknown, not stated) NULL, counted in no part of a
+    breakdown. Two values over every record: as coarse as an age band."""
+    return f"CASE upper(left(trim({value}), 1)) WHEN 'F' THEN 'Female' WHEN 'M' THEN 'Male' END"
 
 
 def shared_columns(contract: Contract) -> list[str]:
@@ -164,6 +171,9 @@ def build_shared_table(
     for name, column in contract.columns.items():
         if column.share_scrubbed:
             selects.append(f"{guarded[name]} AS {quote(name)}")
+    sex = contract.identifier_column(IdentifierKind.sex)
+    if sex and "sex" not in shared_columns(contract):
+        selects.append(f"{sex_sql(f't.{quote(sex)}')} AS sex")
     postcode = contract.identifier_column(IdentifierKind.postcode)
     if postcode:
         outward = outward_code_sql(f"t.{quote(postcode)}")

@@ -172,6 +172,65 @@ def cla_episodes(chunk: Chunk) -> pd.DataFrame:
     )
 
 
+STEPPED_UP = "Stepped up to children's social care"
+
+
+def early_help_episodes(chunk: Chunk, contact_records: pd.DataFrame) -> pd.DataFrame:
+    """Most contacts judged to need early help start an episode within a fortnight; and some
+    referrals to social care come from a family already in early help, whose episode closes on
+    the day of the referral (stepped up). The child's ethnicity is recorded, as early help
+    systems do."""
+    rng = chunk.rng
+    offered = contact_records[contact_records["contact_outcome"] == "Early Help"]
+    offered = offered[rng.random(len(offered)) < profile.EARLY_HELP_TAKE_UP]
+    start = offered["_date"].to_numpy() + rng.integers(1, 15, len(offered))
+    weeks = rng.lognormal(np.log(profile.EARLY_HELP_WEEKS), 0.5, len(offered))
+    closed = pick(
+        rng,
+        {
+            "Needs met": 0.6,
+            "Transferred to universal services": 0.2,
+            "Family withdrew consent": 0.15,
+            "Moved out of area": 0.05,
+        },
+        len(offered),
+    )
+    referrals = contact_records[contact_records["referral_date"] != BLANK_DAY]
+    referrals = referrals[rng.random(len(referrals)) < profile.EARLY_HELP_BEFORE_REFERRAL]
+    referred = referrals["referral_date"].to_numpy()
+    ev = pd.DataFrame(
+        {
+            "_child": np.concatenate([offered["_child"].to_numpy(), referrals["_child"].to_numpy()]),
+            "_date": np.concatenate([start, referred - rng.integers(30, 330, len(referrals))]),
+            "end": np.concatenate([start + np.round(weeks * 7).astype(np.int64), referred]),
+            "end_reason": np.concatenate([closed, np.full(len(referrals), STEPPED_UP, dtype=object)]),
+        }
+    )
+    # an episode starts in the window, once the child is born and before they leave the data
+    born, leaves = _kids(chunk, ev, "dob"), _kids(chunk, ev, "exit_day")
+    ev = ev[(ev["_date"] >= np.maximum(born, DAY0)) & (ev["_date"] < np.minimum(leaves, DAYN))].reset_index(drop=True)
+    end = _blank_after_window(np.minimum(ev["end"].to_numpy(), _kids(chunk, ev, "exit_day")))
+    n = len(ev)
+    return ev.assign(
+        episode_id=ids("EH", chunk.id_base, n),
+        ethnicity=_kids(chunk, ev, "ethnicity"),
+        episode_start=ev["_date"].to_numpy(),
+        episode_end=end,
+        lead_agency=pick(
+            rng,
+            {
+                "Early help team": 0.4,
+                "School": 0.3,
+                "Health visiting": 0.15,
+                "Children's centre": 0.1,
+                "Voluntary sector": 0.05,
+            },
+            n,
+        ),
+        end_reason=np.where(end == BLANK_DAY, "", ev["end_reason"].to_numpy()),
+    ).drop(columns="end")
+
+
 # --- police ------------------------------------------------------------------------------
 
 
@@ -317,7 +376,7 @@ def child_death_reviews(chunk: Chunk) -> pd.DataFrame:
     death = dead["death_day"].to_numpy()
     strategy = death + np.where(rng.random(n) < 0.75, rng.integers(0, 3, n), rng.integers(3, 8, n))
     initial = add_working_days(death, np.where(rng.random(n) < 0.8, rng.integers(1, 6, n), rng.integers(6, 15, n)))
-    panel = weekday_on_or_after(death + rng.integers(90, 300, n))
+    panel = weekday_on_or_after(death + rng.integers(90, 480, n))  # a third take more than a year
     return pd.DataFrame(
         {
             "_child": dead["child_id"].to_numpy(),

@@ -448,4 +448,33 @@ CATALOGUE: tuple[DatasetSpec, ...] = (
         ),
         dates=("dob", "notification_date", "rapid_review_date"),
     ),
+    # last, though a children's services dataset: each dataset's random stream is numbered by its
+    # place here, so adding one at the end leaves every other dataset's records as they were
+    DatasetSpec(
+        CS,
+        "early_help_episodes",
+        "csv",
+        builders.early_help_episodes,
+        (
+            ("episode_id", "EH Episode ID"),
+            *CS_PERSON,
+            ("ethnicity", "Ethnicity"),
+            ("episode_start", "Episode Start Date"),
+            ("episode_end", "Episode End Date"),
+            ("lead_agency", "Lead Professional Agency"),
+            ("end_reason", "Closure Reason"),
+        ),
+        "financial_year",
+        CS_HABITS,
+        Defects(
+            dates=("Episode Start Date",),
+            nhs="NHS Number",
+            upn="UPN",
+            mandatory=("EH Episode ID", "Episode Start Date"),
+            codes={"Ethnicity": ("White British", "W1")},
+            end_before_start=("Episode Start Date", "Episode End Date"),
+        ),
+        dates=("dob", "episode_start", "episode_end"),
+        depends_on="contacts",
+    ),
 )

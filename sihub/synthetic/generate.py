@@ -106,7 +106,7 @@ def generate(
     truth_writer = TruthWriter(truth)
     stash = truth / "_stash"
     sinks = {spec.dataset: DeliverySink(spec, out, truth_writer, stash) for spec in CATALOGUE}
-    returns = StatutoryReturns(out, truth, seed) if statutory else None
+    returns = StatutoryReturns(out, truth) if statutory else None
     children_writer: pq.ParquetWriter | None = None
     for number in range(chunks):
         pop = population.build(np.random.default_rng([seed, number]), per_chunk, number, number * 10_000_000, salt)
@@ -127,7 +127,7 @@ def generate(
             frame = plant(rng, spec, render(spec, records), records, defect_rate)
             sinks[spec.dataset].add(frame)
         if returns:
-            returns.add(number, pop, built)
+            returns.add(pop, built)
     for spec in CATALOGUE:
         if progress:
             progress(f"writing {spec.partner}/{spec.dataset}")

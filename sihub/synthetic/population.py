@@ -222,6 +222,8 @@ def build(rng: np.random.Generator, scale: float, chunk: int, id_offset: int, sa
     children["police_ref"] = "NP" + (20_000_000 + (global_id * 7919 + salt) % 70_000_000).astype(str)
     schools = _schools(children, profile.LA_CODE + chunk)
     _assign_schools(rng, children, schools, profile.LA_CODE + chunk)
+    # drawn last, so every stream before it is as it was before ethnicity was added
+    children["ethnicity"] = rng.choice(profile.ETHNICITIES, size=n, p=profile.ETHNICITY_SHARE)
     return Population(children, schools, households)
 
 

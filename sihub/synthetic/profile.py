@@ -53,6 +53,17 @@ SELF_HARM_MALE = 0.8
 HEALTH_REFERRAL_RATE = 0.01
 SUSPENSION_RATE = 0.03
 
+# Early help: most contacts judged to need early help start an episode within a fortnight, and
+# some referrals to social care follow an episode (stepped up); episodes last months.
+EARLY_HELP_TAKE_UP = 0.8
+EARLY_HELP_BEFORE_REFERRAL = 0.15  # share of referrals that step up from an open episode
+EARLY_HELP_WEEKS = 22  # median length of an episode that is not stepped up
+
+# Ethnicity (DfE CBDS codes) of a largely White British county; NOBT is the returns' own
+# "information not yet obtained".
+ETHNICITIES = ("WBRI", "WOTH", "WROM", "MWBC", "MWAS", "AIND", "BAFR", "CHNE", "OOTH", "NOBT")
+ETHNICITY_SHARE = (0.82, 0.06, 0.01, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01, 0.01)
+
 # School terms: sessions possible and the base share of sessions missed (winter illness).
 TERMS = {"Autumn": (140, 0.065), "Spring": (116, 0.080), "Summer": (124, 0.060)}
 

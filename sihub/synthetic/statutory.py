@@ -25,8 +25,6 @@ from sihub.synthetic.calendar import DAYN, age_at, days_of
 from sihub.synthetic.population import Population
 
 CS, EDUCATION = "childrens_services", "education"
-ETHNICITIES = ("WBRI", "WOTH", "WROM", "MWBC", "MWAS", "AIND", "BAFR", "CHNE", "OOTH", "NOBT")
-ETHNICITY_SHARE = (0.82, 0.06, 0.01, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01, 0.01)
 REFERRAL_SOURCES = {"Police": "6", "Education": "2A", "Health": "3A", "Individual": "1A", "LA services": "5A",
                     "Other": "8"}  # fmt: skip
 CATEGORY_CODES = {"Neglect": "NEG", "Emotional abuse": "EMO", "Physical abuse": "PHY", "Sexual abuse": "SAB",
@@ -124,16 +122,15 @@ def _census_years() -> list[int]:
 class StatutoryReturns:
     """Collects the builders' clean records chunk by chunk, writes every return at `close`."""
 
-    def __init__(self, out: Path, truth: Path, seed: int) -> None:
-        self.out, self.truth, self.seed = out, truth / "statutory", seed
+    def __init__(self, out: Path, truth: Path) -> None:
+        self.out, self.truth = out, truth / "statutory"
         self.parts: dict[str, list[pd.DataFrame]] = {}
 
-    def add(self, number: int, pop: Population, built: dict[str, pd.DataFrame]) -> None:
-        """Keep what the returns need of one chunk: the children involved and their records."""
-        rng = np.random.default_rng([self.seed, number, 903])
+    def add(self, pop: Population, built: dict[str, pd.DataFrame]) -> None:
+        """Keep what the returns need of one chunk: the children involved (their ethnicity is the
+        population's, as the early help extract records it) and their records."""
         kids = pop.children.set_index("child_id")
         kids = kids.assign(
-            ethnicity=rng.choice(ETHNICITIES, size=len(kids), p=ETHNICITY_SHARE),
             home_postcode=pop.households.set_index("household").loc[kids["household"], "postcode"].to_numpy(),
         )
         for name in ("contacts", "assessments", "cp_plans", "cla_episodes", "missing_episodes", "school_census"):
