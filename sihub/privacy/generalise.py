@@ -33,3 +33,10 @@ def outward_code_sql(postcode: str) -> str:
         f"NULLIF(CASE WHEN contains({text}, ' ') THEN split_part({text}, ' ', 1) "
         f"ELSE regexp_replace({text}, '.{{3}}$', '') END, '')"
     )
+
+
+def sex_sql(value: str) -> str:
+    """SQL for the shared `sex` of a partner's sex code as loaded (`F`, `Female`, `M`, `Male`):
+    `Female` or `Male`; anything else (unknown, not stated) NULL, counted in no part of a
+    breakdown. Two values over every record: as coarse as an age band."""
+    return f"CASE upper(left(trim({value}), 1)) WHEN 'F' THEN 'Female' WHEN 'M' THEN 'Male' END"

@@ -15,7 +15,7 @@ import duckdb
 
 from sihub.core.contracts import Classification, Contract, IdentifierKind
 from sihub.core.db import literal, quote, scalar, table_exists
-from sihub.privacy.generalise import age_band_sql, age_sql, outward_code_sql
+from sihub.privacy.generalise import age_band_sql, age_sql, outward_code_sql, sex_sql
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import hmac_pads, hmac_sql, identity_sql
 from sihub.privacy.scrub import scrub_sql
@@ -79,13 +79,6 @@ def share_run_logs(con: duckdb.DuckDBPyConnection, contract: Contract, personal:
     con.execute(f"DELETE FROM check_log {where}", params)
     if table_exists(con, "check_log", personal):
         con.execute(f"INSERT INTO check_log SELECT * FROM {personal}.check_log {where}", params)
-
-
-def sex_sql(value: str) -> str:
-    """SQL for the shared `sex` of a partner's sex code as loaded (`F`, `Female`, `M`, `Male`):
-    `Female` or `Male`; anything else (unknown, not stated) NULL, counted in no part of a
-    breakdown. Two values over every record: as coarse as an age band."""
-    return f"CASE upper(left(trim({value}), 1)) WHEN 'F' THEN 'Female' WHEN 'M' THEN 'Male' END"
 
 
 def shared_columns(contract: Contract) -> list[str]:
