@@ -19,6 +19,7 @@ from sihub.publishing.publish import publish
 REPO = Path(__file__).parents[1]
 INJECTIONS = ['=HYPERLINK("http://example.invalid","click")', "@SUM(1+1)", "+SUM(1603,0)", "-2+3"]
 FILLS = {"red": "F4B6B6", "amber": "FFE3A3", "green": "C6E8C6"}
+LEGEND_START = 'Markers: "c" suppressed'
 
 
 def _table(home: Path, name: str):
@@ -33,13 +34,13 @@ def pack(first_run, home: Path) -> openpyxl.Workbook:
 def test_every_sheet_says_period_source_and_run(pack, home: Path) -> None:
     run_id = _table(home, "publication")["run_id"].iloc[0]
     metrics = _table(home, "dim_metric")
-    assert pack.sheetnames[0] == "Contents" and pack.sheetnames[-3:] == ["Alerts", "DQ scorecard", "Technical"]
+    assert pack.sheetnames[0] == "Cover" and pack.sheetnames[-3:] == ["Alerts", "DQ scorecard", "Technical"]
     assert len(pack.sheetnames) == metrics["theme"].nunique() + 4
     for ws in pack.worksheets:
         stamp = [ws.cell(row=r, column=1).value for r in (2, 3, 4)]
         assert stamp[0].startswith("Period: latest month") and stamp[1].startswith("Source:"), ws.title
         assert stamp[2].startswith(f"Run: {run_id}"), ws.title
-    links = [c.hyperlink.location for c in pack["Contents"]["A"] if c.hyperlink]
+    links = [c.hyperlink.location for c in pack["Cover"]["A"] if c.hyperlink]
     assert len(links) == len(pack.sheetnames) - 1
 
 
@@ -51,7 +52,7 @@ def test_theme_sheets_show_latest_values_rag_colours_suppression_and_trend_chart
     checked = suppressed = coloured = 0
     for title, theme_metrics in metrics.groupby("theme"):
         ws = next(w for w in pack.worksheets if w.cell(row=1, column=1).value == title)
-        header = next(r for r in range(1, 12) if ws.cell(row=r, column=1).value == "Metric")
+        header = next(r for r in range(1, 80) if ws.cell(row=r, column=1).value == "Metric")
         areas = [ws.cell(row=header, column=c).value for c in range(3, 3 + len(geography))]
         for i, m in enumerate(theme_metrics.sort_values("metric_id").itertuples(), start=1):
             assert ws.cell(row=header + i, column=1).value == m.title
@@ -69,12 +70,113 @@ def test_theme_sheets_show_latest_values_rag_colours_suppression_and_trend_chart
                     coloured += 1
                 checked += 1
         assert len(ws._charts) == len(theme_metrics)
-        assert all(len(chart.series) == 8 for chart in ws._charts)  # the county and a line per district
         assert all(s.smooth is False for chart in ws._charts for s in chart.series)  # straight lines
         county = _table(home, "dim_geography").query("geography_type == 'county'")["geography_name"].iloc[0]
-        for chart in ws._charts:  # the county's line comes first, named
-            assert ws[chart.series[0].tx.strRef.f.split("!")[1].replace("$", "")].value == county
+        districts = set(_table(home, "dim_geography").query("geography_type == 'district'")["geography_name"])
+        for chart in ws._charts:  # process control: the county, its mean, limits and special causes
+            names = [ws[s.tx.strRef.f.split("!")[1].replace("$", "")].value for s in chart.series]
+            assert names == [county, "Mean", "Upper process limit", "Lower process limit", "Special cause"]
+            header_row = ws[chart.series[0].tx.strRef.f.split("!")[1].replace("$", "")].row
+            beside = {ws.cell(row=header_row, column=c).value for c in range(1, 20)}
+            assert districts <= beside  # the districts in the table the chart is drawn from
+        assert any(LEGEND_START in str(c.value) for row in ws.iter_rows(max_col=1) for c in row)
     assert checked > 300 and suppressed > 0 and coloured > 0
+
+
+def test_process_limits_are_drawn_where_the_county_series_was_judged(pack, home: Path) -> None:
+    """The mean and limits in the pack are those published for the county's months, present
+    exactly where the series was judged; the special-cause column holds the value of each
+    month with a special-cause signal and nothing else."""
+    fact = _table(home, "fact_metric_value")
+    county = _table(home, "dim_geography").query("geography_type == 'county'")["geography_code"].iloc[0]
+    trends = {f"Trend: {m['title']} ({m['unit']})": m for m in _table(home, "dim_metric").to_dict("records")}
+    series = fact[(fact["geography_code"] == county) & (fact["breakdown"] == "all")].set_index(
+        ["metric_id", "period_id"]
+    )
+    judged = limits = 0
+    for ws in pack.worksheets[1:-3]:
+        for chart in ws._charts:
+            header = ws[chart.series[0].tx.strRef.f.split("!")[1].replace("$", "")].row
+            metric = trends[ws.cell(row=header - 1, column=1).value]
+            for r in range(header + 1, header + 25):
+                month = ws.cell(row=r, column=1).value
+                row = series.loc[(metric["metric_id"], month)]
+                mean, upper, special = (ws.cell(row=r, column=c).value for c in (3, 4, 6))
+                if row["process_mean"] == row["process_mean"]:  # not NaN: judged
+                    assert abs(mean - round(row["process_mean"], 2)) < 1e-9
+                    assert abs(upper - round(row["upper_process_limit"], 2)) < 1e-9
+                    limits += 1
+                else:
+                    assert mean is None and upper is None
+                is_special = isinstance(row["signal"], str) and row["signal"].startswith("special_cause")
+                assert (special is not None) == is_special
+                if is_special:
+                    assert abs(special - round(row["value"], 2)) < 1e-9
+            judged += 1
+    assert judged > 10 and limits > 0
+
+
+def test_each_theme_opens_with_the_countys_headline(pack, home: Path) -> None:
+    """Latest month with data, the month before, the same month a year before and the 12
+    months to the latest, read from the published fact table; the England comparator from
+    reference/comparators.csv itself; the status of held-back metrics."""
+    import pandas as pd
+
+    fact = _table(home, "fact_metric_value")
+    county = _table(home, "dim_geography").query("geography_type == 'county'")["geography_code"].iloc[0]
+    metrics = _table(home, "dim_metric").set_index("title")
+    headline = fact[(fact["geography_code"] == county) & (fact["breakdown"] == "all")]
+    comparators = pd.read_csv(REPO / "reference" / "comparators.csv")
+    england = comparators[(comparators["comparator"] == "England") & comparators["value"].notna()]
+    latest_england = england.sort_values("period_end").groupby("metric_id")["value"].last()
+
+    def shown(values: pd.DataFrame, period_id: str):
+        if period_id not in values.index:
+            return "no data"
+        row = values.loc[period_id]
+        return "c" if row["suppressed"] else "no data" if row["value"] != row["value"] else round(row["value"], 2)
+
+    rows = 0
+    for ws in pack.worksheets[1:-3]:
+        r = next(r for r in range(1, 12) if ws.cell(row=r, column=1).value == "Headline (county)") + 1
+        while ws.cell(row=r, column=1).value not in (None, "Latest month by area"):
+            metric = metrics.loc[ws.cell(row=r, column=1).value]
+            values = headline[headline["metric_id"] == metric["metric_id"]].set_index("period_id")
+            months = values[values.index.str.fullmatch(r"\d{4}-\d{2}") & values["value_status"].ne("no data")]
+            latest = months.index.max()
+            y, m = map(int, latest.split("-"))
+            previous = f"{y - (m == 1)}-{(m - 2) % 12 + 1:02d}"
+            assert ws.cell(row=r, column=3).value == latest
+            assert [ws.cell(row=r, column=col).value for col in (4, 5, 6, 7)] == [
+                shown(values, p) for p in (latest, previous, f"{y - 1}-{m:02d}", f"R12-{latest}")
+            ]
+            expected = latest_england.get(metric["metric_id"])
+            assert ws.cell(row=r, column=9).value == ("n/a" if expected is None else round(expected, 2))
+            assert ws.cell(row=r, column=12).value == metric["status"]
+            if metric["amber_threshold"] == metric["amber_threshold"]:
+                assert metric["threshold_source"] in ws.cell(row=r, column=10).value
+            rows += 1
+            r += 1
+    assert rows == len(metrics)
+
+
+def test_the_cover_says_how_current_each_source_is_and_warns_of_stale_ones(pack, home: Path) -> None:
+    quality = _table(home, "dq_scorecard")
+    published = _table(home, "publication")["published_at"].max()
+    latest = quality[quality["period_id"] != "unknown"].groupby(["partner", "dataset"])["period_id"].max()
+    cover = list(pack["Cover"].iter_rows(values_only=True))
+    header = next(i for i, r in enumerate(cover) if r[0] == "Partner")
+    listed = {(r[0], r[1]): r[2:5] for r in cover[header + 1 : header + 1 + len(latest)]}
+    assert set(listed) == set(latest.index)
+    for (partner, dataset), month in latest.items():
+        y, m = map(int, month.split("-"))
+        behind = (published.year - y) * 12 + published.month - m
+        current_to, shown_behind, warning = listed[(partner, dataset)]
+        assert (current_to, shown_behind) == (month, behind)
+        assert bool(warning) == (behind > 2), (partner, dataset)
+    stale = sum(1 for v in listed.values() if v[2])
+    assert stale  # the small world's sources end well before today
+    assert any(str(r[0]).startswith(f"Warning: {stale} of {len(latest)} source(s)") for r in cover)
 
 
 def test_alerts_and_quality_sheets(pack, home: Path) -> None:
@@ -103,9 +205,9 @@ def test_board_sheets_are_made_to_be_read_and_printed(pack) -> None:
         if ws.title != "Technical":
             assert not [t for t in text if re.fullmatch(r"[0-9a-f]{64}", t)], ws.title
             assert not [t for t in text if re.search(r"special_cause|common_cause", t)], ws.title
-    themes = [ws for ws in pack.worksheets if ws.title not in ("Contents", "Alerts", "DQ scorecard", "Technical")]
+    themes = [ws for ws in pack.worksheets if ws.title not in ("Cover", "Alerts", "DQ scorecard", "Technical")]
     numbers = [c for ws in themes for row in ws.iter_rows() for c in row if isinstance(c.value, float)]
-    assert numbers and all(c.number_format == "#,##0.0" for c in numbers)
+    assert numbers and all(c.number_format in ("#,##0.0", "+#,##0.0;-#,##0.0;0.0") for c in numbers)
     shares = [c for row in pack["DQ scorecard"].iter_rows() for c in row if isinstance(c.value, float)]
     assert shares and all(c.number_format == "0.0%" and 0 <= c.value <= 1 for c in shares)
     signals = {r[2] for r in pack["Alerts"].iter_rows(min_row=7, values_only=True) if r[3]}

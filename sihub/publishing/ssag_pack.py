@@ -1,13 +1,20 @@
 """The SSAG Excel pack (`ssag_pack.xlsx`), built with openpyxl from a snapshot's star schema.
 
-A contents sheet; one sheet per SIPP theme with each metric's latest month for the county,
-its localities and districts (rag as cell colour, suppressed cells as "c" with a note) and a
-trend chart of the county and its districts over the last two years; an alerts sheet; a
+A cover (the snapshot, the month each source is current to with a warning where one is more
+than two months behind, what the markers mean, the contents); one sheet per SIPP theme that
+opens with the county's headline table (latest month, previous, same month last year, 12
+months, change on a year, the England comparator, rag with its threshold and its source, the
+process-control signal in words, and whether the metric is current or held back), then each
+metric's latest month for the county, its localities and districts (rag as cell colour,
+suppressed cells as "c" with a note), then per metric a process-control chart of the county
+as in NHS "Making Data Count" (monthly values, mean, process limits, special-cause months
+marked) beside a table of the county and districts over two years; an alerts sheet; a
 data-quality sheet; and one technical sheet (the deliveries' hashes), so board sheets carry
 no codes. Every sheet says the period, the source and the run time, and is made to be read
 and printed: number formats, the header frozen, widths set, landscape fitted to the page
 width with the header repeated. A cell with no number says why: "c" (suppressed), "no
-data", or "none" (nothing to list). Text never becomes a formula: anything that could start
+data", "none" (nothing to list) or "n/a" (does not apply), each explained in a legend.
+Text never becomes a formula: anything that could start
 one (=, +, -, @) is written as a plain string.
 """
 
@@ -19,7 +26,9 @@ from pathlib import Path
 import duckdb
 from openpyxl import Workbook
 from openpyxl.chart import LineChart, Reference
+from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.comments import Comment
+from openpyxl.drawing.line import LineProperties
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -32,7 +41,20 @@ RAG_FILL = {
 SUPPRESSED = "c"
 SUPPRESSED_NOTE = "c: suppressed by disclosure control (a count from 1 to {t}, or one that would reveal it)."
 NO_DATA = "no data"
+NOT_APPLICABLE = "n/a"
+LEGEND = (
+    'Markers: "c" suppressed by disclosure control; "no data" outside the months the sources cover (never 0); '
+    '"none" nothing to list; "n/a" does not apply (no threshold, no published comparator, or a series not judged).'
+)
 TREND_MONTHS = 24
+STALE_AFTER_MONTHS = 2  # a source further behind the publication than this is warned of
+CHANGE_FORMAT = "+#,##0.0;-#,##0.0;0.0"
+HEADLINE_HEADERS = [
+    "Headline (county)", "Unit", "Latest month", "Latest", "Previous month", "Same month last year",
+    "12 months to latest", "Change on a year (12 months)", "England (latest published)", "Rag and threshold",
+    "Signal (process control)", "Status",
+]  # fmt: skip
+SPC_SERIES = ["Mean", "Upper process limit", "Lower process limit", "Special cause"]
 BOLD = Font(bold=True)
 VALUE_FORMAT = "#,##0.0"
 COUNT_FORMAT = "#,##0"
@@ -43,6 +65,7 @@ SIGNALS = {
     "special_cause_high": "special cause: high",
     "special_cause_low": "special cause: low",
     "red": "red rating",
+    "common_cause": "common cause (no signal)",
 }
 ALERTS_SQL = """
 SELECT g.geography_name, m.title, a.signal, a.message
@@ -97,12 +120,55 @@ def _sheet_name(theme: str, used: set[str]) -> str:
     return name
 
 
+CURRENCY_SQL = """
+WITH latest AS (
+    SELECT partner, dataset, max(period_id) AS current_to
+    FROM dq_scorecard WHERE period_id <> 'unknown' GROUP BY ALL
+), published AS (SELECT max(published_at) AS published_on FROM publication)
+SELECT partner, dataset, current_to,
+       datediff('month', strptime(current_to, '%Y-%m'), published_on) AS behind
+FROM latest, published ORDER BY partner, dataset
+"""
+CURRENCY_HEADERS = ["Partner", "Dataset", "Current to", "Months behind", "Warning"]
+
+
+def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
+    """How current each source is (its latest month with records, against the month of
+    publication), warning of any more than `STALE_AFTER_MONTHS` behind, and the legend of
+    markers; returns the next free row."""
+    put(ws, row, 1, "How current the sources are")
+    ws.cell(row=row, column=1).font = BOLD
+    sources = [
+        (partner, dataset, current_to, behind, (
+            f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
+            if behind > STALE_AFTER_MONTHS else ""
+        ))
+        for partner, dataset, current_to, behind in con.execute(CURRENCY_SQL).fetchall()
+    ]  # fmt: skip
+    _table(ws, row + 1, CURRENCY_HEADERS, sources)
+    row += len(sources) + 3
+    stale = sum(1 for s in sources if s[4])
+    if stale:
+        put(ws, row, 1, f"Warning: {stale} of {len(sources)} source(s) more than {STALE_AFTER_MONTHS} months behind.")
+        ws.cell(row=row, column=1).font = Font(bold=True, color="C00000")
+        row += 1
+    put(ws, row, 1, LEGEND)
+    return row + 2
+
+
 def _theme_sheet(
     wb: Workbook, con: duckdb.DuckDBPyConnection, theme: str, name: str, stamp: list[str], t: int, months: list[str]
 ):
     ws = wb.create_sheet(name)
     row = _heading(ws, theme, stamp)
     top = row
+    metrics = con.execute(
+        "SELECT metric_id, title, unit FROM dim_metric WHERE theme = ? ORDER BY metric_id", [theme]
+    ).fetchall()
+    row = _headline(ws, con, metrics, row) + 2
+    put(ws, row, 1, "Latest month by area")
+    ws.cell(row=row, column=1).font = BOLD
+    row += 1
     areas = con.execute(
         "SELECT geography_code, geography_name, geography_type FROM dim_geography "
         "ORDER BY CASE geography_type WHEN 'county' THEN 0 WHEN 'locality' THEN 1 ELSE 2 END, geography_code"
@@ -111,9 +177,6 @@ def _theme_sheet(
     for col, header in enumerate(["Metric", "Unit"] + [g for _, g in geographies], start=1):
         put(ws, row, col, header)
         ws.cell(row=row, column=col).font = BOLD
-    metrics = con.execute(
-        "SELECT metric_id, title, unit FROM dim_metric WHERE theme = ? ORDER BY metric_id", [theme]
-    ).fetchall()
     latest = "SELECT max(period_id) FROM dim_period WHERE period_type = 'month'"
     for metric_id, title, unit in metrics:
         row += 1
@@ -140,50 +203,152 @@ def _theme_sheet(
                 cell.fill = RAG_FILL[rag]
     row += 2
     put(ws, row, 1, f"{SUPPRESSED_NOTE.format(t=t)} Colours: rag against thresholds or the county average.")
+    put(ws, row + 1, 1, LEGEND)
     lines = [(code, name) for code, name, kind in areas if kind in ("county", "district")]  # the county first
     for metric_id, title, unit in metrics:
-        row = _trend(ws, con, metric_id, title, unit, lines, months, row + 3, t)
-    _readable(ws, top, {"A": 60, "B": 28, **{get_column_letter(c): 14 for c in range(3, 3 + len(areas))}}, "C")
+        row = _trend(ws, con, metric_id, title, unit, lines, months, row + 4)
+    widths = {get_column_letter(c): 14 for c in range(3, 3 + max(len(areas), len(HEADLINE_HEADERS)))}
+    _readable(ws, top, {"A": 60, "B": 28, **widths, "J": 44, "K": 28, "L": 30}, "C")
     return ws
 
 
-def _trend(ws, con, metric_id: str, title: str, unit: str, districts, months: list[str], row: int, t: int) -> int:
-    """A block of the last two years' monthly values for the county and each district (a
-    suppressed month "c", one outside the sources' coverage "no data": a chart leaves both
-    as gaps, never zeros), and its line chart, lines straight."""
+def _shown(ws: Worksheet, row: int, col: int, found: tuple | None, number_format: str = VALUE_FORMAT) -> None:
+    """A value as its number, or why there is none: "c" (suppressed) or "no data"."""
+    value, status = found or (None, NO_DATA)
+    if value is not None:
+        put(ws, row, col, round(value, 2))
+        ws.cell(row=row, column=col).number_format = number_format
+    else:
+        put(ws, row, col, SUPPRESSED if status == "suppressed" else NO_DATA)
+
+
+HEADLINE_SQL = """
+SELECT p.period_type, strftime(p.start_date, '%Y-%m') AS month, strftime(p.end_date, '%Y-%m') AS last_month,
+       f.value, f.value_status, f.rag, f.signal
+FROM fact_metric_value f JOIN dim_period p USING (period_id) JOIN dim_geography g USING (geography_code)
+WHERE f.metric_id = ? AND g.geography_type = 'county' AND f.breakdown = 'all'
+  AND p.period_type IN ('month', 'rolling_12')
+"""
+ENGLAND_SQL = """
+SELECT value, period, publication FROM comparator
+WHERE metric_id = ? AND comparator = 'England' AND value IS NOT NULL ORDER BY period_end DESC LIMIT 1
+"""
+
+
+def _months_before(month: str, n: int) -> str:
+    year, m = map(int, month.split("-"))
+    index = year * 12 + m - 1 - n
+    return f"{index // 12}-{index % 12 + 1:02d}"
+
+
+def _headline(ws: Worksheet, con: duckdb.DuckDBPyConnection, metrics: list[tuple], row: int) -> int:
+    """The county's headline table for the theme's metrics, from `row`; returns its last row.
+    The latest month is the metric's own last month with data, so a source that stops early
+    shows its last figure (and the month) rather than a row of "no data"."""
+    for col, header in enumerate(HEADLINE_HEADERS, start=1):
+        put(ws, row, col, header)
+        ws.cell(row=row, column=col).font = BOLD
+    for metric_id, title, unit in metrics:
+        row += 1
+        rows = con.execute(HEADLINE_SQL, [metric_id]).fetchall()
+        months = {m: (v, st, rag, sig) for kind, m, _, v, st, rag, sig in rows if kind == "month"}
+        rolling = {last: (v, st) for kind, _, last, v, st, _, _ in rows if kind == "rolling_12"}
+        with_data = [m for m, (_, st, _, _) in months.items() if st != NO_DATA]
+        put(ws, row, 1, title)
+        put(ws, row, 2, unit)
+        latest = max(with_data) if with_data else None
+        amber, red, source, status, note = con.execute(
+            "SELECT amber_threshold, red_threshold, threshold_source, status, status_note FROM dim_metric "
+            "WHERE metric_id = ?",
+            [metric_id],
+        ).fetchone()
+        put(ws, row, 12, status if status == "current" else f"{status}: {note}")
+        if latest is None:
+            for col in range(3, 12):
+                put(ws, row, col, NO_DATA)
+            continue
+        put(ws, row, 3, latest)
+        for col, month in ((4, latest), (5, _months_before(latest, 1)), (6, _months_before(latest, 12))):
+            _shown(ws, row, col, months.get(month, (None, NO_DATA))[:2])
+        now, year_ago = rolling.get(latest), rolling.get(_months_before(latest, 12))
+        _shown(ws, row, 7, now)
+        if now and year_ago and now[0] is not None and year_ago[0] is not None:
+            _shown(ws, row, 8, (now[0] - year_ago[0], "value"), CHANGE_FORMAT)
+        else:
+            put(ws, row, 8, NOT_APPLICABLE)
+        england = con.execute(ENGLAND_SQL, [metric_id]).fetchone()
+        if england:
+            _shown(ws, row, 9, (england[0], "value"))
+            ws.cell(row=row, column=9).comment = Comment(f"{england[2]}, {england[1]}", "SIH")
+        else:
+            put(ws, row, 9, NOT_APPLICABLE)
+        _, _, rag, signal = months[latest]
+        if amber is None:
+            put(ws, row, 10, f"{NOT_APPLICABLE}: no threshold (areas are rated against the county)")
+        else:
+            put(ws, row, 10, f"{rag or NOT_APPLICABLE}: amber at {amber:g}, red at {red:g} ({source})")
+            if rag in RAG_FILL:
+                ws.cell(row=row, column=10).fill = RAG_FILL[rag]
+        put(ws, row, 11, SIGNALS.get(signal, signal) if signal else f"{NOT_APPLICABLE}: not judged")
+    return row
+
+
+def _trend(ws, con, metric_id: str, title: str, unit: str, areas, months: list[str], row: int) -> int:
+    """A process-control chart of the county's last two years, as NHS "Making Data Count"
+    draws one: the monthly values, the mean and the process limits as straight lines, and the
+    months with a special-cause signal marked. Beside it, the table it is drawn from with a
+    column per district (a suppressed month "c", one outside the sources' coverage "no data":
+    the chart leaves both as gaps, never zeros). A series not judged (too few months, or one
+    suppressed) is drawn without limits, and says so."""
     values = {
-        (p, g): (v, status)
-        for p, g, v, status in con.execute(
-            "SELECT period_id, geography_code, value, value_status FROM fact_metric_value WHERE metric_id = ? "
-            "AND breakdown = 'all'",
+        (p, g): (v, status, signal, mean, upl, lpl)
+        for p, g, v, status, signal, mean, upl, lpl in con.execute(
+            "SELECT period_id, geography_code, value, value_status, signal, process_mean, upper_process_limit, "
+            "lower_process_limit FROM fact_metric_value WHERE metric_id = ? AND breakdown = 'all'",
             [metric_id],
         ).fetchall()
     }
+    county, name = areas[0]
     put(ws, row, 1, f"Trend: {title} ({unit})")
     ws.cell(row=row, column=1).font = BOLD
     header = row + 1
-    put(ws, header, 1, "Month")
-    for col, (_, name) in enumerate(districts, start=2):
-        put(ws, header, col, name)
+    columns = ["Month", name, *SPC_SERIES, *(n for _, n in areas[1:])]
+    for col, text in enumerate(columns, start=1):
+        put(ws, header, col, text)
+    judged = False
     for i, month in enumerate(months, start=1):
-        put(ws, header + i, 1, month)
-        for col, (code, _) in enumerate(districts, start=2):
-            v, status = values.get((month, code), (None, "no data"))
-            cell = ws.cell(row=header + i, column=col)
-            if v is not None:
-                put(ws, header + i, col, round(v, 2))
-                cell.number_format = VALUE_FORMAT
-            else:
-                put(ws, header + i, col, SUPPRESSED if status == "suppressed" else NO_DATA)
+        r = header + i
+        put(ws, r, 1, month)
+        v, status, signal, mean, upl, lpl = values.get((month, county), (None, NO_DATA, None, None, None, None))
+        _shown(ws, r, 2, (v, status))
+        special = v if signal and signal.startswith("special_cause") else None
+        for col, limit in enumerate((mean, upl, lpl, special), start=3):
+            if limit is not None:
+                _shown(ws, r, col, (limit, "value"))
+        judged = judged or mean is not None
+        for col, (code, _) in enumerate(areas[1:], start=3 + len(SPC_SERIES)):
+            _shown(ws, r, col, values.get((month, code), (None, NO_DATA))[:2])
+    if not judged:
+        put(ws, row, 4, "No process limits: the series has too few published months, or a suppressed one.")
     chart = LineChart()
-    chart.title, chart.y_axis.title, chart.x_axis.title = title, unit, "Month"
+    chart.title, chart.y_axis.title, chart.x_axis.title = f"{title}: {name}", unit, "Month"
     chart.height, chart.width = 7.5, 18
-    data = Reference(ws, min_col=2, max_col=1 + len(districts), min_row=header, max_row=header + len(months))
-    chart.add_data(data, titles_from_data=True)
+    last = header + len(months)
+    chart.add_data(
+        Reference(ws, min_col=2, max_col=2 + len(SPC_SERIES), min_row=header, max_row=last), titles_from_data=True
+    )
     for series in chart.series:
         series.smooth = False  # a smoothed line draws values no month had
-    chart.set_categories(Reference(ws, min_col=1, min_row=header + 1, max_row=header + len(months)))
-    ws.add_chart(chart, f"{get_column_letter(len(districts) + 3)}{row}")
+    county_line, mean_line, upper, lower, special = chart.series
+    county_line.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="1F4E79", w=22000))
+    mean_line.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="7F7F7F", w=12700))
+    for limit in (upper, lower):
+        limit.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="7F7F7F", prstDash="dash"))
+    special.graphicalProperties = GraphicalProperties(ln=LineProperties(noFill=True))
+    special.marker.symbol, special.marker.size = "circle", 8
+    special.marker.graphicalProperties = GraphicalProperties(solidFill="ED7D31")
+    chart.set_categories(Reference(ws, min_col=1, min_row=header + 1, max_row=last))
+    ws.add_chart(chart, f"{get_column_letter(len(columns) + 2)}{row}")
     return header + max(len(months), 15)
 
 
@@ -220,15 +385,15 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
     ).fetchall()][::-1]  # fmt: skip
     wb = Workbook()
     contents = wb.active
-    contents.title = "Contents"
-    row = _heading(contents, "SSAG metrics pack", stamp)
-    used = {"Contents", "Alerts", "DQ scorecard", "Technical"}
+    contents.title = "Cover"
+    row = _cover(contents, con, _heading(contents, "SSAG metrics pack", stamp))
+    used = {"Cover", "Alerts", "DQ scorecard", "Technical"}
     themes = [r[0] for r in con.execute("SELECT DISTINCT theme FROM dim_metric ORDER BY theme").fetchall()]
     sheets = []
     for theme in themes:
         name = _sheet_name(theme, used)
         _theme_sheet(wb, con, theme, name, stamp, threshold, months)
-        sheets.append((name, f"{theme}: latest values by area, rag, trends by district"))
+        sheets.append((name, f"{theme}: the county's headline, latest values by area, process-control charts"))
     alerts = wb.create_sheet("Alerts")
     headers = ["Area", "Metric", "Signal", "Alert"]
     found = [(a, m, SIGNALS.get(s, s), text) for a, m, s, text in con.execute(ALERTS_SQL).fetchall()]
@@ -249,10 +414,12 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
         ("DQ scorecard", "Per partner dataset"),
         ("Technical", "The deliveries read, with their hashes"),
     ]
-    for i, (name, what) in enumerate(sheets, start=row):
+    put(contents, row, 1, "Contents")
+    contents.cell(row=row, column=1).font = BOLD
+    for i, (name, what) in enumerate(sheets, start=row + 1):
         put(contents, i, 1, name)
         contents.cell(row=i, column=1).hyperlink = f"#'{name}'!A1"
         put(contents, i, 2, what)
-    _readable(contents, row - 1, {"A": 40, "B": 70})
+    _readable(contents, 5, {"A": 40, "B": 70, "C": 16, "D": 16, "E": 90})
     wb.save(path)
     return wb.sheetnames

@@ -37,16 +37,18 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
         "CREATE TABLE dim_metric (metric_id VARCHAR, title VARCHAR, description VARCHAR, unit VARCHAR, "
         "polarity VARCHAR, numerator_definition VARCHAR, denominator_definition VARCHAR, sources VARCHAR, "
         "multiplier DOUBLE, owner VARCHAR, theme VARCHAR, aggregation VARCHAR, denominator_type VARCHAR, "
-        "amber_threshold DOUBLE, red_threshold DOUBLE, status VARCHAR DEFAULT 'current', status_note VARCHAR)"
+        "amber_threshold DOUBLE, red_threshold DOUBLE, threshold_source VARCHAR, status VARCHAR DEFAULT 'current', "
+        "status_note VARCHAR)"
     )
     con.executemany(
         "INSERT INTO dim_metric (metric_id, title, description, unit, polarity, numerator_definition, "
         "denominator_definition, sources, multiplier, owner, theme, aggregation, denominator_type, amber_threshold, "
-        "red_threshold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "red_threshold, threshold_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [m.id, m.title, m.description, m.unit, m.polarity, m.numerator, m.denominator, ", ".join(m.sources),
              m.multiplier, m.owner, m.theme, m.aggregation, m.denominator_type,
-             m.thresholds.amber if m.thresholds else None, m.thresholds.red if m.thresholds else None]
+             m.thresholds.amber if m.thresholds else None, m.thresholds.red if m.thresholds else None,
+             m.thresholds.source if m.thresholds else None]
             for m in metrics
         ],
     )  # fmt: skip
@@ -78,13 +80,21 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
         """
         CREATE TABLE fact_metric_value AS
         SELECT p.metric_id, p.period_id, p.geography_code,
-               p.breakdown, p.numerator, p.denominator, p.value, p.suppressed, r.rag, g.signal, p.value_status
+               p.breakdown, p.numerator, p.denominator, p.value, p.suppressed, r.rag, g.signal, p.value_status,
+               -- the limits of a series that was judged (enough months, none suppressed)
+               CASE WHEN g.signal IS NOT NULL THEN g.mean END AS process_mean,
+               CASE WHEN g.signal IS NOT NULL THEN g.upl END AS upper_process_limit,
+               CASE WHEN g.signal IS NOT NULL THEN g.lpl END AS lower_process_limit
         FROM s.metric_protected p
         LEFT JOIN s.metric_rag r USING (metric_id, period_type, end_month, geography_code, breakdown)
         LEFT JOIN s.metric_signals g ON p.period_type = 'month' AND g.metric_id = p.metric_id
          AND g.end_month = p.end_month AND g.geography_code = p.geography_code AND g.breakdown = p.breakdown
         ORDER BY p.metric_id, p.period_type, p.end_month, p.geography_code, p.breakdown
         """
+    )
+    con.execute(
+        "CREATE TABLE comparator AS SELECT metric_id, comparator, period, period_end, value, unit, publication, "
+        "publisher, url, note FROM s.ref_comparator ORDER BY metric_id, comparator, period_end"
     )
     con.execute(
         "CREATE TABLE alerts AS SELECT metric_id, strftime(end_month, '%Y-%m') AS period_id, geography_code, "
