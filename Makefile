@@ -6,7 +6,7 @@ endif
 SCALE ?= small
 REPEATS ?= 3
 
-.PHONY: env demo test bench lint format clean
+.PHONY: env demo test bench lint format clean pack-preview
 
 env: .venv/.synced
 
@@ -27,6 +27,14 @@ test: env
 # national takes hours a repeat: `make bench SCALE=national REPEATS=1`).
 bench: env
 	$(UV) run --frozen python bench/bench.py --scale $(if $(filter command line,$(origin SCALE)),$(SCALE),county) --repeats $(REPEATS)
+
+# A look at the current SSAG pack as PDF, where LibreOffice is installed (not part of `make test`).
+HOME_DIR = $(or $(SIHUB_HOME),data)
+pack-preview:
+	@command -v soffice >/dev/null 2>&1 || { echo "pack-preview needs LibreOffice (soffice), e.g. apt install libreoffice-calc"; exit 1; }
+	@test -e $(HOME_DIR)/published/ssag_pack.xlsx || { echo "no pack in $(HOME_DIR)/published: run make demo first"; exit 1; }
+	soffice --headless --convert-to pdf --outdir $(HOME_DIR)/preview $(HOME_DIR)/published/ssag_pack.xlsx
+	@echo "preview: $(HOME_DIR)/preview/ssag_pack.pdf"
 
 format: env
 	$(UV) run --frozen ruff format .

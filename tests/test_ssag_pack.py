@@ -241,3 +241,25 @@ def test_dictionary_documents_every_metric_and_column_and_pbids_opens_the_parque
     source = json.loads((home / "published" / "sihub_parquet.pbids").read_text())
     details = source["connections"][0]["details"]
     assert details["protocol"] == "folder" and Path(details["address"]["path"]) == home / "published" / "parquet"
+
+
+def test_a_source_more_than_two_months_behind_is_warned_of_and_no_other() -> None:
+    from sihub.publishing.ssag_pack import _cover
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE publication AS SELECT TIMESTAMP '2026-11-20 02:00' AS published_at")
+    con.execute(
+        "CREATE TABLE dq_scorecard AS SELECT * FROM (VALUES ('p', 'now', '2026-11'), ('p', 'two', '2026-09'), "
+        "('p', 'three', '2026-08'), ('p', 'three', '2026-07'), ('p', 'old', '2025-12'), ('p', 'old', 'unknown')) "
+        "t(partner, dataset, period_id)"
+    )
+    ws = openpyxl.Workbook().active
+    _cover(ws, con, 1)
+    rows = {r[1]: r[2:5] for r in ws.iter_rows(values_only=True) if r[0] == "p"}
+    assert rows == {
+        "now": ("2026-11", 0, None),
+        "old": ("2025-12", 11, "more than 2 months behind: figures from it stop at 2025-12"),
+        "three": ("2026-08", 3, "more than 2 months behind: figures from it stop at 2026-08"),
+        "two": ("2026-09", 2, None),
+    }
+    assert any(str(r[0]).startswith("Warning: 2 of 4 source(s)") for r in ws.iter_rows(values_only=True))

@@ -141,7 +141,7 @@ def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
     sources = [
         (partner, dataset, current_to, behind, (
             f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
-            if behind > STALE_AFTER_MONTHS else ""
+            if behind > STALE_AFTER_MONTHS else None
         ))
         for partner, dataset, current_to, behind in con.execute(CURRENCY_SQL).fetchall()
     ]  # fmt: skip
