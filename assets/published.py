@@ -1,6 +1,7 @@
 """Published: the star schema, Parquet and the run summary, swapped in atomically."""
 
 import datetime as dt
+import json
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
@@ -8,6 +9,7 @@ from assets.keys import METRICS_KEY, PUBLISHED_KEY, catalogue
 from assets.resources import DuckDBStore, HubResource
 from governance import audit
 from sihub.core import change_tracking as changes
+from sihub.core.alerts import RunAlert, raise_alert
 from sihub.core.snapshots import current
 from sihub.core.stages import Stage
 from sihub.metrics.catalogue import load_catalogue
@@ -42,6 +44,7 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         counts = publish(shared, published, load_catalogue(), summary)
         with shared_store.connect() as con:
             mark_reported(con, runs)
+        _alert_held_back(hub, run_id)
         audit.record(
             hub.paths.home,
             "disclosure",
@@ -51,3 +54,20 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
             recipient="SSAG/SIPP members and Power BI",
         )
     return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})
+
+
+def _alert_held_back(hub: HubResource, run_id: str) -> None:
+    """Metrics held back by the leak guard are an alert (by every route the hub alerts), not
+    only a line in the summary: an identifier reached the shared store."""
+    held = json.loads((hub.paths.published / "run_summary.json").read_text(encoding="utf-8"))["metrics_held_back"]
+    for i, reason in enumerate(sorted({m["reason"] for m in held})):
+        ids = sorted(m["metric_id"] for m in held if m["reason"] == reason)
+        alert = RunAlert(
+            run_id,
+            f"the leak guard ({len(ids)} metric(s) held back)",
+            None,
+            f"{reason}: {', '.join(ids)}",
+            f"Dagster run {run_id}; fix the data contract, then refresh",
+            kind="metrics_held_back",
+        )
+        raise_alert(hub.paths.published, alert, name=f"held-back-{run_id[:8]}-{i}")

@@ -201,10 +201,11 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
                 highlight=False,
             )
     held_back = summary.get("metrics_held_back", [])
-    for reason in sorted({m["reason"] for m in held_back}):
-        ids = [m["metric_id"] for m in held_back if m["reason"] == reason]
+    kept = {"stale": "keep their last published values", "withheld": "are not published (none were before)"}
+    for status, reason in sorted({(m["status"], m["reason"]) for m in held_back}):
+        ids = [m["metric_id"] for m in held_back if (m["status"], m["reason"]) == (status, reason)]
         console.print(
-            f"[yellow]held back[/]: {len(ids)} metric(s) ({', '.join(ids)}) keep their last published values: "
+            f"[yellow]held back[/]: {len(ids)} metric(s) ({', '.join(ids)}) {kept[status]}: "
             f"{reason.removeprefix('not updated: ')}. Fix the contract, then `sihub refresh`.",
             highlight=False,
         )

@@ -294,9 +294,14 @@ def test_a_leak_in_one_dataset_holds_back_only_the_metrics_built_on_it(tmp_path:
     assert "NR2" not in notes["contacts_per_10k"]
     assert status["missing_episodes_per_10k"] == "current" and notes["missing_episodes_per_10k"] is None
     assert march == (9,)
-    held_back = {m["metric_id"]: m["reason"] for m in outcome.summary["metrics_held_back"]}
-    assert set(held_back) == {m for m, s in status.items() if s != "current"}
+    held_back = {m["metric_id"]: m["status"] for m in outcome.summary["metrics_held_back"]}
+    assert held_back == {m: s for m, s in status.items() if s != "current"}
     assert {"contacts_per_10k", "referrals_per_10k"} <= set(held_back)
+    # and it is an alert, naming the metrics and the dataset, never a value
+    alerts = [json.loads(p.read_text()) for p in (tmp_path / "published" / "alerts").glob("held-back-*.json")]
+    assert [a["kind"] for a in alerts] == ["metrics_held_back"]
+    assert "contacts_per_10k" in alerts[0]["reason"] and "childrens_services/contacts" in alerts[0]["reason"]
+    assert "NR2" not in json.dumps(alerts)
 
 
 def test_no_live_agreement_holds_that_dataset_only(tmp_path: Path, monkeypatch) -> None:

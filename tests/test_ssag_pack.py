@@ -20,6 +20,15 @@ REPO = Path(__file__).parents[1]
 INJECTIONS = ['=HYPERLINK("http://example.invalid","click")', "@SUM(1+1)", "+SUM(1603,0)", "-2+3"]
 FILLS = {"red": "F4B6B6", "amber": "FFE3A3", "green": "C6E8C6"}
 LEGEND_START = 'Markers: "c" suppressed'
+SPC_NAMES = [
+    "County (chart)",
+    "Mean",
+    "Upper process limit",
+    "Lower process limit",
+    "Special cause: concern",
+    "Special cause: improvement",
+    "Special cause: neutral",
+]
 
 
 def _table(home: Path, name: str):
@@ -33,6 +42,7 @@ def pack(first_run, home: Path) -> openpyxl.Workbook:
 
 def test_every_sheet_says_period_source_and_run(pack, home: Path) -> None:
     run_id = _table(home, "publication")["run_id"].iloc[0]
+    snapshot = json.loads((home / "published" / "current.json").read_text(encoding="utf-8"))["snapshot"]
     metrics = _table(home, "dim_metric")
     assert pack.sheetnames[0] == "Cover" and pack.sheetnames[-3:] == ["Alerts", "DQ scorecard", "Technical"]
     assert len(pack.sheetnames) == metrics["theme"].nunique() + 4
@@ -40,6 +50,7 @@ def test_every_sheet_says_period_source_and_run(pack, home: Path) -> None:
         stamp = [ws.cell(row=r, column=1).value for r in (2, 3, 4)]
         assert stamp[0].startswith("Period: latest month") and stamp[1].startswith("Source:"), ws.title
         assert stamp[2].startswith(f"Run: {run_id}"), ws.title
+        assert stamp[2].endswith(f"snapshot {snapshot}"), ws.title
     links = [c.hyperlink.location for c in pack["Cover"]["A"] if c.hyperlink]
     assert len(links) == len(pack.sheetnames) - 1
 
@@ -75,10 +86,16 @@ def test_theme_sheets_show_latest_values_rag_colours_suppression_and_trend_chart
         districts = set(_table(home, "dim_geography").query("geography_type == 'district'")["geography_name"])
         for chart in ws._charts:  # process control: the county, its mean, limits and special causes
             names = [ws[s.tx.strRef.f.split("!")[1].replace("$", "")].value for s in chart.series]
-            assert names == [county, "Mean", "Upper process limit", "Lower process limit", "Special cause"]
+            assert names == SPC_NAMES
             header_row = ws[chart.series[0].tx.strRef.f.split("!")[1].replace("$", "")].row
-            beside = {ws.cell(row=header_row, column=c).value for c in range(1, 20)}
-            assert districts <= beside  # the districts in the table the chart is drawn from
+            beside = [ws.cell(row=header_row, column=c).value for c in range(1, 20)]
+            assert beside[1] == county and districts <= set(beside)  # the table the chart is drawn from
+            plotted = [
+                ws.cell(row=r, column=ws[s.val.numRef.f.split("!")[1].split(":")[0].replace("$", "")].column).value
+                for s in chart.series for r in range(header_row + 1, header_row + 25)
+            ]  # fmt: skip
+            assert all(v is None or isinstance(v, float | int) for v in plotted)  # gaps, never text read as 0
+            assert not chart.visible_cells_only
         assert any(LEGEND_START in str(c.value) for row in ws.iter_rows(max_col=1) for c in row)
     assert checked > 300 and suppressed > 0 and coloured > 0
 
@@ -98,20 +115,30 @@ def test_process_limits_are_drawn_where_the_county_series_was_judged(pack, home:
         for chart in ws._charts:
             header = ws[chart.series[0].tx.strRef.f.split("!")[1].replace("$", "")].row
             metric = trends[ws.cell(row=header - 1, column=1).value]
+            judged_series = series.loc[metric["metric_id"]]["process_mean"].dropna()
+            judged_series = judged_series.iloc[0] if len(judged_series) else float("nan")
+            special_columns = [
+                c for c in range(1, 60) if str(ws.cell(row=header, column=c).value).startswith("Special cause:")
+            ]
+            assert len(special_columns) == 3
             for r in range(header + 1, header + 25):
                 month = ws.cell(row=r, column=1).value
                 row = series.loc[(metric["metric_id"], month)]
-                mean, upper, special = (ws.cell(row=r, column=c).value for c in (3, 4, 6))
-                if row["process_mean"] == row["process_mean"]:  # not NaN: judged
-                    assert abs(mean - round(row["process_mean"], 2)) < 1e-9
-                    assert abs(upper - round(row["upper_process_limit"], 2)) < 1e-9
+                mean, upper = (ws.cell(row=r, column=c).value for c in (3, 4))
+                if judged_series == judged_series:  # not NaN: the series was judged
+                    assert abs(mean - round(judged_series, 2)) < 1e-9
                     limits += 1
                 else:
                     assert mean is None and upper is None
-                is_special = isinstance(row["signal"], str) and row["signal"].startswith("special_cause")
-                assert (special is not None) == is_special
-                if is_special:
-                    assert abs(special - round(row["value"], 2)) < 1e-9
+                marked = {ws.cell(row=header, column=c).value: ws.cell(row=r, column=c).value for c in special_columns}
+                signal = row["signal"] if isinstance(row["signal"], str) else ""
+                label = {"special_cause_concern": "Special cause: concern",
+                         "special_cause_improvement": "Special cause: improvement"}.get(
+                    signal, "Special cause: neutral" if signal.startswith("special_cause") else None)  # fmt: skip
+                for name, v in marked.items():
+                    assert (v is not None) == (name == label), (metric["metric_id"], month, name)
+                    if v is not None:
+                        assert abs(v - round(row["value"], 2)) < 1e-9
             judged += 1
     assert judged > 10 and limits > 0
 
@@ -173,8 +200,8 @@ def test_the_cover_says_how_current_each_source_is_and_warns_of_stale_ones(pack,
         behind = (published.year - y) * 12 + published.month - m
         current_to, shown_behind, warning = listed[(partner, dataset)]
         assert (current_to, shown_behind) == (month, behind)
-        assert bool(warning) == (behind > 2), (partner, dataset)
-    stale = sum(1 for v in listed.values() if v[2])
+        assert (warning != "none") == (behind > 2), (partner, dataset)
+    stale = sum(1 for v in listed.values() if v[2] != "none")
     assert stale  # the small world's sources end well before today
     assert any(str(r[0]).startswith(f"Warning: {stale} of {len(latest)} source(s)") for r in cover)
 
@@ -257,9 +284,9 @@ def test_a_source_more_than_two_months_behind_is_warned_of_and_no_other() -> Non
     _cover(ws, con, 1)
     rows = {r[1]: r[2:5] for r in ws.iter_rows(values_only=True) if r[0] == "p"}
     assert rows == {
-        "now": ("2026-11", 0, None),
+        "now": ("2026-11", 0, "none"),
         "old": ("2025-12", 11, "more than 2 months behind: figures from it stop at 2025-12"),
         "three": ("2026-08", 3, "more than 2 months behind: figures from it stop at 2026-08"),
-        "two": ("2026-09", 2, None),
+        "two": ("2026-09", 2, "none"),
     }
     assert any(str(r[0]).startswith("Warning: 2 of 4 source(s)") for r in ws.iter_rows(values_only=True))

@@ -26,7 +26,7 @@ class RunAlert:
     partner: str | None
     reason: str  # one line
     logs: str  # where to read more
-    kind: str = "run_failed"  # or "delivery_overdue", "delivery_held"
+    kind: str = "run_failed"  # or "delivery_overdue", "delivery_held", "metrics_held_back"
     at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     delivered: list[str] = field(default_factory=list)
 
@@ -36,6 +36,8 @@ class RunAlert:
             return f"Safeguarding Intelligence Hub: {self.failed}"
         if self.kind == "delivery_held":
             return f"Safeguarding Intelligence Hub: {self.failed} held"
+        if self.kind == "metrics_held_back":
+            return f"Safeguarding Intelligence Hub: published, but {self.failed}"
         return f"Safeguarding Intelligence Hub: refresh failed at {self.failed}"
 
 

@@ -39,6 +39,11 @@ def new_snapshot(published: Path, run_id: str) -> tuple[Path, Path]:
     return building, final
 
 
+def snapshot_name(building: Path) -> str:
+    """The name a snapshot being built will have when complete (what readers see)."""
+    return building.name.removeprefix(".building-")
+
+
 def _swap(link: Path, target: Path) -> None:
     """Point `link` at `target` with one rename (or copy `target` in, where links fail)."""
     swap = link.with_name(f".{link.name}.swap")

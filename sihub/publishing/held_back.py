@@ -65,11 +65,12 @@ def held_metrics(con: duckdb.DuckDBPyConnection, shared: str) -> dict[str, str]:
     return {m: f"not updated: the leak guard found identifiers in {where}" for m, where in rows}
 
 
-def hold_back(con: duckdb.DuckDBPyConnection, previous: Path | None, held: dict[str, str]) -> None:
+def hold_back(con: duckdb.DuckDBPyConnection, previous: Path | None, held: dict[str, str]) -> dict[str, str]:
     """In a snapshot being built: the held metrics' rows replaced by those of the `previous`
-    snapshot's file (none where there is none), and `dim_metric` saying so."""
+    snapshot's file (none where there is none), and `dim_metric` saying so. Returns each held
+    metric's status: `stale` (last values kept) or `withheld` (none published before)."""
     if not held:
-        return
+        return {}
     ids = sorted(held)
     for table in PER_METRIC:
         con.execute(f"DELETE FROM {table} WHERE list_contains(?, metric_id)", [ids])
@@ -82,15 +83,16 @@ def hold_back(con: duckdb.DuckDBPyConnection, previous: Path | None, held: dict[
                 "SELECT DISTINCT metric_id FROM last.fact_metric_value WHERE list_contains(?, metric_id)", [ids]
             ).fetchall()}  # fmt: skip
             _carry_over(con, "dim_period", "WHERE period_id NOT IN (SELECT period_id FROM dim_period)", [])
+    status = {m: "stale" if m in kept else "withheld" for m in ids}
+    notes = {
+        "stale": "; the values shown are those last published",
+        "withheld": "; nothing was published for it before",
+    }
     con.executemany(
         "UPDATE dim_metric SET status = ?, status_note = ? WHERE metric_id = ?",
-        [
-            ["stale", held[m] + "; the values shown are those last published", m]
-            if m in kept
-            else ["withheld", held[m] + "; nothing was published for it before", m]
-            for m in ids
-        ],
+        [[status[m], held[m] + notes[status[m]], m] for m in ids],
     )
+    return status
 
 
 def _carry_over(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list) -> None:

@@ -16,7 +16,7 @@ import duckdb
 
 from sihub.core.contracts import load_contracts
 from sihub.core.db import attached, connect, literal, scalar, table_exists
-from sihub.core.snapshots import KEEP, SNAPSHOTS, activate, current, new_snapshot, prune
+from sihub.core.snapshots import KEEP, SNAPSHOTS, activate, current, new_snapshot, prune, snapshot_name
 from sihub.metrics.catalogue import Metric
 from sihub.privacy.disclosure import DisclosureError, load_policy, visible_small_counts
 from sihub.privacy.leak_guard import LeakFound, scan
@@ -190,7 +190,7 @@ def _build_snapshot(
         with attached(con, shared_path, "s", read_only=True):
             tables = build_star_schema(con, metrics, contracts, summary["run_id"], policy, schema)
             held = held_metrics(con, "s")
-        hold_back(con, previous, held)
+        status = hold_back(con, previous, held)
         findings = scan(con, "metrics", contracts)
         if findings:
             raise LeakFound(findings)
@@ -198,7 +198,7 @@ def _build_snapshot(
         if exposed:
             raise DisclosureError(exposed)
         counts = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in tables}
-        build_pack(con, building / "ssag_pack.xlsx", summary["run_id"], policy.threshold)
+        build_pack(con, building / "ssag_pack.xlsx", summary["run_id"], policy.threshold, snapshot_name(building))
         run = literal(summary["run_id"])
         for table in tables:
             target = literal(str(building / "parquet" / f"{table}.parquet"))
@@ -209,9 +209,9 @@ def _build_snapshot(
         **summary,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "status": "success",
-        "snapshot": building.name.removeprefix(".building-"),
+        "snapshot": snapshot_name(building),
         "outputs": counts,
-        "metrics_held_back": [{"metric_id": m, "reason": r} for m, r in sorted(held.items())],
+        "metrics_held_back": [{"metric_id": m, "status": status[m], "reason": r} for m, r in sorted(held.items())],
     }
     (building / "run_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return counts

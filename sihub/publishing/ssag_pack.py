@@ -42,6 +42,7 @@ SUPPRESSED = "c"
 SUPPRESSED_NOTE = "c: suppressed by disclosure control (a count from 1 to {t}, or one that would reveal it)."
 NO_DATA = "no data"
 NOT_APPLICABLE = "n/a"
+NONE = "none"
 LEGEND = (
     'Markers: "c" suppressed by disclosure control; "no data" outside the months the sources cover (never 0); '
     '"none" nothing to list; "n/a" does not apply (no threshold, no published comparator, or a series not judged).'
@@ -54,7 +55,16 @@ HEADLINE_HEADERS = [
     "12 months to latest", "Change on a year (12 months)", "England (latest published)", "Rag and threshold",
     "Signal (process control)", "Status",
 ]  # fmt: skip
-SPC_SERIES = ["Mean", "Upper process limit", "Lower process limit", "Special cause"]
+SPC_SERIES = ["Mean", "Upper process limit", "Lower process limit"]
+# Making Data Count's colours: orange for concern, blue for improvement, purple where neither
+SPECIAL_CAUSES = {
+    "special_cause_concern": ("Special cause: concern", "ED7D31"),
+    "special_cause_improvement": ("Special cause: improvement", "2F75B5"),
+    "special_cause_high": ("Special cause: neutral", "7030A0"),
+    "special_cause_low": ("Special cause: neutral", "7030A0"),
+}
+CHART_DATA_COLUMN = 40  # hidden numbers-only columns the charts read, clear of every table
+CHART_COLUMNS = ["County (chart)", *SPC_SERIES, *dict.fromkeys(name for name, _ in SPECIAL_CAUSES.values())]
 BOLD = Font(bold=True)
 VALUE_FORMAT = "#,##0.0"
 COUNT_FORMAT = "#,##0"
@@ -72,14 +82,15 @@ SELECT g.geography_name, m.title, a.signal, a.message
 FROM alerts a JOIN dim_geography g USING (geography_code) JOIN dim_metric m USING (metric_id)
 ORDER BY m.theme, a.metric_id, g.geography_type, g.geography_code
 """
-# a 12-month total is shown only when no month in it is hidden (else subtraction reveals it)
+# a 12-month total is shown only when no month in it is hidden (else subtraction reveals it); rows
+# with no readable month ('unknown') belong to no month
 QUALITY_SQL = """
 SELECT partner, dataset,
        CASE WHEN count(rows_received) = count(*) THEN sum(rows_received) END,
        CASE WHEN count(rows_loaded) = count(*) THEN sum(rows_loaded) END,
        avg(validity), avg(completeness), avg(nhs_number_coverage), avg(upn_coverage)
 FROM dq_scorecard
-WHERE period_id >= (
+WHERE period_id <> 'unknown' AND period_id >= (
     SELECT strftime(max(start_date) - INTERVAL 11 MONTH, '%Y-%m') FROM dim_period WHERE period_type = 'month'
 )
 GROUP BY ALL ORDER BY ALL
@@ -141,13 +152,13 @@ def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
     sources = [
         (partner, dataset, current_to, behind, (
             f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
-            if behind > STALE_AFTER_MONTHS else None
+            if behind > STALE_AFTER_MONTHS else NONE
         ))
         for partner, dataset, current_to, behind in con.execute(CURRENCY_SQL).fetchall()
     ]  # fmt: skip
     _table(ws, row + 1, CURRENCY_HEADERS, sources)
     row += len(sources) + 3
-    stale = sum(1 for s in sources if s[4])
+    stale = sum(1 for s in sources if s[4] != NONE)
     if stale:
         put(ws, row, 1, f"Warning: {stale} of {len(sources)} source(s) more than {STALE_AFTER_MONTHS} months behind.")
         ws.cell(row=row, column=1).font = Font(bold=True, color="C00000")
@@ -295,60 +306,82 @@ def _headline(ws: Worksheet, con: duckdb.DuckDBPyConnection, metrics: list[tuple
 
 def _trend(ws, con, metric_id: str, title: str, unit: str, areas, months: list[str], row: int) -> int:
     """A process-control chart of the county's last two years, as NHS "Making Data Count"
-    draws one: the monthly values, the mean and the process limits as straight lines, and the
-    months with a special-cause signal marked. Beside it, the table it is drawn from with a
-    column per district (a suppressed month "c", one outside the sources' coverage "no data":
-    the chart leaves both as gaps, never zeros). A series not judged (too few months, or one
-    suppressed) is drawn without limits, and says so."""
+    draws one: the monthly values, the series' mean and process limits as straight lines, and
+    the months with a special-cause signal marked (orange concern, blue improvement, purple
+    neither). Beside it, the table it is drawn from with a column per district, where a
+    suppressed month reads "c" and one outside the sources' coverage "no data". The chart reads
+    hidden columns holding numbers only, so both are gaps in it, never zeros (a chart plots
+    text as 0). A series not judged (too few months, or one suppressed) has no limits, and
+    says so."""
     values = {
-        (p, g): (v, status, signal, mean, upl, lpl)
-        for p, g, v, status, signal, mean, upl, lpl in con.execute(
-            "SELECT period_id, geography_code, value, value_status, signal, process_mean, upper_process_limit, "
-            "lower_process_limit FROM fact_metric_value WHERE metric_id = ? AND breakdown = 'all'",
+        (p, g): (v, status, signal)
+        for p, g, v, status, signal in con.execute(
+            "SELECT period_id, geography_code, value, value_status, signal FROM fact_metric_value "
+            "WHERE metric_id = ? AND breakdown = 'all'",
             [metric_id],
         ).fetchall()
     }
     county, name = areas[0]
+    limits = con.execute(
+        "SELECT any_value(process_mean), any_value(upper_process_limit), any_value(lower_process_limit) "
+        "FROM fact_metric_value WHERE metric_id = ? AND geography_code = ? AND breakdown = 'all' "
+        "AND process_mean IS NOT NULL",
+        [metric_id, county],
+    ).fetchone()
     put(ws, row, 1, f"Trend: {title} ({unit})")
     ws.cell(row=row, column=1).font = BOLD
     header = row + 1
-    columns = ["Month", name, *SPC_SERIES, *(n for _, n in areas[1:])]
-    for col, text in enumerate(columns, start=1):
+    shown = ["Month", name, *SPC_SERIES, *(n for _, n in areas[1:])]
+    hidden_from = CHART_DATA_COLUMN
+    for col, text in enumerate(shown, start=1):
         put(ws, header, col, text)
-    judged = False
+    for col, text in enumerate(CHART_COLUMNS, start=hidden_from):
+        put(ws, header, col, text)
+    special_columns = {key: hidden_from + CHART_COLUMNS.index(label) for key, (label, _) in SPECIAL_CAUSES.items()}
     for i, month in enumerate(months, start=1):
         r = header + i
         put(ws, r, 1, month)
-        v, status, signal, mean, upl, lpl = values.get((month, county), (None, NO_DATA, None, None, None, None))
+        v, status, signal = values.get((month, county), (None, NO_DATA, None))
         _shown(ws, r, 2, (v, status))
-        special = v if signal and signal.startswith("special_cause") else None
-        for col, limit in enumerate((mean, upl, lpl, special), start=3):
+        for col, limit in enumerate(limits, start=3):
             if limit is not None:
                 _shown(ws, r, col, (limit, "value"))
-        judged = judged or mean is not None
         for col, (code, _) in enumerate(areas[1:], start=3 + len(SPC_SERIES)):
             _shown(ws, r, col, values.get((month, code), (None, NO_DATA))[:2])
-    if not judged:
+        if v is not None:
+            _shown(ws, r, hidden_from, (v, "value"))
+            if signal in special_columns:
+                _shown(ws, r, special_columns[signal], (v, "value"))
+        for col, limit in enumerate(limits, start=hidden_from + 1):
+            if limit is not None:
+                _shown(ws, r, col, (limit, "value"))
+    for col in range(hidden_from, hidden_from + len(CHART_COLUMNS)):
+        ws.column_dimensions[get_column_letter(col)].hidden = True
+    if limits[0] is None:
         put(ws, row, 4, "No process limits: the series has too few published months, or a suppressed one.")
     chart = LineChart()
     chart.title, chart.y_axis.title, chart.x_axis.title = f"{title}: {name}", unit, "Month"
     chart.height, chart.width = 7.5, 18
+    chart.visible_cells_only = False  # its data sits in hidden columns
     last = header + len(months)
-    chart.add_data(
-        Reference(ws, min_col=2, max_col=2 + len(SPC_SERIES), min_row=header, max_row=last), titles_from_data=True
+    data = Reference(
+        ws, min_col=hidden_from, max_col=hidden_from + len(CHART_COLUMNS) - 1, min_row=header, max_row=last
     )
+    chart.add_data(data, titles_from_data=True)
     for series in chart.series:
         series.smooth = False  # a smoothed line draws values no month had
-    county_line, mean_line, upper, lower, special = chart.series
+    county_line, mean_line, upper, lower, *specials = chart.series
     county_line.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="1F4E79", w=22000))
     mean_line.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="7F7F7F", w=12700))
     for limit in (upper, lower):
         limit.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="7F7F7F", prstDash="dash"))
-    special.graphicalProperties = GraphicalProperties(ln=LineProperties(noFill=True))
-    special.marker.symbol, special.marker.size = "circle", 8
-    special.marker.graphicalProperties = GraphicalProperties(solidFill="ED7D31")
+    colours = dict(SPECIAL_CAUSES.values())
+    for special, label in zip(specials, CHART_COLUMNS[1 + len(SPC_SERIES) :], strict=True):
+        special.graphicalProperties = GraphicalProperties(ln=LineProperties(noFill=True))
+        special.marker.symbol, special.marker.size = "circle", 8
+        special.marker.graphicalProperties = GraphicalProperties(solidFill=colours[label])
     chart.set_categories(Reference(ws, min_col=1, min_row=header + 1, max_row=last))
-    ws.add_chart(chart, f"{get_column_letter(len(columns) + 2)}{row}")
+    ws.add_chart(chart, f"{get_column_letter(len(shown) + 2)}{row}")
     return header + max(len(months), 15)
 
 
@@ -361,15 +394,17 @@ def _table(
         put(ws, row, col, h)
         ws.cell(row=row, column=col).font = BOLD
     if not rows:
-        put(ws, row + 1, 1, "none")
+        put(ws, row + 1, 1, NONE)
     for r, values in enumerate(rows, start=row + 1):
         for col, v in enumerate(values, start=1):
-            put(ws, r, col, SUPPRESSED if v is None and headers[col - 1].startswith("Rows") else v)
+            if v is None:  # a hidden count (and a share built on it) is "c"; anything else missing does not apply
+                v = SUPPRESSED if headers[col - 1].startswith(("Rows", "Validity")) else NOT_APPLICABLE
+            put(ws, r, col, v)
             if isinstance(v, int | float) and headers[col - 1] in (formats or {}):
                 ws.cell(row=r, column=col).number_format = formats[headers[col - 1]]
 
 
-def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshold: int) -> list[str]:
+def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshold: int, snapshot: str) -> list[str]:
     """Write the pack from the star schema in `con`; returns the sheet names."""
     latest, published_at = con.execute(
         "SELECT (SELECT label FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT 1), "
@@ -378,7 +413,7 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
     stamp = [
         f"Period: latest month {latest} (trends: the last {TREND_MONTHS} months)",
         "Source: Safeguarding Intelligence Hub, partner extracts (children's services, police, health, education)",
-        f"Run: {run_id}, published {published_at}",
+        f"Run: {run_id}, published {published_at}, snapshot {snapshot}",
     ]
     months = [r[0] for r in con.execute(
         "SELECT period_id FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT ?", [TREND_MONTHS]
