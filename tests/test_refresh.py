@@ -257,6 +257,9 @@ def test_star_schema_is_published_in_duckdb_and_parquet(first_run: RefreshOutcom
         "rag",
         "signal",
         "value_status",
+        "process_mean",
+        "upper_process_limit",
+        "lower_process_limit",
     ]
     for table in tables:
         assert (published / "parquet" / f"{table}.parquet").exists()
