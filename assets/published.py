@@ -1,7 +1,6 @@
 """Published: the star schema, Parquet and the run summary, swapped in atomically."""
 
 import datetime as dt
-import json
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
@@ -41,10 +40,11 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         with shared_store.connect() as con:
             runs = unreported_runs(con, run_id)
             summary = run_summary(con, runs, started, published)
-        counts = publish(shared, published, load_catalogue(), summary)
+        written = publish(shared, published, load_catalogue(), summary)
+        counts = written["outputs"]
         with shared_store.connect() as con:
             mark_reported(con, runs)
-        _alert_held_back(hub, run_id)
+        _alert_held_back(hub, run_id, written["metrics_held_back"])
         audit.record(
             hub.paths.home,
             "disclosure",
@@ -56,10 +56,9 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
     return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})
 
 
-def _alert_held_back(hub: HubResource, run_id: str) -> None:
+def _alert_held_back(hub: HubResource, run_id: str, held: list[dict]) -> None:
     """Metrics held back by the leak guard are an alert (by every route the hub alerts), not
     only a line in the summary: an identifier reached the shared store."""
-    held = json.loads((hub.paths.published / "run_summary.json").read_text(encoding="utf-8"))["metrics_held_back"]
     for i, reason in enumerate(sorted({m["reason"] for m in held})):
         ids = sorted(m["metric_id"] for m in held if m["reason"] == reason)
         alert = RunAlert(

@@ -200,6 +200,19 @@ def test_leak_guard_rescans_only_what_changed_since_a_clean_scan() -> None:
     assert [(f.table, f.kind) for f in findings] == [("big", "forename and surname")] and scanned == 3
 
 
+def test_one_bad_row_in_a_tiny_delivery_is_quarantined_not_held(tmp_path: Path) -> None:
+    """One row in four quarantined is 25%, over the 10% a delivery may lose, but four rows are
+    too few for a share to mean anything: the delivery stands and everything publishes."""
+    rows = [contact(i, "03/02/2024") for i in range(4)]
+    rows[2]["Threshold Tier"] = "9"  # not an allowed tier
+    write_csv(tmp_path / "landing" / "childrens_services" / "contacts" / "c.csv", "childrens_services/contacts", rows)
+    outcome = run_refresh(tmp_path)
+    assert outcome.success, outcome.reason
+    (contacts,) = [d for d in outcome.summary["datasets"] if d["dataset"] == "contacts"]
+    assert [(f["status"], f["rows_loaded"], f["rows_quarantined"]) for f in contacts["files"]] == [("loaded", 3, 1)]
+    assert contacts["held"] == []
+
+
 def test_a_leak_in_the_shared_store_blocks_publication(tmp_path: Path) -> None:
     write_csv(
         tmp_path / "landing" / "police" / "exploitation_flags" / "flags_2024.csv",

@@ -290,3 +290,21 @@ def test_a_source_more_than_two_months_behind_is_warned_of_and_no_other() -> Non
         "two": ("2026-09", 2, "none"),
     }
     assert any(str(r[0]).startswith("Warning: 2 of 4 source(s)") for r in ws.iter_rows(values_only=True))
+
+
+def test_the_quality_sheet_covers_the_last_12_months_and_no_unreadable_month(pack, home: Path) -> None:
+    """Validity over the 12 months to the latest, from the published scorecard itself: rows
+    whose month could not be read ('unknown') belong to no month, so they are not in it."""
+    quality = _table(home, "dq_scorecard")
+    latest = _table(home, "dim_period").query("period_type == 'month'")["period_id"].max()
+    y, m = map(int, latest.split("-"))
+    first = f"{y - (m < 12)}-{(m % 12) + 1:02d}"
+    window = quality[(quality["period_id"] != "unknown") & (quality["period_id"] >= first)]
+    expected = window.groupby(["partner", "dataset"])["validity"].mean()
+    assert (quality["period_id"] == "unknown").any()  # the small world has rows with no readable month
+    rows = {(r[0], r[1]): r[4] for r in pack["DQ scorecard"].iter_rows(min_row=7, values_only=True) if r[0]}
+    rows.pop(("Partner", "Dataset"), None)
+    assert set(rows) == set(expected.index)
+    for key, validity in expected.items():
+        shown = rows[key]
+        assert shown == ("c" if validity != validity else pytest.approx(validity)), key

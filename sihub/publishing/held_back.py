@@ -55,10 +55,12 @@ def held_metrics(con: duckdb.DuckDBPyConnection, shared: str) -> dict[str, str]:
         return {}
     rows = con.execute(
         f"""
-        SELECT s.metric_id, string_agg(DISTINCT replace(h.found_in, '__', '/') || ' (' || h.column_name || ': '
-               || h.kind || ')', '; ' ORDER BY replace(h.found_in, '__', '/') || ' (' || h.column_name || ': '
-               || h.kind || ')')
-        FROM {shared}.metric_sources s JOIN {shared}.leak_held h USING (source_table)
+        WITH found AS (
+            SELECT source_table, replace(found_in, '__', '/') || ' (' || column_name || ': ' || kind || ')' AS what
+            FROM {shared}.leak_held
+        )
+        SELECT s.metric_id, string_agg(DISTINCT f.what, '; ' ORDER BY f.what)
+        FROM {shared}.metric_sources s JOIN found f USING (source_table)
         GROUP BY ALL ORDER BY ALL
         """
     ).fetchall()

@@ -156,21 +156,20 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
     }
 
 
-def publish(
-    shared_path: Path, published: Path, metrics: list[Metric], summary: dict, keep: int = KEEP
-) -> dict[str, int]:
+def publish(shared_path: Path, published: Path, metrics: list[Metric], summary: dict, keep: int = KEEP) -> dict:
     """Build a complete snapshot beside the current one, check it (leak guard, disclosure
-    control), then make it current. Returns rows per table."""
+    control), then make it current. Returns the run summary it wrote (rows per table in
+    `outputs`, the metrics held back in `metrics_held_back`)."""
     building, final = new_snapshot(published, summary["run_id"])
     try:
-        counts = _build_snapshot(building, shared_path, metrics, summary, _current_file(published))
+        written = _build_snapshot(building, shared_path, metrics, summary, _current_file(published))
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)  # a failed build never becomes a snapshot
         raise
     os.rename(building, final)
     activate(published, final)
     prune(published, keep)
-    return counts
+    return written
 
 
 def _current_file(published: Path) -> Path | None:
@@ -181,7 +180,7 @@ def _current_file(published: Path) -> Path | None:
 
 def _build_snapshot(
     building: Path, shared_path: Path, metrics: list[Metric], summary: dict, previous: Path | None
-) -> dict[str, int]:
+) -> dict:
     """Every output of one snapshot in `building` (metrics held back keep their rows of the
     `previous` snapshot's file); raises when a check fails."""
     (building / "parquet").mkdir()
@@ -214,4 +213,4 @@ def _build_snapshot(
         "metrics_held_back": [{"metric_id": m, "status": status[m], "reason": r} for m, r in sorted(held.items())],
     }
     (building / "run_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    return counts
+    return summary

@@ -259,6 +259,14 @@ def _headline(ws: Worksheet, con: duckdb.DuckDBPyConnection, metrics: list[tuple
     for col, header in enumerate(HEADLINE_HEADERS, start=1):
         put(ws, row, col, header)
         ws.cell(row=row, column=col).font = BOLD
+    described = {
+        m: rest
+        for m, *rest in con.execute(
+            "SELECT metric_id, amber_threshold, red_threshold, threshold_source, status, status_note FROM dim_metric "
+            "WHERE list_contains(?, metric_id)",
+            [[m for m, _, _ in metrics]],
+        ).fetchall()
+    }
     for metric_id, title, unit in metrics:
         row += 1
         rows = con.execute(HEADLINE_SQL, [metric_id]).fetchall()
@@ -268,11 +276,7 @@ def _headline(ws: Worksheet, con: duckdb.DuckDBPyConnection, metrics: list[tuple
         put(ws, row, 1, title)
         put(ws, row, 2, unit)
         latest = max(with_data) if with_data else None
-        amber, red, source, status, note = con.execute(
-            "SELECT amber_threshold, red_threshold, threshold_source, status, status_note FROM dim_metric "
-            "WHERE metric_id = ?",
-            [metric_id],
-        ).fetchone()
+        amber, red, source, status, note = described[metric_id]
         put(ws, row, 12, status if status == "current" else f"{status}: {note}")
         if latest is None:
             for col in range(3, 12):
