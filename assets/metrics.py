@@ -15,14 +15,15 @@ from assets.resources import DuckDBStore, HubResource
 from governance.agreements import in_use, load_register
 from sihub.core import change_tracking as changes
 from sihub.core.contracts import feeds, load_contracts
-from sihub.core.db import attached
+from sihub.core.db import attached, schema_first
 from sihub.core.stages import Stage
 from sihub.metrics.catalogue import compute, load_catalogue
 from sihub.metrics.trends import analyse
-from sihub.privacy.disclosure import load_policy, protect
+from sihub.privacy.disclosure import protect
 from sihub.privacy.keys import load_key
 from sihub.privacy.leak_guard import scan_changed
 from sihub.privacy.text_guard import known_names_table
+from sihub.privacy.tiers import load_tiers
 from sihub.publishing.held_back import record_leaks
 
 
@@ -34,7 +35,7 @@ from sihub.publishing.held_back import record_leaks
     "suppression), with process-control signals, rag and alerts.",
 )
 def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
-    policy = load_policy()
+    tiers = load_tiers()
     shared = shared_store.file
     code = changes.code_digest(__name__)
     ctx = changes.context(hub.paths.home, __name__, load_key(hub.paths.home).key_id)
@@ -44,17 +45,26 @@ def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store
             return MaterializeResult(metadata={"unchanged since run": built_by})
         with shared_store.connect() as con:
             outcome = compute(con, load_catalogue(), feeds(in_use(load_contracts(), load_register())[0]))
-            protection = protect(con, policy, basis=changes.digest([code, policy]))
-            trends = analyse(con)
+            tiered = {}
+            for tier in tiers:  # each audience's cells protected under its own rule, in its own tables
+                with schema_first(con, tier.schema):
+                    protection = protect(con, tier.policy, basis=changes.digest([code, tier.policy]))
+                    tiered[tier.name] = (tier, protection, analyse(con))
     return MaterializeResult(
         metadata={
             **{f"metric: {k}": str(v) for k, v in outcome.items()},
-            "disclosure policy": policy.description,
-            "cells": protection.cells,
-            "suppressed (primary)": protection.primary,
-            "suppressed (complementary)": protection.secondary,
-            "metric-months unchanged (pattern kept, not re-audited)": protection.reused_months,
-            **trends,
+            **{
+                f"{name}: {label}": value
+                for name, (tier, protection, trends) in tiered.items()
+                for label, value in {
+                    "disclosure policy": tier.policy.description,
+                    "cells": protection.cells,
+                    "suppressed (primary)": protection.primary,
+                    "suppressed (complementary)": protection.secondary,
+                    "metric-months unchanged (pattern kept, not re-audited)": protection.reused_months,
+                    **trends,
+                }.items()
+            },
         }
     )
 

@@ -13,13 +13,15 @@ from sihub.core.snapshots import current
 from sihub.core.stages import Stage
 from sihub.metrics.catalogue import load_catalogue
 from sihub.privacy.keys import load_key
+from sihub.privacy.tiers import load_tiers
 from sihub.publishing.publish import awaiting_summary, mark_reported, publish, run_summary, unreported_runs
 
 
 @asset(
     **catalogue(PUBLISHED_KEY, {"duckdb", "parquet", "xlsx"}),
     deps=[METRICS_KEY],
-    description="published/metrics.duckdb, published/parquet/ and published/run_summary.json.",
+    description="published/metrics.duckdb, published/parquet/, the SSAG pack and published/run_summary.json "
+    "for the partnership tier, and the same for every other disclosure tier in its own folder (published/public/).",
 )
 def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
     shared, run_id, published = shared_store.file, context.run.run_id, hub.paths.published
@@ -40,20 +42,27 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         with shared_store.connect() as con:
             runs = unreported_runs(con, run_id)
             summary = run_summary(con, runs, started, published)
-        written = publish(shared, published, load_catalogue(), summary)
-        counts = written["outputs"]
+        home, *others = load_tiers()  # the home tier first: published/ itself
+        written = {t.name: publish(shared, published, load_catalogue(), summary, tier=t) for t in (home, *others)}
+        counts = written[home.name]["outputs"]
         with shared_store.connect() as con:
             mark_reported(con, runs)
-        _alert_held_back(hub, run_id, written["metrics_held_back"])
-        audit.record(
-            hub.paths.home,
-            "disclosure",
-            "nightly refresh: publication",
-            "aggregate tables, after disclosure control and the leak guard",
-            sum(counts.values()),
-            recipient="SSAG/SIPP members and Power BI",
-        )
-    return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})
+        _alert_held_back(hub, run_id, written[home.name]["metrics_held_back"])
+        for tier in (home, *others):
+            audit.record(
+                hub.paths.home,
+                "disclosure",
+                f"nightly refresh: publication, {tier.name} tier ({tier.marking})",
+                f"aggregate tables, after disclosure control ({tier.policy.name}) and the leak guard",
+                sum(written[tier.name]["outputs"].values()),
+                recipient=tier.audience,
+            )
+    return MaterializeResult(
+        metadata={
+            **{f"rows_{k}": v for k, v in counts.items()},
+            **{f"{t} tier: snapshot": str(w.get("snapshot")) for t, w in written.items()},
+        }
+    )
 
 
 def _alert_held_back(hub: HubResource, run_id: str, held: list[dict]) -> None:

@@ -188,6 +188,8 @@ def _column_notes(summary: dict) -> list[str]:
 
 
 def _print_summary(summary: dict, paths: HubPaths) -> None:
+    from sihub.privacy.tiers import load_tiers
+
     if summary.get("datasets"):
         console.print(summary_table(summary))
     for note in _column_notes(summary):
@@ -212,8 +214,10 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
     if not summary.get("datasets"):
         console.print("No new deliveries in landing; outputs rebuilt from the stores.")
     published = paths.published
+    home, *others = load_tiers()
     console.print(
-        f"Published ({', '.join(f'{k} {v:,}' for k, v in summary.get('outputs', {}).items())}):\n"
+        f"Published, {home.name} tier ({home.marking}; {home.policy.name} disclosure rule) "
+        f"({', '.join(f'{k} {v:,}' for k, v in summary.get('outputs', {}).items())}):\n"
         f"  star schema (DuckDB): {published / 'metrics.duckdb'}\n"
         f"  Parquet tables:       {published / 'parquet'} (Power BI: {published / 'sihub_parquet.pbids'})\n"
         f"  SSAG Excel pack:      {published / 'ssag_pack.xlsx'}\n"
@@ -221,6 +225,11 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
         f"  run summary:          {published / 'run_summary.json'} (snapshot {summary.get('snapshot', '-')})\n"
         f"  data quality pages:   {published / summary.get('data_quality', 'data_quality')}"
     )
+    for tier in others:
+        console.print(
+            f"Published, {tier.name} tier ({tier.marking}; {tier.policy.name} disclosure rule): the same tables, "
+            f"pack and dictionary in {tier.published(published)}"
+        )
 
 
 @contextmanager
@@ -377,15 +386,26 @@ def rollback(
     to: Annotated[str | None, typer.Option(help="The snapshot to make current; default the one before.")] = None,
 ) -> None:
     """Make an earlier published snapshot current again (the stable paths under published/
-    are switched atomically; the newer snapshots are kept)."""
+    are switched atomically; the newer snapshots are kept). Every other disclosure tier goes
+    back to its snapshot of the same run."""
     from sihub.core.snapshots import SnapshotError, current, snapshots
     from sihub.core.snapshots import rollback as roll_back
+    from sihub.privacy.tiers import load_tiers
 
     paths = HubPaths.from_env()
     published = paths.published
+    _, *others = load_tiers()
     try:
         with _locked(paths, "sihub rollback"):
             name = roll_back(published, to)
+            run = name.rsplit("-", 1)[-1]
+            for tier in others:
+                folder = tier.published(published)
+                same_run = [s.name for s in snapshots(folder) if s.name.endswith(f"-{run}")]
+                if same_run:
+                    roll_back(folder, same_run[-1])
+                else:
+                    console.print(f"[yellow]note[/]: the {tier.name} tier has no snapshot of run {run}; left as it is")
     except SnapshotError as err:
         console.print(f"[red]error[/]: {err}")
         raise typer.Exit(1) from None

@@ -1,8 +1,10 @@
-"""Disclosure control of the published outputs: no small count visible, none recoverable
-(the recovery attack), the rates built on shown counts only, and the NHS policy's rounding."""
+"""Disclosure control of the published outputs, tier by tier: no small count visible, none
+recoverable (the recovery attack), the rates built on shown counts only, each tier's marking on
+every sheet and table, and the NHS policy's rounding."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,42 +13,69 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
+from openpyxl import load_workbook
 
-from sihub.privacy.disclosure import Policy, load_policy, protect
+from sihub.privacy.disclosure import Policy, protect
+from sihub.privacy.tiers import Tier, load_policy, load_tiers
 from tests.sdc_attack import attack
 
 REPO = Path(__file__).parents[1]
 DISTRICTS = pd.read_csv(REPO / "reference" / "districts.csv", dtype=str)
+TIERS = load_tiers()
+by_tier = pytest.mark.parametrize("tier", TIERS, ids=[t.name for t in TIERS])
 
 
-def _published(home: Path, table: str) -> pd.DataFrame:
-    return pq.read_table(home / "published" / "parquet" / f"{table}.parquet").to_pandas()
+def _published(home: Path, table: str, tier: Tier = TIERS[0]) -> pd.DataFrame:
+    return pq.read_table(tier.published(home / "published") / "parquet" / f"{table}.parquet").to_pandas()
 
 
-def test_the_default_policy_is_the_dfe_one() -> None:
-    policy = load_policy()
-    assert policy.threshold == 5 and policy.round_to is None
+def test_the_partnership_reads_under_its_own_rule_and_the_public_under_the_dfe_one() -> None:
+    tiers = {t.name: t for t in TIERS}
+    assert TIERS[0].name == "partnership" and TIERS[0].folder == "."
+    assert tiers["public"].policy.name == "dfe" and tiers["public"].policy.threshold == 5
+    assert tiers["partnership"].policy.threshold < tiers["public"].policy.threshold
+    assert tiers["partnership"].marking == "OFFICIAL-SENSITIVE"
+    assert load_policy() == tiers["partnership"].policy
 
 
-def test_no_count_from_1_to_the_threshold_is_visible_anywhere(first_run, home: Path) -> None:
-    t = load_policy().threshold
-    counted = set(_published(home, "dim_metric").query("denominator_type == 'count'")["metric_id"])
-    fact = _published(home, "fact_metric_value")
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["tiers"]["public"].update(folder="."), "exactly one tier"),
+        (lambda c: c["tiers"]["public"].update(policy="none"), "names policy 'none'"),
+        (lambda c: c["tiers"]["public"].update(folder="../elsewhere"), "inside published/"),
+    ],
+)
+def test_a_tier_file_that_would_mix_audiences_is_refused(tmp_path: Path, change, message: str) -> None:
+    config = yaml.safe_load((REPO / "governance" / "disclosure.yaml").read_text(encoding="utf-8"))
+    change(config)
+    (tmp_path / "disclosure.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_tiers(tmp_path / "disclosure.yaml")
+
+
+@by_tier
+def test_no_count_from_1_to_the_threshold_is_visible_anywhere(first_run, home: Path, tier: Tier) -> None:
+    t = tier.policy.threshold
+    counted = set(_published(home, "dim_metric", tier).query("denominator_type == 'count'")["metric_id"])
+    fact = _published(home, "fact_metric_value", tier)
     assert not fact["numerator"].between(1, t).any()
     assert not fact.loc[fact["metric_id"].isin(counted), "denominator"].between(1, t).any()
-    scorecard = _published(home, "dq_scorecard")
+    scorecard = _published(home, "dq_scorecard", tier)
     for column in ("rows_received", "rows_loaded", "rows_quarantined", "rows_with_warnings"):
         assert not scorecard[column].between(1, t).any(), column
 
 
-def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_run, home: Path) -> None:
-    fact = _published(home, "fact_metric_value")
-    metrics = _published(home, "dim_metric").set_index("metric_id")
+@by_tier
+def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_run, home: Path, tier: Tier) -> None:
+    fact = _published(home, "fact_metric_value", tier)
+    metrics = _published(home, "dim_metric", tier).set_index("metric_id")
     with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
         truth = con.execute("SELECT * FROM metric_values WHERE NOT hidden").df()
     merged = fact.merge(truth, on=["metric_id", "period_id", "geography_code", "breakdown"], suffixes=("", "_true"))
     assert len(merged) == len(fact) == len(truth)
-    t = load_policy().threshold
+    t = tier.policy.threshold
     assert merged.loc[merged["numerator_true"].between(1, t), "suppressed"].all()
     hidden = merged[merged["suppressed"]]
     assert hidden[["numerator", "value"]].isna().all().all()
@@ -69,9 +98,10 @@ def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_ru
     assert 0 < len(hidden) < len(merged)
 
 
-def _assert_attack_fails(home: Path) -> None:
-    t = load_policy().threshold
-    found = attack(home / "published" / "metrics.duckdb", home / "warehouse" / "shared.duckdb", DISTRICTS, t)
+def _assert_attack_fails(home: Path, tier: Tier) -> None:
+    t = tier.policy.threshold
+    published = tier.published(home / "published") / "metrics.duckdb"
+    found = attack(published, home / "warehouse" / "shared.duckdb", DISTRICTS, t)
     assert ((found["true"] >= found["lower"] - 1e-6) & (found["true"] <= found["upper"] + 1e-6)).all()
     protect_ = ~found["hidden"] | found["true"].between(1, t)
     narrow = found[protect_ & (found["upper"] - found["lower"] <= t)]
@@ -79,13 +109,81 @@ def _assert_attack_fails(home: Path) -> None:
     assert (~found["hidden"]).sum() > 100, "the attack should have cells to attack"
 
 
-def test_no_suppressed_cell_can_be_recovered_from_the_published_totals(first_run, home: Path) -> None:
-    _assert_attack_fails(home)
+@by_tier
+def test_no_suppressed_cell_can_be_recovered_from_the_published_totals(first_run, home: Path, tier: Tier) -> None:
+    _assert_attack_fails(home, tier)
 
 
+@by_tier
 @pytest.mark.skipif("SIHUB_COUNTY_HOME" not in os.environ, reason="set SIHUB_COUNTY_HOME to a refreshed county home")
-def test_no_suppressed_cell_can_be_recovered_at_county_scale() -> None:
-    _assert_attack_fails(Path(os.environ["SIHUB_COUNTY_HOME"]))
+def test_no_suppressed_cell_can_be_recovered_at_county_scale(tier: Tier) -> None:
+    _assert_attack_fails(Path(os.environ["SIHUB_COUNTY_HOME"]), tier)
+
+
+def _county_rolling_years(home: Path, tier: Tier) -> pd.DataFrame:
+    """Each county rolling year of a flow metric (breakdown `all`), whether it is shown, its
+    true count, and how many of its months are suppressed, from the tier's published tables."""
+    fact, period = _published(home, "fact_metric_value", tier), _published(home, "dim_period", tier)
+    metric, geography = _published(home, "dim_metric", tier), _published(home, "dim_geography", tier)
+    county = geography.loc[geography["geography_type"] == "county", "geography_code"].item()
+    flows = set(metric.loc[metric["aggregation"] == "flow", "metric_id"])
+    cells = fact[(fact["geography_code"] == county) & (fact["breakdown"] == "all") & fact["metric_id"].isin(flows)]
+    cells = cells.merge(period, on="period_id")
+    months = cells[cells["period_type"] == "month"]
+    years = cells[(cells["period_type"] == "rolling_12") & (cells["value_status"] != "no data")]
+    pairs = years.merge(months, on="metric_id", suffixes=("", "_month"))
+    pairs = pairs[(pairs["start_date_month"] >= pairs["start_date"]) & (pairs["end_date_month"] <= pairs["end_date"])]
+    hidden_months = pairs.groupby(["metric_id", "period_id"])["suppressed_month"].sum().rename("hidden_months")
+    with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        truth = con.execute(
+            "SELECT metric_id, period_id, numerator AS true_count FROM metric_values WHERE geography_code = ? "
+            "AND breakdown = 'all' AND period_type = 'rolling_12'",
+            [county],
+        ).df()
+    return years.join(hidden_months, on=["metric_id", "period_id"]).merge(truth, on=["metric_id", "period_id"])
+
+
+@by_tier
+def test_a_county_rolling_year_is_not_hidden_just_because_a_month_in_it_is(first_run, home: Path, tier: Tier) -> None:
+    """The headline figure survives a small month (the attack above shows none is recoverable)."""
+    years = _county_rolling_years(home, tier)
+    t = tier.policy.threshold
+    shown_over_hidden_months = years[~years["suppressed"] & (years["hidden_months"] > 0)]
+    assert len(shown_over_hidden_months) > 0  # none could be under the rule that a period follows its months
+    # and one is never hidden without cause: it is small, or a month in it is hidden
+    without_cause = years[years["suppressed"] & ~years["true_count"].between(1, t) & (years["hidden_months"] == 0)]
+    assert without_cause.empty, without_cause.head().to_string()
+
+
+def test_the_partnership_sees_more_of_the_county_than_the_public(first_run, home: Path) -> None:
+    """Its own rule, not the public one: fewer county rolling years and fewer cells hidden."""
+    partnership, public = ({t.name: t for t in TIERS}[n] for n in ("partnership", "public"))
+    hidden = {t.name: _county_rolling_years(home, t)["suppressed"].mean() for t in (partnership, public)}
+    assert hidden["partnership"] < hidden["public"], hidden
+    cells = {t.name: _published(home, "fact_metric_value", t)["suppressed"].mean() for t in (partnership, public)}
+    assert cells["partnership"] < cells["public"], cells
+
+
+@by_tier
+def test_every_sheet_and_table_carries_the_tiers_marking(first_run, home: Path, tier: Tier) -> None:
+    folder = tier.published(home / "published")
+    book = load_workbook(folder / "ssag_pack.xlsx")
+    for ws in book.worksheets:
+        assert ws.oddHeader.center.text == tier.marking == ws.oddFooter.center.text, ws.title
+        assert ws.cell(row=2, column=1).value == tier.label, ws.title
+    with duckdb.connect(str(folder / "metrics.duckdb"), read_only=True) as con:
+        comments = dict(con.execute("SELECT table_name, comment FROM duckdb_tables()").fetchall())
+        assert set(con.execute("SELECT DISTINCT tier || ' ' || marking FROM publication").fetchall()) == {
+            (f"{tier.name} {tier.marking}",)
+        }
+    assert comments and all(c == tier.label for c in comments.values()), comments
+    for parquet in (folder / "parquet").glob("*.parquet"):
+        assert pq.read_metadata(parquet).metadata[b"marking"].decode() == tier.label, parquet.name
+    assert tier.label in (folder / "metric_dictionary.md").read_text(encoding="utf-8")
+    summary = json.loads((folder / "run_summary.json").read_text(encoding="utf-8"))
+    assert summary["marking"] == tier.marking
+    # deliveries (labels, hashes, row counts) stay within the partnership
+    assert ("datasets" in summary) == tier.home
 
 
 def test_nhs_policy_suppresses_to_7_and_rounds_the_rest_to_5(first_run, home: Path, tmp_path: Path) -> None:

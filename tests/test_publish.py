@@ -84,7 +84,7 @@ def test_publication_names_every_loaded_file_and_its_contract(first_run, home: P
         loaded = set(con.execute("SELECT sha256 FROM deliveries WHERE status = 'loaded'").fetchall())
     assert {(s,) for s in lineage["file_sha256"]} == loaded
     assert lineage["run_id"].nunique() == 1 and lineage["contract_sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
-    assert (lineage["disclosure_policy"] == "dfe").all()
+    assert (lineage["disclosure_policy"] == "partnership").all() and (lineage["tier"] == "partnership").all()
 
 
 def test_a_reader_during_publishing_sees_one_whole_snapshot_at_a_time(copy: Path) -> None:
@@ -126,7 +126,7 @@ def test_a_snapshot_showing_a_small_count_is_never_published(copy: Path) -> None
     published = copy / "published"
     before = current(published)
     with duckdb.connect(str(copy / "warehouse" / "shared.duckdb")) as con:
-        con.execute("UPDATE metric_protected SET numerator = 3 WHERE rowid = (SELECT min(rowid) FROM metric_protected)")
+        con.execute("UPDATE metric_protected SET numerator = 1 WHERE rowid = (SELECT min(rowid) FROM metric_protected)")
     with pytest.raises(DisclosureError, match=r"fact_metric_value\.numerator"):
         publish(copy / "warehouse" / "shared.duckdb", published, load_catalogue(), _summary("leaky"))
     assert current(published) == before

@@ -20,6 +20,7 @@ from dagster import DagsterInstance
 from pipelines.refresh import RefreshOutcome, run_refresh
 from sihub.core.contracts import load_contracts
 from sihub.metrics.catalogue import load_catalogue
+from sihub.privacy.tiers import load_policy
 from sihub.synthetic.catalogue import CATALOGUE
 from sihub.synthetic.generate import GenerationResult
 from sihub.validation.rules import dataset_rules
@@ -36,7 +37,7 @@ CAUGHT = {
     "end_before_start": "not_before",
     "duplicate_row": "duplicate_row",
 }
-THRESHOLD = 5
+THRESHOLD = load_policy().threshold  # the home tier's, which published/ itself is protected by
 REPO = Path(__file__).parents[1]
 
 
@@ -150,7 +151,7 @@ def _expected(home: Path, events: pd.DataFrame, age_from: int, age_to: int) -> p
 
 def _compare(home: Path, metric: str, expected: pd.DataFrame) -> None:
     """The metric's monthly values before disclosure control equal the expected ones, and the
-    published ones show them except where suppressed (every count from 1 to 5 among those)."""
+    published ones show them except where suppressed (every count from 1 to the threshold among those)."""
     with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
         values = con.execute(
             "SELECT period_id, geography_code, numerator, denominator FROM metric_values WHERE metric_id = ? "

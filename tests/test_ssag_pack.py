@@ -47,7 +47,7 @@ def test_every_sheet_says_period_source_and_run(pack, home: Path) -> None:
     assert pack.sheetnames[0] == "Cover" and pack.sheetnames[-3:] == ["Alerts", "DQ scorecard", "Technical"]
     assert len(pack.sheetnames) == metrics["theme"].nunique() + 4
     for ws in pack.worksheets:
-        stamp = [ws.cell(row=r, column=1).value for r in (2, 3, 4)]
+        stamp = [ws.cell(row=r, column=1).value for r in (3, 4, 5)]  # under the marking (test_disclosure)
         assert stamp[0].startswith("Period: latest month") and stamp[1].startswith("Source:"), ws.title
         assert stamp[2].startswith(f"Run: {run_id}"), ws.title
         assert stamp[2].endswith(f"snapshot {snapshot}"), ws.title
@@ -208,13 +208,13 @@ def test_the_cover_says_how_current_each_source_is_and_warns_of_stale_ones(pack,
 
 def test_alerts_and_quality_sheets(pack, home: Path) -> None:
     alerts = _table(home, "alerts")
-    messages = [r[3] for r in pack["Alerts"].iter_rows(min_row=7, values_only=True) if r[3]]
+    messages = [r[3] for r in pack["Alerts"].iter_rows(min_row=8, values_only=True) if r[3]]
     assert sorted(messages) == sorted(alerts["message"])
     quality = pack["DQ scorecard"]
-    rows = [r for r in quality.iter_rows(min_row=7, values_only=True) if r[0] and r[0] != "Partner"]
+    rows = [r for r in quality.iter_rows(min_row=8, values_only=True) if r[0] and r[0] != "Partner"]
     counts = [v for r in rows for v in r[2:4] if isinstance(v, int)]
     assert counts and not any(1 <= v <= 5 for v in counts)
-    technical = [r for r in pack["Technical"].iter_rows(min_row=7, values_only=True) if r[0] and r[0] != "Partner"]
+    technical = [r for r in pack["Technical"].iter_rows(min_row=8, values_only=True) if r[0] and r[0] != "Partner"]
     files = {r[2] for r in technical if isinstance(r[3], str) and len(r[3]) == 64}
     assert files == set(_table(home, "publication")["delivery"])
 
@@ -237,7 +237,7 @@ def test_board_sheets_are_made_to_be_read_and_printed(pack) -> None:
     assert numbers and all(c.number_format in ("#,##0.0", "+#,##0.0;-#,##0.0;0.0") for c in numbers)
     shares = [c for row in pack["DQ scorecard"].iter_rows() for c in row if isinstance(c.value, float)]
     assert shares and all(c.number_format == "0.0%" and 0 <= c.value <= 1 for c in shares)
-    signals = {r[2] for r in pack["Alerts"].iter_rows(min_row=7, values_only=True) if r[3]}
+    signals = {r[2] for r in pack["Alerts"].iter_rows(min_row=8, values_only=True) if r[3]}
     assert signals and signals <= {"special cause: concern", "special cause: high", "special cause: low", "red rating"}
 
 
@@ -302,7 +302,7 @@ def test_the_quality_sheet_covers_the_last_12_months_and_no_unreadable_month(pac
     window = quality[(quality["period_id"] != "unknown") & (quality["period_id"] >= first)]
     expected = window.groupby(["partner", "dataset"])["validity"].mean()
     assert (quality["period_id"] == "unknown").any()  # the small world has rows with no readable month
-    rows = {(r[0], r[1]): r[4] for r in pack["DQ scorecard"].iter_rows(min_row=7, values_only=True) if r[0]}
+    rows = {(r[0], r[1]): r[4] for r in pack["DQ scorecard"].iter_rows(min_row=8, values_only=True) if r[0]}
     rows.pop(("Partner", "Dataset"), None)
     assert set(rows) == set(expected.index)
     for key, validity in expected.items():

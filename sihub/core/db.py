@@ -46,6 +46,21 @@ def attached(
         con.execute(f"DETACH {quote(alias)}")
 
 
+@contextmanager
+def schema_first(con: duckdb.DuckDBPyConnection, schema: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """For the block, tables are made in `schema` (created if need be) and names are looked up
+    there first, then in main: the same SQL builds a second set of tables beside the first."""
+    if schema == "main":
+        yield con
+        return
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+    con.execute(f"SET search_path = {literal(schema + ',main')}")
+    try:
+        yield con
+    finally:
+        con.execute("RESET search_path")
+
+
 MEMORY_LIMIT_ENV = "SIHUB_DUCKDB_MEMORY_LIMIT"
 
 
@@ -70,13 +85,16 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None 
     return con.execute(sql, params or []).fetchall()[0][0]
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> bool:
-    """Whether a table (temporary ones included) exists, in `database` when given."""
+def table_exists(con: duckdb.DuckDBPyConnection, table: str, database: str | None = None, here: bool = False) -> bool:
+    """Whether a table (temporary ones included) exists, in `database` when given, and in the
+    schema unqualified names are made in when `here` (see `schema_first`)."""
     sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
     params: list = [table]
     if database:
         sql += " AND database_name = ?"
         params.append(database)
+    if here:
+        sql += " AND schema_name = current_schema()"
     return bool(scalar(con, sql, params))
 
 

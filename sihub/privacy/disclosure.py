@@ -1,5 +1,5 @@
-"""Statistical disclosure control of published counts, as a policy in config
-(`governance/disclosure.yaml`).
+"""Statistical disclosure control of published counts, under a policy of a disclosure tier
+(`sihub.privacy.tiers`, `governance/disclosure.yaml`).
 
 Primary suppression hides every count from 1 to the threshold (0 stays 0) and any rate
 built on it. Secondary (complementary) suppression then hides more cells, month by month,
@@ -24,14 +24,12 @@ must be further apart than the threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from sihub.core.db import scalar, table_exists
-from sihub.core.paths import project
+from sihub.privacy import headline_periods
 from sihub.privacy.sdc_audit import failing_cells
 
 MAX_ROUNDS = 200
@@ -44,21 +42,6 @@ class Policy(BaseModel):
     name: str = Field("", description="the policy's key in the file, filled in when loaded")
     threshold: int = Field(ge=1, description="counts from 1 to this are suppressed")
     round_to: int | None = Field(None, ge=2, description="other counts rounded to a multiple of this")
-
-
-class PolicyFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    policy: str
-    policies: dict[str, Policy]
-
-
-def load_policy(path: Path | None = None) -> Policy:
-    path = path or project().disclosure_policy
-    config = PolicyFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    if config.policy not in config.policies:
-        raise ValueError(f"{path}: policy {config.policy!r} is not one of {', '.join(config.policies)}")
-    return config.policies[config.policy].model_copy(update={"name": config.policy})
 
 
 def primary_suppression(count_sql: str, threshold: int) -> str:
@@ -79,15 +62,15 @@ class Protection:
 CELLS_SQL = """
 CREATE OR REPLACE TABLE sdc_cells AS
 SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, geography_code, breakdown) AS cell_id,
-       *, {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed,
+       *, {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed, false AS settled,
        CASE WHEN period_type = 'month' THEN dense_rank() OVER (ORDER BY metric_id, measure, end_month) END AS grp
 FROM (
     SELECT metric_id, 'numerator' AS measure, period_type, start_month, end_month, geography_code, breakdown,
-           numerator AS value, hidden
+           numerator AS value, hidden, no_data
     FROM metric_values
     UNION ALL
     SELECT v.metric_id, 'denominator', period_type, start_month, end_month, geography_code, breakdown, denominator,
-           hidden
+           hidden, no_data
     FROM metric_values v JOIN metric_catalogue c USING (metric_id) WHERE c.denominator_type = 'count'
 )
 """
@@ -124,11 +107,13 @@ UNION ALL
 SELECT eq_id, part, 'part' FROM groups
 """
 
-# a quarter or rolling year is shown only when every month in it is (its last month, for a stock)
+# a quarter or rolling year is shown only when every month in it is (its last month, for a stock),
+# but for the county headline periods decided series by series (`headline_periods`)
 PERIODS_SQL = """
 UPDATE sdc_cells SET suppressed = true
 FROM sdc_cells m, metric_catalogue k
 WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND k.metric_id = sdc_cells.metric_id
+  AND sdc_cells.cell_id NOT IN (SELECT cell_id FROM sdc_headline)
   AND m.period_type = 'month' AND m.suppressed AND m.metric_id = sdc_cells.metric_id
   AND m.measure = sdc_cells.measure AND m.geography_code = sdc_cells.geography_code
   AND m.breakdown = sdc_cells.breakdown AND m.end_month <= sdc_cells.end_month
@@ -234,21 +219,23 @@ def _settle(con: duckdb.DuckDBPyConnection, t: int) -> int:
 
 
 def _keep_last_pattern(con: duckdb.DuckDBPyConnection, basis: str | None) -> bool:
-    """Before new cells replace `sdc_cells`: keep its final monthly pattern aside when it was
-    completed under the same basis (policy and code), then forget the basis until this run
-    completes, so a crash mid-way never leaves a half-made pattern to be reused."""
+    """Before new cells replace `sdc_cells`: keep its monthly pattern as the months' own
+    protection left it (before the county headlines added to it, which are decided afresh
+    every time) when it was completed under the same basis (policy and code), then forget the
+    basis until this run completes, so a crash mid-way never leaves a half-made pattern to be reused."""
     usable = bool(
         basis
-        and table_exists(con, "sdc_basis")
-        and table_exists(con, "sdc_cells")
+        and table_exists(con, "sdc_basis", here=True)
+        and table_exists(con, "sdc_cells", here=True)
         and scalar(con, "SELECT any_value(basis) FROM sdc_basis") == basis
     )
     if usable:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE sdc_before AS SELECT metric_id, measure, end_month, geography_code, "
-            "breakdown, value, hidden, suppressed FROM sdc_cells WHERE period_type = 'month'"
+            "breakdown, value, hidden, settled AS suppressed FROM sdc_cells WHERE period_type = 'month'"
         )
-    con.execute("DROP TABLE IF EXISTS sdc_basis")
+    # replaced, not dropped: a drop would find the home tier's table when this tier has none
+    con.execute("CREATE OR REPLACE TABLE sdc_basis AS SELECT NULL::VARCHAR AS basis WHERE false")
     return usable
 
 
@@ -275,12 +262,68 @@ WHERE sdc_cells.period_type = 'month' AND r.metric_id = sdc_cells.metric_id AND 
 """
 
 
+def _audit(
+    con: duckdb.DuckDBPyConnection,
+    t: int,
+    groups: list[int],
+    counts: dict[int, int],
+    limits: dict[int, tuple[float, float]] | None = None,
+) -> tuple[int, int, dict[int, int]]:
+    """Audit the month groups and repair until no hidden cell is pinned, re-auditing the
+    groups each repair changed; returns settling rounds, audits and the groups' hidden counts."""
+    rounds = audits = 0
+    while groups:
+        audits += 1
+        if audits > MAX_ROUNDS:
+            raise RuntimeError(f"the suppression audit did not settle in {MAX_ROUNDS} rounds")
+        failing = failing_cells(con, groups, t, limits)
+        if not failing:
+            break
+        con.execute(REPAIR_SQL, [failing])
+        rounds += _settle(con, t)
+        after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
+        groups = sorted(g for g, n in after.items() if n != counts.get(g))
+        counts = after
+    return rounds, audits, counts
+
+
+def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int, int]) -> tuple[int, int]:
+    """Decide the county headline periods (`headline_periods`), re-auditing every month whose
+    county cell was hidden for them or is bounded by them, until series and months both hold."""
+    rounds = audits = 0
+    headline_periods.start(con)
+    memo = headline_periods.Memo()
+    audited: dict[int, tuple[float, float]] = {}  # the bounds each month was last audited against
+    for _ in range(MAX_ROUNDS):
+        con.execute(PERIODS_SQL)
+        con.execute(UNION_SQL)
+        step = headline_periods.audit_series(con, t, memo)
+        if step.hidden:
+            rounds += _settle(con, t)
+        after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
+        groups = {g for g, n in after.items() if n != counts.get(g)}
+        new_limits = [c for c in step.limits.keys() | audited.keys() if step.limits.get(c) != audited.get(c)]
+        if new_limits:
+            groups |= {g for (g,) in con.execute(
+                "SELECT DISTINCT grp FROM sdc_cells WHERE cell_id IN (SELECT unnest(?::BIGINT[]))", [new_limits]
+            ).fetchall()}  # fmt: skip
+        audited = dict(step.limits)
+        counts = after
+        more_rounds, more_audits, counts = _audit(con, t, sorted(groups), counts, step.limits)
+        rounds, audits = rounds + more_rounds, audits + more_audits
+        repaired = more_rounds > 0
+        if not step.changed and not repaired:
+            return rounds, audits
+    raise RuntimeError(f"the county headline periods did not settle in {MAX_ROUNDS} rounds")
+
+
 def protect(con: duckdb.DuckDBPyConnection, policy: Policy, basis: str | None = None) -> Protection:
     """Mark `sdc_cells.suppressed` for the shared store's `metric_values` (primary, then
-    complementary until every relation holds and the audit pins no hidden cell), and write
-    what may be published to `metric_protected`. With `basis` (a digest of the policy and the
-    code), months left unchanged since the last protection under that basis keep their
-    pattern and skip the audit: a day's delivery re-audits the months it touched."""
+    complementary until every relation holds and the audit pins no hidden cell, then the
+    county headline periods), and write what may be published to `metric_protected`. With
+    `basis` (a digest of the policy and the code), months left unchanged since the last
+    protection under that basis keep their pattern and skip the audit: a day's delivery
+    re-audits the months it touched."""
     t = int(policy.threshold)
     reuse = _keep_last_pattern(con, basis)
     con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
@@ -295,19 +338,11 @@ def protect(con: duckdb.DuckDBPyConnection, policy: Policy, basis: str | None = 
             "AND NOT EXISTS (SELECT 1 FROM sdc_reused r WHERE r.metric_id = c.metric_id AND r.end_month = c.end_month)"
         ).fetchall()
     )  # fmt: skip
-    audits = 0
-    while groups:
-        audits += 1
-        if audits > MAX_ROUNDS:
-            raise RuntimeError(f"the suppression audit did not settle in {MAX_ROUNDS} rounds")
-        failing = failing_cells(con, groups, t)
-        if not failing:
-            break
-        con.execute(REPAIR_SQL, [failing])
-        rounds += _settle(con, t)
-        after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
-        groups = sorted(g for g, n in after.items() if n != counts.get(g))
-        counts = after
+    more_rounds, audits, counts = _audit(con, t, groups, counts)
+    con.execute("UPDATE sdc_cells SET settled = suppressed WHERE period_type = 'month'")
+    headline_rounds, headline_audits = _protect_headlines(con, t, counts)
+    rounds += more_rounds + headline_rounds
+    audits += headline_audits
     con.execute(PERIODS_SQL)
     con.execute(UNION_SQL)
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")

@@ -14,6 +14,8 @@ import functools
 import os
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import duckdb
 import highspy
@@ -55,14 +57,18 @@ def _quiet() -> None:
         os.close(devnull)
 
 
-def _solver(a: csc_matrix, rhs: np.ndarray) -> highspy.Highs:
-    """A HiGHS model of a @ x = rhs with x >= 0 and no objective yet; kept across the
-    solves of one month, so each solve starts from the last one's basis."""
+Bounds = tuple[np.ndarray, np.ndarray]
+
+
+def _solver(a: csc_matrix, rhs: np.ndarray, bounds: Bounds | None = None) -> highspy.Highs:
+    """A HiGHS model of a @ x = rhs with x within bounds (x >= 0 unless given) and no
+    objective yet; kept across the solves of one month, so each starts from the last one's basis."""
     n = a.shape[1]
+    lower, upper = bounds if bounds is not None else (np.zeros(n), np.full(n, np.inf))
     model = highspy.HighsLp()
     model.num_col_, model.num_row_ = n, a.shape[0]
-    model.col_cost_, model.col_lower_ = np.zeros(n), np.zeros(n)
-    model.col_upper_ = np.full(n, highspy.kHighsInf)
+    model.col_cost_, model.col_lower_ = np.zeros(n), np.asarray(lower, dtype=float)
+    model.col_upper_ = np.where(np.isinf(upper), highspy.kHighsInf, upper)
     model.row_lower_ = model.row_upper_ = rhs
     model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = a.indptr, a.indices, a.data
@@ -73,9 +79,16 @@ def _solver(a: csc_matrix, rhs: np.ndarray) -> highspy.Highs:
     return solver
 
 
-def pinned(a: csc_matrix, rhs: np.ndarray, truth: np.ndarray, candidates: np.ndarray, threshold: int) -> np.ndarray:
-    """The candidates (column indices) whose range under a @ x = rhs, x >= 0 is no wider than
-    the threshold.
+def pinned(
+    a: csc_matrix,
+    rhs: np.ndarray,
+    truth: np.ndarray,
+    candidates: np.ndarray,
+    threshold: int,
+    bounds: Bounds | None = None,
+) -> np.ndarray:
+    """The candidates (column indices) whose range under a @ x = rhs, x >= 0 (or within
+    `bounds`) is no wider than the threshold.
 
     Each candidate's range could take two LPs (least and greatest value), but every feasible
     point seen bounds every range from inside at once: the true values are one, each LP's
@@ -87,7 +100,7 @@ def pinned(a: csc_matrix, rhs: np.ndarray, truth: np.ndarray, candidates: np.nda
     low_seen, high_seen = np.full(n, np.inf), np.full(n, -np.inf)
     if np.allclose(a @ truth, rhs):
         low_seen, high_seen = truth.copy(), truth.copy()
-    solver = _solver(a, rhs)
+    solver = _solver(a, rhs, bounds)
 
     def optimum(columns: np.ndarray, sense: highspy.ObjSense) -> bool:
         solver.changeColsCost(len(columns), columns, np.ones(len(columns)))
@@ -120,19 +133,29 @@ def pinned(a: csc_matrix, rhs: np.ndarray, truth: np.ndarray, candidates: np.nda
     return np.array(found, dtype=int)
 
 
-def failing_cells(con: duckdb.DuckDBPyConnection, groups: list[int], threshold: int) -> list[int]:
-    """Hidden cells in the month groups that a reader could pin within the threshold."""
+@dataclass(frozen=True)
+class MonthModel:
+    """One month's relations as a @ x = rhs over its unknown cells (`variables`, cell ids)."""
+
+    a: csc_matrix
+    rhs: np.ndarray
+    variables: np.ndarray
+    truth: np.ndarray
+
+    def bounds(self, limits: dict[int, tuple[float, float]]) -> Bounds:
+        """x >= 0, narrowed where `limits` knows more about a cell (from outside the month)."""
+        lower, upper = np.zeros(len(self.variables)), np.full(len(self.variables), np.inf)
+        for i, cell in enumerate(self.variables.tolist()):
+            if cell in limits:
+                lower[i], upper[i] = limits[cell]
+        return lower, upper
+
+
+def _month_models(con: duckdb.DuckDBPyConnection, groups: list[int]) -> Iterator[MonthModel]:
     rel = _relations(con, groups)
-    protect = dict(
-        con.execute(
-            f"SELECT cell_id, c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {int(threshold)}) FROM sdc_cells c "
-            f"WHERE {UNKNOWN} AND c.grp IN (SELECT grp FROM sdc_audit_groups)"
-        ).fetchall()
-    )
     by_group: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(rel["grp"].tolist()):
         by_group[g].append(i)
-    failing = []
     for rows in by_group.values():
         idx = np.array(rows)
         eq, cell, coef = rel["eq_id"][idx], rel["cell_id"][idx], rel["coef"][idx]
@@ -143,9 +166,84 @@ def failing_cells(con: duckdb.DuckDBPyConnection, groups: list[int], threshold: 
         a = csc_matrix((coef[unknown], (eq_codes[unknown], var_codes)), shape=(len(eqs), len(variables)))
         truth = np.zeros(len(variables))
         truth[var_codes] = value[unknown]
-        candidates = np.flatnonzero([protect.get(int(c), False) for c in variables])
-        failing += [int(c) for c in variables[pinned(a, rhs, truth, candidates, threshold)]]
+        yield MonthModel(a, rhs, variables, truth)
+
+
+def failing_cells(
+    con: duckdb.DuckDBPyConnection,
+    groups: list[int],
+    threshold: int,
+    limits: dict[int, tuple[float, float]] | None = None,
+) -> list[int]:
+    """Hidden cells in the month groups that a reader could pin within the threshold, where
+    `limits` bounds some cells by what a reader learns outside their month (county headlines)."""
+    models = list(_month_models(con, groups))
+    protect = dict(
+        con.execute(
+            f"SELECT cell_id, c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {int(threshold)}) FROM sdc_cells c "
+            f"WHERE {UNKNOWN} AND c.grp IN (SELECT grp FROM sdc_audit_groups)"
+        ).fetchall()
+    )
+    failing = []
+    for m in models:
+        candidates = np.flatnonzero([protect.get(int(c), False) for c in m.variables])
+        bounds = m.bounds(limits) if limits else None
+        failing += [int(c) for c in m.variables[pinned(m.a, m.rhs, m.truth, candidates, threshold, bounds)]]
     return failing
+
+
+# the truth is feasible, so "unbounded or infeasible" is unbounded
+UNBOUNDED = (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible)
+
+
+def ranges(
+    a: csc_matrix, rhs: np.ndarray, columns: np.ndarray, truth: np.ndarray, bounds: Bounds | None = None
+) -> Bounds:
+    """The least and greatest value of each column under a @ x = rhs and the bounds
+    (greatest infinite where nothing caps it). Where HiGHS cannot settle an optimum even from a
+    fresh start, the true value stands in for it: a range reported too narrow costs a cell
+    more hidden, never one recoverable."""
+    solver = _solver(a, rhs, bounds)
+    low, high = np.zeros(len(columns)), np.full(len(columns), np.inf)
+    for i, j in enumerate(np.asarray(columns, dtype=np.int32).tolist()):
+        for sense, out in ((highspy.ObjSense.kMinimize, low), (highspy.ObjSense.kMaximize, high)):
+            status, value = _solve(solver, j, sense)
+            if status not in (highspy.HighsModelStatus.kOptimal, *UNBOUNDED):
+                solver = _solver(a, rhs, bounds)  # a fresh start, without the last basis
+                status, value = _solve(solver, j, sense)
+            if status == highspy.HighsModelStatus.kOptimal:
+                out[i] = value
+            elif status not in UNBOUNDED or sense == highspy.ObjSense.kMinimize:  # x >= 0 bounds it below
+                out[i] = truth[j]
+    return low, high
+
+
+def _solve(solver: highspy.Highs, column: int, sense: highspy.ObjSense) -> tuple[highspy.HighsModelStatus, float]:
+    """Optimise one column alone; returns the model status and the column's value. Both are
+    read before the cost is put back, which resets them."""
+    only = np.array([column], dtype=np.int32)
+    solver.changeColsCost(1, only, np.ones(1))
+    solver.changeObjectiveSense(sense)
+    solver.run()
+    status, value = solver.getModelStatus(), solver.getSolution().col_value[column]
+    solver.changeColsCost(1, only, np.zeros(1))
+    return status, value
+
+
+def cell_ranges(con: duckdb.DuckDBPyConnection, cells: list[int]) -> dict[int, tuple[float, float]]:
+    """The least and greatest value of each hidden cell given its own month's relations."""
+    groups = [
+        g
+        for (g,) in con.execute(
+            "SELECT DISTINCT grp FROM sdc_cells WHERE cell_id IN (SELECT unnest(?))", [cells]
+        ).fetchall()
+    ]
+    wanted, found = set(cells), {}
+    for m in _month_models(con, groups):
+        columns = np.flatnonzero([int(c) in wanted for c in m.variables])
+        low, high = ranges(m.a, m.rhs, columns, m.truth)
+        found.update({int(m.variables[j]): (lo, hi) for j, lo, hi in zip(columns, low, high, strict=True)})
+    return found
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sihub.metrics.catalogue import Metric
 from sihub.privacy.disclosure import Policy
+from sihub.privacy.tiers import Tier
 from sihub.publishing.star_schema import TableSchema
 
 RELATIONSHIPS = [
@@ -44,10 +45,13 @@ def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
     ]
 
 
-def write_dictionary(folder: Path, metrics: list[Metric], schema: dict[str, TableSchema], policy: Policy) -> None:
-    """metric_dictionary.md and metric_dictionary.html in `folder`."""
-    md = ["# Metric dictionary", "", f"Disclosure control: {policy.description}", "", "## Metrics", ""]
-    page = ["<!doctype html><meta charset='utf-8'><title>Metric dictionary</title>", "<h1>Metric dictionary</h1>",
+def write_dictionary(folder: Path, metrics: list[Metric], schema: dict[str, TableSchema], tier: Tier) -> None:
+    """metric_dictionary.md and metric_dictionary.html in `folder`, under the tier's marking."""
+    policy = tier.policy
+    md = [f"**{tier.label}**", "", "# Metric dictionary", "", f"Disclosure control: {policy.description}", "",
+          "## Metrics", ""]  # fmt: skip
+    page = ["<!doctype html><meta charset='utf-8'><title>Metric dictionary</title>",
+            f"<p><strong>{html.escape(tier.label)}</strong></p>", "<h1>Metric dictionary</h1>",
             f"<p>Disclosure control: {html.escape(policy.description)}</p>", "<h2>Metrics</h2>"]  # fmt: skip
     for theme in sorted({m.theme for m in metrics}):
         md += [f"### {theme}", ""]

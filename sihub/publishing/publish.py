@@ -18,8 +18,9 @@ from sihub.core.contracts import load_contracts
 from sihub.core.db import attached, connect, literal, scalar, table_exists
 from sihub.core.snapshots import KEEP, SNAPSHOTS, activate, current, new_snapshot, prune, snapshot_name
 from sihub.metrics.catalogue import Metric
-from sihub.privacy.disclosure import DisclosureError, load_policy, visible_small_counts
+from sihub.privacy.disclosure import DisclosureError, visible_small_counts
 from sihub.privacy.leak_guard import LeakFound, scan
+from sihub.privacy.tiers import Tier, load_tiers
 from sihub.publishing.held_back import held_metrics, hold_back
 from sihub.publishing.metric_dictionary import write_dictionary, write_pbids
 from sihub.publishing.ssag_pack import build_pack
@@ -156,19 +157,30 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
     }
 
 
-def publish(shared_path: Path, published: Path, metrics: list[Metric], summary: dict, keep: int = KEEP) -> dict:
-    """Build a complete snapshot beside the current one, check it (leak guard, disclosure
-    control), then make it current. Returns the run summary it wrote (rows per table in
+def publish(
+    shared_path: Path,
+    published: Path,
+    metrics: list[Metric],
+    summary: dict,
+    keep: int = KEEP,
+    tier: Tier | None = None,
+) -> dict:
+    """Build a complete snapshot of one disclosure tier (the home tier, published/ itself,
+    unless given) beside its current one, check it (leak guard, disclosure control under the
+    tier's policy), then make it current. Returns the run summary it wrote (rows per table in
     `outputs`, the metrics held back in `metrics_held_back`)."""
-    building, final = new_snapshot(published, summary["run_id"])
+    tier = tier or load_tiers()[0]
+    folder = tier.published(published)
+    folder.mkdir(parents=True, exist_ok=True)
+    building, final = new_snapshot(folder, summary["run_id"])
     try:
-        written = _build_snapshot(building, shared_path, metrics, summary, _current_file(published))
+        written = _build_snapshot(building, shared_path, metrics, summary, _current_file(folder), tier)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)  # a failed build never becomes a snapshot
         raise
     os.rename(building, final)
-    activate(published, final)
-    prune(published, keep)
+    activate(folder, final)
+    prune(folder, keep)
     return written
 
 
@@ -179,15 +191,15 @@ def _current_file(published: Path) -> Path | None:
 
 
 def _build_snapshot(
-    building: Path, shared_path: Path, metrics: list[Metric], summary: dict, previous: Path | None
+    building: Path, shared_path: Path, metrics: list[Metric], summary: dict, previous: Path | None, tier: Tier
 ) -> dict:
     """Every output of one snapshot in `building` (metrics held back keep their rows of the
     `previous` snapshot's file); raises when a check fails."""
     (building / "parquet").mkdir()
-    contracts, policy, schema = load_contracts(), load_policy(), load_schema()
+    contracts, policy, schema = load_contracts(), tier.policy, load_schema()
     with connect(building / "metrics.duckdb") as con:
         with attached(con, shared_path, "s", read_only=True):
-            tables = build_star_schema(con, metrics, contracts, summary["run_id"], policy, schema)
+            tables = build_star_schema(con, metrics, contracts, summary["run_id"], tier, schema)
             held = held_metrics(con, "s")
         status = hold_back(con, previous, held)
         findings = scan(con, "metrics", contracts)
@@ -197,15 +209,19 @@ def _build_snapshot(
         if exposed:
             raise DisclosureError(exposed)
         counts = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in tables}
-        build_pack(con, building / "ssag_pack.xlsx", summary["run_id"], policy.threshold, snapshot_name(building))
-        run = literal(summary["run_id"])
+        build_pack(con, building / "ssag_pack.xlsx", summary["run_id"], tier, snapshot_name(building))
+        run, marking = literal(summary["run_id"]), literal(tier.label)
         for table in tables:
             target = literal(str(building / "parquet" / f"{table}.parquet"))
-            con.execute(f"COPY {table} TO {target} (FORMAT parquet, KV_METADATA {{run_id: {run}}})")
-    write_dictionary(building, metrics, schema, policy)
+            con.execute(f"COPY {table} TO {target} (FORMAT parquet, KV_METADATA {{run_id: {run}, marking: {marking}}})")
+    write_dictionary(building, metrics, schema, tier)
     write_pbids(building, building.parent.parent / "parquet")
+    # the deliveries (their labels, hashes and row counts, however small) are the partnership's
+    # own business: a tier beyond it gets what was published and when
     summary = {
-        **summary,
+        **(summary if tier.home else {k: summary[k] for k in ("run_id", "started_at")}),
+        "tier": tier.name,
+        "marking": tier.marking,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "status": "success",
         "snapshot": snapshot_name(building),

@@ -34,6 +34,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from sihub.core.workbooks import put
+from sihub.privacy.tiers import Tier
 
 RAG_FILL = {
     r: PatternFill("solid", fgColor=c) for r, c in (("red", "F4B6B6"), ("amber", "FFE3A3"), ("green", "C6E8C6"))
@@ -408,13 +409,16 @@ def _table(
                 ws.cell(row=r, column=col).number_format = formats[headers[col - 1]]
 
 
-def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshold: int, snapshot: str) -> list[str]:
-    """Write the pack from the star schema in `con`; returns the sheet names."""
+def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, tier: Tier, snapshot: str) -> list[str]:
+    """Write the tier's pack from the star schema in `con`, its marking atop every sheet and
+    in every page's header and footer; returns the sheet names."""
+    threshold = tier.policy.threshold
     latest, published_at = con.execute(
         "SELECT (SELECT label FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT 1), "
         "(SELECT strftime(max(published_at), '%Y-%m-%d %H:%M UTC') FROM publication)"
     ).fetchall()[0]
     stamp = [
+        tier.label,
         f"Period: latest month {latest} (trends: the last {TREND_MONTHS} months)",
         "Source: Safeguarding Intelligence Hub, partner extracts (children's services, police, health, education)",
         f"Run: {run_id}, published {published_at}, snapshot {snapshot}",
@@ -425,7 +429,8 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
     wb = Workbook()
     contents = wb.active
     contents.title = "Cover"
-    row = _cover(contents, con, _heading(contents, "SSAG metrics pack", stamp))
+    title = "SSAG metrics pack" if tier.home else f"Safeguarding partnership metrics ({tier.name} release)"
+    row = _cover(contents, con, _heading(contents, title, stamp))
     used = {"Cover", "Alerts", "DQ scorecard", "Technical"}
     themes = [r[0] for r in con.execute("SELECT DISTINCT theme FROM dim_metric ORDER BY theme").fetchall()]
     sheets = []
@@ -459,6 +464,9 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, threshol
         put(contents, i, 1, name)
         contents.cell(row=i, column=1).hyperlink = f"#'{name}'!A1"
         put(contents, i, 2, what)
-    _readable(contents, 5, {"A": 40, "B": 70, "C": 16, "D": 16, "E": 90})
+    _readable(contents, len(stamp) + 2, {"A": 40, "B": 70, "C": 16, "D": 16, "E": 90})
+    for ws in wb.worksheets:  # printed or not, no page leaves without its marking
+        ws.oddHeader.center.text = ws.oddFooter.center.text = tier.marking
+        ws.cell(row=2, column=1).font = BOLD
     wb.save(path)
     return wb.sheetnames

@@ -12,10 +12,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from sihub.core.contracts import Contract
-from sihub.core.db import quote
+from sihub.core.db import literal, quote
 from sihub.core.paths import project
 from sihub.metrics.catalogue import Metric
-from sihub.privacy.disclosure import Policy, primary_suppression
+from sihub.privacy.disclosure import primary_suppression
+from sihub.privacy.tiers import Tier
 
 SCHEMA_FILE = Path(__file__).with_name("published_schema.yaml")
 
@@ -32,7 +33,8 @@ def load_schema(path: Path = SCHEMA_FILE) -> dict[str, TableSchema]:
     return {name: TableSchema.model_validate(t) for name, t in raw.items()}
 
 
-def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Policy) -> None:
+def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -> None:
+    own = f"s.{quote(tier.schema)}"  # the tier's protected values, signals and alerts
     con.execute(
         "CREATE TABLE dim_metric (metric_id VARCHAR, title VARCHAR, description VARCHAR, unit VARCHAR, "
         "polarity VARCHAR, numerator_definition VARCHAR, denominator_definition VARCHAR, sources VARCHAR, "
@@ -60,7 +62,7 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
         "ORDER BY g.geography_type, g.geography_code"
     )
     con.execute(
-        """
+        f"""
         CREATE TABLE dim_period AS
         SELECT period_id, period_type, start_month AS start_date,
                CAST(last_day(end_month) AS DATE) AS end_date,
@@ -72,12 +74,12 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
                     ELSE '12 months to ' || strftime(end_month, '%b %Y') END AS label,
                CAST(year(end_month) * 100 + month(end_month) AS INTEGER) * 10
                    + CASE period_type WHEN 'month' THEN 1 WHEN 'quarter' THEN 2 ELSE 3 END AS sort_key
-        FROM (SELECT DISTINCT period_id, period_type, start_month, end_month FROM s.metric_protected)
+        FROM (SELECT DISTINCT period_id, period_type, start_month, end_month FROM {own}.metric_protected)
         ORDER BY sort_key
         """
     )
     con.execute(
-        """
+        f"""
         CREATE TABLE fact_metric_value AS
         SELECT p.metric_id, p.period_id, p.geography_code,
                p.breakdown, p.numerator, p.denominator, p.value, p.suppressed, r.rag, g.signal, p.value_status,
@@ -85,9 +87,9 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
                CASE WHEN g.signal IS NOT NULL THEN g.mean END AS process_mean,
                CASE WHEN g.signal IS NOT NULL THEN g.upl END AS upper_process_limit,
                CASE WHEN g.signal IS NOT NULL THEN g.lpl END AS lower_process_limit
-        FROM s.metric_protected p
-        LEFT JOIN s.metric_rag r USING (metric_id, period_type, end_month, geography_code, breakdown)
-        LEFT JOIN s.metric_signals g ON p.period_type = 'month' AND g.metric_id = p.metric_id
+        FROM {own}.metric_protected p
+        LEFT JOIN {own}.metric_rag r USING (metric_id, period_type, end_month, geography_code, breakdown)
+        LEFT JOIN {own}.metric_signals g ON p.period_type = 'month' AND g.metric_id = p.metric_id
          AND g.end_month = p.end_month AND g.geography_code = p.geography_code AND g.breakdown = p.breakdown
         ORDER BY p.metric_id, p.period_type, p.end_month, p.geography_code, p.breakdown
         """
@@ -98,9 +100,9 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
     )
     con.execute(
         "CREATE TABLE alerts AS SELECT metric_id, strftime(end_month, '%Y-%m') AS period_id, geography_code, "
-        "breakdown, signal, rule, message FROM s.metric_alerts"
+        f"breakdown, signal, rule, message FROM {own}.metric_alerts"
     )
-    t = policy.threshold
+    t = tier.policy.threshold
     # received = loaded + quarantined, and validity = loaded / received: one small count hides
     # the split (and validity), else it could be worked out from the others
     split = " OR ".join(primary_suppression(c, t) for c in ("rows_received", "rows_loaded", "rows_quarantined"))
@@ -130,7 +132,7 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], policy: Polic
     )
 
 
-def _publication(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_id: str, policy_name: str) -> None:
+def _publication(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_id: str, tier: Tier) -> None:
     """Lineage: every delivered file the shared store holds rows from, with the contract's hash."""
     digests = [
         (
@@ -145,13 +147,13 @@ def _publication(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_
     con.execute(
         """
         CREATE TABLE publication AS
-        SELECT ? AS run_id, CAST(? AS TIMESTAMP) AS published_at, ? AS disclosure_policy, d.partner, d.dataset,
-               c.contract_sha256, d.label AS delivery, d.sha256 AS file_sha256
+        SELECT ? AS run_id, CAST(? AS TIMESTAMP) AS published_at, ? AS disclosure_policy, ? AS tier, ? AS marking,
+               d.partner, d.dataset, c.contract_sha256, d.label AS delivery, d.sha256 AS file_sha256
         FROM (SELECT DISTINCT partner, dataset, label, sha256 FROM s.delivery_log WHERE status = 'loaded') d
         LEFT JOIN contract_digest c USING (partner, dataset)
         ORDER BY d.partner, d.dataset, d.label
         """,
-        [run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), policy_name],
+        [run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), tier.policy.name, tier.name, tier.marking],
     )
 
 
@@ -173,11 +175,14 @@ def build_star_schema(
     metrics: list[Metric],
     contracts: list[Contract],
     run_id: str,
-    policy: Policy,
+    tier: Tier,
     schema: dict[str, TableSchema],
 ) -> list[str]:
-    """Build every published table in the connection's database; returns their names."""
-    _tables(con, metrics, policy)
-    _publication(con, contracts, run_id, policy.name)
+    """Build every published table of the tier in the connection's database, each carrying
+    the tier's marking as its comment; returns their names."""
+    _tables(con, metrics, tier)
+    _publication(con, contracts, run_id, tier)
     _conform(con, schema)
+    for table in schema:
+        con.execute(f"COMMENT ON TABLE {quote(table)} IS {literal(tier.label)}")
     return list(schema)

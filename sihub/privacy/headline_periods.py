@@ -1,0 +1,251 @@
+"""County headline periods: the county's quarters and rolling years of a flow metric, shown
+unless they are themselves small counts, or as many of them as can be shown safely.
+
+A quarter or rolling year elsewhere is shown only when every month in it is, so it tells a
+reader nothing the months do not. Held to that rule, the county headline would be hidden
+whenever one county month is small, which for a sparse series is nearly always. So a county
+period of a flow (breakdown `all`) is decided here instead, series by series (a metric's count
+across its months), by what a reader could work out from all of it together.
+
+Every shown period says its hidden months add up to a known number, and overlapping rolling
+years say more: two consecutive ones differ by one month less the same month a year before. A
+series is audited as a linear programme over its hidden months (each bounded by what its own
+month's table allows, `cell_ranges`) and its hidden periods. Where a cell is pinned within the
+threshold the series steps down, one level at a time:
+
+0. every quarter and rolling year is shown (but small ones);
+1. quarters follow their months; every rolling year is shown;
+2. rolling years ending every third month back from the series' latest month are shown; the
+   others follow their months;
+3. rolling years a whole year apart, ending with the latest month (the headline and the year
+   before it), are shown. These do not overlap, so each says only what its own year's hidden
+   months add up to. Where that pins one, another month of that year is hidden with it (the
+   nearest whose own table leaves room: a county month is unbounded above, every county total
+   having a part no one sees, but bounded below by its shown parts); only when none has room
+   is the year hidden.
+
+What a series tells about each hidden month is handed back as bounds, so each month's own
+table is audited against it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy.sparse import csc_matrix
+
+from sihub.privacy.sdc_audit import cell_ranges, ranges
+
+# county cells of flow metrics, breakdown `all`: the headline series
+SERIES_SQL = """
+SELECT c.cell_id, c.metric_id, c.measure, c.period_type, c.start_month, c.end_month,
+       CAST(c.value AS DOUBLE) AS value, c.suppressed, c.no_data,
+       -- a rolling year ending a whole number of years before the series' latest month
+       date_diff('month', c.end_month, max(c.end_month) FILTER (WHERE c.period_type = 'month' AND NOT c.no_data)
+           OVER (PARTITION BY c.metric_id, c.measure)) % 12 = 0 AND c.period_type = 'rolling_12' AS anniversary
+FROM sdc_cells c
+JOIN metric_catalogue k USING (metric_id)
+JOIN ref_geography g ON g.geography_code = c.geography_code
+WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.breakdown = 'all'
+ORDER BY c.metric_id, c.measure, c.end_month, c.period_type
+"""
+
+# the county periods decided here, by their series' level (see above)
+HEADLINE_SQL = """
+CREATE OR REPLACE TABLE sdc_headline AS
+WITH county AS (
+    SELECT c.*, coalesce(f.level, 0) AS level,
+           max(c.end_month) FILTER (WHERE c.period_type = 'month' AND NOT c.no_data)
+               OVER (PARTITION BY c.metric_id, c.measure) AS latest
+    FROM sdc_cells c
+    JOIN metric_catalogue k USING (metric_id)
+    JOIN ref_geography g ON g.geography_code = c.geography_code
+    LEFT JOIN sdc_fallback f USING (metric_id, measure)
+    WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.breakdown = 'all'
+)
+SELECT cell_id FROM county WHERE period_type = 'rolling_12' OR level = 0
+"""
+LEVELS = 1
+
+# how far below its value a reader could put a county month if it were hidden, at most: the
+# least, over the relations it totals, of what its unknown parts add up to
+ROOM_SQL = """
+WITH parts AS (
+    SELECT m.eq_id, coalesce(sum(c.value) FILTER (WHERE c.suppressed OR c.hidden), 0) AS room
+    FROM sdc_members m JOIN sdc_cells c USING (cell_id) WHERE m.role = 'part' GROUP BY m.eq_id
+)
+SELECT t.cell_id, min(p.room) FROM parts p JOIN sdc_members t ON t.eq_id = p.eq_id AND t.role = 'total'
+WHERE t.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.cell_id
+"""
+
+
+def start(con: duckdb.DuckDBPyConnection) -> None:
+    """Every series starts with all its county periods decided here."""
+    con.execute("CREATE OR REPLACE TABLE sdc_fallback (metric_id VARCHAR, measure VARCHAR, level INTEGER)")
+    con.execute(HEADLINE_SQL)
+
+
+@dataclass
+class Step:
+    """One audit of every series: cells hidden, series fallen back, and the bounds on hidden
+    county months that the month tables must be audited against."""
+
+    hidden: list[int] = field(default_factory=list)
+    fallbacks: list[tuple[str, str]] = field(default_factory=list)
+    limits: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.hidden or self.fallbacks)
+
+
+@dataclass
+class Memo:
+    """What earlier steps worked out and still holds: each series' outcome by everything it
+    depends on, and each hidden month's own range by its month's hidden count (hiding only
+    grows, so an unchanged count is an unchanged pattern)."""
+
+    series: dict[bytes, Step] = field(default_factory=dict)
+    month_range: dict[int, tuple[int, tuple[float, float]]] = field(default_factory=dict)
+
+    def ranges(self, con: duckdb.DuckDBPyConnection, cells: list[int]) -> dict[int, tuple[float, float]]:
+        hidden = dict(
+            con.execute(
+                "SELECT c.cell_id, count(*) FILTER (WHERE x.suppressed) FROM sdc_cells c JOIN sdc_cells x USING (grp) "
+                "WHERE c.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY c.cell_id",
+                [cells],
+            ).fetchall()
+        )
+        stale = [c for c in cells if self.month_range.get(c, (None,))[0] != hidden[c]]
+        if stale:
+            self.month_range.update({c: (hidden[c], r) for c, r in cell_ranges(con, stale).items()})
+        return {c: self.month_range[c][1] for c in cells}
+
+
+def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> Step:
+    """Audit every headline series once; repair each failing one by one step."""
+    cells = con.execute(SERIES_SQL).df()
+    levels = {(m, k): lvl for m, k, lvl in con.execute("SELECT * FROM sdc_fallback").fetchall()}
+    hidden_months = cells[(cells["period_type"] == "month") & cells["suppressed"]]["cell_id"].tolist()
+    month_range = memo.ranges(con, hidden_months) if hidden_months else {}
+    shown_months = cells[(cells["period_type"] == "month") & ~cells["suppressed"]]["cell_id"].tolist()
+    room = dict(con.execute(ROOM_SQL, [shown_months]).fetchall())
+    step = Step()
+    for (metric, measure), series in cells.groupby(["metric_id", "measure"], sort=True):
+        level = levels.get((metric, measure), 0)
+        ids = series["cell_id"].tolist()
+        signature = repr(
+            (metric, measure, level, series["suppressed"].tolist(), [month_range.get(c) for c in ids],
+             [room.get(c) for c in ids])
+        ).encode()  # fmt: skip
+        if signature not in memo.series:
+            memo.series[signature] = Step()
+            _audit_one(series, month_range, room, threshold, memo.series[signature], (metric, measure), level)
+        found = memo.series[signature]
+        step.hidden += found.hidden
+        step.fallbacks += found.fallbacks
+        step.limits.update(found.limits)
+    if step.hidden:
+        con.execute(
+            "UPDATE sdc_cells SET suppressed = true WHERE cell_id IN (SELECT unnest(?::BIGINT[]))", [step.hidden]
+        )
+    for metric, measure in step.fallbacks:
+        con.execute(
+            "INSERT INTO sdc_fallback SELECT ?, ?, 0 WHERE NOT EXISTS "
+            "(SELECT 1 FROM sdc_fallback WHERE metric_id = ? AND measure = ?)",
+            [metric, measure, metric, measure],
+        )
+        con.execute("UPDATE sdc_fallback SET level = level + 1 WHERE metric_id = ? AND measure = ?", [metric, measure])
+    if step.fallbacks:
+        con.execute(HEADLINE_SQL)
+    return step
+
+
+def _audit_one(
+    series: pd.DataFrame,
+    month_range: dict[int, tuple[float, float]],
+    room: dict[int, float],
+    threshold: int,
+    step: Step,
+    key: tuple[str, str],
+    level: int,
+) -> None:
+    months = series[series["period_type"] == "month"]
+    periods = series[(series["period_type"] != "month") & ~series["no_data"]]
+    hidden = months[months["suppressed"]]
+    if hidden.empty and not periods["suppressed"].any():
+        return
+    variables = hidden["cell_id"].tolist() + periods.loc[periods["suppressed"], "cell_id"].tolist()
+    column = {c: i for i, c in enumerate(variables)}
+    lower = np.array([month_range.get(c, (0.0, np.inf))[0] for c in variables])
+    upper = np.array([month_range.get(c, (0.0, np.inf))[1] for c in variables])
+    rows, cols, coefs, rhs = [], [], [], []
+    ends, ids = months["end_month"].to_numpy(), months["cell_id"].to_numpy()
+    values, unknown = months["value"].to_numpy(), months["suppressed"].to_numpy()
+    first = np.searchsorted(ends, periods["start_month"].to_numpy(), side="left")
+    last = np.searchsorted(ends, periods["end_month"].to_numpy(), side="right")
+    inside = {}
+    for cell, value, suppressed, i, j in zip(
+        periods["cell_id"], periods["value"], periods["suppressed"], first, last, strict=True
+    ):
+        inside[cell] = set(ids[i:j].tolist())
+        terms = [(column[c], 1.0) for c in ids[i:j][unknown[i:j]].tolist()]
+        if suppressed:
+            terms.append((column[cell], -1.0))
+        if not terms:
+            continue
+        known = float(values[i:j][~unknown[i:j]].sum())
+        rhs.append((0.0 if suppressed else float(value)) - known)
+        rows += [len(rhs) - 1] * len(terms)
+        cols += [j for j, _ in terms]
+        coefs += [coef for _, coef in terms]
+    a = csc_matrix((coefs, (rows, cols)), shape=(len(rhs), len(variables)))
+    truth = np.concatenate([hidden["value"].to_numpy(), periods.loc[periods["suppressed"], "value"].to_numpy()])
+    low, high = ranges(a, np.array(rhs), np.arange(len(variables)), truth, (lower, upper))
+    narrow = {c for c, lo, hi in zip(variables, low, high, strict=True) if hi - lo <= threshold + 1e-9}
+    if not narrow:
+        for c, lo, hi in zip(hidden["cell_id"], low, high, strict=False):
+            own_lo, own_hi = month_range[c]
+            if lo > own_lo + 1e-9 or hi < own_hi - 1e-9:  # the series tells more than the month
+                step.limits[c] = (lo, hi)
+    elif level < LEVELS:
+        step.fallbacks.append(key)
+    else:
+        step.hidden += _periods_to_hide(months, periods, inside, narrow, anniversaries=False) or (
+            _company(months, periods, inside, narrow, room)
+            or _periods_to_hide(months, periods, inside, narrow, anniversaries=True)
+        )
+        if not step.hidden:
+            raise RuntimeError(f"a county period of {key[0]} ({key[1]}) stays recoverable with every period hidden")
+
+
+def _company(
+    months: pd.DataFrame, periods: pd.DataFrame, inside: dict[int, set[int]], narrow: set[int], room: dict[int, float]
+) -> list[int]:
+    """For each pinned month, the nearest shown month of its shown year that has room to hide it."""
+    by_id = months.set_index("cell_id")
+    shown_years = periods.loc[~periods["suppressed"], "cell_id"].tolist()
+    going = []
+    for cell in sorted(narrow - set(inside)):
+        year = next((p for p in shown_years if cell in inside[p]), None)
+        if year is None:
+            continue
+        options = by_id.loc[sorted(inside[year])]
+        options = options[~options["suppressed"] & (options.index.map(lambda c: room.get(c, 0)) > 0)]
+        if not options.empty:
+            going.append(int((options["end_month"] - by_id.at[cell, "end_month"]).abs().idxmin()))
+    return sorted(set(going))
+
+
+def _periods_to_hide(
+    months: pd.DataFrame, periods: pd.DataFrame, inside: dict[int, set[int]], narrow: set[int], anniversaries: bool
+) -> list[int]:
+    """The shown rolling years (anniversaries of the latest month or not) that meet a pinned
+    cell's hidden months."""
+    hidden = set(months.loc[months["suppressed"], "cell_id"])
+    touched = set().union(*(inside[c] & hidden if c in inside else {c} for c in narrow))
+    shown = periods[~periods["suppressed"] & (periods["anniversary"] == anniversaries)]["cell_id"]
+    return [c for c in shown if inside[c] & touched]
