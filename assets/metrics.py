@@ -46,9 +46,12 @@ def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store
         with shared_store.connect() as con:
             outcome = compute(con, load_catalogue(), feeds(in_use(load_contracts(), load_register())[0]))
             tiered = {}
-            for tier in tiers:  # each audience's cells protected under its own rule, in its own tables
+            home = tiers[0]
+            for tier in tiers:  # each audience's cells protected under its own rule, in its own tables,
+                seed = None if tier.home else home.schema  # from what the home tier hides up
                 with schema_first(con, tier.schema):
-                    protection = protect(con, tier.policy, basis=changes.digest([code, tier.policy]))
+                    digest = changes.digest([code, tier.policy, seed])
+                    protection = protect(con, tier.policy, basis=digest, seed=seed)
                     tiered[tier.name] = (tier, protection, analyse(con))
     return MaterializeResult(
         metadata={

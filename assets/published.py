@@ -42,13 +42,10 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         with shared_store.connect() as con:
             runs = unreported_runs(con, run_id)
             summary = run_summary(con, runs, started, published)
-        home, *others = load_tiers()  # the home tier first: published/ itself
-        written = {t.name: publish(shared, published, load_catalogue(), summary, tier=t) for t in (home, *others)}
-        counts = written[home.name]["outputs"]
-        with shared_store.connect() as con:
-            mark_reported(con, runs)
-        _alert_held_back(hub, run_id, written[home.name]["metrics_held_back"])
-        for tier in (home, *others):
+        written = {}
+        for tier in load_tiers():  # the home tier (published/ itself) first
+            # each tier's publication is on record the moment it is live, whatever follows
+            written[tier.name] = publish(shared, published, load_catalogue(), summary, tier=tier)
             audit.record(
                 hub.paths.home,
                 "disclosure",
@@ -57,6 +54,11 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
                 sum(written[tier.name]["outputs"].values()),
                 recipient=tier.audience,
             )
+            if tier.home:
+                with shared_store.connect() as con:
+                    mark_reported(con, runs)
+                _alert_held_back(hub, run_id, written[tier.name]["metrics_held_back"])
+        counts = next(iter(written.values()))["outputs"]
     return MaterializeResult(
         metadata={
             **{f"rows_{k}": v for k, v in counts.items()},

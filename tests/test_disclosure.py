@@ -45,6 +45,13 @@ def test_the_partnership_reads_under_its_own_rule_and_the_public_under_the_dfe_o
         (lambda c: c["tiers"]["public"].update(folder="."), "exactly one tier"),
         (lambda c: c["tiers"]["public"].update(policy="none"), "names policy 'none'"),
         (lambda c: c["tiers"]["public"].update(folder="../elsewhere"), "inside published/"),
+        (lambda c: c["tiers"]["public"].update(folder=""), "inside published/"),
+        (lambda c: c["tiers"]["public"].update(folder="public/restricted"), "inside published/"),
+        (lambda c: c["tiers"]["public"].update(folder="snapshots"), "published/ itself uses"),
+        (lambda c: c["tiers"].update(copy=dict(c["tiers"]["public"], folder="./public/")), "share a folder"),
+        (lambda c: c["tiers"]["public"].update(policy="partnership", marking=""), "marking"),
+        (lambda c: c["policies"]["dfe"].update(threshold=1), "suppress less than the home tier"),
+        (lambda c: c.update(policy="dfe") or c.pop("tiers"), "old format"),
     ],
 )
 def test_a_tier_file_that_would_mix_audiences_is_refused(tmp_path: Path, change, message: str) -> None:
@@ -103,8 +110,9 @@ def _assert_attack_fails(home: Path, tier: Tier) -> None:
     published = tier.published(home / "published") / "metrics.duckdb"
     found = attack(published, home / "warehouse" / "shared.duckdb", DISTRICTS, t)
     assert ((found["true"] >= found["lower"] - 1e-6) & (found["true"] <= found["upper"] + 1e-6)).all()
-    protect_ = ~found["hidden"] | found["true"].between(1, t)
-    narrow = found[protect_ & (found["upper"] - found["lower"] <= t)]
+    # every small count hidden (suppressed, or in a cell no one sees) lies in a range wider than
+    # the threshold; a complement (0 or above the threshold) may be worked out
+    narrow = found[found["true"].between(1, t) & (found["upper"] - found["lower"] <= t)]
     assert narrow.empty, narrow.head(10).to_string()
     assert (~found["hidden"]).sum() > 100, "the attack should have cells to attack"
 
@@ -162,6 +170,45 @@ def test_the_partnership_sees_more_of_the_county_than_the_public(first_run, home
     assert hidden["partnership"] < hidden["public"], hidden
     cells = {t.name: _published(home, "fact_metric_value", t)["suppressed"].mean() for t in (partnership, public)}
     assert cells["partnership"] < cells["public"], cells
+
+
+def test_holding_both_tiers_tells_nothing_the_partnership_tier_hides(first_run, home: Path) -> None:
+    """The partnership's readers may hold the public release too: it must not fill a gap."""
+    partnership, public = ({t.name: t for t in TIERS}[n] for n in ("partnership", "public"))
+    key = ["metric_id", "period_id", "geography_code", "breakdown"]
+    both = _published(home, "fact_metric_value", partnership).merge(
+        _published(home, "fact_metric_value", public), on=key, suffixes=("", "_public")
+    )
+    filled = both[both["suppressed"] & both["numerator_public"].notna()]
+    assert filled.empty, filled[key].head().to_string()
+    # nor the scorecard: a count or share hidden for the partnership is hidden for the public
+    card = _published(home, "dq_scorecard", partnership).merge(
+        _published(home, "dq_scorecard", public), on=["partner", "dataset", "period_id"], suffixes=("", "_public")
+    )
+    for column in ("rows_received", "rows_loaded", "nhs_number_coverage", "upn_coverage", "validity"):
+        assert not (card[column].isna() & card[f"{column}_public"].notna()).any(), column
+
+
+@by_tier
+def test_a_share_never_gives_away_a_hidden_row_count(first_run, home: Path, tier: Tier) -> None:
+    """Coverage 0.6 of a hidden count of rows received says it was 5 (3 with an NHS number)."""
+    card = _published(home, "dq_scorecard", tier)
+    hidden = card[card["rows_received"].isna() | card["rows_loaded"].isna()]
+    assert len(hidden) > 0
+    shares = ["completeness", "validity", "uniqueness", "nhs_number_coverage", "upn_coverage"]
+    assert hidden[shares].isna().all().all(), hidden[shares].dropna(how="all").head().to_string()
+
+
+def test_the_public_tier_names_no_delivery(first_run, home: Path) -> None:
+    """Labels and hashes of deliveries stay within the partnership, on every sheet and table."""
+    partnership, public = ({t.name: t for t in TIERS}[n] for n in ("partnership", "public"))
+    hashes = set(_published(home, "publication", partnership)["file_sha256"])
+    assert hashes
+    lineage = _published(home, "publication", public)
+    assert lineage["delivery"].isna().all() and lineage["file_sha256"].isna().all() and len(lineage) > 0
+    book = load_workbook(public.published(home / "published") / "ssag_pack.xlsx")
+    seen = {str(c.value) for ws in book.worksheets for row in ws.iter_rows() for c in row if c.value}
+    assert not any(h in text for h in hashes for text in seen)
 
 
 @by_tier

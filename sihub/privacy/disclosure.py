@@ -3,7 +3,7 @@
 
 Primary suppression hides every count from 1 to the threshold (0 stays 0) and any rate
 built on it. Secondary (complementary) suppression then hides more cells, month by month,
-until no hidden cell can be worked out from published totals. Each month's counts add up
+until no hidden small count can be worked out from published totals. Each month's counts add up
 along two nested hierarchies: districts -> localities -> county (+ counts with no district),
 and breakdown parts -> `all` (+ records in no part). In every such relation with a hidden
 cell, at least two cells must be unknown, and when the total is shown the hidden parts must
@@ -12,13 +12,15 @@ total when there is none, until every relation holds. Cells no one sees (`~unass
 take part as unknowns and are protected like any other.
 
 Quarters and rolling years are sums of months (or a stock's last month): one is shown only
-when every month in it is shown. A shown period then tells nothing the months do not, and
-overlapping rolling years cannot be subtracted from each other. Where a rate's denominator
-is a count, it is protected the same way and a cell hidden in either count is hidden in both.
+when every month in it is shown, so it tells nothing the months do not, except the county's
+own periods of a flow metric, decided series by series (`headline_periods`). Where a rate's
+denominator is a count, it is protected the same way and a cell hidden in either count is
+hidden in both.
 
 The test suite attacks the published tables as sdcTable's attack() does: for every hidden
-cell, the smallest and largest value a reader can derive from everything published, which
-must be further apart than the threshold.
+small count, the smallest and largest value a reader can derive from everything published,
+which must be further apart than the threshold. A complement (hidden only to protect others)
+may be worked out; the attack holds everything it could tell.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
-from sihub.core.db import scalar, table_exists
+from sihub.core.db import quote, scalar, table_exists
 from sihub.privacy import headline_periods
 from sihub.privacy.sdc_audit import failing_cells
 
@@ -269,7 +271,7 @@ def _audit(
     counts: dict[int, int],
     limits: dict[int, tuple[float, float]] | None = None,
 ) -> tuple[int, int, dict[int, int]]:
-    """Audit the month groups and repair until no hidden cell is pinned, re-auditing the
+    """Audit the month groups and repair until no hidden small count is pinned, re-auditing the
     groups each repair changed; returns settling rounds, audits and the groups' hidden counts."""
     rounds = audits = 0
     while groups:
@@ -317,18 +319,34 @@ def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int,
     raise RuntimeError(f"the county headline periods did not settle in {MAX_ROUNDS} rounds")
 
 
-def protect(con: duckdb.DuckDBPyConnection, policy: Policy, basis: str | None = None) -> Protection:
+# a tier beyond the home tier starts from everything the home tier hides, so holding both
+# tells nothing the home tier does not (the tier then hides more, under its own threshold)
+SEED_SQL = """
+UPDATE sdc_cells SET suppressed = true
+FROM {seed}.sdc_cells s
+WHERE s.suppressed AND NOT sdc_cells.suppressed AND s.metric_id = sdc_cells.metric_id AND s.measure = sdc_cells.measure
+  AND s.period_type = sdc_cells.period_type AND s.end_month = sdc_cells.end_month
+  AND s.geography_code = sdc_cells.geography_code AND s.breakdown = sdc_cells.breakdown
+"""
+
+
+def protect(
+    con: duckdb.DuckDBPyConnection, policy: Policy, basis: str | None = None, seed: str | None = None
+) -> Protection:
     """Mark `sdc_cells.suppressed` for the shared store's `metric_values` (primary, then
-    complementary until every relation holds and the audit pins no hidden cell, then the
+    complementary until every relation holds and the audit pins no hidden small count, then the
     county headline periods), and write what may be published to `metric_protected`. With
     `basis` (a digest of the policy and the code), months left unchanged since the last
     protection under that basis keep their pattern and skip the audit: a day's delivery
-    re-audits the months it touched."""
+    re-audits the months it touched. With `seed` (a schema holding another tier's finished
+    `sdc_cells`), every cell hidden there starts hidden here."""
     t = int(policy.threshold)
     reuse = _keep_last_pattern(con, basis)
     con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
     con.execute(REUSE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_reused (metric_id VARCHAR, end_month DATE)")
     reused = scalar(con, "SELECT count(*) FROM sdc_reused")
+    if seed:
+        con.execute(SEED_SQL.format(seed=quote(seed)))
     con.execute(MEMBERS_SQL)
     rounds = _settle(con, t)
     counts = dict(con.execute(GROUP_COUNTS_SQL).fetchall())

@@ -205,7 +205,8 @@ def _audit_one(
     a = csc_matrix((coefs, (rows, cols)), shape=(len(rhs), len(variables)))
     truth = np.concatenate([hidden["value"].to_numpy(), periods.loc[periods["suppressed"], "value"].to_numpy()])
     low, high = ranges(a, np.array(rhs), np.arange(len(variables)), truth, (lower, upper))
-    narrow = {c for c, lo, hi in zip(variables, low, high, strict=True) if hi - lo <= threshold + 1e-9}
+    small = (truth >= 1) & (truth <= threshold)  # what must not be worked out: small counts
+    narrow = {c for c, lo, hi, s in zip(variables, low, high, small, strict=True) if s and hi - lo <= threshold + 1e-9}
     if not narrow:
         for c, lo, hi in zip(hidden["cell_id"], low, high, strict=False):
             own_lo, own_hi = month_range[c]

@@ -5,7 +5,10 @@ by several relations together (in a table of districts by age band, a chain of h
 with no cycle is solvable). So every month's pattern is audited as a whole: for each hidden
 cell, the least and greatest value consistent with everything shown in the same metric,
 count and month (the only cells it shares a relation with), with counts known to be
-non-negative. A cell that must be protected whose range is no wider than the threshold fails.
+non-negative. A small count (1 to the threshold) whose range is no wider than the threshold
+fails. A cell hidden only to protect others (a complement, 0 or above the threshold) may be
+worked out: what must never be is a small count, and the programme already holds all that the
+complements' values could tell about one.
 """
 
 from __future__ import annotations
@@ -175,12 +178,13 @@ def failing_cells(
     threshold: int,
     limits: dict[int, tuple[float, float]] | None = None,
 ) -> list[int]:
-    """Hidden cells in the month groups that a reader could pin within the threshold, where
+    """Hidden small counts (1 to the threshold) in the month groups that a reader could pin
+    within the threshold, where
     `limits` bounds some cells by what a reader learns outside their month (county headlines)."""
     models = list(_month_models(con, groups))
     protect = dict(
         con.execute(
-            f"SELECT cell_id, c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {int(threshold)}) FROM sdc_cells c "
+            f"SELECT cell_id, c.value BETWEEN 1 AND {int(threshold)} FROM sdc_cells c "
             f"WHERE {UNKNOWN} AND c.grp IN (SELECT grp FROM sdc_audit_groups)"
         ).fetchall()
     )

@@ -14,29 +14,38 @@ import re
 from pathlib import Path, PurePosixPath
 
 import yaml
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sihub.core.paths import project
 from sihub.privacy.disclosure import Policy
 
 HOME_FOLDER = "."
+# what published/ itself holds: a tier's folder by one of these names would mix with it
+RESERVED = {"snapshots", "parquet", "data_quality", "preview", "alerts", "metrics.duckdb", "ssag_pack.xlsx",
+            "run_summary.json", "current.json", "metric_dictionary.md", "metric_dictionary.html",
+            "sihub_parquet.pbids"}  # fmt: skip
 
 
 class TierEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    audience: str
+    audience: str = Field(min_length=1)
     policy: str
-    marking: str
+    marking: str = Field(min_length=1)
     folder: str
 
     @field_validator("folder")
     @classmethod
     def _inside_published(cls, folder: str) -> str:
-        parts = PurePosixPath(folder).parts
-        if folder != HOME_FOLDER and (PurePosixPath(folder).is_absolute() or ".." in parts or "." in parts):
-            raise ValueError(f"folder {folder!r} must be '.' or a folder inside published/")
-        return folder
+        """'.' (published/ itself) or one folder directly inside it, by its plain name."""
+        if folder.strip() == HOME_FOLDER:
+            return HOME_FOLDER
+        path = PurePosixPath(folder.strip())
+        if path.is_absolute() or len(path.parts) != 1 or path.name in ("", ".", "..") or "\\" in folder:
+            raise ValueError(f"folder {folder!r} must be '.' or the plain name of one folder inside published/")
+        if path.name in RESERVED:
+            raise ValueError(f"folder {folder!r} is a name published/ itself uses")
+        return path.name
 
 
 class DisclosureFile(BaseModel):
@@ -77,7 +86,13 @@ class Tier(BaseModel):
 def load_tiers(path: Path | None = None) -> list[Tier]:
     """Every tier, the home tier (published/ itself) first."""
     path = path or project().disclosure_policy
-    config = DisclosureFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(raw, dict) and "policy" in raw and "tiers" not in raw:
+        raise ValueError(
+            f"{path}: one `policy` for everything is the old format; name the tiers instead (`tiers:` with "
+            "audience, policy, marking and folder each; see README, Disclosure tiers)"
+        )
+    config = DisclosureFile.model_validate(raw)
     tiers = []
     for name, entry in config.tiers.items():
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -94,7 +109,16 @@ def load_tiers(path: Path | None = None) -> list[Tier]:
     folders = [t.folder for t in tiers]
     if len(set(folders)) != len(folders):
         raise ValueError(f"{path}: two tiers share a folder")
-    return sorted(tiers, key=lambda t: not t.home)
+    tiers.sort(key=lambda t: not t.home)
+    # each tier hides at least what the home tier hides (it is protected from the home tier's
+    # pattern up), so a reader holding both learns nothing the home tier does not show
+    weaker = [t.name for t in tiers[1:] if t.policy.threshold < tiers[0].policy.threshold]
+    if weaker:
+        raise ValueError(
+            f"{path}: tier(s) {', '.join(weaker)} would suppress less than the home tier {tiers[0].name!r}; "
+            "published/ itself must hold the audience that sees most"
+        )
+    return tiers
 
 
 def load_policy(path: Path | None = None) -> Policy:

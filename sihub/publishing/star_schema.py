@@ -15,7 +15,7 @@ from sihub.core.contracts import Contract
 from sihub.core.db import literal, quote
 from sihub.core.paths import project
 from sihub.metrics.catalogue import Metric
-from sihub.privacy.disclosure import primary_suppression
+from sihub.privacy.disclosure import primary_suppression, rounded_sql
 from sihub.privacy.tiers import Tier
 
 SCHEMA_FILE = Path(__file__).with_name("published_schema.yaml")
@@ -102,10 +102,17 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
         "CREATE TABLE alerts AS SELECT metric_id, strftime(end_month, '%Y-%m') AS period_id, geography_code, "
         f"breakdown, signal, rule, message FROM {own}.metric_alerts"
     )
-    t = tier.policy.threshold
-    # received = loaded + quarantined, and validity = loaded / received: one small count hides
-    # the split (and validity), else it could be worked out from the others
+    t, policy = tier.policy.threshold, tier.policy
+    # received = loaded + quarantined, and every share is of the rows received or loaded: one
+    # small count hides the split and the shares, else it could be worked out from the others
     split = " OR ".join(primary_suppression(c, t) for c in ("rows_received", "rows_loaded", "rows_quarantined"))
+
+    def count(column: str, hidden_when: str) -> str:
+        return f"CASE WHEN {hidden_when} THEN NULL ELSE {rounded_sql(column, policy)} END AS {column}"
+
+    def share(column: str) -> str:
+        return f"CASE WHEN {split} THEN NULL ELSE {column} END AS {column}"
+
     con.execute(
         f"""
         CREATE TABLE dq_scorecard AS
@@ -117,14 +124,12 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
                     WHEN validity_change IS NOT NULL THEN 'stable' END AS trend
         FROM (
         SELECT partner, dataset, coalesce(strftime(period_month, '%Y-%m'), 'unknown') AS period_id,
-               CASE WHEN {primary_suppression("rows_received", t)} THEN NULL ELSE rows_received END AS rows_received,
-               CASE WHEN {split} THEN NULL ELSE rows_loaded END AS rows_loaded,
-               CASE WHEN {split} THEN NULL ELSE rows_quarantined END AS rows_quarantined,
-               CASE WHEN {primary_suppression("rows_with_warnings", t)} THEN NULL ELSE rows_with_warnings END
-                   AS rows_with_warnings,
-               completeness, CASE WHEN {split} THEN NULL ELSE validity END AS validity, uniqueness,
-               timeliness_days, nhs_number_coverage, upn_coverage,
-               CASE WHEN {primary_suppression("rows_purged", t)} THEN NULL ELSE rows_purged END AS rows_purged,
+               {count("rows_received", primary_suppression("rows_received", t))},
+               {count("rows_loaded", split)}, {count("rows_quarantined", split)},
+               {count("rows_with_warnings", primary_suppression("rows_with_warnings", t))},
+               {share("completeness")}, {share("validity")}, {share("uniqueness")}, timeliness_days,
+               {share("nhs_number_coverage")}, {share("upn_coverage")},
+               {count("rows_purged", primary_suppression("rows_purged", t))},
                period_month
         FROM s.dq_monthly
         ) ORDER BY partner, dataset, period_id
@@ -133,7 +138,9 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
 
 
 def _publication(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_id: str, tier: Tier) -> None:
-    """Lineage: every delivered file the shared store holds rows from, with the contract's hash."""
+    """Lineage: every delivered file the shared store holds rows from, with the contract's hash.
+    Beyond the home tier, the datasets and their contracts only: deliveries (their labels and
+    hashes) are the partnership's own business."""
     digests = [
         (
             c.partner,
@@ -144,12 +151,13 @@ def _publication(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_
     ]
     con.execute("CREATE TEMP TABLE contract_digest (partner VARCHAR, dataset VARCHAR, contract_sha256 VARCHAR)")
     con.executemany("INSERT INTO contract_digest VALUES (?, ?, ?)", digests)
+    deliveries = "label, sha256" if tier.home else "NULL::VARCHAR AS label, NULL::VARCHAR AS sha256"
     con.execute(
-        """
+        f"""
         CREATE TABLE publication AS
         SELECT ? AS run_id, CAST(? AS TIMESTAMP) AS published_at, ? AS disclosure_policy, ? AS tier, ? AS marking,
                d.partner, d.dataset, c.contract_sha256, d.label AS delivery, d.sha256 AS file_sha256
-        FROM (SELECT DISTINCT partner, dataset, label, sha256 FROM s.delivery_log WHERE status = 'loaded') d
+        FROM (SELECT DISTINCT partner, dataset, {deliveries} FROM s.delivery_log WHERE status = 'loaded') d
         LEFT JOIN contract_digest c USING (partner, dataset)
         ORDER BY d.partner, d.dataset, d.label
         """,
