@@ -42,10 +42,10 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         with shared_store.connect() as con:
             runs = unreported_runs(con, run_id)
             summary = run_summary(con, runs, started, published)
-        written = {}
+        written, metrics = {}, load_catalogue()
         for tier in load_tiers():  # the home tier (published/ itself) first
             # each tier's publication is on record the moment it is live, whatever follows
-            written[tier.name] = publish(shared, published, load_catalogue(), summary, tier=tier)
+            written[tier.name] = publish(shared, published, metrics, summary, tier=tier)
             audit.record(
                 hub.paths.home,
                 "disclosure",

@@ -10,19 +10,16 @@ across its months), by what a reader could work out from all of it together.
 Every shown period says its hidden months add up to a known number, and overlapping rolling
 years say more: two consecutive ones differ by one month less the same month a year before. A
 series is audited as a linear programme over its hidden months (each bounded by what its own
-month's table allows, `cell_ranges`) and its hidden periods. Where a cell is pinned within the
-threshold the series steps down, one level at a time:
+month's table allows, `cell_ranges`) and its hidden periods. Where a small count is pinned
+within the threshold, the series gives up, in this order:
 
-0. every quarter and rolling year is shown (but small ones);
-1. quarters follow their months; every rolling year is shown;
-2. rolling years ending every third month back from the series' latest month are shown; the
-   others follow their months;
-3. rolling years a whole year apart, ending with the latest month (the headline and the year
-   before it), are shown. These do not overlap, so each says only what its own year's hidden
-   months add up to. Where that pins one, another month of that year is hidden with it (the
+1. its county quarters, which then follow their months as elsewhere (once per series);
+2. the rolling years that meet the pinned month, but those ending a whole year before the
+   series' latest month (the headline and the year before it);
+3. for a month pinned by such a year alone, another month of that year, hidden beside it (the
    nearest whose own table leaves room: a county month is unbounded above, every county total
-   having a part no one sees, but bounded below by its shown parts); only when none has room
-   is the year hidden.
+   having a part no one sees, but bounded below by its shown parts);
+4. that year itself.
 
 What a series tells about each hidden month is handed back as bounds, so each month's own
 table is audited against it too.
@@ -53,22 +50,17 @@ WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.breakdown = '
 ORDER BY c.metric_id, c.measure, c.end_month, c.period_type
 """
 
-# the county periods decided here, by their series' level (see above)
+# the county periods decided here: rolling years, and quarters of series that kept theirs
 HEADLINE_SQL = """
 CREATE OR REPLACE TABLE sdc_headline AS
-WITH county AS (
-    SELECT c.*, coalesce(f.level, 0) AS level,
-           max(c.end_month) FILTER (WHERE c.period_type = 'month' AND NOT c.no_data)
-               OVER (PARTITION BY c.metric_id, c.measure) AS latest
-    FROM sdc_cells c
-    JOIN metric_catalogue k USING (metric_id)
-    JOIN ref_geography g ON g.geography_code = c.geography_code
-    LEFT JOIN sdc_fallback f USING (metric_id, measure)
-    WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.breakdown = 'all'
-)
-SELECT cell_id FROM county WHERE period_type = 'rolling_12' OR level = 0
+SELECT c.cell_id
+FROM sdc_cells c
+JOIN metric_catalogue k USING (metric_id)
+JOIN ref_geography g ON g.geography_code = c.geography_code
+WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.breakdown = 'all'
+  AND (c.period_type = 'rolling_12' OR (c.period_type = 'quarter' AND NOT EXISTS (
+      SELECT 1 FROM sdc_quarters_follow q WHERE q.metric_id = c.metric_id AND q.measure = c.measure)))
 """
-LEVELS = 1
 
 # how far below its value a reader could put a county month if it were hidden, at most: the
 # least, over the relations it totals, of what its unknown parts add up to
@@ -84,22 +76,22 @@ WHERE t.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.cell_id
 
 def start(con: duckdb.DuckDBPyConnection) -> None:
     """Every series starts with all its county periods decided here."""
-    con.execute("CREATE OR REPLACE TABLE sdc_fallback (metric_id VARCHAR, measure VARCHAR, level INTEGER)")
+    con.execute("CREATE OR REPLACE TABLE sdc_quarters_follow (metric_id VARCHAR, measure VARCHAR)")
     con.execute(HEADLINE_SQL)
 
 
 @dataclass
 class Step:
-    """One audit of every series: cells hidden, series fallen back, and the bounds on hidden
-    county months that the month tables must be audited against."""
+    """One audit of every series: cells hidden, series whose quarters now follow their months,
+    and the bounds on hidden county months that the month tables must be audited against."""
 
     hidden: list[int] = field(default_factory=list)
-    fallbacks: list[tuple[str, str]] = field(default_factory=list)
+    quarters_follow: list[tuple[str, str]] = field(default_factory=list)
     limits: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return bool(self.hidden or self.fallbacks)
+        return bool(self.hidden or self.quarters_follow)
 
 
 @dataclass
@@ -128,38 +120,32 @@ class Memo:
 def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> Step:
     """Audit every headline series once; repair each failing one by one step."""
     cells = con.execute(SERIES_SQL).df()
-    levels = {(m, k): lvl for m, k, lvl in con.execute("SELECT * FROM sdc_fallback").fetchall()}
+    following = set(con.execute("SELECT metric_id, measure FROM sdc_quarters_follow").fetchall())
     hidden_months = cells[(cells["period_type"] == "month") & cells["suppressed"]]["cell_id"].tolist()
     month_range = memo.ranges(con, hidden_months) if hidden_months else {}
     shown_months = cells[(cells["period_type"] == "month") & ~cells["suppressed"]]["cell_id"].tolist()
     room = dict(con.execute(ROOM_SQL, [shown_months]).fetchall())
     step = Step()
     for (metric, measure), series in cells.groupby(["metric_id", "measure"], sort=True):
-        level = levels.get((metric, measure), 0)
+        quarters_kept = (metric, measure) not in following
         ids = series["cell_id"].tolist()
         signature = repr(
-            (metric, measure, level, series["suppressed"].tolist(), [month_range.get(c) for c in ids],
+            (metric, measure, quarters_kept, series["suppressed"].tolist(), [month_range.get(c) for c in ids],
              [room.get(c) for c in ids])
         ).encode()  # fmt: skip
         if signature not in memo.series:
             memo.series[signature] = Step()
-            _audit_one(series, month_range, room, threshold, memo.series[signature], (metric, measure), level)
+            _audit_one(series, month_range, room, threshold, memo.series[signature], (metric, measure), quarters_kept)
         found = memo.series[signature]
         step.hidden += found.hidden
-        step.fallbacks += found.fallbacks
+        step.quarters_follow += found.quarters_follow
         step.limits.update(found.limits)
     if step.hidden:
         con.execute(
             "UPDATE sdc_cells SET suppressed = true WHERE cell_id IN (SELECT unnest(?::BIGINT[]))", [step.hidden]
         )
-    for metric, measure in step.fallbacks:
-        con.execute(
-            "INSERT INTO sdc_fallback SELECT ?, ?, 0 WHERE NOT EXISTS "
-            "(SELECT 1 FROM sdc_fallback WHERE metric_id = ? AND measure = ?)",
-            [metric, measure, metric, measure],
-        )
-        con.execute("UPDATE sdc_fallback SET level = level + 1 WHERE metric_id = ? AND measure = ?", [metric, measure])
-    if step.fallbacks:
+    if step.quarters_follow:
+        con.executemany("INSERT INTO sdc_quarters_follow VALUES (?, ?)", step.quarters_follow)
         con.execute(HEADLINE_SQL)
     return step
 
@@ -171,7 +157,7 @@ def _audit_one(
     threshold: int,
     step: Step,
     key: tuple[str, str],
-    level: int,
+    quarters_kept: bool,
 ) -> None:
     months = series[series["period_type"] == "month"]
     periods = series[(series["period_type"] != "month") & ~series["no_data"]]
@@ -212,8 +198,8 @@ def _audit_one(
             own_lo, own_hi = month_range[c]
             if lo > own_lo + 1e-9 or hi < own_hi - 1e-9:  # the series tells more than the month
                 step.limits[c] = (lo, hi)
-    elif level < LEVELS:
-        step.fallbacks.append(key)
+    elif quarters_kept:
+        step.quarters_follow.append(key)
     else:
         step.hidden += _periods_to_hide(months, periods, inside, narrow, anniversaries=False) or (
             _company(months, periods, inside, narrow, room)
