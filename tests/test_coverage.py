@@ -72,7 +72,8 @@ def test_months_outside_a_metrics_sources_are_no_data(first_run, home: Path, tmp
     episodes = before[before["metric_id"] == "missing_episodes_per_10k"].set_index("period_id")
     assert episodes.loc["2020-09", "value_status"] in ("value", "suppressed")
     assert episodes.loc["2020-12", "value_status"] == "value" and episodes.loc["2020-12", "numerator"] == 0
-    # whatever is not a value has no number
-    shown = facts["value_status"] == "value"
-    assert facts.loc[~shown, "numerator"].isna().all() and facts.loc[~shown, "value"].isna().all()
-    assert set(facts["value_status"]) <= {"value", "suppressed", "no data"}
+    # whatever is not a value has no value, and no count but the 0 of "no events"
+    shown, none = facts["value_status"] == "value", facts["value_status"] == "no events"
+    assert facts.loc[~shown, "value"].isna().all() and facts.loc[~shown & ~none, "numerator"].isna().all()
+    assert (facts.loc[none, "numerator"] == 0).all()
+    assert set(facts["value_status"]) <= {"value", "suppressed", "no data", "no events", "not applicable"}

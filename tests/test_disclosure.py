@@ -96,7 +96,7 @@ def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_ru
     shown = merged[merged["value_status"] == "value"]
     statuses = merged["value_status"].value_counts()
     assert (~shown["suppressed"]).all() and statuses.sum() == len(merged)
-    assert set(statuses.index) == {"value", "suppressed", "no data"}
+    assert set(statuses.index) == {"value", "suppressed", "no data", "no events", "not applicable"}
     assert (shown["numerator"] == shown["numerator_true"]).all()
     assert (shown["denominator"] == shown["denominator_true"]).all()
     rate = shown["numerator"] * shown["metric_id"].map(metrics["multiplier"]) / shown["denominator"]

@@ -55,6 +55,15 @@ def test_every_sheet_says_period_source_and_run(pack, home: Path) -> None:
     assert len(links) == len(pack.sheetnames) - 1
 
 
+# what a published cell reads in the pack: its value, or why it has none
+MARKERS = {"suppressed": "c", "no events": "none", "not applicable": "n/a", "no data": "no data"}
+
+
+def _marker(fact_row, digits: int):
+    status = fact_row["value_status"]
+    return round(fact_row["value"], digits) if status == "value" else MARKERS[status]
+
+
 def test_theme_sheets_show_latest_values_rag_colours_suppression_and_trend_charts(pack, home: Path) -> None:
     fact, metrics = _table(home, "fact_metric_value"), _table(home, "dim_metric")
     geography = _table(home, "dim_geography").set_index("geography_name")["geography_code"]
@@ -73,9 +82,7 @@ def test_theme_sheets_show_latest_values_rag_colours_suppression_and_trend_chart
                     assert cell.value == "c" and cell.comment is not None
                     suppressed += 1
                 else:
-                    assert cell.value == (
-                        "no data" if expected["value"] != expected["value"] else round(expected["value"], 1)
-                    )
+                    assert cell.value == _marker(expected, 1)
                 if expected["rag"] in FILLS:
                     assert cell.fill.fgColor.rgb.endswith(FILLS[expected["rag"]])
                     coloured += 1
@@ -160,8 +167,7 @@ def test_each_theme_opens_with_the_countys_headline(pack, home: Path) -> None:
     def shown(values: pd.DataFrame, period_id: str):
         if period_id not in values.index:
             return "no data"
-        row = values.loc[period_id]
-        return "c" if row["suppressed"] else "no data" if row["value"] != row["value"] else round(row["value"], 2)
+        return _marker(values.loc[period_id], 2)
 
     rows = 0
     for ws in pack.worksheets[1:-3]:
@@ -296,7 +302,8 @@ def test_the_quality_sheet_covers_the_last_12_months_and_no_unreadable_month(pac
     """Validity over the 12 months to the latest, from the published scorecard itself: rows
     whose month could not be read ('unknown') belong to no month, so they are not in it."""
     quality = _table(home, "dq_scorecard")
-    latest = _table(home, "dim_period").query("period_type == 'month'")["period_id"].max()
+    facts = _table(home, "fact_metric_value")  # the metrics' latest month (the scorecard may reach beyond)
+    latest = facts.loc[facts["period_id"].str.fullmatch(r"\d{4}-\d{2}"), "period_id"].max()
     y, m = map(int, latest.split("-"))
     first = f"{y - (m < 12)}-{(m % 12) + 1:02d}"
     window = quality[(quality["period_id"] != "unknown") & (quality["period_id"] >= first)]

@@ -1,28 +1,19 @@
-"""The metric dictionary and the Power BI data source file, generated for each snapshot.
+"""The metric dictionary, generated for each snapshot.
 
 `metric_dictionary.md` / `.html`: every metric's definition from the catalogue's headers,
 the disclosure-control rule in force, and every published table's columns from the
-documented schema, so that what readers see is what the code does. `sihub_parquet.pbids`
-opens the Parquet folder in Power BI Desktop.
+documented schema, so that what readers see is what the code does.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from sihub.metrics.catalogue import Metric
 from sihub.privacy.disclosure import Policy
 from sihub.privacy.tiers import Tier
-from sihub.publishing.star_schema import TableSchema
-
-RELATIONSHIPS = [
-    "fact_metric_value.metric_id → dim_metric.metric_id (many to one)",
-    "fact_metric_value.period_id → dim_period.period_id (many to one)",
-    "fact_metric_value.geography_code → dim_geography.geography_code (many to one)",
-    "alerts.metric_id, alerts.period_id, alerts.geography_code → the same dimensions",
-]
+from sihub.publishing.star_schema import TableSchema, relationships
 
 
 def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
@@ -61,8 +52,9 @@ def write_dictionary(folder: Path, metrics: list[Metric], schema: dict[str, Tabl
             md += [f"#### {m.title} (`{m.id}`)", ""] + [f"- **{k}**: {v}" for k, v in lines] + [""]
             rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in lines)
             page.append(f"<h4 id='{m.id}'>{html.escape(m.title)} <code>{m.id}</code></h4><table>{rows}</table>")
-    md += ["## Tables", "", "Relationships:", ""] + [f"- {r}" for r in RELATIONSHIPS] + [""]
-    page += ["<h2>Tables</h2><ul>"] + [f"<li>{html.escape(r)}</li>" for r in RELATIONSHIPS] + ["</ul>"]
+    links = [str(r) for r in relationships(schema)]
+    md += ["## Tables", "", "Relationships:", ""] + [f"- {r}" for r in links] + [""]
+    page += ["<h2>Tables</h2><ul>"] + [f"<li>{html.escape(r)}</li>" for r in links] + ["</ul>"]
     for table, spec in schema.items():
         md += [f"### {table}", "", spec.description, "", "| column | type | meaning |", "| --- | --- | --- |"]
         md += [f"| {c} | {t} | {meaning} |" for c, (t, meaning) in spec.columns.items()] + [""]
@@ -71,12 +63,3 @@ def write_dictionary(folder: Path, metrics: list[Metric], schema: dict[str, Tabl
         page.append(f"<h3>{table}</h3><p>{html.escape(spec.description)}</p><table>{rows}</table>")
     (folder / "metric_dictionary.md").write_text("\n".join(md), encoding="utf-8")
     (folder / "metric_dictionary.html").write_text("\n".join(page), encoding="utf-8")
-
-
-def write_pbids(folder: Path, parquet: Path) -> None:
-    """A Power BI data source file that opens the (stable) Parquet folder."""
-    source = {
-        "version": "0.1",
-        "connections": [{"details": {"protocol": "folder", "address": {"path": str(parquet)}}, "mode": None}],
-    }
-    (folder / "sihub_parquet.pbids").write_text(json.dumps(source, indent=2), encoding="utf-8")

@@ -22,7 +22,8 @@ from sihub.privacy.disclosure import DisclosureError, visible_small_counts
 from sihub.privacy.leak_guard import LeakFound, scan
 from sihub.privacy.tiers import Tier, load_tiers
 from sihub.publishing.held_back import held_metrics, hold_back
-from sihub.publishing.metric_dictionary import write_dictionary, write_pbids
+from sihub.publishing.metric_dictionary import write_dictionary
+from sihub.publishing.powerbi_project import parquet_folder, write_pbids, write_project
 from sihub.publishing.ssag_pack import build_pack
 from sihub.publishing.star_schema import build_star_schema, load_schema
 
@@ -215,7 +216,9 @@ def _build_snapshot(
             target = literal(str(building / "parquet" / f"{table}.parquet"))
             con.execute(f"COPY {table} TO {target} (FORMAT parquet, KV_METADATA {{run_id: {run}, marking: {marking}}})")
     write_dictionary(building, metrics, schema, tier)
-    write_pbids(building, building.parent.parent / "parquet")
+    parquet = parquet_folder(building.parent.parent, tier)
+    write_pbids(building, parquet)
+    write_project(building, schema, parquet, tier.label)
     # the deliveries (their labels, hashes and row counts, however small) are the partnership's
     # own business: a tier beyond it gets what was published and when
     summary = {

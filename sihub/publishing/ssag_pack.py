@@ -46,8 +46,11 @@ NOT_APPLICABLE = "n/a"
 NONE = "none"
 LEGEND = (
     'Markers: "c" suppressed by disclosure control; "no data" outside the months the sources cover (never 0); '
-    '"none" nothing to list; "n/a" does not apply (no threshold, no published comparator, or a series not judged).'
+    '"none" no events to measure, or nothing to list; "n/a" does not apply (a county-only metric in a district, no '
+    "threshold, no published comparator, or a series not judged)."
 )
+# what a cell with no value reads, by the fact's value_status
+MARKERS = {"suppressed": SUPPRESSED, "no events": NONE, "not applicable": NOT_APPLICABLE}
 TREND_MONTHS = 24
 STALE_AFTER_MONTHS = 2  # a source further behind the publication than this is warned of
 CHANGE_FORMAT = "+#,##0.0;-#,##0.0;0.0"
@@ -92,7 +95,7 @@ SELECT partner, dataset,
        avg(validity), avg(completeness), avg(nhs_number_coverage), avg(upn_coverage)
 FROM dq_scorecard
 WHERE period_id <> 'unknown' AND period_id >= (
-    SELECT strftime(max(start_date) - INTERVAL 11 MONTH, '%Y-%m') FROM dim_period WHERE period_type = 'month'
+    SELECT strftime(max(start_date) - INTERVAL 11 MONTH, '%Y-%m') FROM metric_period WHERE period_type = 'month'
 )
 GROUP BY ALL ORDER BY ALL
 """
@@ -189,7 +192,7 @@ def _theme_sheet(
     for col, header in enumerate(["Metric", "Unit"] + [g for _, g in geographies], start=1):
         put(ws, row, col, header)
         ws.cell(row=row, column=col).font = BOLD
-    latest = "SELECT max(period_id) FROM dim_period WHERE period_type = 'month'"
+    latest = "SELECT max(period_id) FROM metric_period WHERE period_type = 'month'"
     for metric_id, title, unit in metrics:
         row += 1
         put(ws, row, 1, title)
@@ -197,20 +200,17 @@ def _theme_sheet(
         values = dict(
             (g, (v, s, r))
             for g, v, s, r in con.execute(
-                f"SELECT geography_code, value, suppressed, rag FROM fact_metric_value WHERE metric_id = ? "
+                f"SELECT geography_code, value, value_status, rag FROM fact_metric_value WHERE metric_id = ? "
                 f"AND breakdown = 'all' AND period_id = ({latest})",
                 [metric_id],
             ).fetchall()
         )
         for col, (code, _) in enumerate(geographies, start=3):
-            value, suppressed, rag = values.get(code, (None, False, None))
+            value, status, rag = values.get(code, (None, NO_DATA, None))
             cell = ws.cell(row=row, column=col)
-            if suppressed:
-                put(ws, row, col, SUPPRESSED)
+            if status == "suppressed":
                 cell.comment = Comment(SUPPRESSED_NOTE.format(t=t), "SIH")
-            else:
-                put(ws, row, col, NO_DATA if value is None else round(value, 1))
-                cell.number_format = VALUE_FORMAT
+            _shown(ws, row, col, (value if value is None else round(value, 1), status))
             if rag in RAG_FILL:
                 cell.fill = RAG_FILL[rag]
     row += 2
@@ -225,13 +225,14 @@ def _theme_sheet(
 
 
 def _shown(ws: Worksheet, row: int, col: int, found: tuple | None, number_format: str = VALUE_FORMAT) -> None:
-    """A value as its number, or why there is none: "c" (suppressed) or "no data"."""
+    """A value as its number, or why there is none: "c" (suppressed), "none" (no events),
+    "n/a" (not applicable) or "no data"."""
     value, status = found or (None, NO_DATA)
     if value is not None:
         put(ws, row, col, round(value, 2))
         ws.cell(row=row, column=col).number_format = number_format
     else:
-        put(ws, row, col, SUPPRESSED if status == "suppressed" else NO_DATA)
+        put(ws, row, col, MARKERS.get(status, NO_DATA))
 
 
 HEADLINE_SQL = """
@@ -413,8 +414,13 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, tier: Ti
     """Write the tier's pack from the star schema in `con`, its marking atop every sheet and
     in every page's header and footer; returns the sheet names."""
     threshold = tier.policy.threshold
+    # the metrics' periods: dim_period also holds months only the data-quality scorecard reaches
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW metric_period AS SELECT * FROM dim_period "
+        "WHERE period_id IN (SELECT period_id FROM fact_metric_value)"
+    )
     latest, published_at = con.execute(
-        "SELECT (SELECT label FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT 1), "
+        "SELECT (SELECT label FROM metric_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT 1), "
         "(SELECT strftime(max(published_at), '%Y-%m-%d %H:%M UTC') FROM publication)"
     ).fetchall()[0]
     stamp = [
@@ -424,7 +430,7 @@ def build_pack(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, tier: Ti
         f"Run: {run_id}, published {published_at}, snapshot {snapshot}",
     ]
     months = [r[0] for r in con.execute(
-        "SELECT period_id FROM dim_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT ?", [TREND_MONTHS]
+        "SELECT period_id FROM metric_period WHERE period_type = 'month' ORDER BY sort_key DESC LIMIT ?", [TREND_MONTHS]
     ).fetchall()][::-1]  # fmt: skip
     wb = Workbook()
     contents = wb.active

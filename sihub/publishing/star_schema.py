@@ -9,28 +9,142 @@ from pathlib import Path
 
 import duckdb
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from sihub.core.contracts import Contract
 from sihub.core.db import literal, quote
 from sihub.core.paths import project
-from sihub.metrics.catalogue import Metric
+from sihub.metrics.catalogue import UNASSIGNED, Metric
 from sihub.privacy.disclosure import primary_suppression, rounded_sql
 from sihub.privacy.tiers import Tier
 
 SCHEMA_FILE = Path(__file__).with_name("published_schema.yaml")
 
 
+class Measure(BaseModel):
+    """A DAX measure shipped with the Power BI model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expression: str
+    description: str
+    format: str | None = None  # a format string, or a DAX expression for one when `dynamic_format`
+    dynamic_format: bool = False
+
+
 class TableSchema(BaseModel):
+    """One published table: its columns, and how a BI model should read it (its key, the
+    dimension each other key column refers to, columns a report never shows, sort and format)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str
     columns: dict[str, tuple[str, str]]  # name -> (DuckDB type, meaning)
+    key: str | None = None  # a dimension's key: unique, never NULL
+    references: dict[str, str] = {}  # column -> "table.column" of the dimension it relates to
+    hidden: list[str] = []  # technical keys a report reads through the dimension
+    sort_by: dict[str, str] = {}  # column -> the column that sorts it
+    formats: dict[str, str] = {}  # column -> Power BI format string
+    measures: dict[str, Measure] = {}
+
+    @model_validator(mode="after")
+    def _named_columns(self) -> TableSchema:
+        named = [self.key] if self.key else []
+        named += [*self.references, *self.hidden, *self.sort_by, *self.sort_by.values(), *self.formats]
+        unknown = sorted({c for c in named if c not in self.columns})
+        if unknown:
+            raise ValueError(f"names columns the table does not have: {', '.join(unknown)}")
+        return self
+
+
+class Relationship(BaseModel):
+    """Many rows of `table.column` to one row of the dimension's key `to`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table: str
+    column: str
+    to_table: str
+    to_column: str
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.column} → {self.to_table}.{self.to_column} (many to one)"
+
+
+def relationships(schema: dict[str, TableSchema]) -> list[Relationship]:
+    """Every reference of the schema, checked to land on a dimension's key."""
+    found = []
+    for table, spec in schema.items():
+        for column, target in spec.references.items():
+            to_table, _, to_column = target.partition(".")
+            if to_table not in schema or schema[to_table].key != to_column:
+                raise ValueError(f"{table}.{column} refers to {target}, which is not a dimension's key")
+            found.append(Relationship(table=table, column=column, to_table=to_table, to_column=to_column))
+    return found
 
 
 def load_schema(path: Path = SCHEMA_FILE) -> dict[str, TableSchema]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     return {name: TableSchema.model_validate(t) for name, t in raw.items()}
+
+
+# metrics measured for the county alone: their sources place no record in a district (every
+# count is unassigned), so a district's or locality's 0 would be a false one
+COUNTY_ONLY_SQL = f"""
+SELECT metric_id FROM s.metric_values
+WHERE geography_code = {literal(UNASSIGNED)} OR geography_code IN (SELECT district_code FROM s.ref_district)
+GROUP BY metric_id
+HAVING bool_and(geography_code = {literal(UNASSIGNED)} OR (coalesce(numerator, 0) = 0 AND coalesce(denominator, 0) = 0))
+   AND bool_or(geography_code = {literal(UNASSIGNED)} AND (numerator <> 0 OR denominator <> 0))
+"""
+
+# every day from the first period's start to the last one's end, with the partnership's years:
+# financial (April to March, as the quarters) and academic (September to August)
+DATE_SQL = """
+CREATE TABLE dim_date AS
+WITH days AS (
+    SELECT CAST(range AS DATE) AS date FROM range(
+        (SELECT min(start_date) FROM dim_period), (SELECT max(end_date) FROM dim_period) + INTERVAL 1 DAY,
+        INTERVAL 1 DAY)
+), years AS (
+    SELECT date, year(date) - (month(date) < 4)::INT AS fy, year(date) - (month(date) < 9)::INT AS ay,
+           (month(date) + 8) % 12 // 3 + 1 AS fq
+    FROM days
+)
+SELECT date, year(date) AS year, month(date) AS month_number, strftime(date, '%b') AS month_name,
+       strftime(date, '%b %Y') AS month_label, year(date) * 100 + month(date) AS month_sort,
+       CAST(date_trunc('month', date) AS DATE) AS month_start,
+       printf('%d-%02d', fy, (fy + 1) % 100) AS financial_year, fy AS financial_year_sort,
+       printf('Q%d', fq) AS financial_quarter, printf('%d-%02d Q%d', fy, (fy + 1) % 100, fq) AS financial_quarter_label,
+       fy * 10 + fq AS financial_quarter_sort,
+       printf('%d/%02d', ay, (ay + 1) % 100) AS academic_year, ay AS academic_year_sort
+FROM years ORDER BY date
+"""
+
+# each breakdown split into its dimension and value, labelled and sorted: `all` first, then by
+# dimension, age bands by their first age (Under 1 first), other values alphabetically
+BREAKDOWN_SQL = """
+CREATE TABLE dim_breakdown AS
+WITH used AS (
+    SELECT DISTINCT breakdown FROM fact_metric_value UNION SELECT DISTINCT breakdown FROM alerts
+), split AS (
+    SELECT breakdown, CASE WHEN breakdown = 'all' THEN 'all' ELSE split_part(breakdown, ':', 1) END AS dimension,
+           CASE WHEN breakdown = 'all' THEN 'All' ELSE substr(breakdown, strpos(breakdown, ':') + 1) END AS value
+    FROM used
+), labelled AS (
+    SELECT *, CASE dimension WHEN 'all' THEN 'All' WHEN 'send' THEN 'SEND'
+                   ELSE upper(dimension[1]) || replace(dimension[2:], '_', ' ') END AS dimension_label
+    FROM split
+)
+SELECT breakdown, dimension, dimension_label, value,
+       CASE WHEN dimension = 'all' THEN 'All' ELSE dimension_label || ': ' || value END AS label,
+       CAST(row_number() OVER (
+           ORDER BY dimension <> 'all', dimension,
+                    CASE WHEN value ILIKE 'under %' THEN -1
+                         ELSE TRY_CAST(regexp_extract(value, '^([0-9]+)', 1) AS INTEGER) END NULLS LAST,
+                    value) AS INTEGER) AS sort_order
+FROM labelled ORDER BY sort_order
+"""
 
 
 def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -> None:
@@ -57,7 +171,10 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
     con.execute(
         "CREATE TABLE dim_geography AS SELECT g.geography_code, g.geography_name, g.geography_type, "
         "NULLIF(g.parent_code, '') AS parent_code, d.locality_code, "
-        "CASE WHEN g.geography_type IN ('county', 'district') THEN g.geography_code END AS ons_code "
+        "CASE WHEN g.geography_type IN ('county', 'district') THEN g.geography_code END AS ons_code, "
+        # a locality that is exactly one district has the district's figures: shown once, as the district
+        "g.geography_code NOT IN (SELECT locality_code FROM s.ref_district WHERE locality_code IS NOT NULL "
+        "GROUP BY ALL HAVING count(*) = 1) AS distinct_area "
         "FROM s.ref_geography g LEFT JOIN s.ref_district d ON d.district_code = g.geography_code "
         "ORDER BY g.geography_type, g.geography_code"
     )
@@ -74,20 +191,39 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
                     ELSE '12 months to ' || strftime(end_month, '%b %Y') END AS label,
                CAST(year(end_month) * 100 + month(end_month) AS INTEGER) * 10
                    + CASE period_type WHEN 'month' THEN 1 WHEN 'quarter' THEN 2 ELSE 3 END AS sort_key
-        FROM (SELECT DISTINCT period_id, period_type, start_month, end_month FROM {own}.metric_protected)
+        FROM (SELECT DISTINCT period_id, period_type, start_month, end_month FROM {own}.metric_protected
+              UNION  -- the months of the data-quality scorecard, which may reach beyond the metrics'
+              SELECT DISTINCT strftime(period_month, '%Y-%m'), 'month', period_month, period_month
+              FROM s.dq_monthly WHERE period_month <= current_date)
+        UNION ALL  -- rows whose event date could not be read (data quality)
+        SELECT 'unknown', 'unknown', NULL, NULL, NULL, 'Month unknown', 0
         ORDER BY sort_key
         """
     )
+    con.execute(DATE_SQL)
     con.execute(
         f"""
         CREATE TABLE fact_metric_value AS
-        SELECT p.metric_id, p.period_id, p.geography_code,
-               p.breakdown, p.numerator, p.denominator, p.value, p.suppressed, r.rag, g.signal, p.value_status,
+        WITH county_only AS ({COUNTY_ONLY_SQL}), cells AS (
+            SELECT p.*, CASE WHEN p.value_status <> 'value' THEN p.value_status
+                             WHEN o.metric_id IS NOT NULL AND p.geography_code <> (
+                                 SELECT geography_code FROM s.ref_geography WHERE geography_type = 'county')
+                                 THEN 'not applicable'
+                             WHEN p.value IS NOT NULL THEN 'value'
+                             WHEN p.numerator = 0 THEN 'no events'
+                             ELSE 'not applicable' END AS status  -- events, but nothing to count them against
+            FROM {own}.metric_protected p LEFT JOIN county_only o USING (metric_id)
+        )
+        SELECT p.metric_id, p.period_id, p.geography_code, p.breakdown,
+               -- where the rate does not apply there are no counts to read (nor a 0 to misread)
+               CASE WHEN p.status <> 'not applicable' THEN p.numerator END AS numerator,
+               CASE WHEN p.status <> 'not applicable' THEN p.denominator END AS denominator,
+               p.value, p.suppressed, r.rag, g.signal, p.status AS value_status,
                -- the limits of a series that was judged (enough months, none suppressed)
                CASE WHEN g.signal IS NOT NULL THEN g.mean END AS process_mean,
                CASE WHEN g.signal IS NOT NULL THEN g.upl END AS upper_process_limit,
                CASE WHEN g.signal IS NOT NULL THEN g.lpl END AS lower_process_limit
-        FROM {own}.metric_protected p
+        FROM cells p
         LEFT JOIN {own}.metric_rag r USING (metric_id, period_type, end_month, geography_code, breakdown)
         LEFT JOIN {own}.metric_signals g ON p.period_type = 'month' AND g.metric_id = p.metric_id
          AND g.end_month = p.end_month AND g.geography_code = p.geography_code AND g.breakdown = p.breakdown
@@ -102,6 +238,7 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
         "CREATE TABLE alerts AS SELECT metric_id, strftime(end_month, '%Y-%m') AS period_id, geography_code, "
         f"breakdown, signal, rule, message FROM {own}.metric_alerts"
     )
+    con.execute(BREAKDOWN_SQL)
     t, policy = tier.policy.threshold, tier.policy
     # received = loaded + quarantined, and every share is of the rows received or loaded: one
     # small count hides the split and the shares, else it could be worked out from the others
@@ -123,7 +260,10 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
                CASE WHEN validity_change > 0.005 THEN 'improving' WHEN validity_change < -0.005 THEN 'worsening'
                     WHEN validity_change IS NOT NULL THEN 'stable' END AS trend
         FROM (
-        SELECT partner, dataset, coalesce(strftime(period_month, '%Y-%m'), 'unknown') AS period_id,
+        SELECT partner, dataset,
+               -- an event month still to come is no more a month than an unreadable one
+               CASE WHEN period_month <= current_date THEN strftime(period_month, '%Y-%m') ELSE 'unknown' END
+                   AS period_id,
                {count("rows_received", primary_suppression("rows_received", t))},
                {count("rows_loaded", split)}, {count("rows_quarantined", split)},
                {count("rows_with_warnings", primary_suppression("rows_with_warnings", t))},
