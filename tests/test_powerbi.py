@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from sihub.privacy.tiers import Tier, load_tiers
-from sihub.publishing.powerbi_project import write_pbids, write_project
+from sihub.publishing.powerbi_project import UNSET, parquet_folder, project_name, write_pbids, write_project
+from sihub.publishing.star_schema import load_schema
 
 REPO = Path(__file__).resolve().parents[1]
 VALIDATOR = REPO / ".cache" / "tmdl" / "bin" / "python"
@@ -56,7 +57,9 @@ def models(first_run, home: Path) -> dict[str, dict]:
     if not VALIDATOR.exists():
         pytest.skip("Microsoft's TMDL parser is not installed: run `make tmdl-validator` (needs PyPI)")
     return {
-        t.name: _read_model(t.published(home / "published") / "powerbi" / "SIHub.SemanticModel" / "definition")
+        t.name: _read_model(
+            t.published(home / "published") / "powerbi" / f"{project_name(t)}.SemanticModel" / "definition"
+        )
         for t in TIERS
     }
 
@@ -100,10 +103,17 @@ def test_every_relationship_is_one_to_many_on_columns_that_hold_it(models: dict,
 
 @needs_validator
 def test_measures_never_total_cells_and_hide_technical_keys(models: dict) -> None:
-    fact = models["partnership"]["tables"]["fact_metric_value"]
-    for name in ("Value", "Count", "Denominator", "Shown"):
+    tables = models["partnership"]["tables"]
+    fact = tables["fact_metric_value"]
+    for name in ("Published value", "Published count", "Published denominator", "Shown"):
         assert "COUNTROWS(fact_metric_value) = 1" in fact["measures"][name]["expression"], name
-    assert "%" in fact["measures"]["Value"]["dynamic_format"]
+    assert "%" in fact["measures"]["Published value"]["dynamic_format"]
+    # Power BI refuses a measure named like a column anywhere in the model, whatever the case
+    columns = {c.lower() for t in tables.values() for c in t["columns"]}
+    assert not [m for t in tables.values() for m in t["measures"] if m.lower() in columns]
+    # dim_date is the model's date table, and Power BI adds no hidden ones of its own
+    assert tables["dim_date"]["data_category"] == "Time" and tables["dim_date"]["columns"]["date"]["key"]
+    assert models["partnership"]["annotations"]["__PBI_TimeIntelligenceEnabled"] == "0"
     assert all(fact["columns"][k]["hidden"] for k in ("metric_id", "period_id", "geography_code", "breakdown"))
     periods = models["partnership"]["tables"]["dim_period"]["columns"]
     assert periods["label"]["sort_by"] == "sort_key"
@@ -147,15 +157,15 @@ def test_a_value_shows_only_as_a_value_and_no_place_reads_zero_for_a_metric_not_
         f"SELECT count(*) FROM {fact} WHERE (value_status IN ('not applicable', 'no data') AND numerator IS NOT NULL) "
         "OR (value_status = 'not applicable' AND denominator IS NOT NULL)"
     ).fetchone()[0] == 0  # fmt: skip
-    # padding: a metric whose every district and locality row reads 0 of 0 (none hidden, so none
-    # holds a count) while the county counts events: its places were never measured
+    # padding: a metric whose every district and locality count reads 0 (none hidden, so none
+    # holds a count), whatever its denominator, while the county counts events: its places were
+    # never measured
     geography = _parquet(con, tier.published(home / "published"), "dim_geography")
     padded = con.execute(
         f"""
         WITH levels AS (
             SELECT f.metric_id, g.geography_type = 'county' AS county,
-                   bool_and(coalesce(f.numerator = 0 AND f.denominator = 0, false)
-                            OR f.value_status = 'no data') AS all_zero
+                   bool_and(coalesce(f.numerator = 0, false) OR f.value_status = 'no data') AS all_zero
             FROM {fact} f JOIN {geography} g USING (geography_code) GROUP BY ALL
         )
         SELECT p.metric_id FROM levels p JOIN levels c ON c.metric_id = p.metric_id AND c.county AND NOT c.all_zero
@@ -175,33 +185,60 @@ def test_breakdowns_have_a_dimension_and_sort_youngest_first(first_run, home: Pa
     assert all(b == f"{d}:{v}" for b, d, v in rows[1:])
     dimensions = [d for _, d, _ in rows]
     assert dimensions == sorted(dimensions, key=lambda d: (d != "all", d))  # each dimension's values together
+    # Power BI sorts a column by another only where each value has one sort key
+    for column, by in (("value", "value_sort"), ("dimension_label", "dimension_sort"), ("label", "sort_order")):
+        ranks = con.execute(f"SELECT {column}, count(DISTINCT {by}) FROM {breakdowns} GROUP BY 1").fetchall()
+        assert all(n == 1 for _, n in ranks), column
+    ages = con.execute(f"SELECT value FROM {breakdowns} WHERE dimension = 'age_band' ORDER BY value_sort").fetchall()
+    assert [a for (a,) in ages] == ["Under 1", "1-4", "5-9", "10-15", "16-17"]
 
 
 UNC = "\\\\council-fs\\sihub\\published"
 
 
-@by_tier
+@pytest.mark.parametrize(
+    "setting, expected",
+    [(UNC, UNC + "\\parquet"), (UNC + "\\", UNC + "\\parquet"), (f'"{UNC}"', UNC + "\\parquet"),
+     ("S:", "S:\\parquet"), ("S:\\sihub\\published", "S:\\sihub\\published\\parquet"),
+     ("/srv/sihub/published", "/srv/sihub/published/parquet")],
+)  # fmt: skip
 def test_the_folder_setting_reaches_the_pbids_and_the_model(
-    tier: Tier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    setting: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Set to the published share, both files point Windows at the tier's Parquet folder on it;
-    unset, at this machine's."""
-    from sihub.publishing.powerbi_project import parquet_folder
-    from sihub.publishing.star_schema import load_schema
-
-    below = "" if tier.home else f"\\{tier.folder}"
-    monkeypatch.setenv("SIHUB_POWERBI_FOLDER", UNC)
-    path = parquet_folder(tmp_path / "published", tier)
-    assert path == f"{UNC}{below}\\parquet"
+    """Set to the published share as analysts reach it (however it was pasted), both files
+    point at its Parquet folder, Windows paths written as Windows reads them; unset, at this
+    machine's."""
+    home, beyond = TIERS[0], TIERS[1]
+    monkeypatch.setenv("SIHUB_POWERBI_FOLDER", setting)
+    path = parquet_folder(tmp_path / "published", home)
+    assert path == expected
     write_pbids(tmp_path, path)
     address = json.loads((tmp_path / "sihub_parquet.pbids").read_text())["connections"][0]["details"]["address"]
-    assert address["path"] == path
-    write_project(tmp_path, load_schema(), path, tier.label)
+    assert address["path"] == expected
+    write_project(tmp_path, load_schema(), path, home)
     if VALIDATOR.exists():
         model = _read_model(tmp_path / "powerbi" / "SIHub.SemanticModel" / "definition")
-        assert model["expressions"]["FolderPath"].startswith(json.dumps(path).replace("\\\\", "\\"))
+        assert model["expressions"]["FolderPath"].startswith(f'"{expected}" meta')
+    # a release beyond the partnership names no folder of the partnership's
+    assert parquet_folder(tmp_path / "published" / beyond.folder, beyond) == UNSET
     monkeypatch.delenv("SIHUB_POWERBI_FOLDER")
-    assert parquet_folder(tmp_path / "published", tier) == str(tmp_path / "published" / "parquet")
+    assert parquet_folder(tmp_path / "published", home) == str(tmp_path / "published" / "parquet")
+
+
+def test_each_tier_has_a_project_of_its_own(first_run, home: Path) -> None:
+    """Two tiers published to one workspace never replace each other."""
+    ids = set()
+    for tier in TIERS:
+        root = tier.published(home / "published") / "powerbi"
+        platform = json.loads((root / f"{project_name(tier)}.SemanticModel" / ".platform").read_text())
+        ids.add(platform["config"]["logicalId"])
+        assert platform["metadata"]["displayName"] == project_name(tier)
+        assert (root / f"{project_name(tier)}.pbip").is_file()
+    assert len(ids) == len(TIERS)
+    public = next(t for t in TIERS if not t.home).published(home / "published")
+    assert str(home) not in (public / "sihub_parquet.pbids").read_text()
+    parameter = public / "powerbi" / "SIHub-public.SemanticModel" / "definition" / "expressions.tmdl"
+    assert str(home) not in parameter.read_text()
 
 
 def test_the_project_opens_its_report_on_its_model(first_run, home: Path) -> None:

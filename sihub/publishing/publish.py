@@ -218,7 +218,7 @@ def _build_snapshot(
     write_dictionary(building, metrics, schema, tier)
     parquet = parquet_folder(building.parent.parent, tier)
     write_pbids(building, parquet)
-    write_project(building, schema, parquet, tier.label)
+    write_project(building, schema, parquet, tier)
     # the deliveries (their labels, hashes and row counts, however small) are the partnership's
     # own business: a tier beyond it gets what was published and when
     summary = {

@@ -88,14 +88,15 @@ def load_schema(path: Path = SCHEMA_FILE) -> dict[str, TableSchema]:
     return {name: TableSchema.model_validate(t) for name, t in raw.items()}
 
 
-# metrics measured for the county alone: their sources place no record in a district (every
-# count is unassigned), so a district's or locality's 0 would be a false one
+# metrics measured for the county alone: their sources place no event in a district (every
+# one is unassigned), so a district's or locality's 0 would be a false one, whatever its
+# denominator (a population is never 0)
 COUNTY_ONLY_SQL = f"""
 SELECT metric_id FROM s.metric_values
 WHERE geography_code = {literal(UNASSIGNED)} OR geography_code IN (SELECT district_code FROM s.ref_district)
 GROUP BY metric_id
-HAVING bool_and(geography_code = {literal(UNASSIGNED)} OR (coalesce(numerator, 0) = 0 AND coalesce(denominator, 0) = 0))
-   AND bool_or(geography_code = {literal(UNASSIGNED)} AND (numerator <> 0 OR denominator <> 0))
+HAVING bool_and(geography_code = {literal(UNASSIGNED)} OR coalesce(numerator, 0) = 0)
+   AND bool_or(geography_code = {literal(UNASSIGNED)} AND numerator <> 0)
 """
 
 # every day from the first period's start to the last one's end, with the partnership's years:
@@ -138,12 +139,18 @@ WITH used AS (
 )
 SELECT breakdown, dimension, dimension_label, value,
        CASE WHEN dimension = 'all' THEN 'All' ELSE dimension_label || ': ' || value END AS label,
-       CAST(row_number() OVER (
-           ORDER BY dimension <> 'all', dimension,
-                    CASE WHEN value ILIKE 'under %' THEN -1
-                         ELSE TRY_CAST(regexp_extract(value, '^([0-9]+)', 1) AS INTEGER) END NULLS LAST,
-                    value) AS INTEGER) AS sort_order
-FROM labelled ORDER BY sort_order
+       CAST(row_number() OVER (ORDER BY dimension <> 'all', dimension, age NULLS LAST, value) AS INTEGER) AS sort_order,
+       CAST(dense_rank() OVER (ORDER BY dimension <> 'all', dimension) AS INTEGER) AS dimension_sort,
+       -- Power BI sorts a column by another only when each of its values has one rank
+       CAST(dense_rank() OVER (ORDER BY first_rank) AS INTEGER) AS value_sort
+FROM (
+    SELECT *, min(rank) OVER (PARTITION BY value) AS first_rank FROM (
+        SELECT *, row_number() OVER (ORDER BY dimension <> 'all', dimension, age NULLS LAST, value) AS rank
+        FROM (SELECT *, CASE WHEN value ILIKE 'under %' THEN -1
+                             ELSE TRY_CAST(regexp_extract(value, '^([0-9]+)', 1) AS INTEGER) END AS age FROM labelled)
+    )
+)
+ORDER BY sort_order
 """
 
 

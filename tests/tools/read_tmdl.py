@@ -21,7 +21,9 @@ print(json.dumps({
     "tables": {
         t.Name: {
             "description": t.Description,
+            "data_category": t.DataCategory,
             "columns": {c.Name: {"type": str(c.DataType), "hidden": bool(c.IsHidden), "format": c.FormatString,
+                                 "key": bool(c.IsKey),
                                  "sort_by": c.SortByColumn.Name if c.SortByColumn else None,
                                  "source": getattr(c, "SourceColumn", None)} for c in t.Columns},
             "measures": {m.Name: {"expression": m.Expression, "format": m.FormatString,
@@ -36,4 +38,5 @@ print(json.dumps({
          "active": bool(r.IsActive)} for r in model.Relationships
     ],
     "expressions": {e.Name: e.Expression for e in model.Expressions},
+    "annotations": {a.Name: a.Value for a in model.Annotations},
 }))  # fmt: skip
