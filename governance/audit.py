@@ -79,7 +79,9 @@ def engine_for(home: Path):
         url = f"sqlite:///{db}"
     if url in _engines:
         return _engines[url]
-    engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+    if url.startswith(("postgresql://", "postgres://")):  # the driver the lock installs, whatever the default
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+    engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {}, pool_pre_ping=True)
     if url.startswith("sqlite"):
         # one writer at a time: the read of the chain's head and the append happen in one
         # immediate transaction (pysqlite's own BEGIN would start it deferred)

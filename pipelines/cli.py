@@ -571,6 +571,33 @@ def contracts_check() -> None:
         )
 
 
+instance_app = typer.Typer(help="The Dagster instance of a production server.", no_args_is_help=True)
+app.add_typer(instance_app, name="instance")
+
+
+@instance_app.command("init")
+def instance_init(
+    folder: Annotated[Path, typer.Argument(help="The instance folder (DAGSTER_HOME), e.g. /var/lib/sihub/dagster")],
+    replace: Annotated[bool, typer.Option("--replace", help="Replace settings already there (an upgrade)")] = False,
+) -> None:
+    """Create a production Dagster instance (PostgreSQL storage) from the shipped template."""
+    from pipelines.instance import InstanceExists, init_production
+
+    try:
+        settings = init_production(folder.resolve(), replace)
+    except InstanceExists as exists:
+        console.print(f"[red]error[/]: {exists}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(
+        f"Instance settings written to {settings}.\n"
+        f"Set DAGSTER_HOME={settings.parent} and DAGSTER_PG_HOST, DAGSTER_PG_PORT, DAGSTER_PG_DB, "
+        "DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD for the webserver, the daemon and sihub "
+        "(README: Running in production).",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 audit_app = typer.Typer(help="The audit log of every access to personal data.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -3,7 +3,9 @@
 
 `dagster.yaml` names the storage classes below instead of fixed paths because a YAML value
 cannot say "`$SIHUB_HOME/dagster`, with `./data` when unset"; these classes say exactly that.
-Production (PostgreSQL) points `DAGSTER_HOME` at `deploy/production/` and does not use them.
+Production (PostgreSQL) does not use them: `init_production` copies the template
+`deploy/production/dagster.yaml` into a folder of the server's own, and `DAGSTER_HOME` points
+there.
 """
 
 from __future__ import annotations
@@ -85,6 +87,27 @@ def hub_instance(home: Path) -> DagsterInstance:
     overrides = {key: _pinned(value, home) for key, value in settings.items()}
     ref = InstanceRef.from_dir(str(HubPaths(home).dagster), config_dir=str(project().root), overrides=overrides)
     return DagsterInstance.from_ref(ref)
+
+
+class InstanceExists(Exception):
+    """The folder already holds different instance settings; the message says how to replace them."""
+
+
+def production_template() -> Path:
+    return project().root / "deploy" / "production" / "dagster.yaml"
+
+
+def init_production(folder: Path, replace: bool = False) -> Path:
+    """Make `folder` a production instance: created owner-only (Dagster writes its artifacts
+    and compute logs there), holding the template's settings. Settings already there and
+    different are kept unless `replace` (an upgrade brings a new template); returns the
+    settings file."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings, template = folder / "dagster.yaml", production_template().read_text(encoding="utf-8")
+    if settings.exists() and settings.read_text(encoding="utf-8") != template and not replace:
+        raise InstanceExists(f"{settings} holds other settings: keep them, or replace them with --replace")
+    settings.write_text(template, encoding="utf-8")
+    return settings
 
 
 def retention_days() -> int:

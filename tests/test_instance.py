@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from dagster._core.instance.config import dagster_instance_config
 
 from pipelines.instance import RETENTION_ENV, hub_instance, prune_runs
 from sihub.core.paths import project
+
+SIHUB = str(Path(sys.executable).parent / "sihub")
 
 
 @op
@@ -53,7 +57,11 @@ def test_sihub_and_dagster_dev_share_one_instance_under_the_hub_home(
 def test_dagster_home_selects_the_production_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"):
         monkeypatch.setenv(var, "x")
+    monkeypatch.setenv("DAGSTER_PG_PORT", "6543")
     config, _ = dagster_instance_config(str(project().root / "deploy" / "production"))  # Dagster's own schema check
+    # the driver the lock installs, and every connection setting from the environment
+    assert config["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
+    assert config["storage"]["postgres"]["postgres_db"]["port"] == {"env": "DAGSTER_PG_PORT"}
     assert "postgres" in config["storage"]
     assert config["run_retries"]["enabled"] and config["run_retries"]["max_retries"] >= 1
     assert config["telemetry"] == {"enabled": False}
@@ -69,3 +77,17 @@ def test_runs_older_than_the_retention_period_are_deleted(monkeypatch: pytest.Mo
     assert sorted(r.run_id for r in instance.get_runs()) == sorted(runs)
     assert prune_runs(instance, now + dt.timedelta(days=31)) == 2
     assert instance.get_runs() == []
+
+
+def test_instance_init_makes_a_writable_instance_and_keeps_settings_it_did_not_write(tmp_path: Path) -> None:
+    """The template is not the instance: `sihub instance init` makes one (owner-only, since
+    Dagster writes there), and an upgrade replaces its settings only when asked."""
+    folder = tmp_path / "instance"
+    assert subprocess.run([SIHUB, "instance", "init", str(folder)], capture_output=True).returncode == 0
+    assert oct((folder).stat().st_mode & 0o777) == "0o700"
+    (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    again = subprocess.run([SIHUB, "instance", "init", str(folder)], capture_output=True, text=True)
+    assert again.returncode == 1 and "--replace" in again.stdout + again.stderr
+    assert (folder / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+    replaced = subprocess.run([SIHUB, "instance", "init", str(folder), "--replace"], capture_output=True)
+    assert replaced.returncode == 0 and "postgresql+psycopg2" in (folder / "dagster.yaml").read_text()
