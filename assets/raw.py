@@ -32,6 +32,7 @@ def build_raw(contract: Contract) -> AssetsDefinition:
             context.log.warning(
                 f"{contract.key}: data-sharing agreement {agreement.id} expires on {agreement.valid_to}"
             )
+        audit.ready(paths.home)  # no file is archived that its collection entry could fail to record
         with personal_store.connect() as con:
             seen = archive.archive(con, contract, paths.landing, paths.raw, context.run.run_id, reason or None)
             late = alert_if_overdue(con, contract, paths.published, context.run.run_id, today)

@@ -1,5 +1,6 @@
 """The governance database (SQLite under `$SIHUB_HOME/governance/` by default, any SQLAlchemy
-URL through `SIHUB_GOVERNANCE_DB`): the agreements register as loaded, and the audit log.
+URL through `SIHUB_GOVERNANCE_DB`, its password apart in `SIHUB_GOVERNANCE_DB_PASSWORD`): the
+agreements register as loaded, and the audit log.
 
 The audit log records what DPA 2018 s.62 asks of logging: collection, alteration,
 consultation, disclosure, combination and erasure of personal data, with who (OS user), when,
@@ -27,7 +28,7 @@ import os
 import secrets
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import URL, event, make_url, text
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from governance.agreements import Register
@@ -67,22 +68,38 @@ class AuditEntry(SQLModel, table=True):
 
 
 KEY_ENV = "SIHUB_AUDIT_KEY"
+URL_ENV, PASSWORD_ENV = "SIHUB_GOVERNANCE_DB", "SIHUB_GOVERNANCE_DB_PASSWORD"
 ANCHORS = "audit_anchors.jsonl"
 _engines: dict[str, object] = {}
 
 
+def _url() -> URL | None:
+    """`SIHUB_GOVERNANCE_DB`, with the password from `SIHUB_GOVERNANCE_DB_PASSWORD` when set
+    (kept out of the URL, so no character in it needs encoding and no part of it can surface in
+    an error about the URL), and PostgreSQL on the driver the lock installs."""
+    configured = os.environ.get(URL_ENV)
+    if configured is None:
+        return None
+    url = make_url(configured)
+    if (password := os.environ.get(PASSWORD_ENV)) is not None:
+        url = url.set(password=password)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg2")
+    return url
+
+
 def engine_for(home: Path):
-    url = os.environ.get("SIHUB_GOVERNANCE_DB")
+    url = _url()
     if url is None:
         db = HubPaths(home).governance_db
         db.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{db}"
-    if url in _engines:
-        return _engines[url]
-    if url.startswith(("postgresql://", "postgres://")):  # the driver the lock installs, whatever the default
-        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-    engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {}, pool_pre_ping=True)
-    if url.startswith("sqlite"):
+        url = make_url(f"sqlite:///{db}")
+    cached = url.render_as_string(hide_password=False)
+    if cached in _engines:
+        return _engines[cached]
+    sqlite = url.get_backend_name() == "sqlite"
+    engine = create_engine(url, connect_args={"timeout": 60} if sqlite else {}, pool_pre_ping=True)
+    if sqlite:
         # one writer at a time: the read of the chain's head and the append happen in one
         # immediate transaction (pysqlite's own BEGIN would start it deferred)
         @event.listens_for(engine, "connect")
@@ -94,8 +111,15 @@ def engine_for(home: Path):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     SQLModel.metadata.create_all(engine)
-    _engines[url] = engine
+    _engines[cached] = engine
     return engine
+
+
+def ready(home: Path) -> None:
+    """Raise unless the governance database can be written to: checked before a stage acts on
+    personal data, so an act is never done that its audit entry could then fail to record."""
+    with engine_for(home).connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 class AuditKeyMissing(Exception):

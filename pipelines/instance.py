@@ -90,7 +90,8 @@ def hub_instance(home: Path) -> DagsterInstance:
 
 
 class InstanceExists(Exception):
-    """The folder already holds different instance settings; the message says how to replace them."""
+    """The folder cannot be the instance (it holds different settings, or is in the checkout);
+    the message says why."""
 
 
 def production_template() -> Path:
@@ -102,7 +103,10 @@ def init_production(folder: Path, replace: bool = False) -> Path:
     and compute logs there), holding the template's settings. Settings already there and
     different are kept unless `replace` (an upgrade brings a new template); returns the
     settings file."""
+    if folder.resolve().is_relative_to(project().root.resolve()):
+        raise InstanceExists(f"{folder} is inside the project's checkout: an instance needs a folder of its own")
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)  # owner-only however it came to exist (made by root for the service account, say)
     settings, template = folder / "dagster.yaml", production_template().read_text(encoding="utf-8")
     if settings.exists() and settings.read_text(encoding="utf-8") != template and not replace:
         raise InstanceExists(f"{settings} holds other settings: keep them, or replace them with --replace")
