@@ -48,7 +48,7 @@ def _read_model(definition: Path) -> dict:
     return json.loads(found.stdout.strip().splitlines()[-1])  # after the .NET runtime's own INFO lines
 
 
-def _parquet(con: duckdb.DuckDBPyConnection, folder: Path, table: str) -> str:
+def _parquet(folder: Path, table: str) -> str:
     return f"read_parquet('{folder / 'parquet' / (table + '.parquet')}')"
 
 
@@ -91,12 +91,12 @@ def test_every_relationship_is_one_to_many_on_columns_that_hold_it(models: dict,
         assert r["active"] and (r["from_cardinality"], r["to_cardinality"]) == ("Many", "One")
         (table, column), (dim, key) = r["from"], r["to"]
         rows, distinct, empty = con.execute(
-            f"SELECT count(*), count(DISTINCT {key}), count(*) FILTER ({key} IS NULL) FROM {_parquet(con, folder, dim)}"
+            f"SELECT count(*), count(DISTINCT {key}), count(*) FILTER ({key} IS NULL) FROM {_parquet(folder, dim)}"
         ).fetchone()
         assert rows == distinct and empty == 0, f"{dim}.{key} is not a key"
         missing = con.execute(
-            f"SELECT DISTINCT f.{column} FROM {_parquet(con, folder, table)} f WHERE f.{column} IS NOT NULL "
-            f"AND f.{column} NOT IN (SELECT {key} FROM {_parquet(con, folder, dim)})"
+            f"SELECT DISTINCT f.{column} FROM {_parquet(folder, table)} f WHERE f.{column} IS NOT NULL "
+            f"AND f.{column} NOT IN (SELECT {key} FROM {_parquet(folder, dim)})"
         ).fetchall()
         assert not missing, f"{table}.{column} values with no {dim} row: {missing[:5]}"
 
@@ -124,16 +124,16 @@ def test_the_calendar_has_every_day_of_every_period(first_run, home: Path) -> No
     con = duckdb.connect()
     folder = home / "published"
     days, first, last, distinct = con.execute(
-        f"SELECT count(*), min(date), max(date), count(DISTINCT date) FROM {_parquet(con, folder, 'dim_date')}"
+        f"SELECT count(*), min(date), max(date), count(DISTINCT date) FROM {_parquet(folder, 'dim_date')}"
     ).fetchone()
     assert days == distinct == (last - first).days + 1
     span = con.execute(
-        f"SELECT min(start_date), max(end_date) FROM {_parquet(con, folder, 'dim_period')}"
+        f"SELECT min(start_date), max(end_date) FROM {_parquet(folder, 'dim_period')}"
     ).fetchone()  # fmt: skip
     assert (first, last) == span
     # the financial year starts in April and the academic year in September
     fy, ay = con.execute(
-        f"SELECT financial_year, academic_year FROM {_parquet(con, folder, 'dim_date')} WHERE date = DATE '2024-03-31'"
+        f"SELECT financial_year, academic_year FROM {_parquet(folder, 'dim_date')} WHERE date = DATE '2024-03-31'"
     ).fetchone()
     assert (fy, ay) == ("2023-24", "2023/24")
 
@@ -143,7 +143,7 @@ def test_a_value_shows_only_as_a_value_and_no_place_reads_zero_for_a_metric_not_
     first_run, home: Path, tier: Tier
 ) -> None:
     con = duckdb.connect()
-    fact = _parquet(con, tier.published(home / "published"), "fact_metric_value")
+    fact = _parquet(tier.published(home / "published"), "fact_metric_value")
     statuses = dict(con.execute(f"SELECT value_status, count(*) FROM {fact} GROUP BY 1").fetchall())
     assert set(statuses) <= {"value", "suppressed", "no events", "no data", "not applicable"}
     assert {"value", "suppressed", "no events", "not applicable"} <= set(statuses)
@@ -160,7 +160,7 @@ def test_a_value_shows_only_as_a_value_and_no_place_reads_zero_for_a_metric_not_
     # padding: a metric whose every district and locality count reads 0 (none hidden, so none
     # holds a count), whatever its denominator, while the county counts events: its places were
     # never measured
-    geography = _parquet(con, tier.published(home / "published"), "dim_geography")
+    geography = _parquet(tier.published(home / "published"), "dim_geography")
     padded = con.execute(
         f"""
         WITH levels AS (
@@ -175,9 +175,21 @@ def test_a_value_shows_only_as_a_value_and_no_place_reads_zero_for_a_metric_not_
     assert not padded, padded[:5]
 
 
+def test_a_locality_that_is_one_district_is_marked_so_each_area_shows_once(first_run, home: Path) -> None:
+    con = duckdb.connect()
+    geography = _parquet(home / "published", "dim_geography")
+    # independently: localities by how many districts name them
+    single = {code for (code,) in con.execute(
+        f"SELECT locality_code FROM {geography} WHERE geography_type = 'district' GROUP BY 1 HAVING count(*) = 1"
+    ).fetchall()}  # fmt: skip
+    assert single  # the synthetic county has such localities
+    marked = con.execute(f"SELECT geography_code FROM {geography} WHERE NOT distinct_area").fetchall()
+    assert {code for (code,) in marked} == single
+
+
 def test_breakdowns_have_a_dimension_and_sort_youngest_first(first_run, home: Path) -> None:
     con = duckdb.connect()
-    breakdowns = _parquet(con, home / "published", "dim_breakdown")
+    breakdowns = _parquet(home / "published", "dim_breakdown")
     rows = con.execute(f"SELECT breakdown, dimension, value FROM {breakdowns} ORDER BY sort_order").fetchall()
     assert rows[0] == ("all", "all", "All")
     ages = [value for _, dimension, value in rows if dimension == "age_band"]

@@ -99,6 +99,10 @@ HAVING bool_and(geography_code = {literal(UNASSIGNED)} OR coalesce(numerator, 0)
    AND bool_or(geography_code = {literal(UNASSIGNED)} AND numerator <> 0)
 """
 
+# a scorecard month that is a month: read, and not still to come (an event dated in the future
+# is no more a month than an unreadable date); others are `unknown`
+KNOWN_MONTH = "period_month <= current_date"
+
 # every day from the first period's start to the last one's end, with the partnership's years:
 # financial (April to March, as the quarters) and academic (September to August)
 DATE_SQL = """
@@ -134,22 +138,23 @@ WITH used AS (
     FROM used
 ), labelled AS (
     SELECT *, CASE dimension WHEN 'all' THEN 'All' WHEN 'send' THEN 'SEND'
-                   ELSE upper(dimension[1]) || replace(dimension[2:], '_', ' ') END AS dimension_label
+                   ELSE upper(dimension[1]) || replace(dimension[2:], '_', ' ') END AS dimension_label,
+              CASE WHEN value ILIKE 'under %' THEN -1
+                   ELSE TRY_CAST(regexp_extract(value, '^([0-9]+)', 1) AS INTEGER) END AS age
     FROM split
+), ranked AS (
+    SELECT *, CAST(row_number() OVER (ORDER BY dimension <> 'all', dimension, age NULLS LAST, value) AS INTEGER)
+                  AS sort_order
+    FROM labelled
+), first_of_value AS (  -- a value in two dimensions ranks once, by its first place
+    SELECT *, min(sort_order) OVER (PARTITION BY value) AS first_rank FROM ranked
 )
 SELECT breakdown, dimension, dimension_label, value,
-       CASE WHEN dimension = 'all' THEN 'All' ELSE dimension_label || ': ' || value END AS label,
-       CAST(row_number() OVER (ORDER BY dimension <> 'all', dimension, age NULLS LAST, value) AS INTEGER) AS sort_order,
+       CASE WHEN dimension = 'all' THEN 'All' ELSE dimension_label || ': ' || value END AS label, sort_order,
        CAST(dense_rank() OVER (ORDER BY dimension <> 'all', dimension) AS INTEGER) AS dimension_sort,
        -- Power BI sorts a column by another only when each of its values has one rank
        CAST(dense_rank() OVER (ORDER BY first_rank) AS INTEGER) AS value_sort
-FROM (
-    SELECT *, min(rank) OVER (PARTITION BY value) AS first_rank FROM (
-        SELECT *, row_number() OVER (ORDER BY dimension <> 'all', dimension, age NULLS LAST, value) AS rank
-        FROM (SELECT *, CASE WHEN value ILIKE 'under %' THEN -1
-                             ELSE TRY_CAST(regexp_extract(value, '^([0-9]+)', 1) AS INTEGER) END AS age FROM labelled)
-    )
-)
+FROM first_of_value
 ORDER BY sort_order
 """
 
@@ -201,7 +206,7 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
         FROM (SELECT DISTINCT period_id, period_type, start_month, end_month FROM {own}.metric_protected
               UNION  -- the months of the data-quality scorecard, which may reach beyond the metrics'
               SELECT DISTINCT strftime(period_month, '%Y-%m'), 'month', period_month, period_month
-              FROM s.dq_monthly WHERE period_month <= current_date)
+              FROM s.dq_monthly WHERE {KNOWN_MONTH})
         UNION ALL  -- rows whose event date could not be read (data quality)
         SELECT 'unknown', 'unknown', NULL, NULL, NULL, 'Month unknown', 0
         ORDER BY sort_key
@@ -268,8 +273,7 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
                     WHEN validity_change IS NOT NULL THEN 'stable' END AS trend
         FROM (
         SELECT partner, dataset,
-               -- an event month still to come is no more a month than an unreadable one
-               CASE WHEN period_month <= current_date THEN strftime(period_month, '%Y-%m') ELSE 'unknown' END
+               CASE WHEN {KNOWN_MONTH} THEN strftime(period_month, '%Y-%m') ELSE 'unknown' END
                    AS period_id,
                {count("rows_received", primary_suppression("rows_received", t))},
                {count("rows_loaded", split)}, {count("rows_quarantined", split)},
