@@ -34,7 +34,8 @@ class DuckDBStore(ConfigurableResource):
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["DuckDBStore"]:
-        with run_lock(HubPaths(Path(self.home)), f"Dagster run {context.run_id}", context.run_id):
+        run_id = context.run.run_id if context.run else None
+        with run_lock(HubPaths(Path(self.home)), f"Dagster run {run_id}", run_id):
             yield self
 
     @property

@@ -3,7 +3,16 @@
 import os
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, define_asset_job, definitions, in_process_executor
+from dagster import (
+    AssetSelection,
+    Definitions,
+    ExecutorDefinition,
+    JobDefinition,
+    define_asset_job,
+    definitions,
+    in_process_executor,
+    multiprocess_executor,
+)
 
 from assets.audit import chain
 from assets.factory import build_dataset_assets
@@ -22,10 +31,24 @@ from sihub.core.paths import HubPaths
 from sihub.core.stages import Stage
 
 REFRESH_JOB = "refresh"
+PROCESSES_ENV = "SIHUB_PROCESSES"
 
 
-def build_definitions(home: Path | None = None) -> Definitions:
-    """Definitions for the hub at `home` (default: `SIHUB_HOME`, else ./data)."""
+def executor(processes: int | None) -> ExecutorDefinition:
+    """In one process (the default), or each step in a process of its own with up to
+    `processes` at once. Step processes are forked from a server that has imported the hub
+    once, so a step does not pay Python's and Dagster's imports again."""
+    if not processes or processes < 2:
+        return in_process_executor
+    return multiprocess_executor.configured(
+        {"max_concurrent": processes, "start_method": {"forkserver": {"preload_modules": [__name__]}}},
+        name="multiprocess",
+    )
+
+
+def build_definitions(home: Path | None = None, processes: int | None = None) -> Definitions:
+    """Definitions for the hub at `home` (default: `SIHUB_HOME`, else ./data), run in one
+    process or in up to `processes` (see `executor`)."""
     paths = HubPaths(home.resolve()) if home else HubPaths.from_env()
     contracts, _dormant = in_use(load_contracts(), load_register())
     dataset_assets = [a for c in contracts for a in build_dataset_assets(c)]
@@ -54,7 +77,7 @@ def build_definitions(home: Path | None = None) -> Definitions:
             # owner-only too: pseudonymised rows are still personal data under UK GDPR
             "shared_store": DuckDBStore(path=str(paths.shared_store), home=str(paths.home), restricted=True),
         },
-        executor=in_process_executor,
+        executor=executor(processes),
         loggers={"progress": progress_logger},
     )
 
@@ -64,4 +87,11 @@ def defs() -> Definitions:
     """What `dagster dev` and the daemon load, built when they ask (not on import: importing
     this module, as `sihub refresh` does, must not read the contracts before it can say
     clearly what is wrong with them)."""
-    return build_definitions(Path(os.environ["SIHUB_HOME"]) if "SIHUB_HOME" in os.environ else None)
+    processes = int(os.environ.get(PROCESSES_ENV) or 0)
+    return build_definitions(Path(os.environ["SIHUB_HOME"]) if "SIHUB_HOME" in os.environ else None, processes)
+
+
+def refresh_job(home: str, processes: int) -> JobDefinition:
+    """The refresh job as each step process of a multiprocess run rebuilds it
+    (`pipelines.refresh.run_refresh`)."""
+    return build_definitions(Path(home), processes).resolve_job_def(REFRESH_JOB)

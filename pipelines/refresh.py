@@ -4,7 +4,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import AssetKey, AssetsDefinition, DagsterInstance, Definitions
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    DagsterInstance,
+    Definitions,
+    build_reconstructable_job,
+    execute_job,
+    in_process_executor,
+)
 
 from assets.keys import PUBLISHED_KEY
 from pipelines.definitions import REFRESH_JOB, build_definitions
@@ -33,12 +41,16 @@ def steps_of(defs: Definitions) -> dict[str, AssetKey]:
     return steps
 
 
-def run_refresh(home: Path, display: Display | None = None, instance: DagsterInstance | None = None) -> RefreshOutcome:
+def run_refresh(
+    home: Path, display: Display | None = None, instance: DagsterInstance | None = None, processes: int | None = None
+) -> RefreshOutcome:
     """Run the whole refresh against `home`; never raises for a failed step. The Dagster
-    instance is the one given, else the hub's (`pipelines.instance.hub_instance`)."""
+    instance is the one given, else the hub's (`pipelines.instance.hub_instance`). With
+    `processes` (2 or more), the steps run in processes of their own, up to that many at once,
+    under Dagster's multiprocess executor (the instance must then be a persistent one)."""
     paths = HubPaths(home)
     try:
-        defs = build_definitions(home)
+        defs = build_definitions(home, processes)
     except ContractError as err:  # nothing can run: said in one line, and alerted like a failed run
         reason = f"the data contracts cannot be used ({len(str(err).splitlines())} error(s); first: " + (
             f"{str(err).splitlines()[0]}): run `sihub contracts check`"
@@ -52,10 +64,15 @@ def run_refresh(home: Path, display: Display | None = None, instance: DagsterIns
         instance = hub_instance(home)
     if display:
         listen(display, steps_of(defs))
+    run_config = {"loggers": {"progress": {}}}
     try:
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config={"loggers": {"progress": {}}}
-        )
+        if job.executor_def is in_process_executor:
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
+        else:
+            rebuilt = build_reconstructable_job(
+                "pipelines.definitions", "refresh_job", reconstructable_args=(str(home.resolve()), processes)
+            )
+            result = execute_job(rebuilt, instance=instance, raise_on_error=False, run_config=run_config)
     finally:
         if display:
             stop_listening(display)

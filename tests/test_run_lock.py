@@ -73,3 +73,45 @@ def test_the_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
     assert lock["pid"] == first.pid  # what it left behind
     with run_lock(HubPaths(copy), "the next refresh"):  # taken at once
         assert json.loads((copy / "run.lock").read_text())["pid"] == os.getpid()
+
+
+JOIN = """
+import sys, time
+from pathlib import Path
+from sihub.core.paths import HubPaths
+from sihub.core.run_lock import RunLocked, run_lock, store_turn
+try:
+    with run_lock(HubPaths(Path(sys.argv[1])), "a step", sys.argv[2] or None):
+        print("joined", flush=True)
+        with store_turn():
+            print(f"turn {time.time()}", flush=True)
+            time.sleep(float(sys.argv[3]))
+            print(f"done {time.time()}", flush=True)
+except RunLocked as err:
+    print(f"refused: {err}", flush=True)
+"""
+
+
+def step(home: Path, run_id: str, hold_s: float = 0.0) -> subprocess.Popen:
+    """A process of a Dagster run: takes the run lock with its run id, then a turn on the stores."""
+    return subprocess.Popen(
+        [sys.executable, "-c", JOIN, str(home), run_id, str(hold_s)], stdout=subprocess.PIPE, text=True
+    )
+
+
+def test_the_processes_of_one_run_share_the_lock_and_take_turns_on_the_stores(tmp_path: Path) -> None:
+    copy = tmp_path / "home"
+    first = step(copy, "run-1", hold_s=8)
+    assert first.stdout.readline().strip() == "joined"
+    turn_1 = float(first.stdout.readline().split()[1])
+    second = step(copy, "run-1")  # another step of the same run: joins, then waits for its turn
+    assert second.stdout.readline().strip() == "joined"
+    other_run = subprocess.run([sys.executable, "-c", JOIN, str(copy), "run-2", "0"], capture_output=True, text=True)
+    assert other_run.stdout.startswith("refused") and f"process {first.pid}" in other_run.stdout, other_run.stdout
+    command = subprocess.run([SIHUB, "purge"], env=env_for(copy), capture_output=True, text=True, timeout=120)
+    assert command.returncode != 0 and "run run-1" in command.stderr, command.stderr  # a command is refused too
+    done_1 = float(first.stdout.readline().split()[1])
+    turn_2 = float(second.stdout.readline().split()[1])
+    assert turn_1 < done_1 <= turn_2  # never two processes on the stores at once
+    first.wait(timeout=60)
+    second.wait(timeout=60)

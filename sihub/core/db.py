@@ -9,6 +9,8 @@ from pathlib import Path
 
 import duckdb
 
+from sihub.core.run_lock import store_turn
+
 
 def quote(name: str) -> str:
     """A SQL identifier, safely quoted (contract names are checked, but never trusted)."""
@@ -25,12 +27,13 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     """A connection to a DuckDB file, closed on exit; the folder is created if need be."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
-    con.execute("SET enable_progress_bar = false")  # the CLI draws its own progress
-    try:
-        yield con
-    finally:
-        con.close()
+    with store_turn():  # the processes of a multiprocess run open the stores in turn
+        con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
+        con.execute("SET enable_progress_bar = false")  # the CLI draws its own progress
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 @contextmanager

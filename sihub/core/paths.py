@@ -149,3 +149,9 @@ class HubPaths:
     def run_lock(self) -> Path:
         """Held by whichever process is writing to this home (`sihub.core.run_lock`)."""
         return self.home / "run.lock"
+
+    @property
+    def store_turn(self) -> Path:
+        """Taken in turn by the processes of one multiprocess run before each opens a DuckDB
+        store (`sihub.core.run_lock.store_turn`)."""
+        return self.home / "stores.lock"
