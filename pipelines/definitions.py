@@ -87,8 +87,12 @@ def defs() -> Definitions:
     """What `dagster dev` and the daemon load, built when they ask (not on import: importing
     this module, as `sihub refresh` does, must not read the contracts before it can say
     clearly what is wrong with them)."""
-    processes = int(os.environ.get(PROCESSES_ENV) or 0)
-    return build_definitions(Path(os.environ["SIHUB_HOME"]) if "SIHUB_HOME" in os.environ else None, processes)
+    setting = os.environ.get(PROCESSES_ENV, "").strip()
+    if setting and not setting.isdigit():
+        raise ValueError(
+            f"{PROCESSES_ENV} must be a whole number of processes (1 or unset: one process), not {setting!r}"
+        )
+    return build_definitions(Path(os.environ["SIHUB_HOME"]) if "SIHUB_HOME" in os.environ else None, int(setting or 0))
 
 
 def refresh_job(home: str, processes: int) -> JobDefinition:

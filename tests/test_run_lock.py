@@ -102,16 +102,23 @@ def step(home: Path, run_id: str, hold_s: float = 0.0) -> subprocess.Popen:
 def test_the_processes_of_one_run_share_the_lock_and_take_turns_on_the_stores(tmp_path: Path) -> None:
     copy = tmp_path / "home"
     first = step(copy, "run-1", hold_s=8)
-    assert first.stdout.readline().strip() == "joined"
-    turn_1 = float(first.stdout.readline().split()[1])
-    second = step(copy, "run-1")  # another step of the same run: joins, then waits for its turn
-    assert second.stdout.readline().strip() == "joined"
-    other_run = subprocess.run([sys.executable, "-c", JOIN, str(copy), "run-2", "0"], capture_output=True, text=True)
-    assert other_run.stdout.startswith("refused") and f"process {first.pid}" in other_run.stdout, other_run.stdout
-    command = subprocess.run([SIHUB, "purge"], env=env_for(copy), capture_output=True, text=True, timeout=120)
-    assert command.returncode != 0 and "run run-1" in command.stderr, command.stderr  # a command is refused too
-    done_1 = float(first.stdout.readline().split()[1])
-    turn_2 = float(second.stdout.readline().split()[1])
-    assert turn_1 < done_1 <= turn_2  # never two processes on the stores at once
-    first.wait(timeout=60)
-    second.wait(timeout=60)
+    second = None
+    try:
+        assert first.stdout.readline().strip() == "joined"
+        turn_1 = float(first.stdout.readline().split()[1])
+        second = step(copy, "run-1")  # another step of the same run: joins, then waits for its turn
+        assert second.stdout.readline().strip() == "joined"
+        other_run = subprocess.run(
+            [sys.executable, "-c", JOIN, str(copy), "run-2", "0"], capture_output=True, text=True
+        )
+        assert other_run.stdout.startswith("refused") and f"process {first.pid}" in other_run.stdout, other_run.stdout
+        command = subprocess.run([SIHUB, "purge"], env=env_for(copy), capture_output=True, text=True, timeout=120)
+        assert command.returncode != 0 and "run run-1" in command.stderr, command.stderr  # a command is refused too
+        done_1 = float(first.stdout.readline().split()[1])
+        turn_2 = float(second.stdout.readline().split()[1])
+        assert turn_1 < done_1 <= turn_2  # never two processes on the stores at once
+    finally:
+        for process in (first, second):
+            if process:
+                process.kill()
+                process.wait()

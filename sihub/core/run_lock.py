@@ -23,16 +23,29 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from sihub.core.paths import HubPaths
 
 _held: dict[str, tuple[int, int]] = {}  # lock path -> (descriptor, depth), in this process
-_turns: dict[str, list[int]] = {}  # store-turn path -> [descriptor or -1 when not taken, depth]
 JOIN_WAIT_S = 2.0  # how long a process waits out another's exclusive hold before it is refused
 
 
 class RunLocked(Exception):
     """Another process is working on this home; the message names it."""
+
+
+@dataclass
+class _Turn:
+    """The store-turn lock of the home whose run lock this process shares with its run."""
+
+    path: Path
+    fd: int = -1
+    depth: int = 0  # re-entrant: a store is attached inside another's connection
+
+
+_turn: _Turn | None = None
 
 
 def holder(paths: HubPaths) -> dict:
@@ -99,23 +112,23 @@ def run_lock(paths: HubPaths, what: str, run_id: str | None = None) -> Iterator[
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(note).encode(), 0)
-        shared = run_id is not None and _try(fd, fcntl.LOCK_SH)  # open to the run's other processes
-        if run_id is not None and not shared:  # another took it in the moment between
-            os.close(fd)
+        shared = run_id is not None
+        if shared and not _try(fd, fcntl.LOCK_SH):  # opened to the run's other processes; lost only
+            os.close(fd)  # if another took it in the moment the hold changed
             raise _refused(paths)
     elif run_id is not None and _join(fd, paths, run_id):
         shared = True
     else:
         os.close(fd)
         raise _refused(paths)
+    global _turn
     _held[key] = (fd, 1)
-    if shared:
-        _turns[str(paths.store_turn)] = [-1, 0]
+    _turn = _Turn(paths.store_turn) if shared else None
     try:
         yield
     finally:
         del _held[key]
-        _turns.pop(str(paths.store_turn), None)
+        _turn = None
         os.close(fd)  # releases the lock; the note stays as the last holder
 
 
@@ -124,18 +137,17 @@ def store_turn() -> Iterator[None]:
     """This process's turn on the stores of the home whose run lock it shares: waited for,
     held for the block (re-entrant), then given up. A process holding the lock alone, or not
     at all, has nothing to wait for."""
-    if not _turns:
+    turn = _turn
+    if turn is None:
         yield
         return
-    (path, turn), *_ = _turns.items()
-    if turn[1] == 0:
-        turn[0] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(turn[0], fcntl.LOCK_EX)  # waits while another process of the run has its turn
-    turn[1] += 1
+    if turn.depth == 0:
+        turn.fd = os.open(turn.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(turn.fd, fcntl.LOCK_EX)  # waits while another process of the run has its turn
+    turn.depth += 1
     try:
         yield
     finally:
-        turn[1] -= 1
-        if turn[1] == 0:
-            os.close(turn[0])
-            turn[0] = -1
+        turn.depth -= 1
+        if turn.depth == 0:
+            os.close(turn.fd)  # gives the turn up
