@@ -9,9 +9,14 @@ of its own, in turn, three times over (--repeats):
   (b) pandas  the same ingest and three headline metrics (contacts, referrals and children on a
               child protection plan per 10,000 children, by district and month), written the
               way an analyst without this project would write them;
-  (c) hub     `sihub refresh`, full, from an empty warehouse.
-It prints the median wall time, CPU time and peak RSS of each, the ratios (c)/(a) and (b)/(c),
-and (c)'s stage breakdown, and writes it all to bench/results/bench-<scale>-<time>.json.
+  (c) hub     `sihub refresh`, full, from an empty warehouse;
+  (d) one file  then one new file (a day's missing-episode reports) and `sihub refresh` again,
+              on (c)'s warehouse: what a quiet night costs;
+  (e) multiprocess  (c) under Dagster's multiprocess executor, up to --processes steps at once
+              (default: one per CPU), each step a process of its own.
+It prints the median wall time, CPU time and peak RSS of each, the ratios (c)/(a), (b)/(c),
+(d)/(c) and (e)/(c), and the stage breakdowns of (c) and (d), and writes it all to
+bench/results/bench-<scale>-<time>.json. At national scale, (b) and (e) are left out.
 """
 
 from __future__ import annotations
@@ -26,9 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from refresh_timings import prepare, write_result
+from refresh_timings import deliver_one_day, prepare, write_result
 
-ROLES = ("floor", "pandas", "hub")
+ROLES = {
+    "floor": "(a) floor: DuckDB reads the files",
+    "pandas": "(b) pandas baseline",
+    "hub": "(c) sihub refresh, full",
+    "delivery": "(d) one new file, after (c)",
+    "multiprocess": "(e) (c), multiprocess executor",
+}
 REPEATS = 3
 
 
@@ -122,22 +133,28 @@ def pandas_pipeline(home: Path) -> None:
     print(json.dumps({k: len(v) for k, v in results.items()}))
 
 
-def hub(home: Path, out: Path, progress: bool) -> None:
-    """(c) The full refresh, with its stage breakdown written to `out`; with `progress`, each
-    step is printed as it ends, since a national run is long enough to need watching."""
+def hub(home: Path, out: Path, progress: bool, processes: int | None) -> None:
+    """(c), (d) and (e): a refresh, with its stage breakdown written to `out`; with `progress`,
+    each step is printed as it ends, since a national run is long enough to need watching."""
     from refresh_timings import timed_refresh
 
-    timed = timed_refresh(home, progress)
+    timed = timed_refresh(home, progress, processes)
+    if processes:  # the steps ran in children of the executor's forkserver: stopping it reaps them all,
+        import multiprocessing.forkserver  # so their CPU time and peak RSS reach this process's parent
+
+        multiprocessing.forkserver._forkserver._stop()
     if not timed.outcome.success:
         raise SystemExit(f"the refresh failed: {timed.outcome.reason}")
     out.write_text(json.dumps(timed.as_json()))
 
 
-def measure(role: str, home: Path, progress: bool) -> dict:
-    """One role in a child process: wall time, CPU time (user + system) and peak RSS."""
+def measure(role: str, home: Path, progress: bool, processes: int) -> dict:
+    """One role in a child process: wall time, CPU time (user + system, its reaped children's
+    included: the multiprocess executor's step processes) and peak RSS (of the largest)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, __file__, "--role", role, "--home", str(home), "--out", out.name]
         command += ["--progress"] if progress else []
+        command += ["--processes", str(processes)] if role == "multiprocess" else []
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=Path(__file__).parent)
         _, status, usage = os.wait4(process.pid, 0)
@@ -145,7 +162,7 @@ def measure(role: str, home: Path, progress: bool) -> dict:
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{role} failed")
         result = {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
-        if role == "hub":
+        if role in ("hub", "delivery", "multiprocess"):
             result["stages"] = json.loads(Path(out.name).read_text())["stages"]
         return result
 
@@ -155,6 +172,7 @@ def main() -> None:
     parser.add_argument("--scale", default="county", choices=["small", "county", "national"])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--processes", type=int, default=os.cpu_count(), help="steps at once in (e)")
     parser.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -162,7 +180,10 @@ def main() -> None:
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
-        {"floor": floor, "pandas": pandas_pipeline}.get(args.role, lambda h: hub(h, args.out, args.progress))(args.home)
+        if args.role in ("floor", "pandas"):
+            {"floor": floor, "pandas": pandas_pipeline}[args.role](args.home)
+        else:
+            hub(args.home, args.out, args.progress, args.processes if args.role == "multiprocess" else None)
         return
     if args.generate:
         _, generated = prepare(args.scale, args.seed)
@@ -176,32 +197,43 @@ def main() -> None:
     generate = [sys.executable, __file__, "--generate", "--scale", args.scale, "--seed", str(args.seed)]
     subprocess.run(generate, cwd=Path(__file__).parent, check=True)
 
-    roles = [r for r in ROLES if not (args.scale == "national" and r == "pandas")]  # pandas cannot hold national
+    # pandas cannot hold national data, and a national run under the multiprocess executor would take a day
+    roles = [r for r in ROLES if not (args.scale == "national" and r in ("pandas", "multiprocess"))]
     runs: dict[str, list[dict]] = {r: [] for r in roles}
+    home, _ = prepare(args.scale, args.seed)
     for repeat in range(args.repeats):
         for role in roles:
-            home, _ = prepare(args.scale, args.seed)  # an empty warehouse for each run
-            runs[role].append(measure(role, home, progress=args.scale == "national"))
-            print(f"repeat {repeat + 1}/{args.repeats} {role:<7} {runs[role][-1]['wall_s']:8.1f} s", flush=True)
+            if role == "delivery":  # on the warehouse (c) has just built
+                deliver_one_day(home)
+            else:
+                prepare(args.scale, args.seed)  # an empty warehouse
+            runs[role].append(measure(role, home, args.scale == "national", args.processes))
+            print(f"repeat {repeat + 1}/{args.repeats} {role:<13} {runs[role][-1]['wall_s']:8.1f} s", flush=True)
 
     measures = ("wall_s", "cpu_s", "peak_rss_mb")
     median = {r: {k: statistics.median(x[k] for x in runs[r]) for k in measures} for r in roles}
     print(f"\n{args.scale} scale, seed {args.seed}, median of {args.repeats}, {os.cpu_count()} CPUs")
-    print(f"{'':<8}{'wall s':>10}{'CPU s':>10}{'peak RSS MB':>14}")
+    print(f"{'':<34}{'wall s':>10}{'CPU s':>10}{'peak RSS MB':>14}")
     for role in roles:
         m = median[role]
-        print(f"{role:<8}{m['wall_s']:>10.1f}{m['cpu_s']:>10.1f}{m['peak_rss_mb']:>14.0f}")
-    ratios = {"hub/floor": median["hub"]["wall_s"] / median["floor"]["wall_s"]}
-    if "pandas" in median:
-        ratios["pandas/hub"] = median["pandas"]["wall_s"] / median["hub"]["wall_s"]
+        print(f"{ROLES[role]:<34}{m['wall_s']:>10.1f}{m['cpu_s']:>10.1f}{m['peak_rss_mb']:>14.0f}")
+    wall = {r: median[r]["wall_s"] for r in roles}
+    ratios = {"hub/floor": wall["hub"] / wall["floor"], "one file/hub": wall["delivery"] / wall["hub"]}
+    if "pandas" in wall:
+        ratios["pandas/hub"] = wall["pandas"] / wall["hub"]
+    if "multiprocess" in wall:
+        ratios[f"multiprocess ({args.processes})/hub"] = wall["multiprocess"] / wall["hub"]
     print("  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
-    stages = {s: statistics.median(x["stages"].get(s, 0.0) for x in runs["hub"]) for s in runs["hub"][0]["stages"]}
-    slowest = sorted(stages.items(), key=lambda kv: -kv[1])
-    print("hub stages (median s): " + ", ".join(f"{s} {v:.1f}" for s, v in slowest))
+    stages = {}
+    for role in ("hub", "delivery"):
+        names = runs[role][0]["stages"]
+        stages[role] = {s: statistics.median(x["stages"].get(s, 0.0) for x in runs[role]) for s in names}
+        slowest = sorted(stages[role].items(), key=lambda kv: -kv[1])
+        print(f"{role} stages (median s): " + ", ".join(f"{s} {v:.1f}" for s, v in slowest))
     path = write_result(
         f"bench-{args.scale}",
         {"scale": args.scale, "seed": args.seed, "cpus": os.cpu_count(), "runs": runs, "median": median}
-        | {"ratios": ratios, "hub_stages": stages},
+        | {"processes": args.processes, "ratios": ratios, "stages": stages},
     )
     print(f"results: {path}")
 

@@ -8,33 +8,13 @@ the latest file's last rows with new episode references), then a refresh. Prints
 its stage breakdown and writes bench/results/incremental-<scale>-<time>.json.
 """
 
-import duckdb
-from refresh_timings import prepare, scale_and_seed, timed_refresh, write_result
-
-from sihub.core.db import literal
-
-DAILY_ROWS = 300
-
-
-def deliver_one_day(home) -> str:
-    """Write one new police missing-episodes file into landing; returns its name."""
-    folder = home / "landing" / "police" / "missing_episodes"
-    latest = sorted(folder.glob("*.csv"))[-1]
-    target = folder / "missing_episodes_daily.csv"
-    with duckdb.connect() as con:
-        con.execute(
-            f"COPY (SELECT * REPLACE (episode_ref || '-D' AS episode_ref) FROM read_csv({literal(str(latest))}, "
-            f"all_varchar = true) ORDER BY reported_missing_datetime DESC LIMIT {DAILY_ROWS}) "
-            f"TO {literal(str(target))} (HEADER)"
-        )
-    return target.name
+from refresh_timings import DAILY_ROWS, deliver_one_day, prepare, scale_and_seed, timed_refresh, write_result
 
 
 def main() -> None:
     args = scale_and_seed(__doc__)
 
     home, _ = prepare(args.scale, args.seed)
-    (home / "landing" / "police" / "missing_episodes" / "missing_episodes_daily.csv").unlink(missing_ok=True)
     full = timed_refresh(home)
     full.report(f"full refresh at {args.scale} scale")
     again = timed_refresh(home)

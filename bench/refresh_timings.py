@@ -15,11 +15,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sihub.core.db import literal
 from sihub.core.paths import HubPaths
 from sihub.privacy.keys import ENV, create_key_file, key_file
 from sihub.synthetic.generate import generate
 
 BENCH = Path(__file__).resolve().parent
+DAILY_ROWS = 300  # a day's missing-episode reports at county scale
+DAILY_FILE = Path("police") / "missing_episodes" / "missing_episodes_daily.csv"
 
 
 def prepare(scale: str, seed: int) -> tuple[Path, float | None]:
@@ -32,11 +35,28 @@ def prepare(scale: str, seed: int) -> tuple[Path, float | None]:
         seconds = result.seconds
         marker.write_text(json.dumps({"rows": result.rows, "bytes": result.bytes, "seconds": result.seconds}))
     paths = HubPaths(home)
+    (paths.landing / DAILY_FILE).unlink(missing_ok=True)  # delivered by an earlier run's `deliver_one_day`
     for folder in (paths.raw, paths.warehouse, paths.published, paths.governance, paths.dagster):
         shutil.rmtree(folder, ignore_errors=True)
     if ENV not in os.environ and not key_file(home).exists():
         create_key_file(home)  # synthetic data: a throwaway pseudonymisation key, as `sihub demo` makes
     return home, seconds
+
+
+def deliver_one_day(home: Path) -> str:
+    """Write one new police missing-episodes file into landing (the latest file's last
+    DAILY_ROWS rows, with new episode references) and return its name: a quiet night's delivery."""
+    import duckdb
+
+    target = HubPaths(home).landing / DAILY_FILE
+    latest = sorted(p for p in target.parent.glob("*.csv") if p != target)[-1]
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT * REPLACE (episode_ref || '-D' AS episode_ref) FROM read_csv({literal(str(latest))}, "
+            f"all_varchar = true) ORDER BY reported_missing_datetime DESC LIMIT {DAILY_ROWS}) "
+            f"TO {literal(str(target))} (HEADER)"
+        )
+    return target.name
 
 
 @dataclass
@@ -72,22 +92,19 @@ class Timed:
         }
 
 
-def timed_refresh(home: Path, progress: bool = False) -> Timed:
-    """One in-process refresh of `home`, timed per step from Dagster's step events; with
-    `progress`, each step is printed as it ends (a national refresh takes hours)."""
+def timed_refresh(home: Path, progress: bool = False, processes: int | None = None) -> Timed:
+    """One refresh of `home`, each step timed from the start and end events in the run's event
+    log (steps of a multiprocess run report there from processes of their own); with
+    `progress`, each step is printed as it ends (a national refresh takes hours). In one
+    process unless `processes` (2 or more) asks for Dagster's multiprocess executor."""
     from dagster import DagsterEventType
 
     from assets.keys import stage_of
-    from pipelines.refresh import run_refresh  # import cost counted separately from the run
+    from pipelines.definitions import build_definitions
+    from pipelines.instance import hub_instance
+    from pipelines.refresh import run_refresh, steps_of  # import cost counted apart from the run
 
-    timed = Timed(None, 0.0)
-
-    class Clock:
-        """Times each step by the asset it builds or checks (a check's time adds to its asset's)."""
-
-        def __init__(self) -> None:
-            self.started: dict[str, float] = {}
-
+    class Progress:
         def plan(self, steps: list) -> None:
             pass
 
@@ -95,21 +112,24 @@ def timed_refresh(home: Path, progress: bool = False) -> Timed:
             pass
 
         def step(self, event, key) -> None:
-            name = key.to_user_string()
-            if event == DagsterEventType.STEP_START:
-                self.started[name] = time.perf_counter()
-            elif event in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE) and name in self.started:
-                seconds = time.perf_counter() - self.started.pop(name)
-                timed.by_step[name] = timed.by_step.get(name, 0.0) + seconds
-                timed.by_stage[stage_of(key).value] += seconds
-                if progress:
-                    print(
-                        f"{time.strftime('%H:%M:%S')} {event.value.lower():<12} {name:<50}{seconds:8.1f} s", flush=True
-                    )
+            if event in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                print(f"{time.strftime('%H:%M:%S')} {event.value.lower():<12} {key.to_user_string()}", flush=True)
 
-    t0 = time.perf_counter()
-    timed.outcome = run_refresh(home, Clock())
-    timed.seconds = time.perf_counter() - t0
+    instance = hub_instance(home)
+    started = time.perf_counter()
+    timed = Timed(run_refresh(home, Progress() if progress else None, instance, processes), 0.0)
+    timed.seconds = time.perf_counter() - started
+    assets = steps_of(build_definitions(home))
+    ends = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+    began: dict[str, float] = {}
+    for entry in instance.all_logs(timed.outcome.run_id, of_type={DagsterEventType.STEP_START, *ends}):
+        step = entry.step_key
+        if entry.dagster_event_type == DagsterEventType.STEP_START:
+            began[step] = entry.timestamp
+        elif step in began and step in assets:  # a check's time adds to its asset's
+            seconds, key = entry.timestamp - began.pop(step), assets[step]
+            timed.by_step[key.to_user_string()] = timed.by_step.get(key.to_user_string(), 0.0) + seconds
+            timed.by_stage[stage_of(key).value] += seconds
     return timed
 
 
