@@ -1,7 +1,8 @@
-"""Benchmark (not a test): the hub against a bare DuckDB load and a pandas pipeline.
+"""Benchmark (not a test): the hub against a bare DuckDB load and a pandas pipeline, a quiet
+night's delivery against a full refresh, and the multiprocess executor against one process.
 
     make bench                             # county scale
-    make bench SCALE=national REPEATS=1    # 50x county: (a) and (c) only; about 2 hours a repeat
+    make bench SCALE=national REPEATS=1    # 50x county: (a), (c) and (d) only; hours a repeat
 
 Synthetic data are generated once per scale and seed (bench/data/). Then, each in a process
 of its own, in turn, three times over (--repeats):
@@ -10,13 +11,17 @@ of its own, in turn, three times over (--repeats):
               child protection plan per 10,000 children, by district and month), written the
               way an analyst without this project would write them;
   (c) hub     `sihub refresh`, full, from an empty warehouse;
-  (d) one file  then one new file (a day's missing-episode reports) and `sihub refresh` again,
-              on (c)'s warehouse: what a quiet night costs;
+  (d) delivery  one new police missing-episodes file of DAILY_ROWS rows (the latest file's
+              last rows, new episode references), then a refresh of (c)'s warehouse: what a
+              quiet night costs (the run must have read and loaded exactly those rows);
   (e) multiprocess  (c) under Dagster's multiprocess executor, up to --processes steps at once
-              (default: one per CPU), each step a process of its own.
-It prints the median wall time, CPU time and peak RSS of each, the ratios (c)/(a), (b)/(c),
-(d)/(c) and (e)/(c), and the stage breakdowns of (c) and (d), and writes it all to
-bench/results/bench-<scale>-<time>.json. At national scale, (b) and (e) are left out.
+              (default: one per CPU), each step a process of its own; its published tables must
+              hash the same as (c)'s, run ids and timestamps left out.
+It prints the median wall time, CPU time and peak RSS of each; each ratio against its target
+(the median of each repeat's own ratio, since timings drift between repeats); the stage
+breakdowns of (c) and (d); and writes it all to bench/results/bench-<scale>-<time>.json. A
+refresh that fails or stops part-way stops the bench. At national scale, (b) and (e) are
+left out. (d) follows (c) at once, so (c)'s files may still be in the page cache.
 """
 
 from __future__ import annotations
@@ -31,14 +36,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from refresh_timings import deliver_one_day, prepare, write_result
+from refresh_timings import deliver_one_day, delivered_rows, prepare, write_result
 
 ROLES = {
     "floor": "(a) floor: DuckDB reads the files",
     "pandas": "(b) pandas baseline",
     "hub": "(c) sihub refresh, full",
     "delivery": "(d) one new file, after (c)",
-    "multiprocess": "(e) (c), multiprocess executor",
+    "multiprocess": "(e) (c) under the multiprocess executor",
+}
+REFRESHES = ("hub", "delivery", "multiprocess")
+# (top, bottom) wall-time ratio: its label and the issue's target
+RATIOS = {
+    ("hub", "floor"): ("(c)/(a) refresh/floor", "<= 3"),
+    ("pandas", "hub"): ("(b)/(c) pandas/refresh", "> 1"),
+    ("delivery", "hub"): ("(d)/(c) one file/full", "<= 0.10"),
+    ("multiprocess", "hub"): ("(e)/(c) multiprocess/in-process", "< 1"),
 }
 REPEATS = 3
 
@@ -133,38 +146,53 @@ def pandas_pipeline(home: Path) -> None:
     print(json.dumps({k: len(v) for k, v in results.items()}))
 
 
-def hub(home: Path, out: Path, progress: bool, processes: int | None) -> None:
-    """(c), (d) and (e): a refresh, with its stage breakdown written to `out`; with `progress`,
-    each step is printed as it ends, since a national run is long enough to need watching."""
-    from refresh_timings import timed_refresh
+def hub(home: Path, out: Path, progress: bool, processes: int | None, rows: int | None) -> None:
+    """(c), (d) and (e): a refresh, its stage breakdown and a digest of what it published
+    written to `out`. A refresh that failed, or did part of its work, is not a time; nor is
+    one that did not read `rows` rows in all, when given (so (d) is known to have loaded the
+    new file, and only it). With `progress`, each step is printed as it ends (national)."""
+    from refresh_timings import published_facts, timed_refresh
 
     timed = timed_refresh(home, progress, processes)
     if processes:  # the steps ran in children of the executor's forkserver: stopping it reaps them all,
         import multiprocessing.forkserver  # so their CPU time and peak RSS reach this process's parent
 
         multiprocessing.forkserver._forkserver._stop()
-    if not timed.outcome.success:
+    if not timed.outcome.success or timed.outcome.reason:
         raise SystemExit(f"the refresh failed: {timed.outcome.reason}")
-    out.write_text(json.dumps(timed.as_json()))
+    loaded = sum(d["rows_loaded"] for d in timed.outcome.summary["datasets"])
+    if rows is not None and not timed.rows == loaded == rows:
+        raise SystemExit(f"the refresh read {timed.rows} rows and loaded {loaded}, not the {rows} delivered")
+    out.write_text(json.dumps(timed.as_json() | {"facts": published_facts(home)}))
 
 
 def measure(role: str, home: Path, progress: bool, processes: int) -> dict:
     """One role in a child process: wall time, CPU time (user + system, its reaped children's
-    included: the multiprocess executor's step processes) and peak RSS (of the largest)."""
+    included: the multiprocess executor's step processes) and peak RSS (of its largest process).
+    The hub's Dagster instance is the one under `home` (cleared by `prepare`), whatever
+    DAGSTER_HOME the bench was started with."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, __file__, "--role", role, "--home", str(home), "--out", out.name]
         command += ["--progress"] if progress else []
         command += ["--processes", str(processes)] if role == "multiprocess" else []
+        environment = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=Path(__file__).parent)
+        process = subprocess.Popen(command, cwd=Path(__file__).parent, env=environment)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{role} failed")
         result = {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
-        if role in ("hub", "delivery", "multiprocess"):
-            result["stages"] = json.loads(Path(out.name).read_text())["stages"]
+        if role in REFRESHES:
+            written = json.loads(Path(out.name).read_text())
+            result |= {"refresh_s": written["wall_seconds"], "stages": written["stages"], "facts": written["facts"]}
         return result
+
+
+def _processes(text: str) -> int:
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError("the multiprocess executor needs 2 processes or more")
+    return int(text)
 
 
 def main() -> None:
@@ -172,31 +200,41 @@ def main() -> None:
     parser.add_argument("--scale", default="county", choices=["small", "county", "national"])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=REPEATS)
-    parser.add_argument("--processes", type=int, default=os.cpu_count(), help="steps at once in (e)")
+    cpus = max(2, len(os.sched_getaffinity(0)))
+    parser.add_argument("--processes", type=_processes, default=cpus, help="steps at once in (e); default: the CPUs")
     parser.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--progress", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--deliver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.role:
-        if args.role in ("floor", "pandas"):
-            {"floor": floor, "pandas": pandas_pipeline}[args.role](args.home)
-        else:
-            hub(args.home, args.out, args.progress, args.processes if args.role == "multiprocess" else None)
-        return
-    if args.generate:
+    if args.role in ("floor", "pandas"):
+        {"floor": floor, "pandas": pandas_pipeline}[args.role](args.home)
+    elif args.role:
+        processes = args.processes if args.role == "multiprocess" else None
+        rows = delivered_rows(args.home) if args.role == "delivery" else None
+        hub(args.home, args.out, args.progress, processes, rows)
+    elif args.generate:
         _, generated = prepare(args.scale, args.seed)
         if generated is not None:
             print(f"generated {args.scale} data in {generated:.0f} s", flush=True)
-        return
+    elif args.deliver:
+        deliver_one_day(args.home)
+    else:
+        compare(args)
 
-    # The data are generated (when not yet cached) in a process of their own: Linux carries a
-    # process's peak RSS over fork and exec into its children, so a bench process that had
-    # generated the data itself reported the generator's peak (2.7 GB at county) for every run.
-    generate = [sys.executable, __file__, "--generate", "--scale", args.scale, "--seed", str(args.seed)]
-    subprocess.run(generate, cwd=Path(__file__).parent, check=True)
 
+def _aside(*options: str) -> None:
+    """This script with `options`, in a process of its own: Linux carries a process's peak RSS
+    over fork and exec into its children, so work done in the bench process itself (generating
+    the data: 2.7 GB at county) would be reported as the peak of every run after it."""
+    subprocess.run([sys.executable, __file__, *options], cwd=Path(__file__).parent, check=True)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Every role, repeat after repeat; the medians, ratios, stages and results file."""
+    _aside("--generate", "--scale", args.scale, "--seed", str(args.seed))
     # pandas cannot hold national data, and a national run under the multiprocess executor would take a day
     roles = [r for r in ROLES if not (args.scale == "national" and r in ("pandas", "multiprocess"))]
     runs: dict[str, list[dict]] = {r: [] for r in roles}
@@ -204,7 +242,7 @@ def main() -> None:
     for repeat in range(args.repeats):
         for role in roles:
             if role == "delivery":  # on the warehouse (c) has just built
-                deliver_one_day(home)
+                _aside("--deliver", "--home", str(home))
             else:
                 prepare(args.scale, args.seed)  # an empty warehouse
             runs[role].append(measure(role, home, args.scale == "national", args.processes))
@@ -212,30 +250,34 @@ def main() -> None:
 
     measures = ("wall_s", "cpu_s", "peak_rss_mb")
     median = {r: {k: statistics.median(x[k] for x in runs[r]) for k in measures} for r in roles}
-    print(f"\n{args.scale} scale, seed {args.seed}, median of {args.repeats}, {os.cpu_count()} CPUs")
-    print(f"{'':<34}{'wall s':>10}{'CPU s':>10}{'peak RSS MB':>14}")
+    print(f"\n{args.scale} scale, seed {args.seed}, median of {args.repeats}, {len(os.sched_getaffinity(0))} CPUs")
+    print(f"{'':<38}{'wall s':>10}{'CPU s':>10}{'peak RSS MB':>14}")
     for role in roles:
         m = median[role]
-        print(f"{ROLES[role]:<34}{m['wall_s']:>10.1f}{m['cpu_s']:>10.1f}{m['peak_rss_mb']:>14.0f}")
-    wall = {r: median[r]["wall_s"] for r in roles}
-    ratios = {"hub/floor": wall["hub"] / wall["floor"], "one file/hub": wall["delivery"] / wall["hub"]}
-    if "pandas" in wall:
-        ratios["pandas/hub"] = wall["pandas"] / wall["hub"]
-    if "multiprocess" in wall:
-        ratios[f"multiprocess ({args.processes})/hub"] = wall["multiprocess"] / wall["hub"]
-    print("  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+        print(f"{ROLES[role]:<38}{m['wall_s']:>10.1f}{m['cpu_s']:>10.1f}{m['peak_rss_mb']:>14.0f}")
+    ratios = {}
+    for (top, bottom), (label, target) in RATIOS.items():
+        if top in runs and bottom in runs:  # the median of each repeat's own ratio: repeats drift
+            ratio = statistics.median(a["wall_s"] / b["wall_s"] for a, b in zip(runs[top], runs[bottom], strict=True))
+            ratios[label] = ratio
+            print(f"{label:<30}{ratio:>8.2f}x   target {target}")
+    if "multiprocess" in runs:
+        same = sum(e["facts"] == c["facts"] for e, c in zip(runs["multiprocess"], runs["hub"], strict=True))
+        print(f"(e) published the same facts as (c) in {same} of {args.repeats} repeats")
     stages = {}
     for role in ("hub", "delivery"):
-        names = runs[role][0]["stages"]
+        names = {s for x in runs[role] for s in x["stages"]}
         stages[role] = {s: statistics.median(x["stages"].get(s, 0.0) for x in runs[role]) for s in names}
         slowest = sorted(stages[role].items(), key=lambda kv: -kv[1])
         print(f"{role} stages (median s): " + ", ".join(f"{s} {v:.1f}" for s, v in slowest))
     path = write_result(
         f"bench-{args.scale}",
-        {"scale": args.scale, "seed": args.seed, "cpus": os.cpu_count(), "runs": runs, "median": median}
-        | {"processes": args.processes, "ratios": ratios, "stages": stages},
+        {"scale": args.scale, "seed": args.seed, "cpus": len(os.sched_getaffinity(0)), "runs": runs}
+        | {"median": median, "processes": args.processes, "ratios": ratios, "stages": stages},
     )
     print(f"results: {path}")
+    if "multiprocess" in runs and same < args.repeats:
+        raise SystemExit("the multiprocess executor published different facts from the in-process run")
 
 
 if __name__ == "__main__":

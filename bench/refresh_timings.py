@@ -15,13 +15,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sihub.core.db import literal
+from sihub.core.db import literal, quote
 from sihub.core.paths import HubPaths
 from sihub.privacy.keys import ENV, create_key_file, key_file
 from sihub.synthetic.generate import generate
 
 BENCH = Path(__file__).resolve().parent
-DAILY_ROWS = 300  # a day's missing-episode reports at county scale
+DAILY_ROWS = 300  # missing-episode reports: some three weeks' worth at county scale
 DAILY_FILE = Path("police") / "missing_episodes" / "missing_episodes_daily.csv"
 
 
@@ -57,6 +57,15 @@ def deliver_one_day(home: Path) -> str:
             f"TO {literal(str(target))} (HEADER)"
         )
     return target.name
+
+
+def delivered_rows(home: Path) -> int:
+    """The rows of the file `deliver_one_day` wrote (fewer than DAILY_ROWS at small scale)."""
+    import duckdb
+
+    daily = HubPaths(home).landing / DAILY_FILE
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT count(*) FROM read_csv({literal(str(daily))}, all_varchar = true)").fetchone()[0]
 
 
 @dataclass
@@ -115,11 +124,10 @@ def timed_refresh(home: Path, progress: bool = False, processes: int | None = No
             if event in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
                 print(f"{time.strftime('%H:%M:%S')} {event.value.lower():<12} {key.to_user_string()}", flush=True)
 
-    instance = hub_instance(home)
+    assets, instance = steps_of(build_definitions(home)), hub_instance(home)
     started = time.perf_counter()
     timed = Timed(run_refresh(home, Progress() if progress else None, instance, processes), 0.0)
     timed.seconds = time.perf_counter() - started
-    assets = steps_of(build_definitions(home))
     ends = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
     began: dict[str, float] = {}
     for entry in instance.all_logs(timed.outcome.run_id, of_type={DagsterEventType.STEP_START, *ends}):
@@ -131,6 +139,26 @@ def timed_refresh(home: Path, progress: bool = False, processes: int | None = No
             timed.by_step[key.to_user_string()] = timed.by_step.get(key.to_user_string(), 0.0) + seconds
             timed.by_stage[stage_of(key).value] += seconds
     return timed
+
+
+def published_facts(home: Path) -> dict[str, str]:
+    """Per table of the published DuckDB file, its row count and an order-free hash of its rows
+    without the run id and timestamps (what differs between two runs of the same data by design)."""
+    import duckdb
+
+    with duckdb.connect(str(HubPaths(home).published / "metrics.duckdb"), read_only=True) as con:
+        kept: dict[str, list[str]] = {}
+        for schema, table, column in con.execute(
+            "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE NOT internal "
+            "AND column_name <> 'run_id' AND data_type NOT LIKE 'TIMESTAMP%' ORDER BY ALL"
+        ).fetchall():
+            kept.setdefault(f"{quote(schema)}.{quote(table)}", []).append(quote(column))
+        facts = {}
+        for table, columns in kept.items():
+            rows = f"(SELECT {', '.join(columns)} FROM {table}) t"
+            count, total = con.execute(f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {rows}").fetchone()
+            facts[table] = f"{count}:{total}"
+        return facts
 
 
 def write_result(name: str, result: dict) -> Path:
