@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sihub.core.change_tracking import content
 from sihub.core.db import literal, quote
 from sihub.core.paths import HubPaths
 from sihub.privacy.keys import ENV, create_key_file, key_file
@@ -73,7 +74,7 @@ class Timed:
     outcome: object
     seconds: float
     by_stage: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    by_step: dict[str, float] = field(default_factory=dict)
+    by_step: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
     def rows(self) -> int:
@@ -126,8 +127,8 @@ def timed_refresh(home: Path, progress: bool = False, processes: int | None = No
 
     assets, instance = steps_of(build_definitions(home)), hub_instance(home)
     started = time.perf_counter()
-    timed = Timed(run_refresh(home, Progress() if progress else None, instance, processes), 0.0)
-    timed.seconds = time.perf_counter() - started
+    outcome = run_refresh(home, Progress() if progress else None, instance, processes)
+    timed = Timed(outcome, time.perf_counter() - started)
     ends = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
     began: dict[str, float] = {}
     for entry in instance.all_logs(timed.outcome.run_id, of_type={DagsterEventType.STEP_START, *ends}):
@@ -136,28 +137,27 @@ def timed_refresh(home: Path, progress: bool = False, processes: int | None = No
             began[step] = entry.timestamp
         elif step in began and step in assets:  # a check's time adds to its asset's
             seconds, key = entry.timestamp - began.pop(step), assets[step]
-            timed.by_step[key.to_user_string()] = timed.by_step.get(key.to_user_string(), 0.0) + seconds
+            timed.by_step[key.to_user_string()] += seconds
             timed.by_stage[stage_of(key).value] += seconds
     return timed
 
 
 def published_facts(home: Path) -> dict[str, str]:
-    """Per table of the published DuckDB file, its row count and an order-free hash of its rows
+    """Per table of the published DuckDB file, its rows' count and order-free hash (`content`)
     without the run id and timestamps (what differs between two runs of the same data by design)."""
     import duckdb
 
     with duckdb.connect(str(HubPaths(home).published / "metrics.duckdb"), read_only=True) as con:
         kept: dict[str, list[str]] = {}
-        for schema, table, column in con.execute(
-            "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE NOT internal "
-            "AND column_name <> 'run_id' AND data_type NOT LIKE 'TIMESTAMP%' ORDER BY ALL"
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal AND schema_name = 'main' "
+            "AND column_name <> 'run_id' AND data_type NOT LIKE 'TIMESTAMP%' ORDER BY table_name, column_index"
         ).fetchall():
-            kept.setdefault(f"{quote(schema)}.{quote(table)}", []).append(quote(column))
+            kept.setdefault(table, []).append(quote(column))
         facts = {}
         for table, columns in kept.items():
-            rows = f"(SELECT {', '.join(columns)} FROM {table}) t"
-            count, total = con.execute(f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {rows}").fetchone()
-            facts[table] = f"{count}:{total}"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _facts AS SELECT {', '.join(columns)} FROM {quote(table)}")
+            facts[table] = content(con, "_facts")
         return facts
 
 

@@ -5,9 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from governance.agreements import in_use, load_register
-from sihub.core.contracts import ContractError, check_contracts, load_contract
+from sihub.core.contracts import Contract, ContractError, check_contracts, load_contract
+from sihub.core.paths import project
 from sihub.synthetic.catalogue import CATALOGUE
 
 GOOD = """
@@ -90,3 +92,13 @@ def test_cli_contracts_check_passes_on_the_repository() -> None:
     assert result.returncode == 0, result.stderr
     assert "38 data contracts are valid; 15 are named by a data-sharing agreement" in result.stderr
     assert "dormant" in result.stderr and "childrens_services/cin_cp_plans" in result.stderr
+
+
+def test_every_repository_contract_reads_as_the_pure_python_parser_reads_it() -> None:
+    """Contracts are parsed with libyaml where PyYAML has it (for speed): each must come out
+    exactly as PyYAML's own safe loader reads it."""
+    paths = sorted(project().contracts.glob("*/*.yaml"))
+    assert paths
+    for path in paths:
+        plain = Contract.model_validate(yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader))
+        assert load_contract(path) == plain, path.name
