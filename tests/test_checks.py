@@ -164,6 +164,36 @@ def test_leak_guard_counts_every_row_the_python_rules_flag_long_or_spaced_values
     assert set(got) == {"nhs_number", "upn", "pnc_id", "postcode"}
 
 
+def test_a_delivery_label_is_no_identifier_whatever_its_date_but_one_hidden_in_its_shape_is() -> None:
+    """A delivery's label (`partner/dataset 2026-12-05 #3`) is the hub's own writing: a dataset
+    name's digits read with the date can make ten digits that pass Modulus 11
+    (`cin_section_47` on 5 December 2026), which must not block publication; an NHS number
+    beside a label, or written where a label's date stands, is still found."""
+    import datetime as dt
+    import re
+
+    from sihub.privacy.identifiers import is_valid_nhs_number
+    from sihub.privacy.leak_guard import scan
+
+    keys = [c.key for c in load_contracts() if c.key[-1].isdigit()]
+    days = [dt.date(2025, 1, 1) + dt.timedelta(days=d) for d in range(3 * 366)]
+    labels = [f"{k} {d:%Y-%m-%d} #{n}" for k in keys for d in days for n in (1, 12)]
+    readable = [v for v in labels if is_valid_nhs_number(re.sub(r"[^0-9]", "", v.split(" #")[0]))]
+    assert len(readable) > 10  # the dataset's digits and the date make a valid NHS number
+    attacks = [
+        f"{readable[0]} 943 476 5919",  # beside a label
+        "police/missing_episodes_94 3476-59-19 #1",  # where the date stands: no date, so read
+        "police/missing_episodes 943-476-5919 #2",
+    ]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE delivery_log (label VARCHAR)")
+    con.executemany("INSERT INTO delivery_log VALUES (?)", [[v] for v in labels + attacks])
+    findings = scan(con, "memory", [])
+    assert [(f.table, f.column, f.kind, f.count) for f in findings] == [
+        ("delivery_log", "label", "nhs_number within text", len(attacks))
+    ]
+
+
 def test_leak_guard_rescans_only_what_changed_since_a_clean_scan() -> None:
     from sihub.privacy.leak_guard import scan_changed
 
