@@ -172,12 +172,19 @@ def test_a_delivery_label_is_no_identifier_whatever_its_date_but_one_hidden_in_i
     import datetime as dt
     import re
 
+    from sihub.intake.archive import label
     from sihub.privacy.identifiers import is_valid_nhs_number
     from sihub.privacy.leak_guard import scan
 
-    keys = [c.key for c in load_contracts() if c.key[-1].isdigit()]
-    days = [dt.date(2025, 1, 1) + dt.timedelta(days=d) for d in range(3 * 366)]
-    labels = [f"{k} {d:%Y-%m-%d} #{n}" for k in keys for d in days for n in (1, 12)]
+    contracts = [c for c in load_contracts() if c.key[-1].isdigit()]
+    days = [dt.datetime(2025, 1, 1) + dt.timedelta(days=d) for d in range(366)]
+    archive = duckdb.connect()  # labels as the archive writes them: the first delivery, then the twelfth
+    archive.execute("CREATE TABLE deliveries (partner VARCHAR, dataset VARCHAR)")
+    labels = [label(archive, c, d) for c in contracts for d in days]
+    archive.execute("INSERT INTO deliveries SELECT partner, dataset FROM (VALUES " + ", ".join(
+        f"('{c.partner}', '{c.dataset}')" for c in contracts) + ") v(partner, dataset), range(11)")  # fmt: skip
+    labels += [label(archive, c, d) for c in contracts for d in days]
+    assert labels[-1].endswith(" #12")
     readable = [v for v in labels if is_valid_nhs_number(re.sub(r"[^0-9]", "", v.split(" #")[0]))]
     assert len(readable) > 10  # the dataset's digits and the date make a valid NHS number
     attacks = [
