@@ -2,9 +2,9 @@
 
 import datetime as dt
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
-from assets.keys import REFERENCE_KEY, catalogue, dataset_key
+from assets.keys import KNOWN_NAMES_KEY, REFERENCE_KEY, catalogue, dataset_key
 from assets.resources import DuckDBStore, HubResource
 from governance import audit
 from governance.agreements import load_register
@@ -13,15 +13,31 @@ from sihub.core.contracts import Contract, load_contracts
 from sihub.core.db import attached
 from sihub.core.stages import Stage
 from sihub.privacy.keys import load_key
-from sihub.privacy.text_guard import known_names_table
+from sihub.privacy.text_guard import known_names, save_known_names
 from sihub.sharing.scorecard import refresh_scorecard
 from sihub.sharing.split import IdentifiersInText, build_shared_table, share_run_logs, shared_columns
+
+
+def build_known_names(validated_keys: list[AssetKey]) -> AssetsDefinition:
+    @asset(
+        **catalogue(KNOWN_NAMES_KEY, {"duckdb"}),
+        deps=validated_keys,
+        description="The forename and surname pairs and partner references the personal zone holds, saved "
+        "there once per run after every dataset is validated, for the text guard of each governed split "
+        "and the leak guard (they stay in the personal zone; only their counts are shown).",
+    )
+    def known_names_saved(context: AssetExecutionContext, personal_store: DuckDBStore) -> MaterializeResult:
+        with personal_store.connect() as con:
+            counts = save_known_names(con, load_contracts(), context.run.run_id)
+        return MaterializeResult(metadata={f"{kind} values": n for kind, n in counts.items()})
+
+    return known_names_saved
 
 
 def build_governed(contract: Contract) -> AssetsDefinition:
     @asset(
         **catalogue(dataset_key(Stage.GOVERNED, contract), {"duckdb"}, contract),
-        deps=[dataset_key(Stage.VALIDATED, contract), REFERENCE_KEY],
+        deps=[dataset_key(Stage.VALIDATED, contract), REFERENCE_KEY, KNOWN_NAMES_KEY],
         description=f"{contract.title} in the shared store: {', '.join(shared_columns(contract))}, "
         "with age and age band at the event, district, locality and month; no identifiers.",
     )
@@ -36,7 +52,7 @@ def build_governed(contract: Contract) -> AssetsDefinition:
             inputs = changes.dataset_inputs(con, "personal", contract.partner, contract.dataset)
             ctx = changes.context(hub.paths.home, __name__, key.key_id, today)
             # the names the text guard looks for are every dataset's: a new one counts too
-            names = known_names_table(con, "personal", load_contracts())
+            names = known_names(con, "personal", load_contracts(), context.run.run_id)
             known = changes.content(con, names) if names else ""
             # the reference tables it joins are loaded by another asset: its code counts too
             fingerprint = changes.digest([ctx, changes.code_digest("assets.reference"), opt_out, known, *inputs])

@@ -9,6 +9,7 @@ from sihub.core.contracts import Contract
 from sihub.core.stages import Stage
 
 REFERENCE_KEY = AssetKey([Stage.GOVERNED.value, "reference"])
+KNOWN_NAMES_KEY = AssetKey([Stage.GOVERNED.value, "known_names"])
 CHILD_INDEX_KEY = AssetKey([Stage.LINKED.value, "child_index"])
 METRICS_KEY = AssetKey([Stage.METRICS.value, "metric_values"])
 PUBLISHED_KEY = AssetKey([Stage.PUBLISHED.value, "metrics_store"])

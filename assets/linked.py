@@ -49,6 +49,7 @@ def build_linked(governed_keys: list[AssetKey]) -> AssetsDefinition:
             metadata={
                 "records": outcome.records,
                 "children": outcome.children,
+                "datasets re-read (the rest unchanged since linked)": len(outcome.tables_added),
                 **{f"rule: {rule}": n for rule, n in outcome.rules.items()},
                 **{f"view: {name}": str(rows) for name, rows in views.items()},
             }

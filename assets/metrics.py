@@ -2,6 +2,7 @@
 with trends, rag and alerts; and the leak guard over the shared store before publication."""
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
@@ -22,7 +23,7 @@ from sihub.metrics.trends import analyse
 from sihub.privacy.disclosure import protect
 from sihub.privacy.keys import load_key
 from sihub.privacy.leak_guard import scan_changed
-from sihub.privacy.text_guard import known_names_table
+from sihub.privacy.text_guard import known_names
 from sihub.privacy.tiers import load_tiers
 from sihub.publishing.held_back import record_leaks
 
@@ -81,10 +82,12 @@ def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store
     "values, marked stale); one in any other table blocks publication. Findings name the table and "
     "column, never the value.",
 )
-def leak_guard(personal_store: DuckDBStore, shared_store: DuckDBStore) -> AssetCheckResult:
+def leak_guard(
+    context: AssetCheckExecutionContext, personal_store: DuckDBStore, shared_store: DuckDBStore
+) -> AssetCheckResult:
     contracts = load_contracts()
     with shared_store.connect() as con, attached(con, personal_store.file, "personal", read_only=True):
-        names = known_names_table(con, "personal", contracts)
+        names = known_names(con, "personal", contracts, context.run.run_id)
         findings, scanned = scan_changed(con, "shared", contracts, names)
         unexplained = record_leaks(con, findings, contracts)
     return AssetCheckResult(

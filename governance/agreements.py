@@ -6,6 +6,7 @@ under a live agreement."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -37,7 +38,7 @@ class Agreement(BaseModel):
 
 
 class Register(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared between callers (`load_register`)
 
     agreements: tuple[Agreement, ...]
 
@@ -55,8 +56,16 @@ class Register(BaseModel):
 
 
 def load_register(path: Path | None = None) -> Register:
+    """The register in `path` (default: the project's). Parsed once per process for each
+    content of the file: the steps of a refresh ask some fifty times (2 s of a quiet night),
+    and a register edited between asks is read afresh."""
     path = path or project().agreements
-    return Register.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return _parsed_register(path.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=32)
+def _parsed_register(text: str) -> Register:
+    return Register.model_validate(yaml.safe_load(text))
 
 
 def expiring(register: Register, day: dt.date, within_days: int = EXPIRY_WARNING_DAYS) -> list[Agreement]:

@@ -26,6 +26,7 @@ from governance import audit
 from governance.agreements import Register
 from sihub.core.contracts import Contract
 from sihub.core.db import quote, table_exists
+from sihub.privacy.text_guard import forget_known_names
 from sihub.validation.current import current_rows, key_sql, retention_start_sql
 
 
@@ -184,4 +185,6 @@ def purge_all(
                 f"{purged.dataset}: records, quarantine rows and raw files past retention ({purged.cutoff})",
                 purged.rows + purged.quarantined,
             )
+    if any(d.rows or d.quarantined for d in done):
+        forget_known_names(con)  # the next refresh saves them again, without the purged
     return done

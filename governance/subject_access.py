@@ -34,7 +34,7 @@ from sihub.privacy import erasure_register
 from sihub.privacy.identifiers import nhs_number_sql, upn_sql
 from sihub.privacy.keys import PseudonymKey
 from sihub.privacy.pseudonymise import hmac_pads, hmac_sql, nodes_sql
-from sihub.privacy.text_guard import normalised_sql
+from sihub.privacy.text_guard import forget_known_names, normalised_sql
 from sihub.validation.conform import typed_expr
 
 QUARANTINE = " (quarantine)"
@@ -399,6 +399,7 @@ def erase(
     record_keys = sorted({k for rows in found.records.values() for k in rows["_record_key"] if k})
     erasure_register.record_identities(personal, record_keys + (nodes if whole_person else []), key, audit_entry)
     counts["link tables"] = erase_links(personal, nodes)
+    forget_known_names(personal)  # the next refresh saves them again, without the person
     inner, outer = hmac_pads(key)
     keys = personal.execute(f"SELECT {hmac_sql('i')} FROM unnest(?::VARCHAR[]) u(i)", [outer, inner, nodes])
     pseudonyms = [r[0] for r in keys.fetchall()]

@@ -16,6 +16,7 @@ from dagster import (
 
 from assets.audit import chain
 from assets.factory import build_dataset_assets
+from assets.governed import build_known_names
 from assets.keys import dataset_key
 from assets.linked import build_linked
 from assets.metrics import leak_guard, metric_values
@@ -63,6 +64,7 @@ def build_definitions(home: Path | None = None, processes: int | None = None) ->
         assets=[
             *dataset_assets,
             reference,
+            build_known_names([dataset_key(Stage.VALIDATED, c) for c in contracts]),
             build_linked([dataset_key(Stage.GOVERNED, c) for c in contracts]),
             metric_values,
             metrics_store,

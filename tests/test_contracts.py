@@ -1,5 +1,6 @@
 """Data contracts: the repository's load, and broken ones are reported by file and field."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,22 @@ def test_a_good_contract_loads(tmp_path: Path) -> None:
     contract = load_contract(write(tmp_path, GOOD))
     assert contract.table == "police__sightings"
     assert contract.identifier_column("nhs_number") == "nhs"
+
+
+def test_a_contract_edited_between_reads_is_read_afresh_even_at_the_same_size_and_moment(tmp_path: Path) -> None:
+    """Contracts are parsed once per process for speed; an edit (same length, written within
+    the file system's timestamp tick, so its size and time may not change) must still show,
+    and an edit that breaks it must still be refused."""
+    path = write(tmp_path, GOOD)
+    assert load_contract(path).columns["seen_on"].source == "Seen On"
+    stat = path.stat()
+    write(tmp_path, GOOD.replace("Seen On", "Seen At"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert load_contract(path).columns["seen_on"].source == "Seen At"
+    write(tmp_path, GOOD.replace("type: date", "type: datetime"))
+    with pytest.raises(ContractError, match=r"columns\.seen_on\.type"):
+        load_contract(path)
 
 
 @pytest.mark.parametrize(

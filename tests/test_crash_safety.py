@@ -30,9 +30,10 @@ KILL_AT = (
 )
 # columns that say when or in which run something happened, or where a home keeps its archive
 RUN_COLUMNS = {"run_id", "seen_at", "archived_at", "archived_path", "recorded_at", "published_at", "timeliness_days"}
-# a log of runs, not data: one row per check per run; and the fingerprints of stages and of
-# clean leak scans, which hash the delivery log (when and in which run each file arrived)
-RUN_LOGS = {"check_log", "stage_fingerprints", "leak_scanned"}
+# a log of runs, not data: one row per check per run; and the fingerprints of stages, of
+# clean leak scans and of what each dataset's links, view and metric were built from, which
+# hash the delivery log (when and in which run each file arrived)
+RUN_LOGS = {"check_log", "stage_fingerprints", "leak_scanned", "link_inputs", "view_inputs", "metric_inputs"}
 
 
 def digests(db: Path) -> dict[str, tuple[int, int]]:

@@ -499,6 +499,33 @@ HEADER = """-- id: {id}
 """
 
 
+def test_a_night_reruns_the_metrics_reading_what_changed_and_keeps_the_rest_as_a_full_run_would(
+    first_run, home: Path, tmp_path: Path
+) -> None:
+    """After one dataset's shared rows change, the metrics whose declared sources include it run
+    again, most others keep last night's rows, and every value is what computing all from
+    scratch gives."""
+    from governance.agreements import in_use, load_register
+    from sihub.core.change_tracking import content
+    from sihub.core.contracts import feeds, load_contracts
+
+    shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
+    metrics, fed = load_catalogue(), feeds(in_use(load_contracts(), load_register())[0])
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        compute(con, metrics, fed)
+        con.execute("DELETE FROM police__missing_episodes WHERE hash(rowid) % 4 = 0")
+        night = compute(con, metrics, fed)
+        again = {m for m, v in night.items() if "unchanged" not in str(v)}
+        readers = {m.id for m in metrics if "police/missing_episodes" in m.sources}
+        assert readers and readers <= again and len(again) <= len(metrics) // 2, sorted(again)
+        kept = content(con, "metric_values")
+        con.execute("DROP TABLE metric_inputs")
+        con.execute("DROP TABLE metric_district_values")
+        full = compute(con, metrics, fed)
+        assert not any("unchanged" in str(v) for v in full.values())
+        assert content(con, "metric_values") == kept
+
+
 def test_a_new_metric_is_one_sql_file(first_run, home: Path, tmp_path: Path) -> None:
     new = tmp_path / "exploitation_flags_per_10k.sql"
     new.write_text(

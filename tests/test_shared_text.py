@@ -166,6 +166,28 @@ def test_a_contract_that_scrubs_shares_the_row_with_markers() -> None:
     assert {f.kind for f in shared.findings} == {"nhs_number", "forename and surname"}
 
 
+def test_names_saved_by_one_run_guard_that_run_only_and_a_child_delivered_since_is_still_found() -> None:
+    """The names are saved once per refresh for its governed steps; a step run later on its own
+    (a partial materialisation after a new delivery) must not guard with the old list."""
+    from sihub.privacy.text_guard import known_names, save_known_names
+    from sihub.sharing.split import build_shared_table
+
+    con, contract = _store("scrub")
+    con.execute("USE personal")
+    assert save_known_names(con, [contract], "run-1")["name"] == 4  # Ann Lee, Lee Ann, Bob Ray, Ray Bob
+    con.execute("USE memory")
+    con.execute(
+        "INSERT INTO personal.health__notes VALUES ('g', 'm.csv', 3, 'Cy', 'Moor', 'Self-harm'), "
+        "('g', 'm.csv', 4, 'Di', 'Fox', 'met Cy Moor at the clinic')"
+    )
+    saved = known_names(con, "personal", [contract], "run-1")
+    assert con.execute(f"SELECT count(*) FROM {saved} WHERE value = 'CY MOOR'").fetchone()[0] == 0
+    later = known_names(con, "personal", [contract], "run-2")
+    build_shared_table(con, contract, "personal", _key(), later)
+    rows = sorted(r[0] for r in con.execute("SELECT remark FROM health__notes").fetchall())
+    assert "met [NAME] at the clinic" in rows and not any("Moor" in r for r in rows), rows
+
+
 def _key():
     from sihub.privacy.keys import PseudonymKey
 

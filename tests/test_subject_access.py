@@ -2,6 +2,7 @@
 
 import datetime as dt
 import shutil
+import unicodedata
 from pathlib import Path
 
 import duckdb
@@ -105,6 +106,12 @@ def test_erasure_removes_the_person_everywhere(first_run, home: Path, small, tmp
         ):
             held = personal.execute(f"SELECT count(*) FROM {table} WHERE {column} IN ?", [mine]).fetchall()[0][0]
             assert held == 0, (table, column)
+        # ... nor do the names the text guard looks for (saved by the refresh in the personal zone)
+        pair = f"{_folded(person.forename)} {_folded(person.surname)}"
+        assert (
+            not table_exists(personal, "known_names")
+            or not personal.execute("SELECT count(*) FROM known_names WHERE value = ?", [pair]).fetchall()[0][0]
+        )
         # ... and lose only rows of the children the person's own records were linked to
         links_after = _link_rows(personal)
         theirs = {f"{f}:{r}" for f, r in zip(records["file"], records["row"], strict=True)}
@@ -112,6 +119,12 @@ def test_erasure_removes_the_person_everywhere(first_run, home: Path, small, tmp
         gone = links_before - links_after
         assert links_after <= links_before and gone
         assert {label for *_, label in gone} <= their_labels
+
+
+def _folded(name: str) -> str:
+    """A name as the text guard compares names: accents dropped, letters only, upper case."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in plain if ch.isalpha()).upper()
 
 
 def _link_rows(con: duckdb.DuckDBPyConnection) -> set[tuple]:

@@ -26,6 +26,7 @@ import ast
 import datetime as dt
 import hashlib
 import importlib.util
+import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import cache
@@ -156,6 +157,60 @@ def content(con: duckdb.DuckDBPyConnection, table: str, where: str = "", params:
         f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {qualified} t {where}", params or []
     ).fetchone()
     return f"{count}:{total}"
+
+
+def tables_named(con: duckdb.DuckDBPyConnection, sql: str) -> list[str] | None:
+    """The tables a query names (`schema.table` where it says a schema; a name its own WITH
+    defines comes too, and hashes as absent), from DuckDB's parse tree; None if it does not
+    parse. Not `get_table_names`, which binds the query and fails on some that run."""
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0])
+    if tree.get("error"):
+        return None
+    found, todo = set(), [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE":
+                found.add(".".join(p for p in (node.get("schema_name"), node["table_name"]) if p))
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return sorted(found)
+
+
+class BuiltFrom:
+    """What each item of a stage (a dataset's link records, a view, a metric's rows) was last
+    built from, kept in the table `record` of the connection's database, so that a night
+    with one new file rebuilds the items that read it and keeps the rest. An item's record is
+    forgotten before its output is rebuilt and written after, so a crash between leaves it to
+    be done again; items no longer among `items` are forgotten at the start (the caller drops
+    their output)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, record: str, items: Iterable[str]) -> None:
+        self.con, self.table, self.hashes, self.now = con, quote(record), {}, {}
+        con.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (item VARCHAR PRIMARY KEY, fingerprint VARCHAR)")
+        con.execute(f"DELETE FROM {self.table} WHERE NOT list_contains(?, item)", [sorted(items)])
+        self.before = dict(con.execute(f"SELECT item, fingerprint FROM {self.table}").fetchall())
+
+    def same(self, item: str, parts: Iterable[object], tables: Iterable[str] = ()) -> bool:
+        """Whether `item` was last built from these `parts` (its code, query, inputs) and the
+        same rows of `tables`. If not, its record is forgotten."""
+        for table in tables:
+            if table not in self.hashes:
+                self.hashes[table] = content(self.con, table)
+        self.now[item] = digest([*parts, *((t, self.hashes[t]) for t in sorted(tables))])
+        if self.before.get(item) == self.now[item]:
+            return True
+        self.forget(item)
+        return False
+
+    def forget(self, item: str) -> None:
+        self.con.execute(f"DELETE FROM {self.table} WHERE item = ?", [item])
+
+    def record(self, item: str) -> None:
+        """`item` is built from what `same` last judged (an item not judged is built again next time)."""
+        if item in self.now:
+            self.con.execute(f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", [item, self.now[item]])
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:

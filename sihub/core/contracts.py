@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -362,8 +363,16 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_contract(path: Path) -> Contract:
+    """The contract in `path`, or a ContractError naming the file and field. Parsed once per
+    process for each content of the file: the steps of a refresh each read every contract
+    (some 3 s of a quiet night), and a file edited between reads is read afresh."""
+    return _parsed_contract(path, path.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=512)
+def _parsed_contract(path: Path, text: str) -> Contract:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as err:
         raise ContractError(f"{path}: not valid YAML{_where(err)}: {_what(err)}") from err
     if not isinstance(data, dict):

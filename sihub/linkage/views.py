@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from sihub.core.change_tracking import BuiltFrom, tables_named
 from sihub.core.db import quote, scalar, table_exists
 from sihub.core.paths import project
 from sihub.core.sql_files import SqlFileError, read_sql_file
@@ -35,17 +36,28 @@ def load_views(folder: Path | None = None) -> list[View]:
 
 def build_views(con: duckdb.DuckDBPyConnection, views: list[View]) -> dict[str, int | str]:
     """(Re)build each view's table in the shared store; a view whose sources have not been
-    delivered is dropped and reported as skipped, so no stale table outlives its data."""
+    delivered is dropped and reported as skipped, so no stale table outlives its data. A view
+    whose query and the rows of the tables it names are as when it was last built is kept
+    (`BuiltFrom`, in `view_inputs`): a quiet night does not rebuild each pupil's terms."""
     outcome: dict[str, int | str] = {}
+    built = BuiltFrom(con, "view_inputs", [v.name for v in views])
     for view in views:
         missing = [s for s in view.sources if not table_exists(con, s.replace("/", "__"))]
         if missing:
+            built.forget(view.name)
             con.execute(f"DROP TABLE IF EXISTS {quote(view.name)}")
             outcome[view.name] = f"skipped: no data for {', '.join(missing)}"
             continue
+        rows = f"SELECT count(*) FROM {quote(view.name)}"
+        tables = tables_named(con, view.sql)
+        if tables is not None and built.same(view.name, [view.sql], tables) and table_exists(con, view.name):
+            outcome[view.name] = f"{scalar(con, rows)} rows (unchanged since the last run)"
+            continue
+        built.forget(view.name)
         try:
             con.execute(f"CREATE OR REPLACE TABLE {quote(view.name)} AS {view.sql}")
         except duckdb.Error as err:
             raise SqlFileError(f"{view.path}: {str(err).splitlines()[0]}") from err
-        outcome[view.name] = scalar(con, f"SELECT count(*) FROM {quote(view.name)}")
+        built.record(view.name)
+        outcome[view.name] = scalar(con, rows)
     return outcome

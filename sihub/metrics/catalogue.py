@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from sihub.core.change_tracking import BuiltFrom, code_digest, tables_named
 from sihub.core.db import literal, quote, scalar, table_exists
 from sihub.core.paths import project
 from sihub.core.sql_files import SqlFileError, read_sql_file
@@ -202,6 +203,48 @@ def _prepare(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+class _MetricRows:
+    """Each metric's rows in `metric_district_values` are kept from the last run while the
+    tables its query names (its sources and views) and those the helper macros read (the
+    reference tables and month grid) hold the same rows, and its query and this module are the
+    same (`BuiltFrom`, in `metric_inputs`): a night with one new file re-runs the metrics that
+    read it (or the linkage it changed), not all thirty."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, metric_ids: list[str]) -> None:
+        self.con = con
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS metric_district_values (metric_id VARCHAR, period_month DATE, "
+            "district_code VARCHAR, breakdown VARCHAR, numerator BIGINT, denominator BIGINT)"
+        )
+        con.execute("DELETE FROM metric_district_values WHERE NOT list_contains(?, metric_id)", [metric_ids])
+        self.built = BuiltFrom(con, "metric_inputs", metric_ids)
+        # what the helper macros read, whichever a query calls: the month grid and reference tables
+        self.helpers = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND (table_name = 'month_district_grid' OR starts_with(table_name, 'ref_'))"
+            ).fetchall()
+        ]
+
+    def kept(self, metric: Metric) -> bool:
+        """Whether the metric's rows stand; if not, they are deleted, ready to be run again."""
+        tables = tables_named(self.con, metric.sql)
+        if tables is not None and self.built.same(
+            metric.id, [code_digest(__name__), metric.sql], {*tables, *self.helpers}
+        ):
+            return True
+        self.forget(metric.id)
+        return False
+
+    def forget(self, metric_id: str) -> None:
+        self.built.forget(metric_id)
+        self.con.execute("DELETE FROM metric_district_values WHERE metric_id = ?", [metric_id])
+
+    def rows(self, metric_id: str) -> int:
+        return scalar(self.con, "SELECT count(*) FROM metric_district_values WHERE metric_id = ?", [metric_id])
+
+
 def _run(con: duckdb.DuckDBPyConnection, metric: Metric, months: int) -> int:
     """Insert one metric's district rows, checked for shape: one row per month, district
     (or none) and breakdown, and parts that do not exceed the whole."""
@@ -280,24 +323,29 @@ def compute(
     """Run every metric into `metric_values`: every period (month, quarter, rolling 12
     months), geography and breakdown, with the cells no one sees (`~unassigned`) kept for
     disclosure control. `feeds` maps a source table to the tables that can stand in for it
-    (`_feed`). Returns district rows per metric, or why a metric was skipped."""
+    (`_feed`). Returns district rows per metric (`N rows (unchanged since the last run)` where its
+    inputs were the same: `_MetricRows`), or why a metric was skipped."""
     fed = _feed(con, feeds or {})
     _coverage(con, metrics)
     _prepare(con)
     months = scalar(con, "SELECT count(DISTINCT period_month) FROM month_district_grid")
-    con.execute(
-        "CREATE OR REPLACE TABLE metric_district_values (metric_id VARCHAR, period_month DATE, "
-        "district_code VARCHAR, breakdown VARCHAR, numerator BIGINT, denominator BIGINT)"
-    )
+    kept = _MetricRows(con, [m.id for m in metrics])
     outcome: dict[str, int | str] = {}
     for metric in metrics:
         missing = [t for t in metric.source_tables if not table_exists(con, t)]
         if missing:
+            kept.forget(metric.id)
             outcome[metric.id] = f"skipped: no data for {', '.join(missing)}"
             continue
-        outcome[metric.id] = _run(con, metric, months)
-        if through := [f"{t} from {fed[t][0]}" for t in metric.source_tables if t in fed]:
-            outcome[metric.id] = f"{outcome[metric.id]} rows ({'; '.join(through)})"
+        unchanged = kept.kept(metric)
+        if unchanged:
+            rows = kept.rows(metric.id)
+        else:
+            rows = _run(con, metric, months)
+            kept.built.record(metric.id)
+        notes = [f"{t} from {fed[t][0]}" for t in metric.source_tables if t in fed]
+        notes += ["unchanged since the last run"] if unchanged else []
+        outcome[metric.id] = f"{rows} rows ({'; '.join(notes)})" if notes else rows
     _catalogue_table(con, metrics)
     con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
     county_only = [m.id for m in metrics if any(t in fed and not fed[t][1] for t in m.source_tables)]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import duckdb
 
 from sihub.core.contracts import Contract, IdentifierKind
-from sihub.core.db import quote, table_exists
+from sihub.core.db import quote, scalar, table_exists
 from sihub.privacy.identifiers import nhs_number_sql, pnc_sql, upn_sql
 
 NAME_MARKER = "[NAME]"
@@ -223,6 +223,43 @@ def known_names_table(
         selects.append(f"SELECT DISTINCT 'ref', {ref} FROM ({' UNION ALL '.join(refs)}) WHERE length({ref}) >= 5")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS {' UNION ALL '.join(selects)}")
     return into
+
+
+SAVED_NAMES, SAVED_BY = "known_names", "known_names_run"
+
+
+def save_known_names(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_id: str) -> dict[str, int]:
+    """`known_names_table` saved in the connection's own database (the personal zone) once per
+    refresh, stamped with the run, for that run's governed steps and leak guard to read:
+    building it reads every dataset's names (half a second at county), which each of fifteen
+    steps did again, and steps in separate processes could each see a different moment.
+    Returns how many of each kind (counts only)."""
+    forget_known_names(con)
+    built = known_names_table(con, scalar(con, "SELECT current_database()"), contracts)
+    if built is None:
+        return {}
+    con.execute(f"CREATE TABLE {SAVED_NAMES} AS SELECT * FROM {built}")
+    con.execute(f"CREATE TABLE {SAVED_BY} AS SELECT ?::VARCHAR AS run_id", [run_id])
+    return dict(con.execute(f"SELECT kind, count(*) FROM {SAVED_NAMES} GROUP BY ALL ORDER BY 1").fetchall())
+
+
+def known_names(
+    con: duckdb.DuckDBPyConnection, personal: str, contracts: list[Contract], run_id: str | None
+) -> str | None:
+    """The table of known names to guard with: the one this run saved in the attached personal
+    zone `personal`, or, where this run saved none (a step materialised on its own), one built
+    afresh: names saved by another run may miss a child delivered since."""
+    saved = table_exists(con, SAVED_BY, personal) and run_id is not None
+    if saved and scalar(con, f"SELECT count(*) FROM {personal}.{SAVED_BY} WHERE run_id = ?", [run_id]):
+        return f"{personal}.{SAVED_NAMES}"
+    return known_names_table(con, personal, contracts)
+
+
+def forget_known_names(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the saved names (personal-zone connection): after an erasure or a purge they may
+    name a person the zone no longer holds."""
+    con.execute(f"DROP TABLE IF EXISTS {SAVED_BY}")
+    con.execute(f"DROP TABLE IF EXISTS {SAVED_NAMES}")
 
 
 def guard_values(
