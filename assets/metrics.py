@@ -48,10 +48,12 @@ def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store
             outcome = compute(con, load_catalogue(), feeds(in_use(load_contracts(), load_register())[0]))
             tiered = {}
             home = tiers[0]
+            # what relations and headline series a cell belongs to, beside the cells themselves
+            frame = [changes.content(con, t) for t in ("metric_catalogue", "ref_geography", "ref_district")]
             for tier in tiers:  # each audience's cells protected under its own rule, in its own tables,
                 seed = None if tier.home else home.schema  # from what the home tier hides up
                 with schema_first(con, tier.schema):
-                    digest = changes.digest([code, tier.policy, seed])
+                    digest = changes.digest([code, tier.policy, seed, *frame])
                     protection = protect(con, tier.policy, basis=digest, seed=seed)
                     tiered[tier.name] = (tier, protection, analyse(con))
     return MaterializeResult(
@@ -66,6 +68,7 @@ def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store
                     "suppressed (primary)": protection.primary,
                     "suppressed (complementary)": protection.secondary,
                     "metric-months unchanged (pattern kept, not re-audited)": protection.reused_months,
+                    "metrics unchanged (whole pattern kept, headlines too)": protection.reused_metrics,
                     **trends,
                 }.items()
             },

@@ -260,7 +260,13 @@ def test_protection_after_a_change_equals_protection_from_scratch(first_run, hom
         "ORDER BY ALL"
     )
     with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
-        assert protect(con, policy, basis="b").reused_months == 0  # nothing recorded under this basis yet
+        first = protect(con, policy, basis="b")
+        assert (first.reused_months, first.reused_metrics) == (0, 0)  # nothing recorded under this basis yet
+        scratch = con.execute(cells).fetchall()
+        metrics = con.execute("SELECT count(DISTINCT metric_id) FROM metric_values").fetchone()[0]
+        # nothing changed: every metric keeps its whole pattern, county headline periods included
+        assert protect(con, policy, basis="b").reused_metrics == metrics
+        assert con.execute(cells).fetchall() == scratch
         # a day's delivery: one metric's latest three months change in one district
         changed = con.execute(
             "UPDATE metric_values SET numerator = numerator + 3 WHERE metric_id = 'missing_episodes_per_10k' "
@@ -273,6 +279,7 @@ def test_protection_after_a_change_equals_protection_from_scratch(first_run, hom
         ).fetchone()[0]
         incremental = protect(con, policy, basis="b")
         assert incremental.reused_months == units - 3
+        assert incremental.reused_metrics == metrics - 1  # the others' cells are exactly as last time
         kept = con.execute(cells).fetchall()
         con.execute("DROP TABLE sdc_basis")
         assert protect(con, policy, basis="b").reused_months == 0

@@ -59,6 +59,7 @@ class Protection:
     rounds: int
     audits: int
     reused_months: int = 0  # metric-months whose pattern was kept from the last protection
+    reused_metrics: int = 0  # metrics whose whole pattern, headline periods included, was kept
 
 
 CELLS_SQL = """
@@ -221,10 +222,10 @@ def _settle(con: duckdb.DuckDBPyConnection, t: int) -> int:
 
 
 def _keep_last_pattern(con: duckdb.DuckDBPyConnection, basis: str | None) -> bool:
-    """Before new cells replace `sdc_cells`: keep its monthly pattern as the months' own
-    protection left it (before the county headlines added to it, which are decided afresh
-    every time) when it was completed under the same basis (policy and code), then forget the
-    basis until this run completes, so a crash mid-way never leaves a half-made pattern to be reused."""
+    """Before new cells replace `sdc_cells`: keep it (each cell's final pattern, and its
+    monthly pattern as the months' own protection left it, before the county headlines added
+    to it) when it was completed under the same basis (policy and code), then forget the basis
+    until this run completes, so a crash mid-way never leaves a half-made pattern to be reused."""
     usable = bool(
         basis
         and table_exists(con, "sdc_basis", here=True)
@@ -232,10 +233,7 @@ def _keep_last_pattern(con: duckdb.DuckDBPyConnection, basis: str | None) -> boo
         and scalar(con, "SELECT any_value(basis) FROM sdc_basis") == basis
     )
     if usable:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE sdc_before AS SELECT metric_id, measure, end_month, geography_code, "
-            "breakdown, value, hidden, settled AS suppressed FROM sdc_cells WHERE period_type = 'month'"
-        )
+        con.execute("CREATE OR REPLACE TEMP TABLE sdc_before AS SELECT * EXCLUDE (cell_id, grp) FROM sdc_cells")
     # replaced, not dropped: a drop would find the home tier's table when this tier has none
     con.execute("CREATE OR REPLACE TABLE sdc_basis AS SELECT NULL::VARCHAR AS basis WHERE false")
     return usable
@@ -253,14 +251,36 @@ WITH new AS (
 ), old AS (
     SELECT metric_id, end_month, count(*) AS n,
            sum(hash(measure, geography_code, breakdown, value, hidden)::HUGEINT) AS h
-    FROM sdc_before GROUP BY ALL
+    FROM sdc_before WHERE period_type = 'month' GROUP BY ALL
 )
 SELECT metric_id, end_month FROM new JOIN old USING (metric_id, end_month, n, h);
-UPDATE sdc_cells SET suppressed = b.suppressed
+UPDATE sdc_cells SET suppressed = b.settled
 FROM sdc_before b, sdc_reused r
 WHERE sdc_cells.period_type = 'month' AND r.metric_id = sdc_cells.metric_id AND r.end_month = sdc_cells.end_month
-  AND b.metric_id = sdc_cells.metric_id AND b.end_month = sdc_cells.end_month AND b.measure = sdc_cells.measure
+  AND b.period_type = 'month' AND b.metric_id = sdc_cells.metric_id AND b.end_month = sdc_cells.end_month
+  AND b.measure = sdc_cells.measure
   AND b.geography_code = sdc_cells.geography_code AND b.breakdown = sdc_cells.breakdown;
+"""
+
+# A metric is a closed unit too: months, periods and both measures, with its county headline
+# series. Protection is a fixed point reached by steps that each read one metric's own cells
+# (ties broken by cell order within it), so a metric whose every cell is exactly as last time
+# would end exactly as last time: its final pattern is set aside with it and the metric is
+# left out of the work, which then costs what the changed metrics cost.
+SET_ASIDE_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_kept AS
+WITH sides AS (
+    SELECT metric_id, count(*) AS n,
+           sum(hash(measure, period_type, start_month, end_month, geography_code, breakdown, value, hidden,
+                    no_data)::HUGEINT) AS h
+    FROM (SELECT 'now' AS side, * FROM sdc_cells UNION ALL BY NAME SELECT 'before' AS side, * FROM sdc_before)
+    GROUP BY side, metric_id
+)
+SELECT c.* REPLACE (b.suppressed AS suppressed, b.settled AS settled)
+FROM sdc_cells c
+JOIN (SELECT metric_id FROM sides GROUP BY metric_id, n, h HAVING count(*) = 2) USING (metric_id)
+JOIN sdc_before b USING (metric_id, measure, period_type, end_month, geography_code, breakdown);
+DELETE FROM sdc_cells WHERE metric_id IN (SELECT metric_id FROM sdc_kept);
 """
 
 
@@ -345,6 +365,8 @@ def protect(
     con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
     con.execute(REUSE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_reused (metric_id VARCHAR, end_month DATE)")
     reused = scalar(con, "SELECT count(*) FROM sdc_reused")
+    con.execute(SET_ASIDE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_kept AS FROM sdc_cells WHERE false")
+    kept_metrics = scalar(con, "SELECT count(DISTINCT metric_id) FROM sdc_kept")
     if seed:
         con.execute(SEED_SQL.format(seed=quote(seed)))
     con.execute(MEMBERS_SQL)
@@ -363,6 +385,7 @@ def protect(
     audits += headline_audits
     con.execute(PERIODS_SQL)
     con.execute(UNION_SQL)
+    con.execute("INSERT INTO sdc_cells FROM sdc_kept")  # after PERIODS_SQL, which knows only this run's headlines
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
     con.execute(
         PROTECTED_SQL.format(
@@ -379,6 +402,7 @@ def protect(
         rounds=rounds,
         audits=audits,
         reused_months=reused,
+        reused_metrics=kept_metrics,
     )
 
 
