@@ -53,7 +53,7 @@ def metric_values(context: AssetExecutionContext, hub: HubResource, shared_store
             for tier in tiers:  # each audience's cells protected under its own rule, in its own tables,
                 seed = None if tier.home else home.schema  # from what the home tier hides up
                 with schema_first(con, tier.schema):
-                    digest = changes.digest([code, tier.policy, seed, *frame])
+                    digest = tier.basis(home, [code, *frame])
                     protection = protect(con, tier.policy, basis=digest, seed=seed)
                     tiered[tier.name] = (tier, protection, analyse(con))
     return MaterializeResult(

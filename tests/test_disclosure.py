@@ -285,3 +285,29 @@ def test_protection_after_a_change_equals_protection_from_scratch(first_run, hom
         assert protect(con, policy, basis="b").reused_months == 0
         assert con.execute(cells).fetchall() == kept
         assert protect(con, policy, basis="other code").reused_months == 0  # a new basis reuses nothing
+
+
+def test_a_seeded_tier_kept_from_last_time_matches_scratch_after_the_home_policy_changes(
+    first_run, home: Path, tmp_path: Path
+) -> None:
+    """A second tier starts from what the home tier hides: when the home tier's policy changes
+    and no metric's cells do, the second tier must end as a protection from scratch would."""
+    from sihub.core.db import schema_first
+
+    shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
+    first, second = load_tiers()[:2]
+    cells = "SELECT metric_id, measure, period_type, end_month, geography_code, breakdown, suppressed FROM sdc_cells"
+
+    def night(con: duckdb.DuckDBPyConnection, home_threshold: int) -> list[tuple]:
+        home_tier = first.model_copy(update={"policy": Policy(description="home", threshold=home_threshold)})
+        other = second.model_copy(update={"policy": Policy(description="other", threshold=3)})
+        protect(con, home_tier.policy, basis=home_tier.basis(home_tier, ["code"]))
+        with schema_first(con, other.schema):
+            protect(con, other.policy, basis=other.basis(home_tier, ["code"]), seed=home_tier.schema)
+            return sorted(con.execute(cells).fetchall())
+
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        night(con, 3)
+        kept = night(con, 10)  # the home tier now hides far more, so the second tier starts from more
+        con.execute(f"DROP TABLE {second.schema}.sdc_basis")
+        assert kept == night(con, 10)

@@ -11,11 +11,13 @@ working tables stay in the shared store's main schema, the others' in a schema o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sihub.core.change_tracking import digest
 from sihub.core.paths import project
 from sihub.privacy.disclosure import Policy
 
@@ -76,6 +78,12 @@ class Tier(BaseModel):
     def published(self, root: Path) -> Path:
         """The tier's folder under `root` (published/)."""
         return root if self.home else root / self.folder
+
+    def basis(self, home: Tier, parts: Iterable[object]) -> str:
+        """What the tier's suppression patterns, kept from night to night while it is the
+        same, rest on: `parts` (the code, catalogue and geography), its policy and, for a tier
+        that starts from what the home tier hides, the home tier's policy too."""
+        return digest([*parts, self.policy, None if self.home else (home.schema, home.policy)])
 
     @property
     def label(self) -> str:
