@@ -526,6 +526,36 @@ def test_a_night_reruns_the_metrics_reading_what_changed_and_keeps_the_rest_as_a
         assert content(con, "metric_values") == kept
 
 
+@pytest.mark.parametrize(
+    "spelling", ["Police__Exploitation_Flags", "main.police__exploitation_flags", 'MAIN."POLICE__EXPLOITATION_FLAGS"']
+)
+def test_a_metric_naming_its_table_in_another_spelling_reruns_when_that_table_changes(
+    first_run, home: Path, tmp_path: Path, spelling: str
+) -> None:
+    """DuckDB reads a table whatever the case of its name, and with or without its schema: a
+    night must see that table change however the metric's SQL spells it."""
+    new = tmp_path / "exploitation_flags_per_10k.sql"
+    new.write_text(
+        HEADER.format(id=new.stem) + "WITH flags AS (SELECT * FROM " + spelling + ") "
+        "SELECT g.period_month, g.district_code, g.breakdown, count(f.event_month) AS numerator, "
+        "g.children AS denominator FROM population_grid(0, 17) g LEFT JOIN flags f "
+        "ON f.event_month = g.period_month AND f.district_code IS NOT DISTINCT FROM g.district_code "
+        "AND g.breakdown = 'all' GROUP BY ALL\n"
+    )
+    shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
+    flags = Store(home).table("police__exploitation_flags")
+    county = (
+        "SELECT sum(numerator) FROM metric_values WHERE period_type = 'month' AND geography_code = 'E10000020' "
+        "AND breakdown = 'all'"
+    )
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        compute(con, [parse_metric(new)])
+        removed = con.execute("DELETE FROM police__exploitation_flags WHERE hash(rowid) % 3 = 0").fetchone()[0]
+        night = compute(con, [parse_metric(new)])
+        assert removed > 0 and "unchanged" not in str(night[new.stem]), night
+        assert con.execute(county).fetchall()[0][0] == len(flags) - removed
+
+
 def test_a_new_metric_is_one_sql_file(first_run, home: Path, tmp_path: Path) -> None:
     new = tmp_path / "exploitation_flags_per_10k.sql"
     new.write_text(

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import duckdb
 
-from sihub.core.db import connect, quote, table_exists
+from sihub.core.db import connect, quote, scalar, table_exists
 from sihub.core.paths import HubPaths, ProjectFiles, project
 
 DDL = """
@@ -148,33 +148,79 @@ def dataset_inputs(con: duckdb.DuckDBPyConnection, personal: str, partner: str, 
 
 
 def content(con: duckdb.DuckDBPyConnection, table: str, where: str = "", params: list | None = None) -> str:
-    """An order-free hash of a table's rows (with their count), or 'absent'."""
-    schema, _, name = table.rpartition(".")
-    if not table_exists(con, name, schema or None):
+    """An order-free hash of a table's rows (with their count), or 'absent'. `table` is a
+    name, `database.name` or, as `tables_named` gives it, `database.schema.name`."""
+    *place, name = table.split(".")
+    if len(place) == 2:
+        if not any(r[:2] == tuple(place) and r[2] == name for r in _relations(con)):
+            return "absent"
+    elif not table_exists(con, name, place[0] if place else None):
         return "absent"
-    qualified = f"{schema}.{quote(name)}" if schema else quote(name)
+    qualified = ".".join(quote(part) for part in (*place, name))
     count, total = con.execute(
         f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {qualified} t {where}", params or []
     ).fetchone()
     return f"{count}:{total}"
 
 
+RELATIONS_SQL = """
+SELECT database_name, schema_name, table_name FROM duckdb_tables()
+UNION ALL
+SELECT database_name, schema_name, view_name FROM duckdb_views() WHERE NOT internal
+"""
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    return con.execute(RELATIONS_SQL).fetchall()
+
+
+def _search_path(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Where an unqualified name is looked up, in order: temporary tables, then the search
+    path's schemas (`schema_first`), then the current database's main schema."""
+    current = scalar(con, "SELECT current_database()")
+    places = [("temp", "main")]
+    for entry in filter(None, (e.strip() for e in scalar(con, "SELECT current_setting('search_path')").split(","))):
+        database, _, schema = entry.rpartition(".")
+        places.append((database or current, schema))
+    return [*places, (current, "main")]
+
+
 def tables_named(con: duckdb.DuckDBPyConnection, sql: str) -> list[str] | None:
-    """The tables a query names (`schema.table` where it says a schema; a name its own WITH
-    defines comes too, and hashes as absent), from DuckDB's parse tree; None if it does not
-    parse. Not `get_table_names`, which binds the query and fails on some that run."""
+    """The tables and views a query reads, as `database.schema.name`, each resolved as DuckDB
+    resolves it (any case; a one-part prefix a schema of this database, else a database; an
+    unqualified name through the search path), from DuckDB's parse tree. A name its own WITH
+    defines is left out. None if the query does not parse or names something that cannot be
+    found, so that the caller builds afresh rather than trusting a hash of nothing. Not
+    `get_table_names`, which binds the query and fails on some that run."""
     tree = json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0])
     if tree.get("error"):
         return None
-    found, todo = set(), [tree]
+    named, defined, todo = set(), set(), [tree]
     while todo:
         node = todo.pop()
         if isinstance(node, dict):
             if node.get("type") == "BASE_TABLE":
-                found.add(".".join(p for p in (node.get("schema_name"), node["table_name"]) if p))
+                named.add((node.get("catalog_name") or "", node.get("schema_name") or "", node["table_name"]))
+            defined |= {entry["key"].lower() for entry in (node.get("cte_map") or {}).get("map", [])}
             todo.extend(node.values())
         elif isinstance(node, list):
             todo.extend(node)
+    relations = {(d.lower(), s.lower(), n.lower()): (d, s, n) for d, s, n in _relations(con)}
+    current = scalar(con, "SELECT current_database()").lower()
+    found = set()
+    for database, schema, name in named:
+        database, schema, name = database.lower(), schema.lower(), name.lower()
+        if database:
+            places = [(database, schema or "main")]
+        elif schema:
+            places = [(current, schema), (schema, "main")]
+        else:
+            places = [(d.lower(), s.lower()) for d, s in _search_path(con)]
+        match = next((relations[(d, s, name)] for d, s in places if (d, s, name) in relations), None)
+        if match:
+            found.add(".".join(match))
+        elif database or schema or name not in defined:
+            return None
     return sorted(found)
 
 
