@@ -175,3 +175,8 @@ def test_a_night_rebuilds_only_the_views_whose_tables_changed_and_they_match_a_f
         con.execute("DROP TABLE view_inputs")
         assert not any("unchanged" in str(rows) for rows in build_views(con, views).values())
         assert {v.name: content(con, v.name) for v in views} == kept
+        # a view whose file is taken away goes, table and all: nothing outlives its definition
+        gone, *rest = views
+        build_views(con, rest)
+        left = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert gone.name not in left and {v.name for v in rest} <= left

@@ -229,13 +229,18 @@ class BuiltFrom:
     built from, kept in the table `record` of the connection's database, so that a night
     with one new file rebuilds the items that read it and keeps the rest. An item's record is
     forgotten before its output is rebuilt and written after, so a crash between leaves it to
-    be done again; items no longer among `items` are forgotten at the start (the caller drops
-    their output)."""
+    be done again; items no longer among `items` are forgotten at the start and listed in
+    `gone`, for the caller to drop their output."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, record: str, items: Iterable[str]) -> None:
         self.con, self.table, self.hashes, self.now = con, quote(record), {}, {}
         con.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (item VARCHAR PRIMARY KEY, fingerprint VARCHAR)")
-        con.execute(f"DELETE FROM {self.table} WHERE NOT list_contains(?, item)", [sorted(items)])
+        self.gone: list[str] = [
+            item
+            for (item,) in con.execute(
+                f"DELETE FROM {self.table} WHERE NOT list_contains(?, item) RETURNING item", [sorted(items)]
+            ).fetchall()
+        ]
         self.before = dict(con.execute(f"SELECT item, fingerprint FROM {self.table}").fetchall())
 
     def same(self, item: str, parts: Iterable[object], tables: Iterable[str] = ()) -> bool:

@@ -41,6 +41,8 @@ def build_views(con: duckdb.DuckDBPyConnection, views: list[View]) -> dict[str, 
     (`BuiltFrom`, in `view_inputs`): a quiet night does not rebuild each pupil's terms."""
     outcome: dict[str, int | str] = {}
     built = BuiltFrom(con, "view_inputs", [v.name for v in views])
+    for name in built.gone:  # a view no longer defined leaves no table behind
+        con.execute(f"DROP TABLE IF EXISTS {quote(name)}")
     for view in views:
         missing = [s for s in view.sources if not table_exists(con, s.replace("/", "__"))]
         if missing:
