@@ -26,6 +26,8 @@ from governance import audit
 from governance.agreements import Register
 from sihub.core.contracts import Contract
 from sihub.core.db import quote, table_exists
+from sihub.core.paths import HubPaths
+from sihub.intake.archive import archived_file
 from sihub.privacy.text_guard import forget_known_names
 from sihub.validation.current import current_rows, key_sql, retention_start_sql
 
@@ -95,10 +97,16 @@ def _with_seen(contract: Contract) -> str:
 
 
 def purge(
-    con: duckdb.DuckDBPyConnection, contract: Contract, register: Register, today: dt.date, run_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    register: Register,
+    today: dt.date,
+    home: Path,
+    run_id: str | None = None,
 ) -> Purged | None:
-    """Delete what is past retention for one dataset (personal zone connection); `run_id`
-    names the purge in `purge_log` (a refresh's run, else the time of the purge)."""
+    """Delete what is past retention for one dataset (personal zone connection, raw files
+    under `home`); `run_id` names the purge in `purge_log` (a refresh's run, else the time of
+    the purge)."""
     run_id = run_id or _purge_id()
     cutoff = cutoff_for(register, contract, today)
     if cutoff is None or not table_exists(con, contract.table):
@@ -146,8 +154,9 @@ def purge(
         """,
         [*where, *where, cutoff],
     ).fetchall()
+    raw = HubPaths(home).raw
     for sha, path in expired:
-        file = Path(path)
+        file = archived_file(raw, contract.partner, contract.dataset, path)
         if file.exists():
             file.chmod(0o640)
             file.unlink()
@@ -173,7 +182,7 @@ def purge_all(
     done = []
     run_id = run_id or _purge_id()
     for contract in contracts:
-        purged = purge(con, contract, register, today, run_id)
+        purged = purge(con, contract, register, today, home, run_id)
         if purged is None:
             continue
         done.append(purged)

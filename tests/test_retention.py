@@ -38,6 +38,26 @@ def episodes(home: Path, manifest: pd.DataFrame) -> dict[str, tuple[dt.date, dt.
     return out
 
 
+def raw_files(home: Path) -> set[str]:
+    return {p.relative_to(home).as_posix() for p in (home / "raw").rglob("*") if p.is_file()}
+
+
+def test_a_purge_of_a_copied_home_deletes_its_own_raw_files_and_none_of_another_homes(first_run, home: Path, tmp_path):
+    """A home copied, restored or moved keeps the manifest of where its files were first
+    written: a purge there must delete the expired files of that home, never the original's."""
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    shutil.copytree(home, original, symlinks=True)
+    shutil.copytree(original, copy, symlinks=True)  # the copy's manifest names the original's files
+    before = raw_files(original)
+    assert before == raw_files(copy)
+    with duckdb.connect(str(copy / "warehouse" / "personal.duckdb")) as con:
+        done = purge_all(con, load_contracts(), load_register(), AS_OF, copy, "test purge")
+    files = sum(p.files for p in done)
+    assert files > 0
+    assert raw_files(original) == before
+    assert len(raw_files(copy)) == len(before) - files
+
+
 def test_an_open_episode_outlives_retention_and_a_closed_one_goes(first_run, home: Path, manifest, tmp_path) -> None:
     copy = tmp_path / "home"
     shutil.copytree(home, copy, symlinks=True)
@@ -62,7 +82,9 @@ def test_an_open_episode_outlives_retention_and_a_closed_one_goes(first_run, hom
     assert open_and_old <= left  # children in care today stay, however long ago they came in
     assert not closed_long_ago & left
     # a file holding an open episode stays in the raw archive
-    assert kept_files and all(Path(p).exists() for (p,) in kept_files)
+    assert kept_files and all(
+        archive.archived_file(copy / "raw", "childrens_services", "cla_episodes", p).exists() for (p,) in kept_files
+    )
 
     cla = next(c for c in contracts if c.dataset == "cla_episodes")
     with duckdb.connect(str(copy / "warehouse" / "personal.duckdb")) as con:

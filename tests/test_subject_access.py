@@ -148,7 +148,7 @@ def test_purge_removes_exactly_what_is_past_retention(first_run, home: Path, man
             if (name, i) not in bad and when and when.date() < cutoff:
                 expected += 1
     with duckdb.connect(str(tmp_path / "warehouse" / "personal.duckdb")) as con:
-        done = purge(con, contract, load_register(), as_of)
+        done = purge(con, contract, load_register(), as_of, tmp_path)
         left = con.execute('SELECT min(contact_date) FROM "childrens_services__contacts"').fetchall()[0][0]
         gone = con.execute(
             "SELECT archived_path FROM archive_manifest WHERE dataset = 'contacts' AND archived_path IS NULL"

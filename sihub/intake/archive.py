@@ -275,6 +275,13 @@ def archive(
     return out
 
 
+def archived_file(raw: Path, partner: str, dataset: str, archived_path: str) -> Path:
+    """Where an archived file is in the home whose raw folder is `raw`. The manifest keeps the
+    path it was first written to, which a copied, restored or moved home does not share (a
+    purge there deleted the original home's files); its name, the file's hash, is what holds."""
+    return raw / partner / dataset / Path(archived_path).name
+
+
 def pending(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[tuple[str, str, str, str]]:
     """Archived files not yet read (this run's, or left by an interrupted run):
     (sha256, file_name, label, archived_path)."""
