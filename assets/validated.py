@@ -51,6 +51,7 @@ def build_validated(contract: Contract) -> AssetsDefinition:
                 contract,
                 context.run.run_id,
                 hub.paths.published / "data_quality",
+                hub.paths.raw,
                 cutoff,
                 load_key(hub.paths.home),
             )

@@ -262,6 +262,26 @@ def test_a_workbook_that_is_not_one_is_rejected(tmp_path: Path) -> None:
         ingest(path, XLSX)
 
 
+def test_a_moved_home_reads_its_own_archive(tmp_path: Path) -> None:
+    """The manifest keeps where a file was first archived; a home moved, copied or restored
+    elsewhere must read (and purge) the files in its own raw folder, not at that old place."""
+    from sihub.intake import archive
+
+    landing, raw = tmp_path / "landing", tmp_path / "before" / "raw"
+    folder = landing / "police" / "stops"
+    folder.mkdir(parents=True)
+    (folder / "stops.csv").write_text(f"{HEADER}\nR1,Ann,01/02/2015,03/04/2024,A,\n")
+    con = duckdb.connect()
+    archive.archive(con, CONTRACT, landing, raw, "run-1")
+    moved = tmp_path / "after" / "raw"
+    moved.parent.mkdir()
+    raw.rename(moved)
+    (_sha, _name, _label, stored), *_ = archive.pending(con, CONTRACT, moved)
+    assert stored.is_relative_to(moved) and stored.is_file()
+    load_raw(con, CONTRACT, stored, "_raw")
+    assert con.execute("SELECT count(*) FROM _raw").fetchall() == [(1,)]
+
+
 def test_quarantined_rows_revalidate_after_a_contract_fix_without_redelivery(tmp_path: Path) -> None:
     from sihub.intake import archive
 
@@ -272,8 +292,8 @@ def test_quarantined_rows_revalidate_after_a_contract_fix_without_redelivery(tmp
     con = duckdb.connect()
 
     def validate(contract: Contract) -> Conformed:
-        (sha, name, _label, stored), *_ = archive.pending(con, contract)
-        load_raw(con, contract, Path(stored), "_raw")
+        (sha, name, _label, stored), *_ = archive.pending(con, contract, raw)
+        load_raw(con, contract, stored, "_raw")
         result = conform(con, contract, "_raw", sha, name, "run")
         archive.record_outcome(
             con, sha, "run", "loaded", (result.rows_in, result.rows_loaded, result.rows_quarantined), None

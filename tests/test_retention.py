@@ -50,8 +50,12 @@ def test_a_purge_of_a_copied_home_deletes_its_own_raw_files_and_none_of_another_
     shutil.copytree(original, copy, symlinks=True)  # the copy's manifest names the original's files
     before = raw_files(original)
     assert before == raw_files(copy)
+    saved = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'known_names'"
     with duckdb.connect(str(copy / "warehouse" / "personal.duckdb")) as con:
+        assert con.execute(saved).fetchall() == [(1,)]  # the refresh saved the names the text guard looks for
         done = purge_all(con, load_contracts(), load_register(), AS_OF, copy, "test purge")
+        # they may name someone purged: the next refresh saves them again
+        assert con.execute(saved).fetchall() == [(0,)]
     files = sum(p.files for p in done)
     assert files > 0
     assert raw_files(original) == before

@@ -147,12 +147,21 @@ def dataset_inputs(con: duckdb.DuckDBPyConnection, personal: str, partner: str, 
     ]
 
 
+# every table and view the connection can read, as (database, schema, name)
+RELATIONS_SQL = """
+SELECT database_name, schema_name, table_name FROM duckdb_tables()
+UNION ALL
+SELECT database_name, schema_name, view_name FROM duckdb_views() WHERE NOT internal
+"""
+
+
 def content(con: duckdb.DuckDBPyConnection, table: str, where: str = "", params: list | None = None) -> str:
     """An order-free hash of a table's rows (with their count), or 'absent'. `table` is a
     name, `database.name` or, as `tables_named` gives it, `database.schema.name`."""
     *place, name = table.split(".")
     if len(place) == 2:
-        if not any(r[:2] == tuple(place) and r[2] == name for r in _relations(con)):
+        found = f"SELECT count(*) FROM ({RELATIONS_SQL}) WHERE database_name = ? AND schema_name = ? AND table_name = ?"
+        if not scalar(con, found, [*place, name]):
             return "absent"
     elif not table_exists(con, name, place[0] if place else None):
         return "absent"
@@ -161,17 +170,6 @@ def content(con: duckdb.DuckDBPyConnection, table: str, where: str = "", params:
         f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {qualified} t {where}", params or []
     ).fetchone()
     return f"{count}:{total}"
-
-
-RELATIONS_SQL = """
-SELECT database_name, schema_name, table_name FROM duckdb_tables()
-UNION ALL
-SELECT database_name, schema_name, view_name FROM duckdb_views() WHERE NOT internal
-"""
-
-
-def _relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
-    return con.execute(RELATIONS_SQL).fetchall()
 
 
 def _search_path(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -205,8 +203,9 @@ def tables_named(con: duckdb.DuckDBPyConnection, sql: str) -> list[str] | None:
             todo.extend(node.values())
         elif isinstance(node, list):
             todo.extend(node)
-    relations = {(d.lower(), s.lower(), n.lower()): (d, s, n) for d, s, n in _relations(con)}
+    relations = {(d.lower(), s.lower(), n.lower()): (d, s, n) for d, s, n in con.execute(RELATIONS_SQL).fetchall()}
     current = scalar(con, "SELECT current_database()").lower()
+    unqualified = [(d.lower(), s.lower()) for d, s in _search_path(con)]
     found = set()
     for database, schema, name in named:
         database, schema, name = database.lower(), schema.lower(), name.lower()
@@ -215,7 +214,7 @@ def tables_named(con: duckdb.DuckDBPyConnection, sql: str) -> list[str] | None:
         elif schema:
             places = [(current, schema), (schema, "main")]
         else:
-            places = [(d.lower(), s.lower()) for d, s in _search_path(con)]
+            places = unqualified
         match = next((relations[(d, s, name)] for d, s in places if (d, s, name) in relations), None)
         if match:
             found.add(".".join(match))

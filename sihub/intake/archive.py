@@ -282,17 +282,21 @@ def archived_file(raw: Path, partner: str, dataset: str, archived_path: str) -> 
     return raw / partner / dataset / Path(archived_path).name
 
 
-def pending(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[tuple[str, str, str, str]]:
-    """Archived files not yet read (this run's, or left by an interrupted run):
-    (sha256, file_name, label, archived_path)."""
+def pending(con: duckdb.DuckDBPyConnection, contract: Contract, raw: Path) -> list[tuple[str, str, str, Path]]:
+    """Archived files not yet read (this run's, or left by an interrupted run): (sha256,
+    file_name, label, the file in the home whose raw folder is `raw`)."""
     ensure_tables(con)
-    return con.execute(
+    found = con.execute(
         "SELECT d.sha256, d.file_name, d.label, m.archived_path "
         "FROM deliveries d JOIN archive_manifest m USING (sha256) "
         "WHERE d.partner = ? AND d.dataset = ? AND d.status = 'archived' AND m.archived_path IS NOT NULL "
         "ORDER BY d.seen_at, d.file_name",
         [contract.partner, contract.dataset],
     ).fetchall()
+    return [
+        (sha, name, label, archived_file(raw, contract.partner, contract.dataset, path))
+        for sha, name, label, path in found
+    ]
 
 
 def record_outcome(

@@ -54,7 +54,7 @@ class Validated:
 def _validate_files(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
-    pending: list[tuple[str, str, str, str]],
+    pending: list[tuple[str, str, str, Path]],
     run_id: str,
     key: PseudonymKey | None,
 ) -> list[FileOutcome]:
@@ -82,7 +82,7 @@ def _validate_files(
     for sha, file_name, name, stored in pending:
         # read outside any transaction: row numbers come from the staged table's rowid
         try:
-            raw = load_raw(con, contract, Path(stored), "_raw")
+            raw = load_raw(con, contract, stored, "_raw")
         except FileRejected as err:
             archive.record_outcome(con, sha, run_id, "rejected", (0, 0, 0), str(err))
             outcomes[sha] = FileOutcome(name, sha, "rejected", error=str(err))
@@ -138,15 +138,17 @@ def validate(
     contract: Contract,
     run_id: str,
     data_quality: Path,
+    raw: Path,
     retention_cutoff: dt.date | None = None,
     key: PseudonymKey | None = None,
 ) -> Validated:
     """Validate the dataset's pending deliveries (personal-zone connection), holding those a
     dataset check of `error` severity fails; a run with files to read writes its Data Docs
-    page under `data_quality/<run_id>/`. `key`, the pseudonymisation key, lets the erasure
+    page under `data_quality/<run_id>/`. Files are read from `raw`, this home's archive (not
+    where the manifest says they were first written). `key`, the pseudonymisation key, lets the erasure
     register keep erased people out (required once it holds any)."""
     ensure_tables(con, contract)
-    pending = archive.pending(con, contract)
+    pending = archive.pending(con, contract, raw)
     forget_holds(con, [sha for sha, *_ in pending])  # read again, judged afresh
     files = _validate_files(con, contract, pending, run_id, key)
     gx_checks = _raw_expectations(con, contract, [f.sha256 for f in files if f.status == "loaded"])
