@@ -56,7 +56,7 @@ def scan(
         "AND NOT internal ORDER BY table_name, column_index",
         [database],
     ).fetchall()
-    findings, texts = [], []
+    findings, cells, texts = [], [], []
     for table, column, data_type in columns:
         if table in skip:
             continue
@@ -64,11 +64,16 @@ def scan(
             findings.append(Finding(table, column, "identifier column name", 0))
         if data_type != "VARCHAR":
             continue
-        ref = f"{database}.{quote(table)}"
-        counts = con.execute(_value_counts(ref, quote(column), names_table)).fetchall()[0]
+        ref, place = f"{database}.{quote(table)}", literal(f"{table}.{column}")
+        cells.append(f"SELECT {place} AS c, {quote(column)} AS v FROM {ref}")
+        texts.append(f"SELECT {place} AS c, {without_label_date(quote(column))} AS v FROM {ref}")
+    if cells:  # whole cells, all columns in one statement: planning the checks costs more than most columns
         kinds = [*VALUE_CHECKS, "forename and surname"]
-        findings += [Finding(table, column, kind, n) for kind, n in zip(kinds, counts, strict=False) if n]
-        texts.append(f"SELECT {literal(f'{table}.{column}')} AS c, {without_label_date(quote(column))} AS v FROM {ref}")
+        rows = con.execute(_value_counts(" UNION ALL ".join(cells), names_table)).fetchall()
+        counts = {place: ns for place, *ns in rows}
+        for table, column, _ in columns:
+            ns = counts.get(f"{table}.{column}", ())
+            findings += [Finding(table, column, kind, n) for kind, n in zip(kinds, ns, strict=False) if n]
     if texts:  # inside text, all columns at once: the values no whole-cell check flags (counted once)
         whole = " OR ".join(_whole_cell_checks(names_table))
         embedded = guard_values(con, " UNION ALL ".join(texts), names_table, "_leak_guarded", skip=whole)
@@ -118,13 +123,14 @@ def _whole_cell_checks(names_table: str | None) -> list[str]:
     return checks
 
 
-def _value_counts(ref: str, column: str, names_table: str | None) -> str:
-    """SQL counting the rows of `ref` whose `column` passes each value check. The checks run
-    once per distinct candidate value, weighted by its rows: a column of a few codes over
-    millions of rows costs a group-by, not millions of regular expressions."""
+def _value_counts(cells_sql: str, names_table: str | None) -> str:
+    """SQL counting, per column `c` of `cells_sql` (columns `c`, `v`), the rows whose value `v`
+    passes each value check. The checks run once per distinct candidate value, weighted by its
+    rows: a column of a few codes over millions of rows costs a group-by, not millions of
+    regular expressions."""
     checks = [f"coalesce(sum(n) FILTER ({check}), 0)" for check in _whole_cell_checks(names_table)]
-    candidates = f"SELECT {column} AS v, count(*) AS n FROM {ref} WHERE {may_be_identifier(column)}"
-    return f"SELECT {', '.join(checks)} FROM ({candidates} GROUP BY ALL)"
+    candidates = f"SELECT c, v, count(*) AS n FROM ({cells_sql}) WHERE {may_be_identifier('v')} GROUP BY c, v"
+    return f"SELECT c, {', '.join(checks)} FROM ({candidates}) GROUP BY c"
 
 
 SCANNED_DDL = "CREATE TABLE IF NOT EXISTS {db}.leak_scanned (table_name VARCHAR PRIMARY KEY, fingerprint VARCHAR)"
