@@ -311,3 +311,15 @@ def test_a_seeded_tier_kept_from_last_time_matches_scratch_after_the_home_policy
         kept = night(con, 10)  # the home tier now hides far more, so the second tier starts from more
         con.execute(f"DROP TABLE {second.schema}.sdc_basis")
         assert kept == night(con, 10)
+
+
+def test_only_what_the_next_protection_reuses_stays_in_the_shared_store(first_run, home: Path) -> None:
+    """Disclosure control's working tables of one run are not left in the shared store, where
+    every night's leak guard and snapshot would read them again: only each tier's final cells
+    and the basis they were decided under stay, for the next night to reuse."""
+    with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        stored = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE table_name LIKE 'sdc%' ORDER BY ALL"
+        ).fetchall()
+    schemas = sorted({t.schema for t in TIERS})
+    assert stored == [(s, name) for s in schemas for name in ("sdc_basis", "sdc_cells")]

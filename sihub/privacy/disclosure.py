@@ -79,7 +79,7 @@ FROM (
 """
 
 MEMBERS_SQL = """
-CREATE OR REPLACE TABLE sdc_members AS
+CREATE OR REPLACE TEMP TABLE sdc_members AS
 WITH c AS (
     SELECT c.*, d.locality_code, g.geography_type
     FROM sdc_cells c
@@ -109,6 +109,10 @@ SELECT eq_id, total AS cell_id, 'total' AS role FROM groups GROUP BY ALL
 UNION ALL
 SELECT eq_id, part, 'part' FROM groups
 """
+
+# tables of one protection only, made temporary: left in the shared store, every night's leak
+# guard and snapshot would read them again; `sdc_cells` and `sdc_basis` stay, for the next night
+WORKING_TABLES = ("sdc_members", "sdc_headline", "sdc_quarters_follow")
 
 # a quarter or rolling year is shown only when every month in it is (its last month, for a stock),
 # but for the county headline periods decided series by series (`headline_periods`)
@@ -361,6 +365,9 @@ def protect(
     re-audits the months it touched. With `seed` (a schema holding another tier's finished
     `sdc_cells`), every cell hidden there starts hidden here."""
     t = int(policy.threshold)
+    here = ".".join(map(quote, con.execute("SELECT current_database(), current_schema()").fetchone()))
+    for table in WORKING_TABLES:  # stored by earlier versions in the tier's own schema
+        con.execute(f"DROP TABLE IF EXISTS {here}.{table}")
     reuse = _keep_last_pattern(con, basis)
     con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
     con.execute(REUSE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_reused (metric_id VARCHAR, end_month DATE)")

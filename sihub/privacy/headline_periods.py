@@ -52,7 +52,7 @@ ORDER BY c.metric_id, c.measure, c.end_month, c.period_type
 
 # the county periods decided here: rolling years, and quarters of series that kept theirs
 HEADLINE_SQL = """
-CREATE OR REPLACE TABLE sdc_headline AS
+CREATE OR REPLACE TEMP TABLE sdc_headline AS
 SELECT c.cell_id
 FROM sdc_cells c
 JOIN metric_catalogue k USING (metric_id)
@@ -76,7 +76,7 @@ WHERE t.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.cell_id
 
 def start(con: duckdb.DuckDBPyConnection) -> None:
     """Every series starts with all its county periods decided here."""
-    con.execute("CREATE OR REPLACE TABLE sdc_quarters_follow (metric_id VARCHAR, measure VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE sdc_quarters_follow (metric_id VARCHAR, measure VARCHAR)")
     con.execute(HEADLINE_SQL)
 
 
