@@ -65,3 +65,17 @@ def test_an_expectation_on_the_whole_delivery_sees_all_its_rows_at_once() -> Non
     assert abs(first_batch_mean - mean) > 0.5  # a batch alone would be judged differently
     (outcome,) = run_raw_expectations(_with(around), _batches(frame))
     assert outcome.passed
+
+
+def test_a_night_with_no_new_rows_judges_nothing_and_fails_nothing() -> None:
+    """No delivery, no rows to judge: a whole-delivery expectation (which, over no rows, GX
+    could not even be given a frame for) passes with no rows, as a row-wise one does."""
+    around = RawExpectation(
+        type="expect_column_mean_to_be_between", kwargs={"column": "sessions_possible", "min_value": 1, "max_value": 2}
+    )
+    pair = RawExpectation(
+        type="expect_column_pair_values_a_to_be_greater_than_b",
+        kwargs={"column_A": "sessions_possible", "column_B": "unauthorised_absence"},
+    )
+    outcomes = run_raw_expectations(_with(around, pair), iter([]))
+    assert [(o.passed, o.metadata) for o in outcomes] == [(True, {"unexpected_count": 0, "rows": 0})] * 2
