@@ -34,7 +34,7 @@ def build_linked(governed_keys: list[AssetKey]) -> AssetsDefinition:
             if built_by:
                 return MaterializeResult(metadata={"unchanged since run": built_by})
             with personal_store.connect() as con, attached(con, shared, "shared"):
-                outcome = link(con, load_contracts(), key, "shared", hub.paths.home)
+                outcome = link(con, load_contracts(), key, "shared", hub.paths.home, basis=ctx)
             with shared_store.connect() as con:
                 views = build_views(con, load_views())
         audit.record(
@@ -50,6 +50,7 @@ def build_linked(governed_keys: list[AssetKey]) -> AssetsDefinition:
                 "records": outcome.records,
                 "children": outcome.children,
                 "datasets re-read (the rest unchanged since linked)": len(outcome.tables_added),
+                "identifiers relinked (the rest kept their links)": outcome.relinked,
                 **{f"rule: {rule}": n for rule, n in outcome.rules.items()},
                 **{f"view: {name}": str(rows) for name, rows in views.items()},
             }

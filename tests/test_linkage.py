@@ -49,15 +49,23 @@ RECORDS = [
     ("health", 5, "Amy", "Jones", "2012-01-01", "F", "NR2 1AA", "9000000004", "amy"),
     ("health", 6, "Amy", "Jones", "2012-01-01", "F", "NR2 1AA", "9000000005", "amy2"),  # same name, other number
     ("police", 6, "Amy", "Jones", "2012-01-01", "Female", "NR2 1AA", "P6", "amy?"),  # cannot say which Amy
+    ("health", 7, "Amelia", "Jones", "2012-01-01", "F", "NR2 1AA", "9000000004", "amy"),  # her number, her full name
 ]
 
 
-def test_rules_link_nicknames_typos_and_swapped_dates_but_not_different_children(tmp_path: Path) -> None:
-    con = duckdb.connect(str(tmp_path / "personal.duckdb"))
-    con.execute(f"ATTACH '{tmp_path / 'shared.duckdb'}' AS shared")
+def _zone(folder: Path) -> duckdb.DuckDBPyConnection:
+    """A personal zone with the shared store attached, in `folder`."""
+    folder.mkdir(exist_ok=True)
+    con = duckdb.connect(str(folder / "personal.duckdb"))
+    con.execute(f"ATTACH '{folder / 'shared.duckdb'}' AS shared")
     archive.ensure_tables(con)  # the personal zone's delivery log, empty: every row stands
+    return con
+
+
+def _deliver(con: duckdb.DuckDBPyConnection, records: list[tuple]) -> None:
+    """The typed tables hold exactly these of `RECORDS`."""
     for c, ref in ((HEALTH, "nhs"), (POLICE, "ref")):
-        rows = [r for r in RECORDS if r[0] == c.partner]
+        rows = [r for r in records if r[0] == c.partner]
         frame = pd.DataFrame(
             [
                 (f"{c.partner}-sha", f"{c.partner}.csv", r[1], r[2], r[3], pd.Timestamp(r[4]).date(), r[5], r[6], r[7])
@@ -66,7 +74,13 @@ def test_rules_link_nicknames_typos_and_swapped_dates_but_not_different_children
             columns=["_source_sha256", "_source_file", "_row", "forename", "surname", "dob", "sex", "postcode", ref],
         )
         con.register("frame", frame)
-        con.execute(f"CREATE TABLE {c.table} AS SELECT * FROM frame")
+        con.execute(f"CREATE OR REPLACE TABLE {c.table} AS SELECT * FROM frame")
+        con.unregister("frame")
+
+
+def test_rules_link_nicknames_typos_and_swapped_dates_but_not_different_children(tmp_path: Path) -> None:
+    con = _zone(tmp_path)
+    _deliver(con, RECORDS)
     outcome = link(con, [HEALTH, POLICE], KEY, "shared", tmp_path)
     clusters = con.execute(
         "SELECT r.source_table, r.source_row, n.label FROM link_records r JOIN link_nodes n ON n.node = r.identity"
@@ -82,6 +96,49 @@ def test_rules_link_nicknames_typos_and_swapped_dates_but_not_different_children
     assert {"nickname_or_typo", "dob_day_month_swapped", "nhs_number", "person_ref"} <= {r for r, _ in shared}
     columns = {r[0] for r in con.execute("DESCRIBE shared.child_link").fetchall()}
     assert columns == {"person_key", "child_key", "link_rule", "link_confidence"}
+
+
+def _links(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """Every link of the zone: each node's label, rule and confidence, the shared child links,
+    and the counts linkage reports."""
+    return {
+        "nodes": con.execute(
+            "SELECT node, kind, label, first_label, rule, confidence FROM link_nodes ORDER BY ALL"
+        ).fetchall(),
+        "child_link": con.execute("SELECT * FROM shared.child_link ORDER BY ALL").fetchall(),
+    }
+
+
+# Nights of deliveries, as the rows each dataset then holds (`RECORDS` by partner and row)
+NIGHTS = {
+    "first": {("health", 1), ("health", 3), ("health", 4), ("health", 5), ("police", 5), ("police", 6)},
+    "a nickname of a child linked before": {("police", 1)},
+    "a second child with the same name key": {("health", 6)},
+    "that child withdrawn": {("health", -6)},
+    "that child delivered again": {("health", 6)},
+    "the first one's NHS number under another name": {("health", 7)},
+    "a typo, swapped dates, a reference repeated": {("police", 2), ("police", 3), ("police", 4), ("health", 2)},
+    "the NHS records withdrawn": {("health", -1), ("health", -2)},
+}
+
+
+def test_a_night_relinks_only_the_children_it_touches_and_ends_as_linking_everyone(tmp_path: Path) -> None:
+    """Each night relinks the children its added or removed records touch, directly, through
+    a name key they share (which may start or stop linking) or through a near-match, and keeps
+    the rest; the links then are exactly those of linking everyone from scratch."""
+    night, scratch = _zone(tmp_path / "nightly"), _zone(tmp_path / "scratch")
+    held: set[tuple[str, int]] = set()
+    for step, (name, change) in enumerate(NIGHTS.items()):
+        held = (held | {(t, r) for t, r in change if r > 0}) - {(t, -r) for t, r in change if r < 0}
+        records = [r for r in RECORDS if (r[0], r[1]) in held]
+        _deliver(night, records)
+        _deliver(scratch, records)
+        nightly = link(night, [HEALTH, POLICE], KEY, "shared", tmp_path, basis="b")
+        full = link(scratch, [HEALTH, POLICE], KEY, "shared", tmp_path)
+        assert _links(night) == _links(scratch), name
+        assert (nightly.records, nightly.children, nightly.rules) == (full.records, full.children, full.rules), name
+        nodes = len(_links(night)["nodes"])
+        assert nightly.relinked == nodes if step == 0 else 0 < nightly.relinked < nodes, name
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +181,12 @@ def test_every_shared_person_key_has_one_child_key(first_run, home: Path) -> Non
 def _linked(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
     """Each link table's rows as a count and an order-free sum of row hashes (a failure then
     prints no identifier)."""
-    tables = {"records": "link_records", "profiles": "link_profiles", "child_link": "shared.child_link"}
+    tables = {
+        "records": "link_records",
+        "profiles": "link_profiles",
+        "nodes": "link_nodes",
+        "child_link": "shared.child_link",
+    }
     sql = "SELECT count(*), sum(hash(t)::HUGEINT) FROM {} t"
     return {name: con.execute(sql.format(t)).fetchone() for name, t in tables.items()}
 
@@ -142,12 +204,14 @@ def test_a_night_relinks_only_the_datasets_it_changed_and_links_as_a_full_rebuil
     ref = quote(police.identifier_column(IdentifierKind.person_ref))
     with duckdb.connect(str(tmp_path / "warehouse" / "personal.duckdb")) as con:
         con.execute(f"ATTACH '{tmp_path / 'warehouse' / 'shared.duckdb'}' AS shared")
+        link(con, contracts, load_key(home), "shared", home, basis="b")  # the links a night starts from
         con.execute(f"UPDATE {police.table} SET {ref} = 'PN' || _row WHERE _row % 5 = 0")
         con.execute(f"DELETE FROM {police.table} WHERE _row % 7 = 0")
         sha = con.execute(f"SELECT min(_source_sha256) FROM {contacts.table}").fetchone()[0]
         hold(con, contacts, {sha: "a test hold"}, "test")
-        night = link(con, contracts, load_key(home), "shared", home)
+        night = link(con, contracts, load_key(home), "shared", home, basis="b")
         assert sorted(night.tables_added) == sorted([police.table, contacts.table])
+        assert 0 < night.relinked < con.execute("SELECT count(*) FROM link_nodes").fetchone()[0] / 2
         incremental = _linked(con)
         con.execute("DROP TABLE link_inputs")  # nothing recorded: every dataset is read again
         full = link(con, contracts, load_key(home), "shared", home)

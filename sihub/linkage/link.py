@@ -14,6 +14,14 @@ The link tables stay in the personal zone: `link_records` (each typed row -> its
 a pupil's fifteen termly attendance rows are one profile), `link_nodes`, and `link_inputs` (a
 hash of what each dataset's rows were added from, so a dataset unchanged since is not re-read). The shared store
 gets only `child_link`: person key -> child key, the rule that linked it and a confidence.
+
+A night relinks only the children its delivery touches: the profiles it added or removed, the
+children they were linked to, the profiles that carry any of their identifiers, and (until none
+is left) any child a name-key near-match could join to them. Every other child's component,
+rule and key stand as they were (they share no identifier with the changed profiles and no
+near-match can reach them), so the result is what linking everyone again would give.
+`link_basis` records what the kept links were made under (code, reference files, key); a
+different basis, an erasure or a first run links everyone.
 """
 
 from __future__ import annotations
@@ -64,6 +72,7 @@ class LinkOutcome:
     children: int
     rules: dict[str, int]
     tables_added: list[str]  # the datasets whose records were (re-)added this time
+    relinked: int  # identifiers (nodes) linked afresh; the rest kept their links
 
 
 def _record_sql(contract: Contract) -> tuple[str, str]:
@@ -105,6 +114,9 @@ def _refresh_records(con: duckdb.DuckDBPyConnection, contracts: list[Contract], 
     linked = {
         c.table: c for c in contracts if table_exists(con, c.table, database) and identity_sql(c) != "NULL::VARCHAR"
     }
+    # the profiles of datasets re-added or no longer linked, as they were: what changed is told from them
+    con.execute("CREATE OR REPLACE TEMP TABLE link_before AS FROM link_profiles WHERE false")
+    con.execute("INSERT INTO link_before FROM link_profiles WHERE NOT list_contains(?, source_table)", [sorted(linked)])
     for link_table in ("link_records", "link_profiles"):  # datasets no longer linked
         con.execute(f"DELETE FROM {link_table} WHERE NOT list_contains(?, source_table)", [sorted(linked)])
     built = BuiltFrom(con, "link_inputs", linked)
@@ -113,6 +125,7 @@ def _refresh_records(con: duckdb.DuckDBPyConnection, contracts: list[Contract], 
         statements = _record_sql(contract)
         if built.same(table, [*statements, *dataset_inputs(con, database, contract.partner, contract.dataset)]):
             continue
+        con.execute("INSERT INTO link_before FROM link_profiles WHERE source_table = ?", [table])
         for link_table in ("link_records", "link_profiles"):
             con.execute(f"DELETE FROM {link_table} WHERE source_table = ?", [table])
         for statement in statements:
@@ -122,22 +135,28 @@ def _refresh_records(con: duckdb.DuckDBPyConnection, contracts: list[Contract], 
     return added
 
 
-def _nodes_and_edges(con: duckdb.DuckDBPyConnection) -> None:
-    """Nodes (one per distinct identifier) and the edges records make between them."""
+def _nodes_and_edges(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Nodes (one per distinct identifier) of the profiles in `source` and the edges their
+    records make between them, into temp `link_new_nodes` and `link_edges`."""
     kinds = list(NODE_RANK)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE link_record_nodes AS "
         + " UNION ".join(
-            f"SELECT identity, {k} AS node, {literal(k)} AS kind FROM link_profiles "
+            f"SELECT identity, {k} AS node, {literal(k)} AS kind FROM {source} "
             f"WHERE {k} IS NOT NULL"  # every profile has an identity
             for k in kinds
         )
     )
     # a name key carried with two NHS numbers or two UPNs names two children: it links nothing
+    # (judged over every profile that carries it, in `source` or not)
     con.execute(
-        "DELETE FROM link_record_nodes WHERE kind = 'name_dob' AND node <> identity AND node IN ("
-        "SELECT name_dob FROM link_profiles WHERE name_dob IS NOT NULL GROUP BY name_dob "
-        "HAVING count(DISTINCT nhs_number) > 1 OR count(DISTINCT upn) > 1)"
+        "CREATE OR REPLACE TEMP TABLE link_conflicts AS SELECT name_dob FROM link_profiles "
+        "WHERE name_dob IN (SELECT node FROM link_record_nodes WHERE kind = 'name_dob') GROUP BY name_dob "
+        "HAVING count(DISTINCT nhs_number) > 1 OR count(DISTINCT upn) > 1"
+    )
+    con.execute(
+        "DELETE FROM link_record_nodes WHERE kind = 'name_dob' AND node <> identity "
+        "AND node IN (SELECT name_dob FROM link_conflicts)"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE link_edges AS "
@@ -146,7 +165,7 @@ def _nodes_and_edges(con: duckdb.DuckDBPyConnection) -> None:
     )
     ranks = " ".join(f"WHEN {literal(k)} THEN {r}" for k, r in NODE_RANK.items())
     con.execute(
-        "CREATE OR REPLACE TABLE link_nodes AS SELECT node, min(kind) AS kind, "
+        "CREATE OR REPLACE TEMP TABLE link_new_nodes AS SELECT node, min(kind) AS kind, "
         f"min(CASE kind {ranks} END || node) AS label FROM link_record_nodes GROUP BY node"
     )
 
@@ -158,7 +177,7 @@ def _components(con: duckdb.DuckDBPyConnection) -> None:
     chain (ten at county, some 19 s); a graph library finds the components in one linear pass
     over the edges as integer pairs (two int32 arrays: a million edges, 8 MB, at county), and the labels
     are then set in SQL."""
-    con.execute("CREATE OR REPLACE TEMP TABLE link_ids AS SELECT node, rowid::INTEGER AS id FROM link_nodes")
+    con.execute("CREATE OR REPLACE TEMP TABLE link_ids AS SELECT node, rowid::INTEGER AS id FROM link_new_nodes")
     nodes = scalar(con, "SELECT coalesce(max(id) + 1, 0) FROM link_ids")
     pairs = con.execute(
         "SELECT x.id AS a, y.id AS b FROM link_edges e JOIN link_ids x ON x.node = e.a JOIN link_ids y ON y.node = e.b"
@@ -170,8 +189,8 @@ def _components(con: duckdb.DuckDBPyConnection) -> None:
     # component number, integers, not by the identifier strings
     con.execute(
         """
-        CREATE OR REPLACE TABLE link_nodes AS
-        WITH n AS (SELECT l.*, k.component FROM link_nodes l JOIN link_component_ids k ON k.id = l.rowid),
+        CREATE OR REPLACE TEMP TABLE link_new_nodes AS
+        WITH n AS (SELECT l.*, k.component FROM link_new_nodes l JOIN link_component_ids k ON k.id = l.rowid),
         m AS (SELECT component, min(label) AS label FROM n GROUP BY component)
         SELECT n.* EXCLUDE (component) REPLACE (m.label AS label) FROM n JOIN m USING (component)
         """
@@ -179,28 +198,28 @@ def _components(con: duckdb.DuckDBPyConnection) -> None:
     con.unregister("link_component_ids")
 
 
-def _fuzzy_edges(con: duckdb.DuckDBPyConnection, nicknames: Path) -> None:
-    """Edges between name keys that differ only as recording does, among groups that do not
-    carry conflicting NHS numbers or UPNs."""
+def _fuzzy_edges(con: duckdb.DuckDBPyConnection, source: str, nicknames: Path) -> None:
+    """Edges between name keys of `source` that differ only as recording does, among groups
+    that do not carry conflicting NHS numbers or UPNs; their names stay in temp `link_names`."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE link_nicknames AS SELECT {folded_name_sql('name')} AS a, "
         f"{folded_name_sql('nickname')} AS b "
         f"FROM read_csv({literal(str(nicknames))}, header = true, all_varchar = true)"
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE link_names AS
         WITH groups AS (
             SELECT n.label, min(r.nhs_number) AS nhs, max(r.nhs_number) AS nhs_hi, min(r.upn) AS upn,
                    max(r.upn) AS upn_hi
-            FROM link_profiles r JOIN link_nodes n ON n.node = r.identity GROUP BY n.label
+            FROM {source} r JOIN link_new_nodes n ON n.node = r.identity GROUP BY n.label
         )
         SELECT r.name_dob AS node, any_value(r.surname) AS surname, any_value(r.forename) AS forename,
                any_value(r.date_of_birth) AS dob, min(r.sex) AS sex, max(r.sex) AS sex_hi,
                list(DISTINCT r.postcode_district) FILTER (WHERE r.postcode_district IS NOT NULL) AS districts,
                any_value(g.nhs) AS nhs, any_value(g.nhs_hi) AS nhs_hi, any_value(g.upn) AS upn,
                any_value(g.upn_hi) AS upn_hi, any_value(n.label) AS label
-        FROM link_profiles r JOIN link_nodes n ON n.node = r.name_dob JOIN groups g ON g.label = n.label
+        FROM {source} r JOIN link_new_nodes n ON n.node = r.name_dob JOIN groups g ON g.label = n.label
         WHERE r.name_dob IS NOT NULL GROUP BY r.name_dob
         """
     )
@@ -240,7 +259,7 @@ def _fuzzy_edges(con: duckdb.DuckDBPyConnection, nicknames: Path) -> None:
     )
 
 
-def _rules(con: duckdb.DuckDBPyConnection) -> None:
+def _rules(con: duckdb.DuckDBPyConnection, source: str) -> None:
     """Each node's link rule: for a group joined to its child by a near-match, that match;
     otherwise the child's most trusted identifier (a record carrying it links the others);
     `name_dob` for a name key alone that several datasets share; else `unlinked`."""
@@ -253,25 +272,25 @@ def _rules(con: duckdb.DuckDBPyConnection) -> None:
         CREATE OR REPLACE TEMP TABLE link_rule AS
         WITH near AS (
             SELECT n.first_label, min(CASE e.rule {rank} END) AS r
-            FROM link_edges e JOIN link_nodes n ON n.node = e.a
+            FROM link_edges e JOIN link_new_nodes n ON n.node = e.a
             WHERE e.rule IN ('nickname_or_typo', 'dob_day_month_swapped') GROUP BY ALL
         ), sizes AS (
-            SELECT first_label, count(*) AS nodes FROM link_nodes GROUP BY ALL
+            SELECT first_label, count(*) AS nodes FROM link_new_nodes GROUP BY ALL
         ), spread AS (
-            SELECT identity AS node, count(DISTINCT source_table) AS tables FROM link_profiles GROUP BY ALL
+            SELECT identity AS node, count(DISTINCT source_table) AS tables FROM {source} GROUP BY ALL
         )
         SELECT n.node, CASE
             WHEN n.label <> n.first_label THEN CASE near.r {pick} END
             WHEN s.nodes > 1 OR n.kind IN ('nhs_number', 'upn') THEN CASE left(n.label, 1) {anchor} END
             WHEN coalesce(sp.tables, 0) > 1 THEN 'name_dob'
             ELSE 'unlinked' END AS rule
-        FROM link_nodes n JOIN sizes s USING (first_label) LEFT JOIN near USING (first_label)
+        FROM link_new_nodes n JOIN sizes s USING (first_label) LEFT JOIN near USING (first_label)
         LEFT JOIN spread sp USING (node)
         """
     )
     con.execute(
-        f"CREATE OR REPLACE TABLE link_nodes AS SELECT n.*, r.rule, CASE r.rule {confidence} END AS confidence "
-        "FROM link_nodes n LEFT JOIN link_rule r USING (node) ORDER BY n.node"
+        f"CREATE OR REPLACE TEMP TABLE link_new_nodes AS SELECT n.*, r.rule, CASE r.rule {confidence} END AS "
+        "confidence FROM link_new_nodes n LEFT JOIN link_rule r USING (node) ORDER BY n.node"
     )
 
 
@@ -294,37 +313,144 @@ def erase_links(con: duckdb.DuckDBPyConnection, identities: list[str]) -> int:
         for table, column in (("link_records", "identity"), ("link_profiles", "identity"), ("link_nodes", "node"))
     )
     con.execute("DROP TABLE link_forgotten")
-    # the child's rows of datasets the erasure did not touch went too: the next linkage re-adds all
-    if table_exists(con, "link_inputs"):
-        con.execute("DELETE FROM link_inputs")
+    # the child's rows of datasets the erasure did not touch went too: the next linkage re-adds
+    # all, and links everyone afresh
+    for record in ("link_inputs", "link_basis"):
+        if table_exists(con, record):
+            con.execute(f"DELETE FROM {record}")
     return deleted
 
 
+# the profiles a night added or removed (`link_before` is kept by `_refresh_records`)
+CHANGED_SQL = """
+CREATE OR REPLACE TEMP TABLE link_changed AS
+(FROM link_before EXCEPT FROM link_profiles WHERE list_contains($added, source_table))
+UNION ALL
+(FROM link_profiles WHERE list_contains($added, source_table) EXCEPT FROM link_before)
+"""
+# what they touch: every identifier they carry, and the children those are linked to
+TOUCHED_SQL = """
+CREATE OR REPLACE TEMP TABLE link_seeds AS
+SELECT DISTINCT node FROM (SELECT unnest([identity, nhs_number, upn, person_ref, name_dob]) AS node FROM link_changed)
+WHERE node IS NOT NULL;
+-- the children linked to a seed, and those carrying a seed name key (which links nothing when
+-- it names two children, so they need not be linked to it; the change may make it link them)
+CREATE OR REPLACE TEMP TABLE link_region_labels AS
+SELECT DISTINCT label FROM link_nodes WHERE node IN (
+    SELECT node FROM link_seeds
+    UNION ALL SELECT identity FROM link_profiles WHERE name_dob IN (SELECT node FROM link_seeds)
+);
+"""
+# the profiles of those children, and the new ones
+REGION_SQL = """
+CREATE OR REPLACE TEMP TABLE link_region AS
+FROM link_profiles
+WHERE identity IN (SELECT node FROM link_nodes WHERE label IN (SELECT label FROM link_region_labels))
+   OR identity IN (SELECT identity FROM link_changed)
+"""
+# children outside the region whose name keys a near-match could join to one inside it: they
+# share two of surname, forename and date of birth (every near-match rule keeps two)
+REACH_SQL = """
+SELECT DISTINCT n.label FROM (
+    SELECT p.name_dob FROM link_names r JOIN link_profiles p ON p.date_of_birth = r.dob AND p.surname = r.surname
+    UNION ALL
+    SELECT p.name_dob FROM link_names r JOIN link_profiles p ON p.date_of_birth = r.dob AND p.forename = r.forename
+    UNION ALL
+    SELECT p.name_dob FROM link_names r JOIN link_profiles p ON p.surname = r.surname AND p.forename = r.forename
+) m JOIN link_nodes n ON n.node = m.name_dob
+WHERE n.label NOT IN (SELECT label FROM link_region_labels)
+"""
+
+
+def _relink(con: duckdb.DuckDBPyConnection, source: str, nicknames: Path) -> None:
+    """Link the profiles of `source` into temp `link_new_nodes` (node, kind, label, first
+    label, rule, confidence)."""
+    _nodes_and_edges(con, source)
+    _components(con)
+    con.execute("CREATE OR REPLACE TEMP TABLE link_new_nodes AS SELECT *, label AS first_label FROM link_new_nodes")
+    _fuzzy_edges(con, source, nicknames)
+    _components(con)
+    _rules(con, source)
+
+
+def _relink_touched(con: duckdb.DuckDBPyConnection, added: list[str], nicknames: Path) -> bool:
+    """Relink only the children the profiles added or removed touch (`TOUCHED_SQL`), widened
+    until no near-match reaches a child outside, into temp `link_new_nodes`; temp
+    `link_replaced` holds the nodes whose links they replace. False when no profile changed."""
+    con.execute(CHANGED_SQL, {"added": added})
+    if not scalar(con, "SELECT count(*) FROM link_changed"):
+        return False
+    con.execute(TOUCHED_SQL)
+    while True:
+        con.execute(REGION_SQL)
+        _relink(con, "link_region", nicknames)
+        reached = con.execute(REACH_SQL).fetchall()
+        if not reached:
+            break
+        con.executemany("INSERT INTO link_region_labels VALUES (?)", reached)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE link_replaced AS SELECT node FROM link_nodes "
+        "WHERE label IN (SELECT label FROM link_region_labels) UNION SELECT node FROM link_new_nodes"
+    )
+    return True
+
+
 def link(
-    con: duckdb.DuckDBPyConnection, contracts: list[Contract], key: PseudonymKey, shared: str, home: Path
+    con: duckdb.DuckDBPyConnection,
+    contracts: list[Contract],
+    key: PseudonymKey,
+    shared: str,
+    home: Path,
+    basis: str | None = None,
 ) -> LinkOutcome:
     """Link every child across the typed tables of the personal zone (the connection's main
-    database) and write `child_link` into the attached shared store `shared`."""
+    database) and write `child_link` into the attached shared store `shared`. With `basis` (a
+    digest of the code, reference files and key the links are made under), links kept from
+    the last linkage under the same basis are updated where the night changed them."""
     database = scalar(con, "SELECT current_database()")
-    added = _refresh_records(con, contracts, database)
-    _nodes_and_edges(con)
-    _components(con)
-    con.execute("CREATE OR REPLACE TABLE link_nodes AS SELECT *, label AS first_label FROM link_nodes")
-    _fuzzy_edges(con, reference_file("nicknames.csv", home))
-    _components(con)
-    _rules(con)
-    child_key = hmac_sql("'child:' || substr(label, 2)")
-    person_key = hmac_sql("node")
-    con.execute(
-        f"CREATE OR REPLACE TABLE {shared}.child_link AS "
-        f"SELECT {person_key} AS person_key, {child_key} AS child_key, rule AS link_rule, confidence "
-        "AS link_confidence FROM link_nodes WHERE node IN (SELECT identity FROM link_profiles) ORDER BY person_key",
-        list(reversed(hmac_pads(key))) * 2,
+    made_under = BuiltFrom(con, "link_basis", ["links"])
+    kept = (
+        basis is not None
+        and made_under.same("links", [basis])
+        and table_exists(con, "link_nodes")
+        and table_exists(con, "child_link", shared)
     )
+    made_under.forget("links")  # until this linkage completes: a crash leaves everyone to be linked again
+    added = _refresh_records(con, contracts, database)
+    nicknames = reference_file("nicknames.csv", home)
+    person_key, child_key = hmac_sql("node"), hmac_sql("'child:' || substr(label, 2)")
+    pads = list(reversed(hmac_pads(key)))
+    rows = (
+        f"SELECT {person_key} AS person_key, {child_key} AS child_key, rule AS link_rule, confidence AS link_confidence"
+    )
+    relinked = 0
+    if kept and _relink_touched(con, added, nicknames):
+        con.execute("DELETE FROM link_nodes WHERE node IN (SELECT node FROM link_replaced)")
+        con.execute("INSERT INTO link_nodes BY NAME FROM link_new_nodes")
+        con.execute(
+            f"DELETE FROM {shared}.child_link WHERE person_key IN (SELECT {person_key} FROM link_replaced)", pads
+        )
+        con.execute(
+            f"INSERT INTO {shared}.child_link {rows} FROM link_new_nodes "
+            "WHERE node IN (SELECT identity FROM link_region)",
+            pads * 2,
+        )
+        relinked = scalar(con, "SELECT count(*) FROM link_new_nodes")
+    elif not kept:
+        _relink(con, "link_profiles", nicknames)
+        con.execute("CREATE OR REPLACE TABLE link_nodes AS FROM link_new_nodes ORDER BY node")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {shared}.child_link AS {rows} FROM link_nodes "
+            "WHERE node IN (SELECT identity FROM link_profiles) ORDER BY person_key",
+            pads * 2,
+        )
+        relinked = scalar(con, "SELECT count(*) FROM link_nodes")
+    made_under.record("links")
     rules = dict(con.execute(f"SELECT link_rule, count(*) FROM {shared}.child_link GROUP BY ALL ORDER BY 1").fetchall())
     return LinkOutcome(
         records=scalar(con, "SELECT count(*) FROM link_records WHERE identity IS NOT NULL"),
         children=scalar(con, "SELECT count(DISTINCT label) FROM link_nodes"),
         rules=rules,
         tables_added=added,
+        relinked=relinked,
     )
