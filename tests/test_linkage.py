@@ -122,17 +122,39 @@ NIGHTS = {
 }
 
 
-def test_a_night_relinks_only_the_children_it_touches_and_ends_as_linking_everyone(tmp_path: Path) -> None:
+# Two children share a name key (so it links no one) and differ in sex; the police know a third
+# record by it alone, and a near-match of it. A night then brings someone else under the
+# police reference of the name-key record: relinking that child must judge the name key over
+# every record carrying it, as linking everyone does (found by review)
+SHARED_KEY = [
+    ("health", 1, "Tom", "Smith", "2015-03-04", "M", "NR1 1AA", "9000000001", "a"),
+    ("health", 2, "Tom", "Smith", "2015-03-04", "F", "NR1 1AA", "9000000002", "b"),
+    ("police", 1, "Tom", "Smith", "2015-03-04", "M", "NR1 1AA", "R1", "?"),
+    ("police", 2, "Thomas", "Smith", "2015-03-04", "M", "NR1 1AA", "R4", "?"),
+    ("police", 3, "Zed", "Other", "2001-01-01", "M", "NR9 9ZZ", "R1", "zed"),
+]
+SHARED_KEY_NIGHTS = {
+    "first": {("health", 1), ("health", 2), ("police", 1), ("police", 2)},
+    "someone else under a police reference already known": {("police", 3)},
+}
+
+
+@pytest.mark.parametrize(
+    ("records", "nights"), [(RECORDS, NIGHTS), (SHARED_KEY, SHARED_KEY_NIGHTS)], ids=["records", "shared name key"]
+)
+def test_a_night_relinks_only_the_children_it_touches_and_ends_as_linking_everyone(
+    tmp_path: Path, records: list[tuple], nights: dict[str, set[tuple[str, int]]]
+) -> None:
     """Each night relinks the children its added or removed records touch, directly, through
     a name key they share (which may start or stop linking) or through a near-match, and keeps
     the rest; the links then are exactly those of linking everyone from scratch."""
     night, scratch = _zone(tmp_path / "nightly"), _zone(tmp_path / "scratch")
     held: set[tuple[str, int]] = set()
-    for step, (name, change) in enumerate(NIGHTS.items()):
+    for step, (name, change) in enumerate(nights.items()):
         held = (held | {(t, r) for t, r in change if r > 0}) - {(t, -r) for t, r in change if r < 0}
-        records = [r for r in RECORDS if (r[0], r[1]) in held]
-        _deliver(night, records)
-        _deliver(scratch, records)
+        delivered = [r for r in records if (r[0], r[1]) in held]
+        _deliver(night, delivered)
+        _deliver(scratch, delivered)
         nightly = link(night, [HEALTH, POLICE], KEY, "shared", tmp_path, basis="b")
         full = link(scratch, [HEALTH, POLICE], KEY, "shared", tmp_path)
         assert _links(night) == _links(scratch), name

@@ -198,28 +198,31 @@ def _components(con: duckdb.DuckDBPyConnection) -> None:
     con.unregister("link_component_ids")
 
 
-def _fuzzy_edges(con: duckdb.DuckDBPyConnection, source: str, nicknames: Path) -> None:
-    """Edges between name keys of `source` that differ only as recording does, among groups
-    that do not carry conflicting NHS numbers or UPNs; their names stay in temp `link_names`."""
+def _fuzzy_edges(con: duckdb.DuckDBPyConnection, nicknames: Path) -> None:
+    """Edges between the name keys of `link_new_nodes` that differ only as recording does,
+    among groups that do not carry conflicting NHS numbers or UPNs; their names stay in temp
+    `link_names`. A name key's sex and districts are those of every profile carrying it,
+    whether or not that profile is being linked now (a name key two children share links
+    neither of them, yet their records still say it names a boy and a girl)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE link_nicknames AS SELECT {folded_name_sql('name')} AS a, "
         f"{folded_name_sql('nickname')} AS b "
         f"FROM read_csv({literal(str(nicknames))}, header = true, all_varchar = true)"
     )
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE link_names AS
         WITH groups AS (
             SELECT n.label, min(r.nhs_number) AS nhs, max(r.nhs_number) AS nhs_hi, min(r.upn) AS upn,
                    max(r.upn) AS upn_hi
-            FROM {source} r JOIN link_new_nodes n ON n.node = r.identity GROUP BY n.label
+            FROM link_profiles r JOIN link_new_nodes n ON n.node = r.identity GROUP BY n.label
         )
         SELECT r.name_dob AS node, any_value(r.surname) AS surname, any_value(r.forename) AS forename,
                any_value(r.date_of_birth) AS dob, min(r.sex) AS sex, max(r.sex) AS sex_hi,
                list(DISTINCT r.postcode_district) FILTER (WHERE r.postcode_district IS NOT NULL) AS districts,
                any_value(g.nhs) AS nhs, any_value(g.nhs_hi) AS nhs_hi, any_value(g.upn) AS upn,
                any_value(g.upn_hi) AS upn_hi, any_value(n.label) AS label
-        FROM {source} r JOIN link_new_nodes n ON n.node = r.name_dob JOIN groups g ON g.label = n.label
+        FROM link_profiles r JOIN link_new_nodes n ON n.node = r.name_dob JOIN groups g ON g.label = n.label
         WHERE r.name_dob IS NOT NULL GROUP BY r.name_dob
         """
     )
@@ -368,7 +371,7 @@ def _relink(con: duckdb.DuckDBPyConnection, source: str, nicknames: Path) -> Non
     _nodes_and_edges(con, source)
     _components(con)
     con.execute("CREATE OR REPLACE TEMP TABLE link_new_nodes AS SELECT *, label AS first_label FROM link_new_nodes")
-    _fuzzy_edges(con, source, nicknames)
+    _fuzzy_edges(con, nicknames)
     _components(con)
     _rules(con, source)
 
