@@ -16,6 +16,7 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 
+from sihub.core.db import schema_first
 from sihub.privacy.disclosure import Policy, protect
 from sihub.privacy.tiers import Tier, load_policy, load_tiers
 from tests.sdc_attack import attack
@@ -292,7 +293,6 @@ def test_a_seeded_tier_kept_from_last_time_matches_scratch_after_the_home_policy
 ) -> None:
     """A second tier starts from what the home tier hides: when the home tier's policy changes
     and no metric's cells do, the second tier must end as a protection from scratch would."""
-    from sihub.core.db import schema_first
 
     shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
     first, second = load_tiers()[:2]
@@ -323,3 +323,22 @@ def test_only_what_the_next_protection_reuses_stays_in_the_shared_store(first_ru
         ).fetchall()
     schemas = sorted({t.schema for t in TIERS})
     assert stored == [(s, name) for s in schemas for name in ("sdc_basis", "sdc_cells")]
+
+
+def test_working_tables_an_earlier_version_stored_are_dropped(first_run, home: Path, tmp_path: Path) -> None:
+    """A store written before the working tables became temporary holds them in each tier's
+    schema; the next protection drops them there."""
+    shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
+    working = "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('sdc_members', 'sdc_headline')"
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        for tier in TIERS:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {tier.schema}")
+            for table in ("sdc_members", "sdc_headline"):
+                con.execute(f"CREATE TABLE {tier.schema}.{table} AS SELECT 1 AS cell_id")
+        assert con.execute(working).fetchone()[0] == 2 * len(TIERS)
+        for tier in TIERS:
+            with schema_first(con, tier.schema):
+                protect(con, tier.policy)
+        con.execute("DROP TABLE IF EXISTS temp.sdc_members")
+        con.execute("DROP TABLE IF EXISTS temp.sdc_headline")
+        assert con.execute(working).fetchone()[0] == 0
