@@ -17,7 +17,7 @@ import yaml
 from openpyxl import load_workbook
 
 from sihub.core.db import schema_first
-from sihub.privacy.disclosure import Policy, protect
+from sihub.privacy.disclosure import ROUND_SQL, UNION_SQL, Policy, protect
 from sihub.privacy.tiers import Tier, load_policy, load_tiers
 from tests.sdc_attack import attack
 
@@ -250,6 +250,25 @@ def test_nhs_policy_suppresses_to_7_and_rounds_the_rest_to_5(first_run, home: Pa
     assert shown.loc[shown["truth"].between(1, 7), "numerator"].isna().all()
     counted = kept[kept["denominator_type"] == "count"]
     assert (counted["denominator"] % 5 == 0).all()
+
+
+@by_tier
+def test_settling_from_what_changed_leaves_no_relation_a_full_judgement_would_change(
+    first_run, home: Path, tmp_path: Path, tier: Tier
+) -> None:
+    """Settling judges only the relations whose cells changed since they were last judged;
+    judging every relation once more, with every counterpart, must then hide nothing further,
+    after the audit's repairs and the county headlines changed cells between the settlings."""
+    shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
+    hidden = "SELECT count(*) FROM sdc_cells WHERE suppressed"
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        protection = protect(con, tier.policy)
+        assert protection.secondary > 0 and protection.audits > 0
+        before = con.execute(hidden).fetchone()[0]
+        con.execute("CREATE OR REPLACE TEMP TABLE sdc_changed AS SELECT cell_id FROM sdc_cells")
+        con.execute(ROUND_SQL.format(t=tier.policy.threshold))
+        con.execute(UNION_SQL.format(among=""))
+        assert con.execute(hidden).fetchone()[0] == before
 
 
 def test_protection_after_a_change_equals_protection_from_scratch(first_run, home: Path, tmp_path: Path) -> None:

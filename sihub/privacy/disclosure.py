@@ -66,6 +66,7 @@ CELLS_SQL = """
 CREATE OR REPLACE TABLE sdc_cells AS
 SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, geography_code, breakdown) AS cell_id,
        *, {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed, false AS settled,
+       false AS judged,
        CASE WHEN period_type = 'month' THEN dense_rank() OVER (ORDER BY metric_id, measure, end_month) END AS grp
 FROM (
     SELECT metric_id, 'numerator' AS measure, period_type, start_month, end_month, geography_code, breakdown,
@@ -104,10 +105,13 @@ WITH c AS (
     FROM c t JOIN c p ON p.breakdown <> 'all' AND p.metric_id = t.metric_id AND p.measure = t.measure
      AND p.end_month = t.end_month AND p.geography_code = t.geography_code
     WHERE t.breakdown = 'all'
+), named AS (
+    SELECT eq_id, total AS cell_id, 'total' AS role FROM groups GROUP BY ALL
+    UNION ALL
+    SELECT eq_id, part, 'part' FROM groups
 )
-SELECT eq_id, total AS cell_id, 'total' AS role FROM groups GROUP BY ALL
-UNION ALL
-SELECT eq_id, part, 'part' FROM groups
+-- numbered, for the grouping every settling round does
+SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, role = 'total' AS is_total FROM named
 """
 
 # tables of one protection only, made temporary: left in the shared store, every night's leak
@@ -129,23 +133,24 @@ WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND k.metric
 
 ROUND_SQL = """
 WITH m AS (
-    SELECT s.eq_id, s.role, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
+    SELECT s.eq_id, s.is_total, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
            c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {t}) AS protect
     FROM sdc_members s JOIN sdc_cells c USING (cell_id)
+    WHERE s.eq_id IN (SELECT eq_id FROM sdc_members JOIN sdc_changed USING (cell_id))
 ), eq AS (
     SELECT eq_id,
            count(*) FILTER (WHERE unknown) AS unknowns,
            count(*) FILTER (WHERE protect) AS protected,
-           bool_or(unknown AND role = 'total') AS total_unknown,
-           coalesce(sum(value) FILTER (WHERE unknown AND role = 'part'), 0) AS unknown_parts
+           bool_or(unknown AND is_total) AS total_unknown,
+           coalesce(sum(value) FILTER (WHERE unknown AND NOT is_total), 0) AS unknown_parts
     FROM m GROUP BY eq_id
 ), bad AS (
     SELECT eq_id FROM eq
     WHERE protected > 0 AND (unknowns = 1 OR (NOT total_unknown AND unknown_parts <= {t}))
 ), pick AS (
     SELECT b.eq_id, coalesce(
-        arg_min(m.cell_id, m.value * 1e12 + m.cell_id) FILTER (WHERE m.role = 'part' AND NOT m.unknown AND m.value > 0),
-        any_value(m.cell_id) FILTER (WHERE m.role = 'total' AND NOT m.unknown)
+        arg_min(m.cell_id, m.value * 1e12 + m.cell_id) FILTER (WHERE NOT m.is_total AND NOT m.unknown AND m.value > 0),
+        any_value(m.cell_id) FILTER (WHERE m.is_total AND NOT m.unknown)
     ) AS cell_id
     FROM bad b JOIN m USING (eq_id) GROUP BY b.eq_id
 )
@@ -153,14 +158,31 @@ UPDATE sdc_cells SET suppressed = true WHERE cell_id IN (SELECT cell_id FROM pic
 """
 
 # a rate needs both counts: a cell hidden in one measure is hidden in the other
+# (`sdc_pairs` holds each count cell's counterpart in the other measure, both ways round)
+PAIRS_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_pairs AS
+SELECT a.cell_id, b.cell_id AS other
+FROM sdc_cells a JOIN sdc_cells b USING (metric_id, period_type, end_month, geography_code, breakdown)
+WHERE a.measure <> b.measure
+"""
 UNION_SQL = """
 UPDATE sdc_cells SET suppressed = true
-FROM sdc_cells o
-WHERE o.suppressed AND NOT sdc_cells.suppressed AND o.metric_id = sdc_cells.metric_id
-  AND o.measure <> sdc_cells.measure AND o.period_type = sdc_cells.period_type
-  AND o.end_month = sdc_cells.end_month AND o.geography_code = sdc_cells.geography_code
-  AND o.breakdown = sdc_cells.breakdown
+WHERE NOT suppressed AND cell_id IN (
+    SELECT p.other FROM sdc_pairs p JOIN sdc_cells o USING (cell_id) WHERE o.suppressed {among}
+)
 """
+
+# Settling works from what changed: a relation's verdict and pick read its own members alone,
+# so one none of whose members changed since it was last judged stands as it was judged.
+# `judged` is each cell's unknown state as last judged (false when a protection starts, so the
+# first round judges every unknown cell), `sdc_changed` the cells that since became or stopped
+# being unknown.
+CHANGED_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_changed AS SELECT cell_id FROM sdc_cells WHERE (suppressed OR hidden) <> judged;
+UPDATE sdc_cells SET judged = NOT judged WHERE cell_id IN (FROM sdc_changed);
+"""
+# within settling: the counterparts of the changed cells and of those the round hid since
+UNION_CHANGED = "AND (NOT o.judged OR o.cell_id IN (FROM sdc_changed))"
 
 
 # what may be published: no hidden cell, no suppressed count, rates from the counts shown
@@ -212,17 +234,18 @@ GROUP_COUNTS_SQL = "SELECT grp, count(*) FILTER (WHERE suppressed) FROM sdc_cell
 
 
 def _settle(con: duckdb.DuckDBPyConnection, t: int) -> int:
-    """Relation-by-relation rounds until nothing changes; returns the rounds."""
-    rounds, before, hidden = 0, -1, 0
-    while hidden != before:
+    """Relation-by-relation rounds, each judging the relations whose cells changed since they
+    were last judged, until none did; returns the rounds that hid anything or found it hidden."""
+    rounds = 0
+    while True:
+        con.execute(CHANGED_SQL)
+        if not scalar(con, "SELECT count(*) FROM sdc_changed"):
+            return rounds
         rounds += 1
         if rounds > MAX_ROUNDS:
             raise RuntimeError(f"secondary suppression did not settle in {MAX_ROUNDS} rounds")
-        before = hidden
         con.execute(ROUND_SQL.format(t=t))
-        con.execute(UNION_SQL)
-        hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
-    return rounds
+        con.execute(UNION_SQL.format(among=UNION_CHANGED))
 
 
 def _keep_last_pattern(con: duckdb.DuckDBPyConnection, basis: str | None) -> bool:
@@ -322,7 +345,7 @@ def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int,
     audited: dict[int, tuple[float, float]] = {}  # the bounds each month was last audited against
     for _ in range(MAX_ROUNDS):
         con.execute(PERIODS_SQL)
-        con.execute(UNION_SQL)
+        con.execute(UNION_SQL.format(among=""))
         step = headline_periods.audit_series(con, t, memo)
         if step.hidden:
             rounds += _settle(con, t)
@@ -377,6 +400,7 @@ def protect(
     if seed:
         con.execute(SEED_SQL.format(seed=quote(seed)))
     con.execute(MEMBERS_SQL)
+    con.execute(PAIRS_SQL)
     rounds = _settle(con, t)
     counts = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
     groups = sorted(
@@ -391,7 +415,7 @@ def protect(
     rounds += more_rounds + headline_rounds
     audits += headline_audits
     con.execute(PERIODS_SQL)
-    con.execute(UNION_SQL)
+    con.execute(UNION_SQL.format(among=""))
     con.execute("INSERT INTO sdc_cells FROM sdc_kept")  # after PERIODS_SQL, which knows only this run's headlines
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
     con.execute(

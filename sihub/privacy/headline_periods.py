@@ -67,9 +67,9 @@ WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.breakdown = '
 ROOM_SQL = """
 WITH parts AS (
     SELECT m.eq_id, coalesce(sum(c.value) FILTER (WHERE c.suppressed OR c.hidden), 0) AS room
-    FROM sdc_members m JOIN sdc_cells c USING (cell_id) WHERE m.role = 'part' GROUP BY m.eq_id
+    FROM sdc_members m JOIN sdc_cells c USING (cell_id) WHERE NOT m.is_total GROUP BY m.eq_id
 )
-SELECT t.cell_id, min(p.room) FROM parts p JOIN sdc_members t ON t.eq_id = p.eq_id AND t.role = 'total'
+SELECT t.cell_id, min(p.room) FROM parts p JOIN sdc_members t ON t.eq_id = p.eq_id AND t.is_total
 WHERE t.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.cell_id
 """
 

@@ -37,7 +37,7 @@ def _relations(con: duckdb.DuckDBPyConnection, groups: list[int]) -> dict[str, n
             SELECT DISTINCT m.eq_id FROM sdc_members m JOIN sdc_cells c USING (cell_id)
             WHERE {UNKNOWN} AND c.grp IN (SELECT grp FROM sdc_audit_groups)
         )
-        SELECT m.eq_id, m.cell_id, c.grp, CASE m.role WHEN 'total' THEN -1.0 ELSE 1.0 END AS coef,
+        SELECT m.eq_id, m.cell_id, c.grp, CASE WHEN m.is_total THEN -1.0 ELSE 1.0 END AS coef,
                CAST(c.value AS DOUBLE) AS value, {UNKNOWN} AS unknown
         FROM sdc_members m JOIN touched USING (eq_id) JOIN sdc_cells c USING (cell_id)
         ORDER BY c.grp, m.eq_id
@@ -67,19 +67,34 @@ def _solver(a: csc_matrix, rhs: np.ndarray, bounds: Bounds | None = None) -> hig
     """A HiGHS model of a @ x = rhs with x within bounds (x >= 0 unless given) and no
     objective yet; kept across the solves of one month, so each starts from the last one's basis."""
     n = a.shape[1]
-    lower, upper = bounds if bounds is not None else (np.zeros(n), np.full(n, np.inf))
+    lower, upper = _with_defaults(n, bounds)
     model = highspy.HighsLp()
     model.num_col_, model.num_row_ = n, a.shape[0]
-    model.col_cost_, model.col_lower_ = np.zeros(n), np.asarray(lower, dtype=float)
-    model.col_upper_ = np.where(np.isinf(upper), highspy.kHighsInf, upper)
+    model.col_cost_, model.col_lower_, model.col_upper_ = np.zeros(n), lower, _highs(upper)
     model.row_lower_ = model.row_upper_ = rhs
     model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = a.indptr, a.indices, a.data
     _quiet()
     solver = highspy.Highs()
     solver.setOptionValue("output_flag", False)
+    solver.setOptionValue("presolve", "off")
+    solver.setOptionValue("simplex_strategy", 4)
     solver.passModel(model)
     return solver
+
+
+def _with_defaults(n: int, bounds: Bounds | None) -> Bounds:
+    lower, upper = bounds if bounds is not None else (np.zeros(n), np.full(n, np.inf))
+    return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+
+
+def _highs(upper: np.ndarray) -> np.ndarray:
+    return np.where(np.isinf(upper), highspy.kHighsInf, upper)
+
+
+# mixed sweeps, each one LP, run while each still opens a range (the signs only choose which
+# feasible points are seen, never the result; fixed, so a run can be repeated exactly)
+SWEEP_SEED = 0
 
 
 def pinned(
@@ -96,17 +111,23 @@ def pinned(
     Each candidate's range could take two LPs (least and greatest value), but every feasible
     point seen bounds every range from inside at once: the true values are one, each LP's
     optimum another. A candidate already seen to vary by more than the threshold is safe
-    without its own LPs; two opening sweeps (all candidates pushed down, then up) settle most."""
+    without its own LPs. Two opening sweeps (all candidates pushed down, then up) settle many;
+    but where candidates share a shown total, pushing all one way moves none, so sweeps with
+    mixed signs follow (some pushed up, others down), each capping the candidates just beyond
+    anything seen so that none runs away unbounded. A cap only narrows what is feasible, so
+    every point a sweep finds is one a reader could hold. Only the candidates still narrow
+    after the sweeps get LPs of their own."""
     n = a.shape[1]
     if not len(candidates):
         return np.array([], dtype=int)
     low_seen, high_seen = np.full(n, np.inf), np.full(n, -np.inf)
     if np.allclose(a @ truth, rhs):
         low_seen, high_seen = truth.copy(), truth.copy()
-    solver = _solver(a, rhs, bounds)
+    lower, upper = _with_defaults(n, bounds)
+    solver = _solver(a, rhs, (lower, upper))
 
-    def optimum(columns: np.ndarray, sense: highspy.ObjSense) -> bool:
-        solver.changeColsCost(len(columns), columns, np.ones(len(columns)))
+    def optimum(columns: np.ndarray, sense: highspy.ObjSense, weights: np.ndarray | None = None) -> bool:
+        solver.changeColsCost(len(columns), columns, np.ones(len(columns)) if weights is None else weights)
         solver.changeObjectiveSense(sense)
         solver.run()
         optimal = solver.getModelStatus() == highspy.HighsModelStatus.kOptimal  # else unbounded above
@@ -117,21 +138,34 @@ def pinned(
         solver.changeColsCost(len(columns), columns, np.zeros(len(columns)))
         return optimal
 
-    def open_range(j: int) -> bool:
-        return high_seen[j] - low_seen[j] > threshold + 1e-9  # LP optima are exact to about 1e-9
+    def narrow(columns: np.ndarray) -> np.ndarray:
+        return columns[high_seen[columns] - low_seen[columns] <= threshold + 1e-9]  # LP optima exact to ~1e-9
+
+    def mixed_sweep(columns: np.ndarray, weights: np.ndarray) -> None:
+        capped = np.minimum(upper[columns], high_seen[columns] + threshold + 1)  # every point seen stays feasible
+        solver.changeColsBounds(len(columns), columns, lower[columns], capped)
+        optimum(columns, highspy.ObjSense.kMaximize, weights)
+        solver.changeColsBounds(len(columns), columns, lower[columns], _highs(upper[columns]))
 
     candidates = candidates.astype(np.int32)
     optimum(candidates, highspy.ObjSense.kMinimize)
     optimum(candidates, highspy.ObjSense.kMaximize)
+    signs = np.random.default_rng(SWEEP_SEED)
+    left = narrow(candidates)
+    while len(left) > 1:
+        mixed_sweep(left, signs.choice([-1.0, 1.0], size=len(left)))
+        still = narrow(left)
+        if len(still) == len(left):
+            break
+        left = still
     found = []
-    for j in candidates:
-        if open_range(j):
-            continue
+    for j in left:
         column = np.array([j], dtype=np.int32)
-        optimum(column, highspy.ObjSense.kMinimize)
-        if open_range(j):
-            continue
-        if optimum(column, highspy.ObjSense.kMaximize) and not open_range(j):
+        if low_seen[j] > lower[j]:  # else it is seen at its least already
+            optimum(column, highspy.ObjSense.kMinimize)
+            if narrow(column).size == 0:
+                continue
+        if optimum(column, highspy.ObjSense.kMaximize) and narrow(column).size:
             found.append(j)
     return np.array(found, dtype=int)
 
