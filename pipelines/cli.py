@@ -545,8 +545,12 @@ def contracts_check() -> None:
     no agreement names (dormant: the refresh does not run them)."""
     from governance.agreements import in_use, load_register
     from sihub.core.contracts import check_contracts
+    from sihub.validation.data_docs import expectation_errors
 
     contracts, errors = check_contracts()
+    for contract in contracts:  # their raw Great Expectations expectations, made by GX itself
+        path = project().contracts / contract.partner / f"{contract.dataset}.yaml"
+        errors += [f"{path}: {error}" for error in expectation_errors(contract)]
     for error in errors:
         console.print(f"[red]error[/]: {error}", highlight=False)
     if errors:

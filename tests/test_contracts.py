@@ -1,6 +1,7 @@
 """Data contracts: the repository's load, and broken ones are reported by file and field."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from sihub.core.contracts import Contract, ContractError, check_contracts, load_
 from sihub.core.paths import project
 from sihub.synthetic.catalogue import CATALOGUE
 
+REPO = Path(__file__).resolve().parents[1]
+SIHUB = str(Path(sys.executable).parent / "sihub")
 GOOD = """
 partner: police
 dataset: sightings
@@ -86,6 +89,62 @@ def test_errors_name_the_file_and_the_field(tmp_path: Path, broken: str, field: 
     assert contracts == []
     assert errors and all(e.startswith(f"{path}: ") for e in errors)
     assert any(f": {field}" in e for e in errors), errors
+
+
+EXPECTING = (
+    GOOD
+    + """expectations:
+  - type: TYPE
+    kwargs: KWARGS
+"""
+)
+
+
+def expecting(type_: str, kwargs: str) -> str:
+    return EXPECTING.replace("TYPE", type_).replace("KWARGS", kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    ["{column: reff}", "{column_A: ref, column_B: seen_at}", "{column_list: [ref, seen_at]}"],
+)
+def test_an_expectation_naming_a_column_the_contract_lacks_is_refused(tmp_path: Path, kwargs: str) -> None:
+    """Caught when the contract is read, not at night when the first rows reach the expectation."""
+    path = write(tmp_path, expecting("expect_column_values_to_not_be_null", kwargs))
+    _, errors = check_contracts(tmp_path)
+    assert len(errors) == 1 and errors[0].startswith(f"{path}: ")
+    assert "unknown column" in errors[0] and ("reff" in errors[0] or "seen_at" in errors[0])
+
+
+def test_an_expectation_over_a_list_of_the_contracts_columns_loads(tmp_path: Path) -> None:
+    path = write(tmp_path, expecting("expect_compound_columns_to_be_unique", "{column_list: [ref, nhs]}"))
+    assert load_contract(path).expectations[0].columns() == ["ref", "nhs"]
+
+
+@pytest.mark.parametrize(
+    ("type_", "kwargs", "named"),
+    [
+        ("expect_column_values_to_not_be_nul", "{column: ref}", "no expectation"),  # misspelt
+        ("expect_column_values_to_not_be_null", "{column: ref, mostly: 3}", "mostly"),  # out of range
+        ("expect_column_values_to_not_be_null", "{column: ref, mosty: 0.9}", "mosty"),  # no such argument
+        ("expect_column_pair_values_a_to_be_greater_than_b", "{column_A: seen_on}", "column_B"),  # one missing
+    ],
+)
+def test_contracts_check_names_an_expectation_great_expectations_would_refuse(
+    tmp_path: Path, type_: str, kwargs: str, named: str
+) -> None:
+    """`sihub contracts check` asks Great Expectations itself whether each raw expectation can
+    be made; the error names the file, the expectation and what is wrong, and exits 1."""
+    own = tmp_path / "project"
+    for part in ("data_contracts", "sql", "reference", "governance"):
+        shutil.copytree(REPO / part, own / part, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    path = write(own / "data_contracts", expecting(type_, kwargs))
+    env = {**os.environ, "SIHUB_PROJECT": str(own), "COLUMNS": "200"}
+    result = subprocess.run([SIHUB, "contracts", "check"], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 1, result.stderr
+    errors = " ".join(result.stderr.split()).split("error: ")[1:]  # the terminal may wrap a line
+    assert errors and all(e.startswith(f"{path}: expectations[0] ({type_}): ") for e in errors), errors
+    assert any(named in e for e in errors)
 
 
 def test_file_must_sit_at_partner_and_dataset(tmp_path: Path) -> None:

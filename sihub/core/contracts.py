@@ -210,6 +210,12 @@ class RawExpectation(Strict):
     kwargs: dict = Field(default_factory=dict)
     severity: Severity = "warn"
 
+    def columns(self) -> list[str]:
+        """The contract columns it reads: the values of its `column...` arguments (`column`,
+        `column_A`, `column_B`, or a `column_list`)."""
+        named = [v for k, v in self.kwargs.items() if k.startswith("column")]
+        return [str(c) for v in named for c in (v if isinstance(v, list) else [v])]
+
 
 class Contract(Strict):
     """A partner dataset's contract."""
@@ -275,9 +281,10 @@ class Contract(Strict):
     def _names_exist(self) -> Contract:
         named = [*self.unique_key, *(c for r in self.rules for c in (r.column, r.other))]
         named += [self.opt_out_column] if self.opt_out_column else []
+        named += [c for e in self.expectations for c in e.columns()]
         unknown = sorted({n for n in named if n not in self.columns})
         if unknown:
-            raise ValueError(f"key or rules name unknown column(s): {', '.join(unknown)}")
+            raise ValueError(f"key, rules or expectations name unknown column(s): {', '.join(unknown)}")
         for name, column in self.columns.items():
             bad = sorted(set(column.severity) - set(ROW_RULE_KINDS))
             if bad:

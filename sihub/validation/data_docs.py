@@ -104,6 +104,21 @@ def _raw_expectation(raw: RawExpectation):
     return cls(**raw.kwargs)
 
 
+def expectation_errors(contract: Contract) -> list[str]:
+    """What Great Expectations would refuse in each of the contract's raw expectations (an
+    unknown type, or arguments it rejects), one line each naming the expectation: found by
+    `sihub contracts check` rather than on the first night with rows."""
+    errors = []
+    for i, raw in enumerate(contract.expectations):
+        try:
+            _raw_expectation(raw)
+        except ValueError as err:  # GX's arguments are pydantic models: ValidationError is a ValueError
+            found = getattr(err, "errors", None)
+            reasons = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in found()] if found else [str(err)]
+            errors += [f"expectations[{i}] ({raw.type}): {reason}" for reason in reasons]
+    return errors
+
+
 def _is_row_wise(expectation) -> bool:
     """A map expectation judges each row (or value) alone: its counts add up across batches."""
     e = _gx().expectations.expectation

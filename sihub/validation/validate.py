@@ -102,7 +102,7 @@ def _raw_expectations(con: duckdb.DuckDBPyConnection, contract: Contract, new: l
     """The contract's own GX expectations over the rows of this run's files, streamed."""
     if not contract.expectations:
         return []
-    columns = sorted({c for e in contract.expectations for k, c in e.kwargs.items() if k.startswith("column")})
+    columns = sorted({c for e in contract.expectations for c in e.columns()})
     new_rows = con.sql(  # a relation streams in batches; an executed query would be copied whole
         f"SELECT {', '.join(map(quote, columns)) or '1'} FROM {quote(contract.table)} "
         "WHERE list_contains($new, _source_sha256)",
