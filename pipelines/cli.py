@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from sihub.core.paths import HubPaths, project
+
+if TYPE_CHECKING:
+    from sihub.privacy.tiers import Tier
 
 app = typer.Typer(
     help="Safeguarding Intelligence Hub: land, validate, govern, link and publish the "
@@ -395,16 +398,17 @@ def rollback(
 
     paths = HubPaths.from_env()
     published = paths.published
-    _, *others = load_tiers()
+    home, *others = load_tiers()
     try:
-        with _locked(paths, "sihub rollback"):
+        with _locked(paths, "sihub rollback"), _anchored(paths, "sihub rollback"):
             name = roll_back(published, to)
+            _audit_rollback(paths, home, name)
             run = name.rsplit("-", 1)[-1]
             for tier in others:
                 folder = tier.published(published)
                 same_run = [s.name for s in snapshots(folder) if s.name.endswith(f"-{run}")]
                 if same_run:
-                    roll_back(folder, same_run[-1])
+                    _audit_rollback(paths, tier, roll_back(folder, same_run[-1]))
                 else:
                     console.print(f"[yellow]note[/]: the {tier.name} tier has no snapshot of run {run}; left as it is")
     except SnapshotError as err:
@@ -533,6 +537,26 @@ def _subject_access(paths: HubPaths, contracts: list, person, erase: bool, revie
                 whole = found.total == everything  # a reviewed part: the person's other records stay
                 counts = erase_records(personal, shared, contracts, found, load_key(paths.home), entry.seq, whole)
         console.print(f"Erased {sum(counts.values())} row(s); the erasure register keeps them out of every rebuild.")
+
+
+def _audit_rollback(paths: HubPaths, tier: Tier, snapshot: str) -> None:
+    """A snapshot made current again is disclosed afresh to the tier's audience: on record as a
+    publication is, with the rows of its tables (from the snapshot's own run summary)."""
+    import json
+
+    from governance import audit
+    from sihub.core.snapshots import SNAPSHOTS
+
+    summary = tier.published(paths.published) / SNAPSHOTS / snapshot / "run_summary.json"
+    rows = sum(json.loads(summary.read_text(encoding="utf-8"))["outputs"].values())
+    audit.record(
+        paths.home,
+        "disclosure",
+        f"sihub rollback: an earlier publication made current again, {tier.name} tier ({tier.marking})",
+        f"snapshot {snapshot}: the aggregate tables it published",
+        rows,
+        recipient=tier.audience,
+    )
 
 
 contracts_app = typer.Typer(help="Work with the data contracts in data_contracts/.", no_args_is_help=True)

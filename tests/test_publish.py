@@ -4,6 +4,7 @@ that never stops reading, rollback, and a snapshot that fails its checks never g
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,12 +17,15 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from governance import audit
 from sihub.core.snapshots import SnapshotError, current, rollback, snapshots
 from sihub.metrics.catalogue import load_catalogue
 from sihub.privacy.disclosure import DisclosureError
+from sihub.privacy.tiers import load_tiers
 from sihub.publishing.publish import publish
 
 REPO = Path(__file__).parents[1]
+SIHUB = str(Path(sys.executable).parent / "sihub")
 ARROW = {
     "VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"),
@@ -120,6 +124,29 @@ def test_rollback_makes_the_previous_snapshot_current(copy: Path) -> None:
     assert live_run() == "run-1"
     with pytest.raises(SnapshotError, match="no snapshot 'nope'"):
         rollback(published, to="nope")
+
+
+def test_a_rollback_is_on_the_audit_log_for_every_tier_it_takes_back(copy: Path) -> None:
+    """Making an earlier publication current again discloses it afresh to each tier's audience:
+    one audit entry per tier, naming the snapshot and counting its rows, the chain intact."""
+    tiers = load_tiers()
+    for run in ("aaaa0000", "bbbb1111"):
+        for tier in tiers:
+            publish(
+                copy / "warehouse" / "shared.duckdb", copy / "published", load_catalogue(), _summary(run), tier=tier
+            )
+    env = {**os.environ, "SIHUB_HOME": str(copy)}
+    result = subprocess.run([SIHUB, "rollback"], capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    logged = [e for e in audit.entries(copy) if "rollback" in e.why]
+    assert sorted(e.recipient for e in logged) == sorted(t.audience for t in tiers)
+    for tier in tiers:
+        (entry,) = [e for e in logged if e.recipient == tier.audience]
+        live = Path(os.path.realpath(tier.published(copy / "published") / "parquet"))
+        assert live.parent.name.endswith("aaaa0000") and live.parent.name in entry.what
+        assert entry.action == "disclosure" and tier.marking in entry.why
+        assert entry.how_many == sum(pq.ParquetFile(f).metadata.num_rows for f in live.glob("*.parquet"))
+    assert audit.verify(copy) is None
 
 
 def test_a_snapshot_showing_a_small_count_is_never_published(copy: Path) -> None:
