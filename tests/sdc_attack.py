@@ -176,7 +176,8 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
         ignore_index=True,
     )
     in_lp = pd.concat([months, longer[longer["cell"].isin(tied_pairs["cell"])]], ignore_index=True)
-    out = in_lp.join(_ranges(in_lp, districts, tied, threshold).set_index("cell"), on="cell")
+    known = pd.concat([tied, _same_counts(months)], ignore_index=True)
+    out = in_lp.join(_ranges(in_lp, districts, known, threshold).set_index("cell"), on="cell")
     months_out = out[out["period_type"] == "month"].set_index("cell")[["lower", "upper"]]
     hidden = pairs[pairs["unknown"]].join(months_out, on="month_cell")
     hidden["lower"] = hidden["lower"].fillna(hidden["month_shown"])
@@ -185,6 +186,36 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
     out = pd.concat([out, sums], ignore_index=True)
     out = out[out["unknown"]]
     return out[[*KEY, "period_type", "true", "hidden", "lower", "upper"]].reset_index(drop=True)
+
+
+def _same_counts(months: pd.DataFrame) -> pd.DataFrame:
+    """(relation, cell, coefficient) rows saying a month cell of one metric is the same count as
+    the cell of another: the attacker reads the definitions (one metric's denominator is another's
+    numerator, two metrics count the same deaths). Here two series (metric and measure) that are
+    equal in every cell they share, and not all zero, stand for such a definition."""
+    key = ["period_id", "geography_code", "breakdown"]
+    s = months[[*key, "metric_id", "measure", "cell", "true"]].assign(
+        series=lambda d: d["metric_id"] + "|" + d["measure"]
+    )
+    pairs = s.merge(s, on=key, suffixes=("_a", "_b"))
+    pairs = pairs[pairs["series_a"] < pairs["series_b"]]
+    verdict = (
+        pairs.assign(
+            differ=pairs["true_a"].fillna(-1) != pairs["true_b"].fillna(-1), counted=pairs["true_a"].fillna(0) > 0
+        )
+        .groupby(["series_a", "series_b"])[["differ", "counted"]]
+        .any()
+    )
+    same = verdict[~verdict["differ"] & verdict["counted"]].index
+    pairs = pairs.set_index(["series_a", "series_b"]).loc[lambda d: d.index.isin(same)].reset_index()
+    ids = "same|" + pairs["cell_a"].astype(str) + "|" + pairs["cell_b"].astype(str)
+    return pd.concat(
+        [
+            pd.DataFrame({"relation": ids, "cell": pairs["cell_a"], "coef": 1.0}),
+            pd.DataFrame({"relation": ids, "cell": pairs["cell_b"], "coef": -1.0}),
+        ],
+        ignore_index=True,
+    )
 
 
 def _components(rows: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:

@@ -287,22 +287,42 @@ def test_protection_after_a_change_equals_protection_from_scratch(first_run, hom
         # nothing changed: every metric keeps its whole pattern, county headline periods included
         assert protect(con, policy, basis="b").reused_metrics == metrics
         assert con.execute(cells).fetchall() == scratch
-        # a day's delivery: one metric's latest three months change in one district
-        changed = con.execute(
-            "UPDATE metric_values SET numerator = numerator + 3 WHERE metric_id = 'missing_episodes_per_10k' "
+        # a day's delivery: three more missing episodes in each of the latest three months in one
+        # district, which return interviews count too (their denominator)
+        where = (
             "AND period_type = 'month' AND end_month >= (SELECT max(end_month) - INTERVAL 2 MONTH FROM metric_values) "
             "AND geography_code = (SELECT min(district_code) FROM ref_district) AND breakdown = 'all'"
+        )
+        changed = con.execute(
+            f"UPDATE metric_values SET numerator = numerator + 3 WHERE metric_id = 'missing_episodes_per_10k' {where}"
         ).fetchone()[0]
-        assert changed == 3
+        changed += con.execute(
+            "UPDATE metric_values SET denominator = denominator + 3 "
+            f"WHERE metric_id = 'return_interviews_within_72_hours' {where}"
+        ).fetchone()[0]
+        assert changed == 3 * 2
         units = con.execute(
             "SELECT count(DISTINCT (metric_id, end_month)) FROM metric_values WHERE period_type = 'month'"
         ).fetchone()[0]
         incremental = protect(con, policy, basis="b")
-        assert incremental.reused_months == units - 3
-        assert incremental.reused_metrics == metrics - 1  # the others' cells are exactly as last time
+        assert incremental.reused_months == units - 3 * 2
+        assert incremental.reused_metrics == metrics - 2  # the others' cells are exactly as last time
         kept = con.execute(cells).fetchall()
         con.execute("DROP TABLE sdc_basis")
         assert protect(con, policy, basis="b").reused_months == 0
+        assert con.execute(cells).fetchall() == kept
+        # one of two metrics that counted the same episodes no longer does: both are decided afresh
+        con.execute(
+            f"UPDATE metric_values SET numerator = numerator + 1 WHERE metric_id = 'missing_episodes_per_10k' {where}"
+        )
+        months = con.execute(
+            "SELECT count(DISTINCT (metric_id, end_month)) FROM metric_values WHERE period_type = 'month' "
+            "AND metric_id IN ('missing_episodes_per_10k', 'return_interviews_within_72_hours')"
+        ).fetchone()[0]
+        assert protect(con, policy, basis="b").reused_months == units - months
+        kept = con.execute(cells).fetchall()
+        con.execute("DROP TABLE sdc_basis")
+        protect(con, policy, basis="b")
         assert con.execute(cells).fetchall() == kept
         assert protect(con, policy, basis="other code").reused_months == 0  # a new basis reuses nothing
 

@@ -15,7 +15,8 @@ Quarters and rolling years are sums of months (or a stock's last month): one is 
 when every month in it is shown, so it tells nothing the months do not, except the county's
 own periods of a flow metric, decided series by series (`headline_periods`). Where a rate's
 denominator is a count, it is protected the same way and a cell hidden in either count is
-hidden in both.
+hidden in both. A count another metric publishes too is one more relation (each cell equals the
+other), so it is hidden in both and their months are audited together.
 
 The test suite attacks the published tables as sdcTable's attack() does: for every hidden
 small count, the smallest and largest value a reader can derive from everything published,
@@ -105,6 +106,12 @@ WITH c AS (
     FROM c t JOIN c p ON p.breakdown <> 'all' AND p.metric_id = t.metric_id AND p.measure = t.measure
      AND p.end_month = t.end_month AND p.geography_code = t.geography_code
     WHERE t.breakdown = 'all'
+    UNION ALL
+    -- the same count published by two metrics: each is the other (`sdc_same` holds both ways round)
+    SELECT 'same|' || t.cell_id || '|' || p.cell_id, t.cell_id, p.cell_id
+    FROM c t JOIN sdc_same s ON s.metric_a = t.metric_id AND s.measure_a = t.measure
+    JOIN c p ON p.metric_id = s.metric_b AND p.measure = s.measure_b AND p.end_month = t.end_month
+     AND p.geography_code = t.geography_code AND p.breakdown = t.breakdown
 ), named AS (
     SELECT eq_id, total AS cell_id, 'total' AS role FROM groups GROUP BY ALL
     UNION ALL
@@ -113,6 +120,96 @@ WITH c AS (
 -- numbered, for the grouping every settling round does
 SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, role = 'total' AS is_total FROM named
 """
+
+# Two metrics may publish the same count: one's denominator is another's numerator (referrals
+# and the re-referral rate), or two count the same deaths. Protected apart, a cell hidden in one
+# would be printed in the other. A reader knows the definitions; here two series (metric and
+# measure) equal in every cell they share, and not all zero, are taken for the same count (the
+# county's months, compared first, find the candidates). `sdc_same` holds each pair both ways.
+# A metric's reuse unit joins those it published a count with last time too: a pattern kept
+# from then was decided with that partner.
+SAME_SQL = """
+CREATE OR REPLACE TEMP TABLE {into} AS
+WITH county AS (
+    SELECT metric_id, measure, count(*) AS n, sum(hash(end_month, value)::HUGEINT) AS h, max(value) AS top
+    FROM {cells}
+    WHERE period_type = 'month' AND breakdown = 'all'
+      AND geography_code IN (SELECT geography_code FROM ref_geography WHERE geography_type = 'county')
+    GROUP BY ALL
+), candidate AS (
+    SELECT a.metric_id AS metric_a, a.measure AS measure_a, b.metric_id AS metric_b, b.measure AS measure_b
+    FROM county a JOIN county b USING (n, h)
+    WHERE a.top > 0 AND (a.metric_id, a.measure) <> (b.metric_id, b.measure)
+), differ AS (
+    SELECT DISTINCT k.*
+    FROM candidate k
+    JOIN {cells} x ON x.metric_id = k.metric_a AND x.measure = k.measure_a
+    JOIN {cells} y ON y.metric_id = k.metric_b AND y.measure = k.measure_b AND y.period_type = x.period_type
+     AND y.end_month = x.end_month AND y.geography_code = x.geography_code AND y.breakdown = x.breakdown
+    WHERE x.value IS DISTINCT FROM y.value
+)
+FROM candidate EXCEPT FROM differ
+"""
+
+# a month's cells of series publishing one count are audited together (one `grp`), and their
+# metrics are one unit for reusing last time's pattern (`sdc_unit`)
+FAMILY_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_family AS
+SELECT unnest(?::VARCHAR[]) AS metric_id, unnest(?::VARCHAR[]) AS measure, unnest(?::VARCHAR[]) AS family
+"""
+UNIT_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_unit AS
+SELECT metric_id, coalesce(u.unit, metric_id) AS unit, coalesce(u.unit IN (SELECT unnest(?::VARCHAR[])), false) AS fresh
+FROM (SELECT DISTINCT metric_id FROM sdc_cells)
+LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS metric_id, unnest(?::VARCHAR[]) AS unit) u USING (metric_id)
+"""
+REGROUP_SQL = """
+UPDATE sdc_cells SET grp = g.grp
+FROM (
+    SELECT c.cell_id,
+           dense_rank() OVER (ORDER BY coalesce(f.family, c.metric_id || '|' || c.measure), c.end_month) AS grp
+    FROM sdc_cells c LEFT JOIN sdc_family f USING (metric_id, measure) WHERE c.period_type = 'month'
+) g
+WHERE sdc_cells.cell_id = g.cell_id
+"""
+
+
+def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
+    """Find the series that publish one count (`sdc_same`), audit each month of them together
+    and make their metrics one unit, with those they shared a count with in `sdc_before`."""
+    con.execute(SAME_SQL.format(into="sdc_same", cells="sdc_cells"))
+    pairs = con.execute("SELECT metric_a, measure_a, metric_b, measure_b FROM sdc_same").fetchall()
+    if reuse:
+        con.execute(SAME_SQL.format(into="sdc_same_before", cells="sdc_before"))
+        pairs_then = con.execute("SELECT metric_a, measure_a, metric_b, measure_b FROM sdc_same_before").fetchall()
+    else:
+        pairs_then = pairs
+    families = _classes([((a, m), (b, n)) for a, m, b, n in pairs])
+    units = _classes([(a, b) for a, _, b, _ in pairs + pairs_then])
+    # whether two series are one count is read from every cell: where that changed, no month of
+    # the unit is as it was decided, however alike its cells
+    fresh = sorted({units[a] for a, _, _, _ in set(pairs) ^ set(pairs_then)})
+    con.execute(
+        FAMILY_SQL, [[m for m, _ in families], [n for _, n in families], ["|".join(f) for f in families.values()]]
+    )
+    con.execute(UNIT_SQL, [fresh, list(units), list(units.values())])
+    con.execute(REGROUP_SQL)
+
+
+def _classes(edges: list[tuple]) -> dict:
+    """Each node of `edges` -> the least node connected to it (its class, the same every run)."""
+    parent: dict = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        parent[max(ra, rb)] = min(ra, rb)
+    return {x: root(x) for x in parent}
+
 
 # tables of one protection only, made temporary: left in the shared store, every night's leak
 # guard and snapshot would read them again; `sdc_cells` and `sdc_basis` stay, for the next night
@@ -164,6 +261,12 @@ CREATE OR REPLACE TEMP TABLE sdc_pairs AS
 SELECT a.cell_id, b.cell_id AS other
 FROM sdc_cells a JOIN sdc_cells b USING (metric_id, period_type, end_month, geography_code, breakdown)
 WHERE a.measure <> b.measure
+UNION
+-- and a count two metrics publish is hidden in both or in neither
+SELECT a.cell_id, b.cell_id
+FROM sdc_cells a JOIN sdc_same s ON s.metric_a = a.metric_id AND s.measure_a = a.measure
+JOIN sdc_cells b ON b.metric_id = s.metric_b AND b.measure = s.measure_b AND b.period_type = a.period_type
+ AND b.end_month = a.end_month AND b.geography_code = a.geography_code AND b.breakdown = a.breakdown
 """
 UNION_SQL = """
 UPDATE sdc_cells SET suppressed = true
@@ -248,6 +351,13 @@ def _settle(con: duckdb.DuckDBPyConnection, t: int) -> int:
         con.execute(UNION_SQL.format(among=UNION_CHANGED))
 
 
+def _hide_counterparts(con: duckdb.DuckDBPyConnection) -> None:
+    """Hide every counterpart of a hidden cell, along chains (a rate's other count, which
+    another metric publishes too) until none is left."""
+    while con.execute(UNION_SQL.format(among="")).fetchone()[0]:
+        pass
+
+
 def _keep_last_pattern(con: duckdb.DuckDBPyConnection, basis: str | None) -> bool:
     """Before new cells replace `sdc_cells`: keep it (each cell's final pattern, and its
     monthly pattern as the months' own protection left it, before the county headlines added
@@ -279,8 +389,13 @@ WITH new AS (
     SELECT metric_id, end_month, count(*) AS n,
            sum(hash(measure, geography_code, breakdown, value, hidden)::HUGEINT) AS h
     FROM sdc_before WHERE period_type = 'month' GROUP BY ALL
+), months AS (
+    SELECT u.unit, metric_id, end_month, (new.n, new.h) IS NOT DISTINCT FROM (old.n, old.h) AS same
+    FROM new FULL JOIN old USING (metric_id, end_month) JOIN sdc_unit u USING (metric_id) WHERE NOT u.fresh
 )
-SELECT metric_id, end_month FROM new JOIN old USING (metric_id, end_month, n, h);
+-- metrics publishing a count in common are one unit: each month of it is kept whole or not at all
+SELECT metric_id, end_month FROM months
+WHERE (unit, end_month) IN (SELECT (unit, end_month) FROM months GROUP BY ALL HAVING bool_and(same));
 UPDATE sdc_cells SET suppressed = b.settled
 FROM sdc_before b, sdc_reused r
 WHERE sdc_cells.period_type = 'month' AND r.metric_id = sdc_cells.metric_id AND r.end_month = sdc_cells.end_month
@@ -302,11 +417,18 @@ WITH sides AS (
                     no_data)::HUGEINT) AS h
     FROM (SELECT 'now' AS side, * FROM sdc_cells UNION ALL BY NAME SELECT 'before' AS side, * FROM sdc_before)
     GROUP BY side, metric_id
+), same AS (
+    SELECT metric_id FROM sides GROUP BY metric_id, n, h HAVING count(*) = 2
 )
 SELECT c.* REPLACE (b.suppressed AS suppressed, b.settled AS settled)
 FROM sdc_cells c
-JOIN (SELECT metric_id FROM sides GROUP BY metric_id, n, h HAVING count(*) = 2) USING (metric_id)
-JOIN sdc_before b USING (metric_id, measure, period_type, end_month, geography_code, breakdown);
+JOIN sdc_unit u USING (metric_id)
+JOIN sdc_before b USING (metric_id, measure, period_type, end_month, geography_code, breakdown)
+-- metrics publishing a count in common are one unit, kept whole or not at all
+WHERE u.unit IN (
+    SELECT a.unit FROM sdc_unit a LEFT JOIN same s ON s.metric_id = a.metric_id WHERE NOT a.fresh GROUP BY a.unit
+    HAVING count(*) = count(s.metric_id)
+);
 DELETE FROM sdc_cells WHERE metric_id IN (SELECT metric_id FROM sdc_kept);
 """
 
@@ -345,7 +467,7 @@ def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int,
     audited: dict[int, tuple[float, float]] = {}  # the bounds each month was last audited against
     for _ in range(MAX_ROUNDS):
         con.execute(PERIODS_SQL)
-        con.execute(UNION_SQL.format(among=""))
+        _hide_counterparts(con)
         step = headline_periods.audit_series(con, t, memo)
         if step.hidden:
             rounds += _settle(con, t)
@@ -393,6 +515,7 @@ def protect(
         con.execute(f"DROP TABLE IF EXISTS {here}.{table}")
     reuse = _keep_last_pattern(con, basis)
     con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
+    _join_same_counts(con, reuse)
     con.execute(REUSE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_reused (metric_id VARCHAR, end_month DATE)")
     reused = scalar(con, "SELECT count(*) FROM sdc_reused")
     con.execute(SET_ASIDE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_kept AS FROM sdc_cells WHERE false")
@@ -415,7 +538,7 @@ def protect(
     rounds += more_rounds + headline_rounds
     audits += headline_audits
     con.execute(PERIODS_SQL)
-    con.execute(UNION_SQL.format(among=""))
+    _hide_counterparts(con)
     con.execute("INSERT INTO sdc_cells FROM sdc_kept")  # after PERIODS_SQL, which knows only this run's headlines
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
     con.execute(
