@@ -39,7 +39,10 @@ WITH s AS (
     WHERE period_type = 'month' AND value IS NOT NULL
     WINDOW w AS (PARTITION BY metric_id, geography_code, breakdown ORDER BY end_month)
 ), limits AS (
-    SELECT metric_id, geography_code, breakdown, avg(value) AS mean, avg(mr) AS mr_bar, count(*) AS n
+    -- in month order: a parallel sum adds in whatever order its threads finish, and the last digit
+    -- of a mean would differ from run to run
+    SELECT metric_id, geography_code, breakdown, avg(value ORDER BY m) AS mean, avg(mr ORDER BY m) AS mr_bar,
+           count(*) AS n
     FROM s GROUP BY ALL
 ), withheld AS (
     SELECT metric_id, geography_code, breakdown, count(*) FILTER (WHERE suppressed) AS suppressed_months
