@@ -573,8 +573,7 @@ def contracts_check() -> None:
 
     contracts, errors = check_contracts()
     for contract in contracts:  # their raw Great Expectations expectations, made by GX itself
-        path = project().contracts / contract.partner / f"{contract.dataset}.yaml"
-        errors += [f"{path}: {error}" for error in expectation_errors(contract)]
+        errors += [f"{contract.file}: {error}" for error in expectation_errors(contract)]
     for error in errors:
         console.print(f"[red]error[/]: {error}", highlight=False)
     if errors:

@@ -68,3 +68,11 @@ def test_the_seeds_cover_both_pinned_and_safe_cells() -> None:
         pinned_total += len(narrow)
         safe_total += len(candidates) - len(narrow)
     assert pinned_total > 5 and safe_total > 5
+
+
+def test_a_cell_whose_range_the_solver_cannot_settle_counts_as_pinned() -> None:
+    """Safe means shown to range wider than the threshold; a model HiGHS cannot solve (here
+    one no count can satisfy: a cell equal to -3) shows nothing, so its candidates are pinned."""
+    a = csc_matrix(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    rhs, truth = np.array([-3.0, 4.0]), np.array([-3.0, 4.0])
+    assert set(pinned(a, rhs, truth, np.array([0, 1]), THRESHOLD).tolist()) == {0, 1}

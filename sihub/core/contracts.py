@@ -329,6 +329,11 @@ class Contract(Strict):
         """Table name in the stores: `partner__dataset`."""
         return f"{self.partner}__{self.dataset}"
 
+    @property
+    def file(self) -> Path:
+        """Its YAML among the project's contracts (where `load_contract` requires it to sit)."""
+        return project().contracts / self.partner / f"{self.dataset}.yaml"
+
     def formats_for(self, column: Column) -> tuple[str, ...]:
         if column.formats:
             return column.formats

@@ -67,8 +67,7 @@ CELLS_SQL = """
 CREATE OR REPLACE TABLE sdc_cells AS
 SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, geography_code, breakdown) AS cell_id,
        *, {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed, false AS settled,
-       false AS judged,
-       CASE WHEN period_type = 'month' THEN dense_rank() OVER (ORDER BY metric_id, measure, end_month) END AS grp
+       false AS judged, NULL::BIGINT AS grp  -- a month's audit group, set by `_join_same_counts`
 FROM (
     SELECT metric_id, 'numerator' AS measure, period_type, start_month, end_month, geography_code, breakdown,
            numerator AS value, hidden, no_data

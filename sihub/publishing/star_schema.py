@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from sihub.core.contracts import Contract
 from sihub.core.db import literal, quote
-from sihub.core.paths import project
 from sihub.metrics.catalogue import UNASSIGNED, Metric
 from sihub.privacy.disclosure import primary_suppression, rounded_sql
 from sihub.privacy.tiers import Tier
@@ -296,7 +295,7 @@ def _publication(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_
         (
             c.partner,
             c.dataset,
-            hashlib.sha256((project().contracts / c.partner / f"{c.dataset}.yaml").read_bytes()).hexdigest(),
+            hashlib.sha256(c.file.read_bytes()).hexdigest(),
         )
         for c in contracts
     ]
