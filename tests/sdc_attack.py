@@ -3,8 +3,11 @@
 The attacker knows every published count, how the tables add up (a county is its districts
 and counts with no district, a locality its districts, `all` the parts of a breakdown and what
 is in none, a quarter or rolling year its months, or its last month for a stock) and that
-counts are not negative. For every hidden cell, two linear programmes give the least and
-greatest value consistent with all that, as sdcTable's attack() does.
+counts are not negative. It reads the data-quality scorecard too: each dataset's rows received
+are its rows loaded and quarantined, and the data-quality metrics' partner figures are sums of the
+partner's datasets (rows with an NHS number or UPN being coverage times rows loaded). For every
+hidden cell, two linear programmes give the least and greatest value consistent with all that, as
+sdcTable's attack() does.
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ from scipy.sparse import csr_matrix
 
 KEY = ["metric_id", "measure", "period_id", "geography_code", "breakdown"]
 CAP = 1e9
+CARD = "dq_scorecard"
+# the data-quality metrics' partner figures as sums of the scorecard's dataset rows:
+# metric -> {measure: (scorecard count summed, the datasets it is summed over)}
+PARTNER_SUMS = {
+    "identifier_validity": {"numerator": ("rows_loaded", None), "denominator": ("rows_received", None)},
+    "nhs_number_coverage": {
+        "numerator": ("rows_with_nhs_number", "rows_with_nhs_number"),
+        "denominator": ("rows_loaded", "rows_with_nhs_number"),
+    },
+    "upn_coverage": {"numerator": ("rows_with_upn", "rows_with_upn"), "denominator": ("rows_loaded", "rows_with_upn")},
+}
 
 
 def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -41,6 +55,73 @@ def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, p
     cells = pd.concat(frames, ignore_index=True)
     cells["unknown"] = cells["shown"].isna()
     return cells.reset_index(names="cell"), metric, period
+
+
+def _scorecard(published: Path, shared: Path, county: str) -> pd.DataFrame:
+    """The scorecard's counts of each dataset and known month as cells of a metric of its own:
+    rows received, loaded and quarantined, and rows with an NHS number or UPN (coverage times
+    rows loaded, in datasets that carry the identifier), each with its true value and what is shown."""
+    with duckdb.connect(str(published), read_only=True) as con:
+        shown = con.execute(
+            f"SELECT partner, dataset, period_id, rows_received, rows_loaded, rows_quarantined, "
+            f"round(nhs_number_coverage * rows_loaded) AS rows_with_nhs_number, "
+            f"round(upn_coverage * rows_loaded) AS rows_with_upn FROM {CARD} WHERE period_id <> 'unknown'"
+        ).df()
+    with duckdb.connect(str(shared), read_only=True) as con:
+        truth = con.execute(
+            "SELECT partner, dataset, strftime(period_month, '%Y-%m') AS period_id, rows_received, rows_loaded, "
+            "rows_quarantined, CASE WHEN bool_or(nhs_number_coverage IS NOT NULL) OVER w "
+            "THEN coalesce(round(nhs_number_coverage * rows_loaded), 0) END AS rows_with_nhs_number, "
+            "CASE WHEN bool_or(upn_coverage IS NOT NULL) OVER w "
+            "THEN coalesce(round(upn_coverage * rows_loaded), 0) END AS rows_with_upn "
+            "FROM dq_monthly WHERE period_month <= current_date WINDOW w AS (PARTITION BY partner, dataset)"
+        ).df()
+    counts = ["rows_received", "rows_loaded", "rows_quarantined", "rows_with_nhs_number", "rows_with_upn"]
+    key = ["partner", "dataset", "period_id"]
+    both = truth.melt(key, counts, "measure", "true").merge(
+        shown.melt(key, counts, "measure", "shown"), on=[*key, "measure"]
+    )
+    both = both[both["true"].notna()].astype({"true": float, "shown": float})
+    # a share shown beside rows loaded of 0 tells the count too: 0
+    loaded = both.loc[both["measure"] == "rows_loaded"].set_index(key)["shown"]
+    zero = (
+        both["shown"].isna()
+        & both["measure"].str.startswith("rows_with")
+        & (both.join(loaded.rename("loaded"), on=key)["loaded"] == 0)
+    )
+    both.loc[zero, "shown"] = 0.0
+    return both.assign(
+        metric_id=CARD,
+        geography_code=county,
+        breakdown="partner/dataset:" + both["partner"] + "/" + both["dataset"],
+        hidden=False,
+        unknown=both["shown"].isna(),
+    )
+
+
+def _scorecard_relations(months: pd.DataFrame, county: str) -> pd.DataFrame:
+    """(relation, cell, coefficient) rows: rows received = loaded + quarantined, and each partner
+    figure of the data-quality metrics = the sum over the partner's datasets."""
+    card = months[months["metric_id"] == CARD]
+    cell = card.set_index(["partner", "dataset", "period_id", "measure"])["cell"]
+    rel = []
+    received = card[card["measure"] == "rows_received"]
+    for r in received.itertuples():
+        ids = f"card|{r.cell}"
+        rel.append((ids, r.cell, -1.0))
+        for part in ("rows_loaded", "rows_quarantined"):
+            rel.append((ids, cell[(r.partner, r.dataset, r.period_id, part)], 1.0))
+    partners = months[(months["geography_code"] == county) & months["breakdown"].str.startswith("partner:")]
+    for metric, measures in PARTNER_SUMS.items():
+        for t in partners[partners["metric_id"] == metric].itertuples():
+            summed, among = measures[t.measure]
+            parts = card[(card["partner"] == t.breakdown.split(":", 1)[1]) & (card["period_id"] == t.period_id)]
+            if among:
+                parts = parts[parts["dataset"].isin(set(parts.loc[parts["measure"] == among, "dataset"]))]
+            ids = f"partner|{t.cell}"
+            rel.append((ids, t.cell, -1.0))
+            rel.extend((ids, c, 1.0) for c in parts.loc[parts["measure"] == summed, "cell"])
+    return pd.DataFrame(rel, columns=["relation", "cell", "coef"])
 
 
 def _relations(cells: pd.DataFrame, districts: pd.DataFrame) -> pd.DataFrame:
@@ -152,6 +233,10 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
     own relations (which, with those totals, imply the relations among periods). A hidden one
     ranges over the sum of its months' ranges."""
     cells, metric, period = _cells(published, shared)
+    county = districts["county_code"].iloc[0]
+    card = _scorecard(published, shared, county)
+    cells = pd.concat([cells, card.assign(cell=card.index + len(cells))], ignore_index=True)
+    metric = pd.concat([metric, pd.DataFrame({"metric_id": [CARD], "aggregation": ["flow"]})], ignore_index=True)
     cells = cells.merge(period, on="period_id").merge(metric, on="metric_id")
     months = cells[cells["period_type"] == "month"]
     series = ["metric_id", "measure", "geography_code", "breakdown"]
@@ -176,7 +261,7 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
         ignore_index=True,
     )
     in_lp = pd.concat([months, longer[longer["cell"].isin(tied_pairs["cell"])]], ignore_index=True)
-    known = pd.concat([tied, _same_counts(months)], ignore_index=True)
+    known = pd.concat([tied, _same_counts(months), _scorecard_relations(months, county)], ignore_index=True)
     out = in_lp.join(_ranges(in_lp, districts, known, threshold).set_index("cell"), on="cell")
     months_out = out[out["period_type"] == "month"].set_index("cell")[["lower", "upper"]]
     hidden = pairs[pairs["unknown"]].join(months_out, on="month_cell")
@@ -191,11 +276,12 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
 def _same_counts(months: pd.DataFrame) -> pd.DataFrame:
     """(relation, cell, coefficient) rows saying a month cell of one metric is the same count as
     the cell of another: the attacker reads the definitions (one metric's denominator is another's
-    numerator, two metrics count the same deaths). Here two series (metric and measure) that are
-    equal in every cell they share, and not all zero, stand for such a definition."""
+    numerator, two metrics count the same deaths, two break down by the same datasets). Here two
+    series (metric, measure and breakdown) that are equal in every cell they share, and not all
+    zero, stand for such a definition."""
     key = ["period_id", "geography_code", "breakdown"]
     s = months[[*key, "metric_id", "measure", "cell", "true"]].assign(
-        series=lambda d: d["metric_id"] + "|" + d["measure"]
+        series=lambda d: d["metric_id"] + "|" + d["measure"] + "|" + d["breakdown"]
     )
     pairs = s.merge(s, on=key, suffixes=("_a", "_b"))
     pairs = pairs[pairs["series_a"] < pairs["series_b"]]

@@ -39,7 +39,7 @@ def facts(home: Path) -> pd.DataFrame:
     rows delivered, where a re-sent row is one more row delivered) left out."""
     published = home / "published" / "parquet"
     metrics = pd.read_parquet(published / "dim_metric.parquet")
-    about_children = set(metrics.loc[metrics["sources"] != "partner_quality", "metric_id"])
+    about_children = set(metrics.loc[metrics["sources"] != "dataset_quality", "metric_id"])
     table = pd.read_parquet(published / "fact_metric_value.parquet", columns=FACT_COLUMNS)
     table = table[table["metric_id"].isin(about_children)]
     return table.sort_values(FACT_COLUMNS[:4]).reset_index(drop=True)

@@ -370,11 +370,14 @@ def child_death_initial_review_within_5_working_days(s: Store) -> pd.DataFrame:
 
 def scorecard(s: Store, numerator: Callable[[pd.DataFrame], pd.Series], denominator: str, where: str | None):
     q = s.table("dq_monthly")
-    if where:
-        q = q[q[where].notna()]
-    q = q.assign(num=numerator(q), den=q[denominator], breakdown="partner:" + q["partner"])
-    parts = pd.concat([q, q.assign(breakdown="all")]).groupby(["period_month", "breakdown"])[["num", "den"]].sum()
-    out = s.grid(["all", *sorted("partner:" + q["partner"].unique())]).join(parts, on=["period_month", "breakdown"])
+    if where:  # datasets carrying the identifier (a month with no row loaded has no coverage)
+        q = q[q.groupby(["partner", "dataset"])[where].transform(lambda c: c.notna().any())]
+    q = q.assign(num=numerator(q).fillna(0), den=q[denominator], breakdown="partner:" + q["partner"])
+    datasets = q.assign(breakdown="partner/dataset:" + q["partner"] + "/" + q["dataset"])
+    parts = pd.concat([q, datasets, q.assign(breakdown="all")])
+    parts = parts.groupby(["period_month", "breakdown"])[["num", "den"]].sum()
+    breakdowns = ["all", *sorted("partner:" + q["partner"].unique()), *sorted(datasets["breakdown"].unique())]
+    out = s.grid(breakdowns).join(parts, on=["period_month", "breakdown"])
     county = out["district_code"] == NONE
     return out.assign(numerator=out["num"].where(county).fillna(0), denominator=out["den"].where(county).fillna(0))
 

@@ -300,7 +300,7 @@ def test_scorecard_counts_every_row_and_every_defect(first_run, home: Path, smal
     assert received == expected_rows
     assert {k: v for k, v in bad.items() if v} == expected_bad
     card = pq.read_table(home / "published" / "parquet" / "dq_scorecard.parquet").to_pandas()
-    for column in ("rows_received", "rows_loaded", "rows_quarantined", "rows_with_warnings"):
+    for column in ("rows_received", "rows_loaded", "rows_with_warnings"):
         assert not card[column].between(1, THRESHOLD).any()
     assert card["validity"].dropna().between(0, 1).all()
     assert card["trend"].dropna().isin(["improving", "worsening", "stable"]).all()

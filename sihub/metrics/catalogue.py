@@ -270,11 +270,15 @@ def _run(con: duckdb.DuckDBPyConnection, metric: Metric, months: int) -> int:
     bad = scalar(
         con,
         "SELECT count(*) FROM metric_district_values "
-        f"{where} AND (breakdown <> 'all' AND breakdown NOT SIMILAR TO '[a-z_]+:.+' OR numerator < 0)",
+        f"{where} AND (breakdown <> 'all' AND breakdown NOT SIMILAR TO '[a-z_]+:.+' "
+        "AND breakdown NOT SIMILAR TO '[a-z_]+/[a-z_]+:[^/]+/[^/]+' OR numerator < 0)",
         [metric.id],
     )
     if bad:
-        raise MetricError(f"{metric.path}: breakdown must be 'all' or 'dimension:value', numerators >= 0")
+        raise MetricError(
+            f"{metric.path}: breakdown must be 'all', 'dimension:value' or 'parent/child:parent value/child value' "
+            "(a part of `parent:parent value`), numerators >= 0"
+        )
     return scalar(con, f"SELECT count(*) FROM metric_district_values {where}", [metric.id])
 
 

@@ -250,20 +250,61 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
         f"breakdown, signal, rule, message FROM {own}.metric_alerts"
     )
     con.execute(BREAKDOWN_SQL)
+    con.execute(_scorecard_sql(tier))
+
+
+# The scorecard's dataset counts are cells of the data-quality metrics (breakdown
+# `partner/dataset:`), which publish the partner and county totals they add up to: in a month
+# those metrics cover, a count is shown exactly where the tier's protection of the metric shows it.
+# scorecard count -> (metric, measure) publishing it
+SCORECARD_CELLS = {
+    "rows_received": ("identifier_validity", "denominator"),
+    "rows_loaded": ("identifier_validity", "numerator"),
+    "rows_with_nhs_number": ("nhs_number_coverage", "numerator"),
+    "rows_with_upn": ("upn_coverage", "numerator"),
+}
+
+
+def _scorecard_sql(tier: Tier) -> str:
+    """`dq_scorecard`: per dataset and month, counts and shares as the tier may show them.
+
+    In a month the data-quality metrics cover, rows received and loaded (and the shares of them)
+    are shown where the metric's dataset cell is, identifier coverage where its coverage cell is;
+    rows quarantined are received less loaded, shown with them: like a share's complement, a
+    count of rows failing checks, not of children. In other months (before the metrics' first,
+    or unknown) nothing is published that the counts add up to, and they are hidden cell by cell:
+    a small count hides received, loaded and quarantined together, and every share of them."""
+    own = f"s.{quote(tier.schema)}"
     t, policy = tier.policy.threshold, tier.policy
-    # received = loaded + quarantined, and every share is of the rows received or loaded: one
-    # small count hides the split and the shares, else it could be worked out from the others
     split = " OR ".join(primary_suppression(c, t) for c in ("rows_received", "rows_loaded", "rows_quarantined"))
+    shown = {
+        column: f"bool_or(metric_id = {literal(metric)} AND {measure} IS NOT NULL)"
+        for column, (metric, measure) in SCORECARD_CELLS.items()
+    }
+    metrics = ", ".join(sorted({literal(m) for m, _ in SCORECARD_CELLS.values()}))
+    in_metric = "NOT (m.shows_rows_received AND m.shows_rows_loaded)"
+    counts_hidden = f"CASE WHEN m.covered THEN {in_metric} ELSE {split} END"
+    received_hidden = f"CASE WHEN m.covered THEN {in_metric} ELSE {primary_suppression('rows_received', t)} END"
 
     def count(column: str, hidden_when: str) -> str:
         return f"CASE WHEN {hidden_when} THEN NULL ELSE {rounded_sql(column, policy)} END AS {column}"
 
-    def share(column: str) -> str:
-        return f"CASE WHEN {split} THEN NULL ELSE {column} END AS {column}"
+    def share(column: str, hidden_when: str = counts_hidden) -> str:
+        return f"CASE WHEN {hidden_when} THEN NULL ELSE {column} END AS {column}"
 
-    con.execute(
-        f"""
+    def coverage(column: str, cell: str) -> str:
+        return share(column, f"CASE WHEN m.covered THEN NOT m.shows_{cell} ELSE {split} END")
+
+    return f"""
         CREATE TABLE dq_scorecard AS
+        WITH metric_cells AS (
+            SELECT substr(breakdown, strpos(breakdown, ':') + 1) AS path, end_month, true AS covered,
+                   {", ".join(f"{v} AS shows_{k}" for k, v in shown.items())}
+            FROM {own}.metric_protected
+            WHERE period_type = 'month' AND starts_with(breakdown, 'partner/dataset:') AND metric_id IN ({metrics})
+              AND geography_code = (SELECT geography_code FROM s.ref_geography WHERE geography_type = 'county')
+            GROUP BY ALL
+        )
         SELECT partner, dataset, period_id, rows_received, rows_loaded, rows_quarantined, rows_with_warnings,
                completeness, validity, uniqueness, timeliness_days, nhs_number_coverage, upn_coverage, rows_purged,
                validity - lag(validity) OVER (
@@ -274,17 +315,17 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
         SELECT partner, dataset,
                CASE WHEN {KNOWN_MONTH} THEN strftime(period_month, '%Y-%m') ELSE 'unknown' END
                    AS period_id,
-               {count("rows_received", primary_suppression("rows_received", t))},
-               {count("rows_loaded", split)}, {count("rows_quarantined", split)},
+               {count("rows_received", received_hidden)},
+               {count("rows_loaded", counts_hidden)}, {count("rows_quarantined", counts_hidden)},
                {count("rows_with_warnings", primary_suppression("rows_with_warnings", t))},
                {share("completeness")}, {share("validity")}, {share("uniqueness")}, timeliness_days,
-               {share("nhs_number_coverage")}, {share("upn_coverage")},
+               {coverage("nhs_number_coverage", "rows_with_nhs_number")}, {coverage("upn_coverage", "rows_with_upn")},
                {count("rows_purged", primary_suppression("rows_purged", t))},
                period_month
-        FROM s.dq_monthly
+        FROM s.dq_monthly d
+        LEFT JOIN metric_cells m ON m.path = d.partner || '/' || d.dataset AND m.end_month = d.period_month
         ) ORDER BY partner, dataset, period_id
         """
-    )
 
 
 def _publication(con: duckdb.DuckDBPyConnection, contracts: list[Contract], run_id: str, tier: Tier) -> None:
