@@ -265,8 +265,9 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
     out = in_lp.join(_ranges(in_lp, districts, known, threshold).set_index("cell"), on="cell")
     months_out = out[out["period_type"] == "month"].set_index("cell")[["lower", "upper"]]
     hidden = pairs[pairs["unknown"]].join(months_out, on="month_cell")
-    hidden["lower"] = hidden["lower"].fillna(hidden["month_shown"])
-    hidden["upper"] = hidden["upper"].fillna(hidden["month_shown"])
+    shown = hidden["month_shown"].astype(float)
+    hidden["lower"] = hidden["lower"].fillna(shown)
+    hidden["upper"] = hidden["upper"].fillna(shown)
     sums = longer[longer["unknown"]].join(hidden.groupby("cell")[["lower", "upper"]].sum(), on="cell")
     out = pd.concat([out, sums], ignore_index=True)
     out = out[out["unknown"]]
