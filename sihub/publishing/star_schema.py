@@ -283,8 +283,9 @@ def _scorecard_sql(tier: Tier) -> str:
     }
     metrics = ", ".join(sorted({literal(m) for m, _ in SCORECARD_CELLS.values()}))
     in_metric = "NOT (m.shows_rows_received AND m.shows_rows_loaded)"
-    counts_hidden = f"CASE WHEN m.covered THEN {in_metric} ELSE {split} END"
-    received_hidden = f"CASE WHEN m.covered THEN {in_metric} ELSE {primary_suppression('rows_received', t)} END"
+    covered = "m.path IS NOT NULL"  # the month is one the data-quality metrics cover
+    counts_hidden = f"CASE WHEN {covered} THEN {in_metric} ELSE {split} END"
+    received_hidden = f"CASE WHEN {covered} THEN {in_metric} ELSE {primary_suppression('rows_received', t)} END"
 
     def count(column: str, hidden_when: str) -> str:
         return f"CASE WHEN {hidden_when} THEN NULL ELSE {rounded_sql(column, policy)} END AS {column}"
@@ -293,12 +294,12 @@ def _scorecard_sql(tier: Tier) -> str:
         return f"CASE WHEN {hidden_when} THEN NULL ELSE {column} END AS {column}"
 
     def coverage(column: str, cell: str) -> str:
-        return share(column, f"CASE WHEN m.covered THEN NOT m.shows_{cell} ELSE {split} END")
+        return share(column, f"CASE WHEN {covered} THEN NOT m.shows_{cell} ELSE {split} END")
 
     return f"""
         CREATE TABLE dq_scorecard AS
         WITH metric_cells AS (
-            SELECT substr(breakdown, strpos(breakdown, ':') + 1) AS path, end_month, true AS covered,
+            SELECT substr(breakdown, strpos(breakdown, ':') + 1) AS path, end_month,
                    {", ".join(f"{v} AS shows_{k}" for k, v in shown.items())}
             FROM {own}.metric_protected
             WHERE period_type = 'month' AND starts_with(breakdown, 'partner/dataset:') AND metric_id IN ({metrics})
