@@ -14,14 +14,23 @@ from sihub.core.stages import Stage
 from sihub.metrics.catalogue import load_catalogue
 from sihub.privacy.keys import load_key
 from sihub.privacy.tiers import load_tiers
-from sihub.publishing.publish import awaiting_summary, mark_reported, publish, run_summary, unreported_runs
+from sihub.publishing.publish import (
+    awaiting_summary,
+    mark_reported,
+    move_operational_reports,
+    publish,
+    run_summary,
+    unreported_runs,
+    write_operations_summary,
+)
 
 
 @asset(
     **catalogue(PUBLISHED_KEY, {"duckdb", "parquet", "xlsx"}),
     deps=[METRICS_KEY],
     description="published/metrics.duckdb, published/parquet/, the SSAG pack and published/run_summary.json "
-    "for the partnership tier, and the same for every other disclosure tier in its own folder (published/public/).",
+    "for the partnership tier, and the same for every other disclosure tier in its own folder (published/public/); "
+    "the data team's exact run summary in operations/run_summary.json.",
 )
 def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store: DuckDBStore) -> MaterializeResult:
     shared, run_id, published = shared_store.file, context.run.run_id, hub.paths.published
@@ -29,6 +38,8 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
     fingerprint = changes.upstream(shared, ctx, Stage.METRICS)
     with shared_store.connect() as con:
         waiting = awaiting_summary(con, run_id)
+    for name in move_operational_reports(published, hub.paths.operations):
+        context.log.info(f"published/{name}/ moved to operations/{name}/: exact row counts are the data team's")
 
     def still_current(built_by: str) -> bool:
         """The snapshot that run published is current, and no delivery awaits a summary."""
@@ -41,7 +52,7 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
         started = dt.datetime.fromtimestamp(stats.start_time or dt.datetime.now().timestamp(), dt.UTC)
         with shared_store.connect() as con:
             runs = unreported_runs(con, run_id)
-            summary = run_summary(con, runs, started, published)
+            summary = run_summary(con, runs, started, hub.paths.operations)
         written, metrics = {}, load_catalogue()
         for tier in load_tiers():  # the home tier (published/ itself) first
             # each tier's publication is on record the moment it is live, whatever follows
@@ -55,6 +66,7 @@ def metrics_store(context: AssetExecutionContext, hub: HubResource, shared_store
                 recipient=tier.audience,
             )
             if tier.home:
+                write_operations_summary(hub.paths.operations, summary, written[tier.name])
                 with shared_store.connect() as con:
                     mark_reported(con, runs)
                 _alert_held_back(hub, run_id, written[tier.name]["metrics_held_back"])
@@ -80,4 +92,4 @@ def _alert_held_back(hub: HubResource, run_id: str, held: list[dict]) -> None:
             f"Dagster run {run_id}; fix the data contract, then refresh",
             kind="metrics_held_back",
         )
-        raise_alert(hub.paths.published, alert, name=f"held-back-{run_id[:8]}-{i}")
+        raise_alert(hub.paths.operations, alert, name=f"held-back-{run_id[:8]}-{i}")

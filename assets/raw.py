@@ -35,7 +35,7 @@ def build_raw(contract: Contract) -> AssetsDefinition:
         audit.ready(paths.home)  # no file is archived that its collection entry could fail to record
         with personal_store.connect() as con:
             seen = archive.archive(con, contract, paths.landing, paths.raw, context.run.run_id, reason or None)
-            late = alert_if_overdue(con, contract, paths.published, context.run.run_id, today)
+            late = alert_if_overdue(con, contract, paths.operations, context.run.run_id, today)
         if late:
             context.log.warning(f"{contract.key}: delivery overdue: {late.reason}")
         in_landing = archive.landing_files(paths.landing, contract)

@@ -50,7 +50,7 @@ def build_validated(contract: Contract) -> AssetsDefinition:
                 con,
                 contract,
                 context.run.run_id,
-                hub.paths.published / "data_quality",
+                hub.paths.operations / "data_quality",
                 hub.paths.raw,
                 cutoff,
                 load_key(hub.paths.home),
@@ -70,7 +70,7 @@ def build_validated(contract: Contract) -> AssetsDefinition:
                 f"Dagster run {context.run.run_id}; release with `sihub release {contract.key} --sha {sha[:12]}`",
                 kind="delivery_held",
             )
-            raise_alert(hub.paths.published, alert, name=f"held-{contract.partner}-{contract.dataset}-{sha[:12]}")
+            raise_alert(hub.paths.operations, alert, name=f"held-{contract.partner}-{contract.dataset}-{sha[:12]}")
         if files:
             audit.record(
                 hub.paths.home,

@@ -98,7 +98,7 @@ def failure_alert():
     @run_failure_sensor(
         name="failure_alert",
         default_status=DefaultSensorStatus.RUNNING,
-        description="Writes published/alerts/<time>-<run>.json for a failed run, and sends it where configured.",
+        description="Writes operations/alerts/<time>-<run>.json for a failed run, and sends it where configured.",
     )
     def _failure_alert(context: RunFailureSensorContext, hub: HubResource) -> None:
         run_id = context.dagster_run.run_id

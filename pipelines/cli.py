@@ -227,7 +227,10 @@ def _print_summary(summary: dict, paths: HubPaths) -> None:
         f"  SSAG Excel pack:      {published / 'ssag_pack.xlsx'}\n"
         f"  metric dictionary:    {published / 'metric_dictionary.html'}\n"
         f"  run summary:          {published / 'run_summary.json'} (snapshot {summary.get('snapshot', '-')})\n"
-        f"  data quality pages:   {published / summary.get('data_quality', 'data_quality')}"
+        f"For the data team (exact row counts, not for a tier's readers):\n"
+        f"  deliveries and rows:  {paths.operations / 'run_summary.json'}\n"
+        f"  data quality pages:   {paths.operations / summary.get('data_quality', 'data_quality')}\n"
+        f"  alerts:               {paths.operations / 'alerts'}"
     )
     for tier in others:
         console.print(

@@ -78,4 +78,4 @@ def _root(error) -> str:
 def raise_failure_alert(home: HubPaths, run_id: str, found: Failure, logs: str) -> None:
     dataset = dataset_of(found.asset)
     partner = dataset.partition("/")[0] if dataset else None
-    raise_alert(home.published, RunAlert(run_id, found.failed, partner, found.reason, logs))
+    raise_alert(home.operations, RunAlert(run_id, found.failed, partner, found.reason, logs))

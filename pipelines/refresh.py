@@ -86,5 +86,5 @@ def run_refresh(
     if not published:
         return RefreshOutcome(False, result.run_id, None, found.reason)
     prune_runs(instance)
-    summary = json.loads((paths.published / "run_summary.json").read_text(encoding="utf-8"))
+    summary = json.loads((paths.operations / "run_summary.json").read_text(encoding="utf-8"))
     return RefreshOutcome(True, result.run_id, summary, found.reason if found else None)

@@ -98,7 +98,7 @@ def test_a_refresh_checks_the_chain_and_alerts_when_it_is_broken(first_run, home
         con.execute("UPDATE audit_log SET how_many = how_many + 1 WHERE seq = 3")
     outcome = run_refresh(copy)
     assert outcome.reason and "audit log entry 3" in outcome.reason
-    alerts = [json.loads(p.read_text()) for p in (copy / "published" / "alerts").glob("*.json")]
+    alerts = [json.loads(p.read_text()) for p in (copy / "operations" / "alerts").glob("*.json")]
     assert any("audit log entry 3" in a["reason"] for a in alerts)
 
 

@@ -94,7 +94,7 @@ def test_a_failed_daemon_run_raises_an_alert(tmp_path: Path) -> None:
         resources={"hub": HubResource(home=str(tmp_path))},
     ).for_run_failure()
     sensor(context)
-    (path,) = (tmp_path / "published" / "alerts").glob("*.json")
+    (path,) = (tmp_path / "operations" / "alerts").glob("*.json")
     alert = json.loads(path.read_text())
     assert alert["run_id"] == result.run_id and alert["partner"] == "police"
     # the same alert `sihub refresh` raises: the asset named as stage/partner/dataset

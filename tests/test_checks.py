@@ -85,13 +85,13 @@ def test_a_delivery_failing_a_check_is_held_and_the_rest_publishes(tmp_path: Pat
     outcome = run_refresh(tmp_path)
 
     assert outcome.success, outcome.reason
-    summary = json.loads((tmp_path / "published" / "run_summary.json").read_text())
+    summary = json.loads((tmp_path / "operations" / "run_summary.json").read_text())
     (flags_file,) = next(d for d in summary["datasets"] if d["dataset"] == "exploitation_flags")["files"]
     assert (flags_file["missing_columns"], flags_file["unexpected_columns"]) == (["flag_status"], ["Team"])
     contacts = next(d for d in summary["datasets"] if d["dataset"] == "contacts")
     assert [f["status"] for f in contacts["files"]] == ["held"]
     assert "15 of 30 rows quarantined (50%, more than 10%)" in contacts["held"][0]["reason"]
-    (alert_file,) = (tmp_path / "published" / "alerts").glob("*.json")
+    (alert_file,) = (tmp_path / "operations" / "alerts").glob("*.json")
     alert = json.loads(alert_file.read_text())
     assert (alert["kind"], alert["partner"], alert["run_id"]) == ("delivery_held", "childrens_services", outcome.run_id)
     assert alert["failed"].startswith("validated/childrens_services/contacts delivery ")
@@ -348,7 +348,7 @@ def test_a_leak_in_one_dataset_holds_back_only_the_metrics_built_on_it(tmp_path:
     assert held_back == {m: s for m, s in status.items() if s != "current"}
     assert {"contacts_per_10k", "referrals_per_10k"} <= set(held_back)
     # and it is an alert, naming the metrics and the dataset, never a value
-    alerts = [json.loads(p.read_text()) for p in (tmp_path / "published" / "alerts").glob("held-back-*.json")]
+    alerts = [json.loads(p.read_text()) for p in (tmp_path / "operations" / "alerts").glob("held-back-*.json")]
     assert [a["kind"] for a in alerts] == ["metrics_held_back"]
     assert "contacts_per_10k" in alerts[0]["reason"] and "childrens_services/contacts" in alerts[0]["reason"]
     assert "NR2" not in json.dumps(alerts)

@@ -1,5 +1,6 @@
 """The command line as an analyst meets it: exit codes and one-line errors."""
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,25 @@ def test_refresh_with_empty_landing_publishes_empty_outputs(tmp_path: Path) -> N
     assert "No new deliveries" in result.stderr
     assert (tmp_path / "published" / "metrics.duckdb").exists()
     assert (tmp_path / "published" / "run_summary.json").exists()
+
+
+def test_reports_an_earlier_version_left_in_published_move_to_the_data_team(tmp_path: Path) -> None:
+    """Data Docs and alerts (exact row counts) were written into published/ before: an upgraded
+    home's refresh moves them out of the tier's folder, keeping them."""
+    old_page = tmp_path / "published" / "data_quality" / "run-0" / "police__missing_episodes.html"
+    old_alert = tmp_path / "published" / "alerts" / "held-police-missing_episodes-0.json"
+    for path, text in ((old_page, "<p>1 of 4 rows quarantined</p>"), (old_alert, '{"reason": "1 of 4 rows"}')):
+        path.parent.mkdir(parents=True)
+        path.write_text(text, encoding="utf-8")
+    assert run(tmp_path, "refresh").returncode == 0
+    assert not (tmp_path / "published" / "data_quality").exists() and not (tmp_path / "published" / "alerts").exists()
+    operations = tmp_path / "operations"
+    assert (operations / "data_quality" / "run-0" / old_page.name).read_text(
+        encoding="utf-8"
+    ) == "<p>1 of 4 rows quarantined</p>"
+    assert (operations / "alerts" / old_alert.name).exists()
+    summary = json.loads((operations / "run_summary.json").read_text(encoding="utf-8"))
+    assert summary["status"] == "success" and summary["datasets"] == []
 
 
 def test_refresh_that_cannot_publish_exits_non_zero_with_one_line(tmp_path: Path) -> None:
@@ -127,7 +147,7 @@ def test_a_broken_contract_stops_the_refresh_with_one_line_and_an_alert(tmp_path
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "missing_episodes.yaml" in error and "line" in error and "sihub contracts check" in error
-    assert list((home / "published" / "alerts").glob("*.json"))
+    assert list((home / "operations" / "alerts").glob("*.json"))
     broken.write_text(broken.read_text().replace("columns: {", "columns:", 1))
     check = subprocess.run([SIHUB, "contracts", "check"], capture_output=True, text=True, env=env, check=False)
     assert check.returncode == 0

@@ -113,7 +113,7 @@ def files_reported(summary: dict) -> list[tuple]:
 def test_a_refresh_killed_at_each_stage_ends_as_an_uninterrupted_one(resumed: Path, home: Path, first_run) -> None:
     assert len(hub_instance(resumed).get_runs()) == len(KILL_AT) + 1
     # the resumed run reports the files the killed runs loaded, as the uninterrupted run did
-    summary = json.loads((resumed / "published" / "run_summary.json").read_text())
+    summary = json.loads((resumed / "operations" / "run_summary.json").read_text())
     assert files_reported(summary) == files_reported(first_run.summary)
     killed, uninterrupted = stores(resumed), stores(home)
     for store in ("personal", "shared", "published"):

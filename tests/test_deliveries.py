@@ -63,7 +63,7 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: st
 
 def summary_entry(home: Path, key: str) -> dict:
     """The dataset's entry in the run summary: {} when it had no delivery and holds none."""
-    summary = json.loads((home / "published" / "run_summary.json").read_text())
+    summary = json.loads((home / "operations" / "run_summary.json").read_text())
     return next((d for d in summary["datasets"] if f"{d['partner']}/{d['dataset']}" == key), {})
 
 
@@ -197,7 +197,7 @@ def test_a_delivery_failing_a_check_stays_held_until_released(first_run, home: P
     assert file["status"] == "held" and "15 of 30 rows quarantined" in file["error"]
     assert [h["sha256"] for h in entry["held"]] == [file["sha256"]] and entry["checks_failed"] >= 1
     assert "type:flag_date 15" in entry["held"][0]["reason"]
-    alerts = [json.loads(p.read_text()) for p in (copy / "published" / "alerts").glob("held-*.json")]
+    alerts = [json.loads(p.read_text()) for p in (copy / "operations" / "alerts").glob("held-*.json")]
     assert [a["kind"] for a in alerts] == ["delivery_held"] and alerts[0]["partner"] == "police"
 
     second = run_refresh(copy)  # nothing new: the delivery stays held

@@ -237,8 +237,38 @@ def test_every_sheet_and_table_carries_the_tiers_marking(first_run, home: Path, 
     assert tier.label in (folder / "metric_dictionary.md").read_text(encoding="utf-8")
     summary = json.loads((folder / "run_summary.json").read_text(encoding="utf-8"))
     assert summary["marking"] == tier.marking
-    # deliveries (labels, hashes, row counts) stay within the partnership
-    assert ("datasets" in summary) == tier.home
+
+
+@by_tier
+def test_no_tier_reads_the_data_teams_exact_row_counts(first_run, home: Path, tier: Tier) -> None:
+    """A delivery's rows (in, loaded, quarantined, per file or per rule) are exact and can be 1:
+    the data team's operational reports, not a tier's. A 4-row file over 4 scorecard months pins
+    each hidden month at 1; a Data Docs page counts the rows failing each rule."""
+    folder = tier.published(home / "published")
+    operations = home / "operations"
+    exact = json.loads((operations / "run_summary.json").read_text(encoding="utf-8"))
+    small = [d for d in exact["datasets"] if 1 <= d["rows_quarantined"] <= tier.policy.threshold]
+    assert exact["datasets"] and small, "the test world has deliveries with a few quarantined rows"
+    assert list((operations / "data_quality").rglob("*.html")), "Data Docs are the data team's"
+    for path in folder.rglob("*"):
+        inside = path.relative_to(folder).parts
+        if tier.home and inside[0] in {t.folder for t in TIERS if not t.home}:
+            continue  # another tier's folder, checked as that tier
+        assert not {"data_quality", "alerts"} & set(inside), path
+        if path.suffix == ".json":
+            assert not _keys(json.loads(path.read_text(encoding="utf-8"))) & ROW_COUNTS, path.relative_to(folder)
+
+
+ROW_COUNTS = {"rows_in", "rows_loaded", "rows_quarantined", "rows_purged", "datasets", "files"}
+
+
+def _keys(document: object) -> set[str]:
+    """Every key anywhere in a JSON document."""
+    if isinstance(document, dict):
+        return set(document) | {k for v in document.values() for k in _keys(v)}
+    if isinstance(document, list):
+        return {k for v in document for k in _keys(v)}
+    return set()
 
 
 def test_nhs_policy_suppresses_to_7_and_rounds_the_rest_to_5(first_run, home: Path, tmp_path: Path) -> None:

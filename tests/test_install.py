@@ -52,7 +52,7 @@ def test_installed_package_runs_the_demo_from_another_directory(tmp_path: Path) 
 
     installed = run(python, "-c", "import sihub.core.paths as p; print(p.project_dir())", cwd=elsewhere, env=env)
     assert Path(installed.stdout.strip()).is_relative_to(venv), "the installed copy must not read the checkout"
-    summary = json.loads((home / "published" / "run_summary.json").read_text())
+    summary = json.loads((home / "operations" / "run_summary.json").read_text())
     assert summary["status"] == "success", result.stderr[-2000:]
     register = yaml.safe_load((REPO / "governance" / "agreements.yaml").read_text(encoding="utf-8"))
     agreed = {f"{a['partner']}/{d}" for a in register["agreements"] for d in a["datasets"]}

@@ -26,7 +26,7 @@ def statuses(home: Path, dataset: str) -> dict[str, tuple[str, str | None]]:
     the personal zone knows which label is which file)."""
     with duckdb.connect(str(home / "warehouse" / "personal.duckdb"), read_only=True) as con:
         names = dict(con.execute("SELECT label, file_name FROM deliveries WHERE dataset = ?", [dataset]).fetchall())
-    summary = json.loads((home / "published" / "run_summary.json").read_text())
+    summary = json.loads((home / "operations" / "run_summary.json").read_text())
     entry = next((d for d in summary["datasets"] if d["dataset"] == dataset), {"files": []})
     return {names[f["name"]]: (f["status"], f["error"]) for f in entry["files"]}
 

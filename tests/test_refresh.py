@@ -309,12 +309,12 @@ def test_scorecard_counts_every_row_and_every_defect(first_run, home: Path, smal
     assert card["rows_loaded"].notna().any()
 
 
-def test_data_docs_are_published_per_dataset_and_linked(first_run: RefreshOutcome, home: Path) -> None:
+def test_data_docs_are_written_per_dataset_for_the_data_team_and_linked(first_run: RefreshOutcome, home: Path) -> None:
     summary = first_run.summary
-    index = home / "published" / summary["data_quality"]
+    index = home / "operations" / summary["data_quality"]
     assert index.exists()
     for d in summary["datasets"]:
-        page = home / "published" / d["data_docs"]
+        page = home / "operations" / d["data_docs"]
         assert page.exists() and d["data_docs"].endswith(f"{d['partner']}__{d['dataset']}.html")
         contract = next(c for c in load_contracts() if (c.partner, c.dataset) == (d["partner"], d["dataset"]))
         assert d["checks_passed"] + d["checks_failed"] == len(dataset_rules(contract))
@@ -322,11 +322,11 @@ def test_data_docs_are_published_per_dataset_and_linked(first_run: RefreshOutcom
     # 6 built in (no freshness: attendance has no event date) + its raw GX expectation
     assert attendance["checks_passed"] + attendance["checks_failed"] == 7
     contacts = (
-        home / "published" / "data_quality" / first_run.run_id / "childrens_services__contacts.html"
+        home / "operations" / "data_quality" / first_run.run_id / "childrens_services__contacts.html"
     ).read_text()
     assert "contact_date: must be a date" in contacts and "unexpected values found" in contacts
     # the pages render offline: styles written in, nothing fetched from the internet
-    for page in (home / "published" / "data_quality" / first_run.run_id).glob("*.html"):
+    for page in (home / "operations" / "data_quality" / first_run.run_id).glob("*.html"):
         text = page.read_text()
         assert not re.search(r'<(link|script|img|iframe)[^>]+(href|src)="https?://', text), page.name
 

@@ -95,7 +95,7 @@ def test_an_open_episode_outlives_retention_and_a_closed_one_goes(first_run, hom
         assert archive.reopen(con, cla) > 0  # the files still held are read again: what went stays gone
     outcome = run_refresh(copy)  # the next summary and scorecard report what went
     assert outcome.success, outcome.reason
-    summary = json.loads((copy / "published" / "run_summary.json").read_text())
+    summary = json.loads((copy / "operations" / "run_summary.json").read_text())
     entry = next(d for d in summary["datasets"] if d["dataset"] == "cla_episodes")
     assert entry["rows_purged"] == purged.rows + purged.quarantined
     with duckdb.connect(str(copy / "warehouse" / "shared.duckdb"), read_only=True) as con:

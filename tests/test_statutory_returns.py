@@ -239,7 +239,7 @@ def test_a_dataset_never_seen_onboards_with_a_contract_and_an_agreement_entry(wo
     assert recoded.to_dict("records") == [
         {"value_sent": "YCC", "value_loaded": "Youth conditional caution", "rows": 10}
     ]
-    page = home / "published" / next(d for d in outcome.summary["datasets"] if d["dataset"] == "outcomes")["data_docs"]
+    page = home / "operations" / next(d for d in outcome.summary["datasets"] if d["dataset"] == "outcomes")["data_docs"]
     assert page.exists()
 
 

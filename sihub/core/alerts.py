@@ -1,5 +1,5 @@
 """Alerts for the analyst who was not watching, about runs that could not publish and
-partner deliveries that are overdue: a JSON file in `published/alerts/` (what failed, which
+partner deliveries that are overdue: a JSON file in `operations/alerts/` (what failed, which
 partner, the one-line reason, where the logs are) and, when configured, the same sent to a
 webhook (`SIHUB_ALERT_WEBHOOK`, a URL that takes a JSON POST) or by e-mail
 (`SIHUB_ALERT_SMTP` host[:port], `SIHUB_ALERT_TO`, `SIHUB_ALERT_FROM`). A delivery that
@@ -66,10 +66,11 @@ def _send(alert: RunAlert) -> list[str]:
     return outcome
 
 
-def raise_alert(published: Path, alert: RunAlert, name: str | None = None) -> Path | None:
-    """Write the alert to `published/alerts/` (and send it where configured); returns the file.
-    With `name`, an alert already raised under that name is not raised again (None)."""
-    folder = published / "alerts"
+def raise_alert(operations: Path, alert: RunAlert, name: str | None = None) -> Path | None:
+    """Write the alert to `operations/alerts/` (and send it where configured); returns the file.
+    With `name`, an alert already raised under that name is not raised again (None). An alert
+    can give a delivery's exact rows (3 of 40 quarantined): the data team's, not a tier's."""
+    folder = operations / "alerts"
     path = folder / f"{name or alert.at.replace(':', '').replace('+0000', 'Z') + '-' + alert.run_id[:8]}.json"
     if path.exists():
         return None

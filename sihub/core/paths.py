@@ -129,6 +129,13 @@ class HubPaths:
         return self.home / "published"
 
     @property
+    def operations(self) -> Path:
+        """The data team's reports on the runs: the exact run summary (every delivery's rows,
+        however few), Great Expectations Data Docs and run alerts. Exact row counts can be 1, so
+        they stay with the team that runs the hub, never in a disclosure tier's folder."""
+        return self.home / "operations"
+
+    @property
     def reference(self) -> Path:
         """A deployment's own reference tables, preferred over the project's copies."""
         return self.home / "reference"

@@ -53,7 +53,7 @@ def overdue(contract: Contract, last: dt.date | None, today: dt.date) -> Overdue
 
 
 def alert_if_overdue(
-    con: duckdb.DuckDBPyConnection, contract: Contract, published: Path, run_id: str, today: dt.date
+    con: duckdb.DuckDBPyConnection, contract: Contract, operations: Path, run_id: str, today: dt.date
 ) -> Overdue | None:
     """Check one dataset; raise its alert the first time a given delivery is missed."""
     late = overdue(contract, last_delivery(con, contract), today)
@@ -67,5 +67,5 @@ def alert_if_overdue(
         f"landing/{contract.key}/ and the raw asset's log in Dagster",
         kind="delivery_overdue",
     )
-    raise_alert(published, alert, name=f"overdue-{contract.partner}-{contract.dataset}-since-{late.last.isoformat()}")
+    raise_alert(operations, alert, name=f"overdue-{contract.partner}-{contract.dataset}-since-{late.last.isoformat()}")
     return late

@@ -23,7 +23,7 @@ from sihub.privacy.disclosure import Policy
 
 HOME_FOLDER = "."
 # what published/ itself holds: a tier's folder by one of these names would mix with it
-RESERVED = {"snapshots", "parquet", "data_quality", "preview", "alerts", "metrics.duckdb", "ssag_pack.xlsx",
+RESERVED = {"snapshots", "parquet", "preview", "metrics.duckdb", "ssag_pack.xlsx",
             "run_summary.json", "current.json", "metric_dictionary.md", "metric_dictionary.html",
             "sihub_parquet.pbids", "powerbi"}  # fmt: skip
 

@@ -77,11 +77,11 @@ def _unreported_purges(shared: duckdb.DuckDBPyConnection) -> list[tuple[str, str
     ).fetchall()
 
 
-def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: dt.datetime, published: Path) -> dict:
-    """The run summary of DESIGN.md from the shared store's delivery and check logs: the files
+def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: dt.datetime, operations: Path) -> dict:
+    """The data team's run summary from the shared store's delivery and check logs: the files
     of this run (`runs[0]`) and of the earlier runs no summary has listed (`unreported_runs`),
     so a refresh resumed after a crash reports what the killed run loaded, as an
-    uninterrupted refresh would have."""
+    uninterrupted refresh would have. Data Docs pages are linked relative to `operations`."""
     run_id = runs[0]
     rows = shared.execute(
         "SELECT partner, dataset, label, sha256, status, rows_in, rows_loaded, rows_quarantined, error, run_id, "
@@ -121,7 +121,7 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
     for partner, dataset, name, sha, status, rows_in, loaded, quarantined, error, read_by, missing, unexpected in rows:
         page = Path("data_quality") / read_by / f"{partner}__{dataset}.html"
         e = entry(partner, dataset)
-        if (published / page).exists():
+        if (operations / page).exists():
             e["data_docs"] = page.as_posix()
         e["files"].append(
             {
@@ -156,6 +156,35 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
         "data_quality": f"data_quality/{run_id}/index.html",
         "datasets": list(datasets.values()),
     }
+
+
+def move_operational_reports(published: Path, operations: Path) -> list[str]:
+    """Data Docs and alerts written into published/ by earlier versions, moved to the data
+    team's folder (where these are written now): they give exact row counts. Returns what moved."""
+    moved = []
+    for name in ("data_quality", "alerts"):
+        old = published / name
+        if old.is_dir() and not old.is_symlink():
+            for item in old.iterdir():
+                target = operations / name / item.name
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(item, target)
+            shutil.rmtree(old)
+            moved.append(name)
+    return moved
+
+
+def write_operations_summary(operations: Path, deliveries: dict, published: dict) -> dict:
+    """The data team's run summary, `operations/run_summary.json`: what the home tier
+    published (`published`, as `publish` returned it) with every delivery's exact rows in,
+    loaded, quarantined and purged (`deliveries`, from `run_summary`), swapped in atomically."""
+    summary = {**published, **{k: v for k, v in deliveries.items() if k not in published}}
+    operations.mkdir(parents=True, exist_ok=True)
+    staged = operations / "run_summary.json.partial"
+    staged.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    os.replace(staged, operations / "run_summary.json")
+    return summary
 
 
 def publish(
@@ -219,10 +248,10 @@ def _build_snapshot(
     parquet = parquet_folder(building.parent.parent, tier)
     write_pbids(building, parquet)
     write_project(building, schema, parquet, tier)
-    # the deliveries (their labels, hashes and row counts, however small) are the partnership's
-    # own business: a tier beyond it gets what was published and when
+    # the deliveries (their labels, hashes and exact row counts, however small) are the data
+    # team's (`write_operations_summary`): every tier gets what was published and when
     summary = {
-        **(summary if tier.home else {k: summary[k] for k in ("run_id", "started_at")}),
+        **{k: summary[k] for k in ("run_id", "started_at")},
         "tier": tier.name,
         "marking": tier.marking,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
