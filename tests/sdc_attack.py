@@ -5,7 +5,9 @@ and counts with no district, a locality its districts, `all` the parts of a brea
 is in none, a quarter or rolling year its months, or its last month for a stock) and that
 counts are not negative. It reads the data-quality scorecard too: each dataset's rows received
 are its rows loaded and quarantined, and the data-quality metrics' partner figures are sums of the
-partner's datasets (rows with an NHS number or UPN being coverage times rows loaded). For every
+partner's datasets (rows with an NHS number or UPN being coverage times rows loaded); where the
+scorecard leaves out some of the months the data-quality metrics cover, a month it lists had
+rows (at least 1 received). For every
 hidden cell, two linear programmes give the least and greatest value consistent with all that, as
 sdcTable's attack() does.
 """
@@ -54,6 +56,7 @@ def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, p
         frames.append(t.merge(f.assign(measure=measure), on=KEY, how="left"))
     cells = pd.concat(frames, ignore_index=True)
     cells["unknown"] = cells["shown"].isna()
+    cells["least"] = 0.0  # counts are not negative
     return cells.reset_index(names="cell"), metric, period
 
 
@@ -67,6 +70,13 @@ def _scorecard(published: Path, shared: Path, county: str) -> pd.DataFrame:
             f"round(nhs_number_coverage * rows_loaded) AS rows_with_nhs_number, "
             f"round(upn_coverage * rows_loaded) AS rows_with_upn FROM {CARD} WHERE period_id <> 'unknown'"
         ).df()
+        covered = {
+            p
+            for (p,) in con.execute(
+                "SELECT DISTINCT period_id FROM fact_metric_value JOIN dim_period USING (period_id) "
+                "WHERE metric_id = 'identifier_validity' AND period_type = 'month'"
+            ).fetchall()
+        }
     with duckdb.connect(str(shared), read_only=True) as con:
         truth = con.execute(
             "SELECT partner, dataset, strftime(period_month, '%Y-%m') AS period_id, rows_received, rows_loaded, "
@@ -82,6 +92,9 @@ def _scorecard(published: Path, shared: Path, county: str) -> pd.DataFrame:
         shown.melt(key, counts, "measure", "shown"), on=[*key, "measure"]
     )
     both = both[both["true"].notna()].astype({"true": float, "shown": float})
+    listed = shown[shown["period_id"].isin(covered)].groupby(["partner", "dataset"])["period_id"].nunique()
+    listed_only_with_rows = both.join((listed < len(covered)).rename("sparse"), on=["partner", "dataset"])["sparse"]
+    listed_only_with_rows = listed_only_with_rows.fillna(False).astype(bool).to_numpy()
     # a share shown beside rows loaded of 0 tells the count too: 0
     loaded = both.loc[both["measure"] == "rows_loaded"].set_index(key)["shown"]
     zero = (
@@ -95,6 +108,7 @@ def _scorecard(published: Path, shared: Path, county: str) -> pd.DataFrame:
         geography_code=county,
         breakdown="partner/dataset:" + both["partner"] + "/" + both["dataset"],
         hidden=False,
+        least=np.where(listed_only_with_rows & (both["measure"] == "rows_received"), 1.0, 0.0),
         unknown=both["shown"].isna(),
     )
 
@@ -162,6 +176,7 @@ def _ranges(cells: pd.DataFrame, districts: pd.DataFrame, tied: pd.DataFrame, th
     rel = rel[rel.groupby("relation")["unknown"].transform("any")]
     unknown = cells.loc[cells["unknown"], "cell"].to_numpy()
     truth = cells.set_index("cell").loc[unknown, "true"].to_numpy(dtype=float)
+    least = cells.set_index("cell").loc[unknown, "least"].to_numpy(dtype=float)
     column = pd.Series(np.arange(len(unknown)), index=unknown)
     rows, relations = pd.factorize(rel["relation"])
     known = ~rel["unknown"].to_numpy()
@@ -175,12 +190,14 @@ def _ranges(cells: pd.DataFrame, districts: pd.DataFrame, tied: pd.DataFrame, th
         eqs = np.unique(u_rows[np.isin(u_cols, cols)])
         if not len(eqs):
             continue  # in no relation with anything published: anything from 0 up
-        lower[cols], upper[cols] = _bounds(a[eqs][:, cols].tocsc(), rhs[eqs], truth[cols], threshold)
+        lower[cols], upper[cols] = _bounds(a[eqs][:, cols].tocsc(), rhs[eqs], truth[cols], least[cols], threshold)
     return pd.DataFrame({"cell": unknown, "lower": lower, "upper": upper})
 
 
-def _bounds(matrix, rhs: np.ndarray, truth: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of each variable subject to matrix @ x = rhs, x >= 0 (HiGHS, one model
+def _bounds(
+    matrix, rhs: np.ndarray, truth: np.ndarray, least: np.ndarray, threshold: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of each variable subject to matrix @ x = rhs, x >= least (HiGHS, one model
     warm-started throughout). Every feasible point seen (the truth, each optimum) bounds every
     range from inside; a variable seen to range wider than the threshold needs no LPs of its own."""
     n = matrix.shape[1]
@@ -188,7 +205,7 @@ def _bounds(matrix, rhs: np.ndarray, truth: np.ndarray, threshold: int) -> tuple
     lp.num_col_, lp.num_row_ = n, matrix.shape[0]
     # a cap far above any count keeps every maximum finite (a capped optimum is still a point the
     # tables allow); a maximum at the cap is reported as unbounded
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.zeros(n), np.zeros(n), np.full(n, CAP)
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.zeros(n), least, np.full(n, CAP)
     lp.row_lower_ = lp.row_upper_ = rhs
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data

@@ -126,6 +126,23 @@ def _assert_attack_fails(home: Path, tier: Tier) -> None:
 
 
 @by_tier
+def test_the_scorecard_lists_every_month_the_metrics_cover_rows_or_none(first_run, home: Path, tier: Tier) -> None:
+    """Were a dataset-month listed only when rows arrived, each listed month would be known to
+    hold at least 1, and with a partner total shown, hidden months pinned (seed 3: 58 and 181)."""
+    card, fact = _published(home, "dq_scorecard", tier), _published(home, "fact_metric_value", tier)
+    covered = set(fact.loc[fact["metric_id"] == "identifier_validity", "period_id"]) & set(card["period_id"])
+    listed = card[card["period_id"].isin(covered)].groupby(["partner", "dataset"])["period_id"].nunique()
+    assert len(listed) > 10 and (listed == len(covered)).all(), listed[listed < len(covered)]
+    with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        with_rows = con.execute(
+            "SELECT partner, dataset, strftime(period_month, '%Y-%m') AS period_id FROM dq_monthly "
+            "WHERE rows_received > 0"
+        ).df()
+    empty = card.merge(with_rows, how="left", indicator=True).query("_merge == 'left_only' and period_id in @covered")
+    assert len(empty) and (empty["rows_received"] == 0).all() and empty["validity"].isna().all()
+
+
+@by_tier
 def test_no_suppressed_cell_can_be_recovered_from_the_published_totals(first_run, home: Path, tier: Tier) -> None:
     _assert_attack_fails(home, tier)
 

@@ -265,8 +265,13 @@ SCORECARD_CELLS = {
 }
 
 
+# a dataset-month with no rows: these are 0, every share and the delivery lag undefined
+ZERO_WHEN_NO_ROWS = ("rows_received", "rows_loaded", "rows_quarantined", "rows_with_warnings", "rows_purged")
+
+
 def _scorecard_sql(tier: Tier) -> str:
-    """`dq_scorecard`: per dataset and month, counts and shares as the tier may show them.
+    """`dq_scorecard`: per dataset and month (every month the data-quality metrics cover, and
+    any other with rows), counts and shares as the tier may show them.
 
     In a month the data-quality metrics cover, rows received and loaded (and the shares of them)
     are shown where the metric's dataset cell is, identifier coverage where its coverage cell is;
@@ -282,8 +287,8 @@ def _scorecard_sql(tier: Tier) -> str:
         for column, (metric, measure) in SCORECARD_CELLS.items()
     }
     metrics = ", ".join(sorted({literal(m) for m, _ in SCORECARD_CELLS.values()}))
-    in_metric = "NOT (m.shows_rows_received AND m.shows_rows_loaded)"
-    covered = "m.path IS NOT NULL"  # the month is one the data-quality metrics cover
+    in_metric = "NOT (shows_rows_received AND shows_rows_loaded)"
+    covered = "path IS NOT NULL"  # the month is one the data-quality metrics cover
     counts_hidden = f"CASE WHEN {covered} THEN {in_metric} ELSE {split} END"
     received_hidden = f"CASE WHEN {covered} THEN {in_metric} ELSE {primary_suppression('rows_received', t)} END"
 
@@ -294,7 +299,7 @@ def _scorecard_sql(tier: Tier) -> str:
         return f"CASE WHEN {hidden_when} THEN NULL ELSE {column} END AS {column}"
 
     def coverage(column: str, cell: str) -> str:
-        return share(column, f"CASE WHEN {covered} THEN NOT m.shows_{cell} ELSE {split} END")
+        return share(column, f"CASE WHEN {covered} THEN NOT shows_{cell} ELSE {split} END")
 
     return f"""
         CREATE TABLE dq_scorecard AS
@@ -308,7 +313,7 @@ def _scorecard_sql(tier: Tier) -> str:
         )
         SELECT partner, dataset, period_id, rows_received, rows_loaded, rows_quarantined, rows_with_warnings,
                completeness, validity, uniqueness, timeliness_days, nhs_number_coverage, upn_coverage, rows_purged,
-               validity - lag(validity) OVER (
+               validity - lag(validity IGNORE NULLS) OVER (
                    PARTITION BY partner, dataset, period_month IS NULL ORDER BY period_month) AS validity_change,
                CASE WHEN validity_change > 0.005 THEN 'improving' WHEN validity_change < -0.005 THEN 'worsening'
                     WHEN validity_change IS NOT NULL THEN 'stable' END AS trend
@@ -323,8 +328,18 @@ def _scorecard_sql(tier: Tier) -> str:
                {coverage("nhs_number_coverage", "rows_with_nhs_number")}, {coverage("upn_coverage", "rows_with_upn")},
                {count("rows_purged", primary_suppression("rows_purged", t))},
                period_month
-        FROM s.dq_monthly d
-        LEFT JOIN metric_cells m ON m.path = d.partner || '/' || d.dataset AND m.end_month = d.period_month
+        FROM (
+            -- every month the metrics cover is listed, with no rows as 0: were a month listed only
+            -- when rows arrived, each listed month would be known to hold at least 1
+            SELECT d.* REPLACE (
+                       coalesce(d.partner, split_part(m.path, '/', 1)) AS partner,
+                       coalesce(d.dataset, split_part(m.path, '/', 2)) AS dataset,
+                       coalesce(d.period_month, m.end_month) AS period_month,
+                       {", ".join(f"coalesce(d.{c}, 0) AS {c}" for c in ZERO_WHEN_NO_ROWS)}),
+                   m.* EXCLUDE (end_month)
+            FROM s.dq_monthly d
+            FULL JOIN metric_cells m ON m.path = d.partner || '/' || d.dataset AND m.end_month = d.period_month
+        )
         ) ORDER BY partner, dataset, period_id
         """
 
