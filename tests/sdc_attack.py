@@ -5,8 +5,7 @@ and counts with no district, a locality its districts, `all` the parts of a brea
 is in none, a quarter or rolling year its months, or its last month for a stock) and that
 counts are not negative. It reads the data-quality scorecard too: each dataset's rows received
 are its rows loaded and quarantined, and the data-quality metrics' partner figures are sums of the
-partner's datasets (rows with an NHS number or UPN being coverage times rows loaded), a dataset's
-rows loaded may be another metric's county total; where the
+partner's datasets (rows with an NHS number or UPN being coverage times rows loaded); where the
 scorecard leaves out some of the months the data-quality metrics cover, a month it lists had
 rows (at least 1 received). For every
 hidden cell, two linear programmes give the least and greatest value consistent with all that, as
@@ -279,7 +278,7 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
         ignore_index=True,
     )
     in_lp = pd.concat([months, longer[longer["cell"].isin(tied_pairs["cell"])]], ignore_index=True)
-    known = pd.concat([tied, _same_counts(months, county), _scorecard_relations(months, county)], ignore_index=True)
+    known = pd.concat([tied, _same_counts(months), _scorecard_relations(months, county)], ignore_index=True)
     out = in_lp.join(_ranges(in_lp, districts, known, threshold).set_index("cell"), on="cell")
     months_out = out[out["period_type"] == "month"].set_index("cell")[["lower", "upper"]]
     hidden = pairs[pairs["unknown"]].join(months_out, on="month_cell")
@@ -292,35 +291,18 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
     return out[[*KEY, "period_type", "true", "hidden", "lower", "upper"]].reset_index(drop=True)
 
 
-def _same_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:
+def _same_counts(months: pd.DataFrame) -> pd.DataFrame:
     """(relation, cell, coefficient) rows saying a month cell of one metric is the same count as
     the cell of another: the attacker reads the definitions (one metric's denominator is another's
-    numerator, two metrics count the same deaths, two break down by the same datasets, one
-    metric's total is a part of another's: contacts received are the contacts dataset's rows
-    loaded). Here two series (metric, measure and breakdown) that are equal in every cell they
-    share, and not all zero, stand for such a definition; so do a metric's `all` series and
-    another metric's part equal in every county cell, at the county."""
-    s = months[["period_id", "geography_code", "breakdown", "metric_id", "measure", "cell", "true"]].assign(
+    numerator, two metrics count the same deaths, two break down by the same datasets). Here two
+    series (metric, measure and breakdown) that are equal in every cell they share, and not all
+    zero, stand for such a definition."""
+    key = ["period_id", "geography_code", "breakdown"]
+    s = months[[*key, "metric_id", "measure", "cell", "true"]].assign(
         series=lambda d: d["metric_id"] + "|" + d["measure"] + "|" + d["breakdown"]
     )
-    alike = s.merge(s, on=["period_id", "geography_code", "breakdown"], suffixes=("_a", "_b"))
-    at_county = s[s["geography_code"] == county]
-    totals, parts = at_county[at_county["breakdown"] == "all"], at_county[at_county["breakdown"] != "all"]
-    total_part = totals.merge(parts, on=["period_id", "geography_code"], suffixes=("_a", "_b"))
-    total_part = total_part[total_part["metric_id_a"] != total_part["metric_id_b"]]
-    pairs = pd.concat([_equal_throughout(alike[alike["series_a"] < alike["series_b"]]), _equal_throughout(total_part)])
-    ids = "same|" + pairs["cell_a"].astype(str) + "|" + pairs["cell_b"].astype(str)
-    return pd.concat(
-        [
-            pd.DataFrame({"relation": ids, "cell": pairs["cell_a"], "coef": 1.0}),
-            pd.DataFrame({"relation": ids, "cell": pairs["cell_b"], "coef": -1.0}),
-        ],
-        ignore_index=True,
-    )
-
-
-def _equal_throughout(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The cell pairs of the series pairs equal in every cell they share, and not all zero."""
+    pairs = s.merge(s, on=key, suffixes=("_a", "_b"))
+    pairs = pairs[pairs["series_a"] < pairs["series_b"]]
     verdict = (
         pairs.assign(
             differ=pairs["true_a"].fillna(-1) != pairs["true_b"].fillna(-1), counted=pairs["true_a"].fillna(0) > 0
@@ -329,7 +311,15 @@ def _equal_throughout(pairs: pd.DataFrame) -> pd.DataFrame:
         .any()
     )
     same = verdict[~verdict["differ"] & verdict["counted"]].index
-    return pairs.set_index(["series_a", "series_b"]).loc[lambda d: d.index.isin(same)].reset_index()
+    pairs = pairs.set_index(["series_a", "series_b"]).loc[lambda d: d.index.isin(same)].reset_index()
+    ids = "same|" + pairs["cell_a"].astype(str) + "|" + pairs["cell_b"].astype(str)
+    return pd.concat(
+        [
+            pd.DataFrame({"relation": ids, "cell": pairs["cell_a"], "coef": 1.0}),
+            pd.DataFrame({"relation": ids, "cell": pairs["cell_b"], "coef": -1.0}),
+        ],
+        ignore_index=True,
+    )
 
 
 def _components(rows: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
