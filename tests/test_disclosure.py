@@ -49,6 +49,9 @@ def test_the_partnership_reads_under_its_own_rule_and_the_public_under_the_dfe_o
         (lambda c: c["tiers"]["public"].update(folder=""), "inside published/"),
         (lambda c: c["tiers"]["public"].update(folder="public/restricted"), "inside published/"),
         (lambda c: c["tiers"]["public"].update(folder="snapshots"), "published/ itself uses"),
+        # where earlier versions wrote Data Docs and alerts, which a refresh moves to operations/
+        (lambda c: c["tiers"]["public"].update(folder="alerts"), "published/ itself uses"),
+        (lambda c: c["tiers"]["public"].update(folder="data_quality"), "published/ itself uses"),
         (lambda c: c["tiers"].update(copy=dict(c["tiers"]["public"], folder="./public/")), "share a folder"),
         (lambda c: c["tiers"]["public"].update(policy="partnership", marking=""), "marking"),
         (lambda c: c["policies"]["dfe"].update(threshold=1), "suppress less than the home tier"),

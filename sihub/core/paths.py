@@ -16,6 +16,9 @@ from importlib import resources
 from pathlib import Path
 
 PROJECT_ENV = "SIHUB_PROJECT"
+# folders earlier versions wrote into published/ (Data Docs, run alerts), now in `operations`:
+# a refresh moves them out, so no disclosure tier may have a folder by these names
+FORMER_PUBLISHED_REPORTS = ("data_quality", "alerts")
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
 

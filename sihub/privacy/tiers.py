@@ -18,14 +18,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sihub.core.change_tracking import digest
-from sihub.core.paths import project
+from sihub.core.paths import FORMER_PUBLISHED_REPORTS, project
 from sihub.privacy.disclosure import Policy
 
 HOME_FOLDER = "."
 # what published/ itself holds: a tier's folder by one of these names would mix with it
 RESERVED = {"snapshots", "parquet", "preview", "metrics.duckdb", "ssag_pack.xlsx",
             "run_summary.json", "current.json", "metric_dictionary.md", "metric_dictionary.html",
-            "sihub_parquet.pbids", "powerbi"}  # fmt: skip
+            "sihub_parquet.pbids", "powerbi", *FORMER_PUBLISHED_REPORTS}  # fmt: skip
 
 
 class TierEntry(BaseModel):

@@ -16,6 +16,7 @@ import duckdb
 
 from sihub.core.contracts import load_contracts
 from sihub.core.db import attached, connect, literal, scalar, table_exists
+from sihub.core.paths import FORMER_PUBLISHED_REPORTS
 from sihub.core.snapshots import KEEP, SNAPSHOTS, activate, current, new_snapshot, prune, snapshot_name
 from sihub.metrics.catalogue import Metric
 from sihub.privacy.disclosure import DisclosureError, visible_small_counts
@@ -162,7 +163,7 @@ def move_operational_reports(published: Path, operations: Path) -> list[str]:
     """Data Docs and alerts written into published/ by earlier versions, moved to the data
     team's folder (where these are written now): they give exact row counts. Returns what moved."""
     moved = []
-    for name in ("data_quality", "alerts"):
+    for name in FORMER_PUBLISHED_REPORTS:
         old = published / name
         if old.is_dir() and not old.is_symlink():
             for item in old.iterdir():
