@@ -19,6 +19,8 @@ import os
 import shutil
 from pathlib import Path
 
+from sihub.core.atomic_files import write_text_atomically
+
 SNAPSHOTS = "snapshots"
 POINTER = "current.json"
 KEEP = 5
@@ -64,9 +66,9 @@ def activate(published: Path, snapshot: Path) -> None:
     """Make `snapshot` current: each of its outputs swapped in, then the pointer."""
     for item in sorted(snapshot.iterdir()):
         _swap(published / item.name, item)
-    pointer = published / f".{POINTER}.swap"
-    pointer.write_text(json.dumps({"snapshot": snapshot.name, "path": f"{SNAPSHOTS}/{snapshot.name}"}), "utf-8")
-    os.replace(pointer, published / POINTER)
+    write_text_atomically(
+        published / POINTER, json.dumps({"snapshot": snapshot.name, "path": f"{SNAPSHOTS}/{snapshot.name}"})
+    )
 
 
 def current(published: Path) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from sihub.core.atomic_files import write_text_atomically
 from sihub.core.contracts import load_contracts
 from sihub.core.db import attached, connect, literal, scalar, table_exists
 from sihub.core.paths import FORMER_PUBLISHED_REPORTS
@@ -161,7 +162,8 @@ def run_summary(shared: duckdb.DuckDBPyConnection, runs: list[str], started_at: 
 
 def move_operational_reports(published: Path, operations: Path) -> list[str]:
     """Data Docs and alerts written into published/ by earlier versions, moved to the data
-    team's folder (where these are written now): they give exact row counts. Returns what moved."""
+    team's folder (where these are written now): they give exact row counts. Where operations/
+    already holds an item of the same name, that later one is kept. Returns what moved."""
     moved = []
     for name in FORMER_PUBLISHED_REPORTS:
         old = published / name
@@ -180,11 +182,9 @@ def write_operations_summary(operations: Path, deliveries: dict, published: dict
     """The data team's run summary, `operations/run_summary.json`: what the home tier
     published (`published`, as `publish` returned it) with every delivery's exact rows in,
     loaded, quarantined and purged (`deliveries`, from `run_summary`), swapped in atomically."""
-    summary = {**published, **{k: v for k, v in deliveries.items() if k not in published}}
+    summary = {**deliveries, **published}
     operations.mkdir(parents=True, exist_ok=True)
-    staged = operations / "run_summary.json.partial"
-    staged.write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    os.replace(staged, operations / "run_summary.json")
+    write_text_atomically(operations / "run_summary.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sihub.core.atomic_files import write_text_atomically
 from sihub.core.contracts import Contract, RawExpectation
 from sihub.validation.checks import CheckOutcome
 from sihub.validation.conform import broken
@@ -210,11 +211,8 @@ def write_page(result, folder: Path, contract: Contract) -> Path:
     from great_expectations.render.view import DefaultJinjaPageView
 
     folder.mkdir(parents=True, exist_ok=True)
-    page = folder / f"{contract.table}.html"
-    partial = page.with_suffix(".partial")
     rendered = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
-    partial.write_text(_offline(rendered), encoding="utf-8")
-    os.replace(partial, page)
+    page = write_text_atomically(folder / f"{contract.table}.html", _offline(rendered))
     _write_index(folder)
     return page
 
@@ -250,11 +248,8 @@ def _write_index(folder: Path) -> None:
         for p in sorted(folder.glob("*.html"))
         if p.name != "index.html"
     )
-    index = folder / "index.html"
-    partial = index.with_suffix(".partial")
-    partial.write_text(
+    write_text_atomically(
+        folder / "index.html",
         f"<!doctype html><title>Data quality {html.escape(folder.name)}</title>"
         f"<h1>Data quality, run {html.escape(folder.name)}</h1><ul>{links}</ul>",
-        encoding="utf-8",
     )
-    os.replace(partial, index)
