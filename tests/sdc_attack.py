@@ -2,16 +2,17 @@
 
 The attacker knows every published count, how the tables add up (a county is its districts
 and counts with no district, a locality its districts, `all` the parts of a breakdown and what
-is in none, a quarter or rolling year its months, or its last month for a stock) and that
-counts are not negative. It reads the data-quality scorecard too: each dataset's rows received
-are its rows loaded and quarantined, and the data-quality metrics' partner figures are sums of the
-partner's datasets (rows with an NHS number or UPN being coverage times rows loaded), a dataset's
-rows loaded may be another metric's county total; where the
-scorecard leaves out some of the months the data-quality metrics cover, a month it lists had
-rows (at least 1 received). For every
-hidden small count, two linear programmes give the least and greatest value consistent with all
-that, as sdcTable's attack() does; any other hidden cell gets the range seen among the points
-those programmes find (inside the attacker's), since only a small count must not be worked out.
+is in none, a quarter or rolling year its months, or its last month for a stock, a counted
+denominator its numerator and the rest, where the metric says the rest counts people) and that
+counts are not negative; such a rest is a count to protect like any other. It reads the
+data-quality scorecard too: each dataset's rows received are its rows loaded and quarantined,
+and the data-quality metrics' partner figures are sums of the partner's datasets (rows with an
+NHS number or UPN being coverage times rows loaded), a dataset's rows loaded may be another
+metric's county total; where the scorecard leaves out some of the months the data-quality
+metrics cover, a month it lists had rows (at least 1 received). For every hidden small count,
+two linear programmes give the least and greatest value consistent with all that, as
+sdcTable's attack() does; any other hidden cell gets the range seen among the points those
+programmes find (inside the attacker's), since only a small count must not be worked out.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ PARTNER_SUMS = {
 def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     with duckdb.connect(str(published), read_only=True) as con:
         fact = con.execute("SELECT * FROM fact_metric_value").df()
-        metric = con.execute("SELECT metric_id, aggregation, denominator_type FROM dim_metric").df()
+        metric = con.execute(
+            "SELECT metric_id, aggregation, denominator_type, complement_definition FROM dim_metric"
+        ).df()
         period = con.execute("SELECT period_id, period_type, start_date, end_date FROM dim_period").df()
     with duckdb.connect(str(shared), read_only=True) as con:
         truth = con.execute(
@@ -56,6 +59,13 @@ def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, p
                                                  "hidden"]].assign(measure=measure)  # fmt: skip
         f = fact.rename(columns={measure: "shown"})[["metric_id", "period_id", "geography_code", "breakdown", "shown"]]
         frames.append(t.merge(f.assign(measure=measure), on=KEY, how="left"))
+    # the rest of a counted denominator, where it counts people: denominator less numerator
+    rest = set(metric.loc[metric["complement_definition"].fillna("") != "", "metric_id"])
+    whole = [k for k in KEY if k != "measure"]
+    num, den = (f[f["metric_id"].isin(rest)].set_index(whole) for f in frames)
+    frames.append(
+        (den[["true", "shown"]] - num[["true", "shown"]]).join(num["hidden"]).reset_index().assign(measure="complement")
+    )
     cells = pd.concat(frames, ignore_index=True)
     cells["unknown"] = cells["shown"].isna()
     cells["least"] = 0.0  # counts are not negative
@@ -291,7 +301,9 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
         ignore_index=True,
     )
     in_lp = pd.concat([months, longer[longer["cell"].isin(tied_pairs["cell"])]], ignore_index=True)
-    known = pd.concat([tied, _same_counts(months, county), _scorecard_relations(months, county)], ignore_index=True)
+    known = pd.concat(
+        [tied, _same_counts(months, county), _scorecard_relations(months, county), _rests(months)], ignore_index=True
+    )
     out = in_lp.join(_ranges(in_lp, districts, known, threshold).set_index("cell"), on="cell")
     months_out = out[out["period_type"] == "month"].set_index("cell")[["lower", "upper"]]
     hidden = pairs[pairs["unknown"]].join(months_out, on="month_cell")
@@ -302,6 +314,18 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
     out = pd.concat([out, sums], ignore_index=True)
     out = out[out["unknown"]]
     return out[[*KEY, "period_type", "true", "hidden", "lower", "upper"]].reset_index(drop=True)
+
+
+def _rests(months: pd.DataFrame) -> pd.DataFrame:
+    """(relation, cell, coefficient) rows: a counted denominator is its numerator and the rest."""
+    cell = months.set_index(["metric_id", "period_id", "geography_code", "breakdown", "measure"])["cell"].unstack()
+    cell = cell[cell["complement"].notna()] if "complement" in cell else cell.iloc[:0]
+    ids = "rest|" + cell["denominator"].astype(int).astype(str)
+    return pd.concat(
+        [pd.DataFrame({"relation": ids, "cell": cell[m].astype(int), "coef": c})
+         for m, c in (("denominator", -1.0), ("numerator", 1.0), ("complement", 1.0))],
+        ignore_index=True,
+    )  # fmt: skip
 
 
 def _same_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:

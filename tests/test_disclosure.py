@@ -73,6 +73,14 @@ def test_no_count_from_1_to_the_threshold_is_visible_anywhere(first_run, home: P
     fact = _published(home, "fact_metric_value", tier)
     assert not fact["numerator"].between(1, t).any()
     assert not fact.loc[fact["metric_id"].isin(counted), "denominator"].between(1, t).any()
+    # nor the rest of a denominator that counts people: 2 flagged children not known to
+    # children's services, or 1 missing episode with no return interview
+    metric = _published(home, "dim_metric", tier)
+    rest = set(metric.loc[metric["complement_definition"].fillna("") != "", "metric_id"])
+    assert {"exploited_children_known_to_cs", "return_interviews_within_72_hours", "re_referrals_12_months"} <= rest
+    rows = fact[fact["metric_id"].isin(rest)]
+    small_rest = rows[(rows["denominator"] - rows["numerator"]).between(1, t)]
+    assert small_rest.empty, small_rest.groupby("metric_id").size().to_dict()
     scorecard = _published(home, "dq_scorecard", tier)
     for column in ("rows_received", "rows_loaded", "rows_with_warnings"):
         assert not scorecard[column].between(1, t).any(), column

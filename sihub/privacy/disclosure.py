@@ -83,6 +83,12 @@ FROM (
     SELECT v.metric_id, 'denominator', period_type, start_month, end_month, geography_code, breakdown, denominator,
            hidden, no_data
     FROM metric_values v JOIN metric_catalogue c USING (metric_id) WHERE c.denominator_type = 'count'
+    UNION ALL
+    -- the rest of a counted denominator (flagged children not known to children's services): a
+    -- count of people too, shown wherever both counts are
+    SELECT v.metric_id, 'complement', period_type, start_month, end_month, geography_code, breakdown,
+           denominator - numerator, hidden, no_data
+    FROM metric_values v JOIN metric_catalogue c USING (metric_id) WHERE c.complement IS NOT NULL
 )
 """
 
@@ -121,6 +127,13 @@ WITH c AS (
      AND p.metric_id = t.metric_id AND p.measure = t.measure AND p.end_month = t.end_month
      AND p.geography_code = t.geography_code
     WHERE split_part(p.breakdown, ':', 1) LIKE '%/%'
+    UNION ALL
+    -- a counted denominator is its numerator and its complement
+    SELECT 'rest|' || t.cell_id, t.cell_id, p.cell_id
+    FROM c t JOIN c p ON p.measure IN ('numerator', 'complement') AND p.metric_id = t.metric_id
+     AND p.end_month = t.end_month AND p.geography_code = t.geography_code AND p.breakdown = t.breakdown
+    WHERE t.measure = 'denominator'
+      AND t.metric_id IN (SELECT metric_id FROM metric_catalogue WHERE complement IS NOT NULL)
     UNION ALL
     -- the same count published by two metrics: each is the other (`sdc_same` holds both ways round)
     SELECT 'same|' || t.cell_id || '|' || p.cell_id, t.cell_id, p.cell_id
@@ -206,6 +219,10 @@ WHERE sdc_cells.cell_id = g.cell_id
 """
 
 
+COMPLEMENTED_SQL = "SELECT metric_id FROM metric_catalogue WHERE complement IS NOT NULL ORDER BY ALL"
+COUNTS = ("numerator", "denominator")
+
+
 def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
     """Find the series that publish one count (`sdc_same`), audit each month of them together
     and make their metrics one unit, with those they shared a count with in `sdc_before`."""
@@ -217,7 +234,9 @@ def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
         pairs_then = con.execute(pairs_sql.format("sdc_same_before")).fetchall()
     else:
         pairs_then = pairs
-    families = _classes([((a, m), (b, n)) for a, m, b, n, *_ in pairs])
+    # a rate with a complement is one relation across its three counts, audited as one a month
+    rests = [((m, "complement"), (m, n)) for (m,) in con.execute(COMPLEMENTED_SQL).fetchall() for n in COUNTS]
+    families = _classes([((a, m), (b, n)) for a, m, b, n, *_ in pairs] + rests)
     units = _classes([(a, b) for a, _, b, *_ in pairs + pairs_then])
     # whether two series are one count is read from every cell: where that changed, no month of
     # the unit is as it was decided, however alike its cells
@@ -615,6 +634,9 @@ PUBLISHED_COUNTS = {
     "fact_metric_value": {
         "numerator": "true",
         "denominator": "metric_id IN (SELECT metric_id FROM dim_metric WHERE denominator_type = 'count')",
+        "(denominator - numerator)": (
+            "metric_id IN (SELECT metric_id FROM dim_metric WHERE complement_definition <> '')"
+        ),
     },
     # rows quarantined are rows received less rows loaded, shown with them: a count of rows failing
     # checks, as a share's complement is (`star_schema._scorecard_sql`), not a count to suppress
