@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+from sihub.core.atomic_files import write_text_atomically
+
 
 @dataclass
 class RunAlert:
@@ -76,5 +78,5 @@ def raise_alert(operations: Path, alert: RunAlert, name: str | None = None) -> P
         return None
     alert.delivered = _send(alert)
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(alert), indent=2), encoding="utf-8")
-    return path
+    # whole or not at all: a half-written file would read as raised, and never be raised again
+    return write_text_atomically(path, json.dumps(asdict(alert), indent=2))

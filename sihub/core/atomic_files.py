@@ -1,5 +1,6 @@
 """Text files written whole: a reader (a browser on a Data Docs page, Power BI on
-`current.json`, the data team on a run summary) sees the old file or the new one, never half."""
+`current.json`, the data team on a run summary or an alert) sees the old file or the new one,
+never half."""
 
 from __future__ import annotations
 
