@@ -7,6 +7,7 @@
 -- numerator: assessments authorised in the period within 45 working days of their start
 -- denominator: assessments authorised in the period
 -- denominator_type: count
+-- complement: assessments authorised in the period after 45 working days
 -- sources: childrens_services/assessments
 -- owner: childrens_services
 -- theme: Front door

@@ -7,6 +7,7 @@
 -- numerator: deaths with the initial review within 5 working days
 -- denominator: child deaths in the period
 -- denominator_type: count
+-- complement: deaths without the initial review within 5 working days
 -- sources: health/child_death_reviews
 -- owner: health
 -- theme: Learning from reviews

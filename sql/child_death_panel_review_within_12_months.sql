@@ -7,6 +7,7 @@
 -- numerator: deaths reviewed by the panel within 12 months of the death
 -- denominator: child deaths 12 months before the period
 -- denominator_type: count
+-- complement: deaths not reviewed by the panel within 12 months
 -- sources: health/child_death_reviews
 -- owner: health
 -- theme: Learning from reviews

@@ -7,6 +7,7 @@
 -- numerator: deaths with the strategy meeting within 48 hours
 -- denominator: child deaths in the period
 -- denominator_type: count
+-- complement: deaths without the strategy meeting within 48 hours
 -- sources: health/child_death_reviews
 -- owner: health
 -- theme: Learning from reviews

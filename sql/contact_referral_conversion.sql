@@ -7,6 +7,7 @@
 -- numerator: contacts in the period that became a referral
 -- denominator: contacts received in the period
 -- denominator_type: count
+-- complement: contacts in the period that did not become a referral
 -- sources: childrens_services/contacts
 -- owner: childrens_services
 -- theme: Front door

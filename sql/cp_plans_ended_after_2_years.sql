@@ -7,6 +7,7 @@
 -- numerator: plans ended in the period that had lasted 2 years or more
 -- denominator: plans ended in the period
 -- denominator_type: count
+-- complement: plans ended in the period within 2 years
 -- sources: childrens_services/cp_plans
 -- owner: childrens_services
 -- theme: Child protection

@@ -7,6 +7,7 @@
 -- numerator: children present at incidents assessed high risk
 -- denominator: children present at domestic abuse incidents in the period
 -- denominator_type: count
+-- complement: children present at incidents not assessed high risk
 -- sources: police/domestic_abuse_incidents
 -- owner: police
 -- theme: Domestic abuse

@@ -7,6 +7,7 @@
 -- numerator: episodes whose child was referred to children's social care within 12 months of the start
 -- denominator: early help episodes that started 12 months before the period
 -- denominator_type: count
+-- complement: episodes whose child was not referred to children's social care within 12 months
 -- sources: childrens_services/early_help_episodes, childrens_services/contacts, education/school_census
 -- owner: childrens_services
 -- theme: Early help

@@ -7,6 +7,7 @@
 -- numerator: pupil-terms with 10% or more of possible sessions missed
 -- denominator: pupil-terms with possible sessions
 -- denominator_type: count
+-- complement: pupil-terms with less than 10% of possible sessions missed
 -- sources: pupil_terms
 -- owner: education
 -- theme: Education

@@ -7,6 +7,7 @@
 -- numerator: pupil-terms on a plan with 10% or more of possible sessions missed
 -- denominator: pupil-terms on a plan with possible sessions
 -- denominator_type: count
+-- complement: pupil-terms on a plan with less than 10% of possible sessions missed
 -- sources: pupil_terms, childrens_services/cp_plans, childrens_services/cp_plans
 -- owner: education
 -- theme: Education

@@ -7,6 +7,7 @@
 -- numerator: notifications with the rapid review within 15 working days
 -- denominator: serious incident notifications in the period
 -- denominator_type: count
+-- complement: notifications without the rapid review within 15 working days
 -- sources: business_unit/rapid_reviews
 -- owner: business_unit
 -- theme: Learning from reviews

@@ -7,6 +7,7 @@
 -- numerator: referrals in the period of a child with an earlier referral in the 12 months before
 -- denominator: referrals in the period
 -- denominator_type: count
+-- complement: referrals in the period of a child with no referral in the 12 months before
 -- sources: childrens_services/contacts
 -- owner: childrens_services
 -- theme: Front door

@@ -7,6 +7,7 @@
 -- numerator: plans started in the period for a child with an earlier plan
 -- denominator: plans started in the period
 -- denominator_type: count
+-- complement: plans started in the period for a child with no earlier plan
 -- sources: childrens_services/cp_plans
 -- owner: childrens_services
 -- theme: Child protection

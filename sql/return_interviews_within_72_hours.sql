@@ -7,6 +7,7 @@
 -- numerator: episodes with a return interview within 72 hours of the child being found
 -- denominator: episodes reported in the period in which the child was found
 -- denominator_type: count
+-- complement: episodes with no return interview within 72 hours of the child being found
 -- sources: police/missing_episodes
 -- owner: police
 -- theme: Missing and exploitation

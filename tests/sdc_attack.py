@@ -2,14 +2,17 @@
 
 The attacker knows every published count, how the tables add up (a county is its districts
 and counts with no district, a locality its districts, `all` the parts of a breakdown and what
-is in none, a quarter or rolling year its months, or its last month for a stock) and that
-counts are not negative. It reads the data-quality scorecard too: each dataset's rows received
-are its rows loaded and quarantined, and the data-quality metrics' partner figures are sums of the
-partner's datasets (rows with an NHS number or UPN being coverage times rows loaded); where the
-scorecard leaves out some of the months the data-quality metrics cover, a month it lists had
-rows (at least 1 received). For every
-hidden cell, two linear programmes give the least and greatest value consistent with all that, as
-sdcTable's attack() does.
+is in none, a quarter or rolling year its months, or its last month for a stock, a counted
+denominator its numerator and the rest, where the metric says the rest counts people) and that
+counts are not negative; such a rest is a count to protect like any other. It reads the
+data-quality scorecard too: each dataset's rows received are its rows loaded and quarantined,
+and the data-quality metrics' partner figures are sums of the partner's datasets (rows with an
+NHS number or UPN being coverage times rows loaded), a dataset's rows loaded may be another
+metric's county total; where the scorecard leaves out some of the months the data-quality
+metrics cover, a month it lists had rows (at least 1 received). For every hidden small count,
+two linear programmes give the least and greatest value consistent with all that, as
+sdcTable's attack() does; any other hidden cell gets the range seen among the points those
+programmes find (inside the attacker's), since only a small count must not be worked out.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ PARTNER_SUMS = {
 def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     with duckdb.connect(str(published), read_only=True) as con:
         fact = con.execute("SELECT * FROM fact_metric_value").df()
-        metric = con.execute("SELECT metric_id, aggregation, denominator_type FROM dim_metric").df()
+        metric = con.execute(
+            "SELECT metric_id, aggregation, denominator_type, complement_definition FROM dim_metric"
+        ).df()
         period = con.execute("SELECT period_id, period_type, start_date, end_date FROM dim_period").df()
     with duckdb.connect(str(shared), read_only=True) as con:
         truth = con.execute(
@@ -54,6 +59,13 @@ def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, p
                                                  "hidden"]].assign(measure=measure)  # fmt: skip
         f = fact.rename(columns={measure: "shown"})[["metric_id", "period_id", "geography_code", "breakdown", "shown"]]
         frames.append(t.merge(f.assign(measure=measure), on=KEY, how="left"))
+    # the rest of a counted denominator, where it counts people: denominator less numerator
+    rest = set(metric.loc[metric["complement_definition"].fillna("") != "", "metric_id"])
+    whole = [k for k in KEY if k != "measure"]
+    num, den = (f[f["metric_id"].isin(rest)].set_index(whole) for f in frames)
+    frames.append(
+        (den[["true", "shown"]] - num[["true", "shown"]]).join(num["hidden"]).reset_index().assign(measure="complement")
+    )
     cells = pd.concat(frames, ignore_index=True)
     cells["unknown"] = cells["shown"].isna()
     cells["least"] = 0.0  # counts are not negative
@@ -166,10 +178,11 @@ def _relations(cells: pd.DataFrame, districts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ranges(cells: pd.DataFrame, districts: pd.DataFrame, tied: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    """Least and greatest value of each unknown cell, by linear programming over the published
-    cells and the relations between them (`tied`: the periods that are totals of their months).
-    Where a feasible point already shows a cell ranging wider than the threshold, that range
-    (inside the attacker's) is reported instead of the exact one: it proves the cell safe."""
+    """Least and greatest value of each unknown small count, by linear programming over the
+    published cells and the relations between them (`tied`: the periods that are totals of their
+    months), and the range other unknown cells are seen to take. Where a feasible point already
+    shows a small count ranging wider than the threshold, that range (inside the attacker's) is
+    reported instead of the exact one: it proves the cell safe."""
     months = cells[cells["period_type"] == "month"]  # the relations among periods follow from these and `tied`
     rel = pd.concat([_relations(months, districts), tied], ignore_index=True)
     rel = rel.join(cells.set_index("cell")[["unknown", "shown"]], on="cell")
@@ -197,9 +210,12 @@ def _ranges(cells: pd.DataFrame, districts: pd.DataFrame, tied: pd.DataFrame, th
 def _bounds(
     matrix, rhs: np.ndarray, truth: np.ndarray, least: np.ndarray, threshold: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of each variable subject to matrix @ x = rhs, x >= least (HiGHS, one model
-    warm-started throughout). Every feasible point seen (the truth, each optimum) bounds every
-    range from inside; a variable seen to range wider than the threshold needs no LPs of its own."""
+    """Min and max of each small count (true value 1 to the threshold) subject to matrix @ x = rhs,
+    x >= least (HiGHS, one model warm-started throughout). Every feasible point seen (the truth,
+    each optimum) bounds every range from inside; a small count seen to range wider than the
+    threshold needs no LPs of its own. The points come first from pushing all variables, then
+    every still-narrow small count, down and up together (on tables that chain thousands of cells
+    one programme per cell would take hours), and last from each count left on its own."""
     n = matrix.shape[1]
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, matrix.shape[0]
@@ -228,12 +244,19 @@ def _bounds(
         np.maximum(upper, x, out=upper)
         return best
 
-    every = np.arange(n, dtype=np.int32)
-    solve(every, highspy.ObjSense.kMinimize)
-    solve(every, highspy.ObjSense.kMaximize)
-    for j in range(n):
+    def narrow() -> np.ndarray:
+        return np.flatnonzero(small & (upper - lower <= threshold + 1e-6)).astype(np.int32)
+
+    small = (truth >= 1) & (truth <= threshold)
+    columns, left = np.arange(n, dtype=np.int32), n + 1
+    while 0 < len(columns) < left:
+        left = len(columns)
+        solve(columns, highspy.ObjSense.kMinimize)
+        solve(columns, highspy.ObjSense.kMaximize)
+        columns = narrow()
+    for j in columns:
         if upper[j] - lower[j] > threshold + 1e-6:
-            continue
+            continue  # a point found for another count showed this one wide too
         one = np.array([j], dtype=np.int32)
         lower[j] = solve(one, highspy.ObjSense.kMinimize)
         upper[j] = solve(one, highspy.ObjSense.kMaximize)
@@ -278,7 +301,9 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
         ignore_index=True,
     )
     in_lp = pd.concat([months, longer[longer["cell"].isin(tied_pairs["cell"])]], ignore_index=True)
-    known = pd.concat([tied, _same_counts(months), _scorecard_relations(months, county)], ignore_index=True)
+    known = pd.concat(
+        [tied, _same_counts(months, county), _scorecard_relations(months, county), _rests(months)], ignore_index=True
+    )
     out = in_lp.join(_ranges(in_lp, districts, known, threshold).set_index("cell"), on="cell")
     months_out = out[out["period_type"] == "month"].set_index("cell")[["lower", "upper"]]
     hidden = pairs[pairs["unknown"]].join(months_out, on="month_cell")
@@ -291,27 +316,35 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
     return out[[*KEY, "period_type", "true", "hidden", "lower", "upper"]].reset_index(drop=True)
 
 
-def _same_counts(months: pd.DataFrame) -> pd.DataFrame:
+def _rests(months: pd.DataFrame) -> pd.DataFrame:
+    """(relation, cell, coefficient) rows: a counted denominator is its numerator and the rest."""
+    cell = months.set_index(["metric_id", "period_id", "geography_code", "breakdown", "measure"])["cell"].unstack()
+    cell = cell[cell["complement"].notna()] if "complement" in cell else cell.iloc[:0]
+    ids = "rest|" + cell["denominator"].astype(int).astype(str)
+    return pd.concat(
+        [pd.DataFrame({"relation": ids, "cell": cell[m].astype(int), "coef": c})
+         for m, c in (("denominator", -1.0), ("numerator", 1.0), ("complement", 1.0))],
+        ignore_index=True,
+    )  # fmt: skip
+
+
+def _same_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:
     """(relation, cell, coefficient) rows saying a month cell of one metric is the same count as
     the cell of another: the attacker reads the definitions (one metric's denominator is another's
-    numerator, two metrics count the same deaths, two break down by the same datasets). Here two
-    series (metric, measure and breakdown) that are equal in every cell they share, and not all
-    zero, stand for such a definition."""
-    key = ["period_id", "geography_code", "breakdown"]
-    s = months[[*key, "metric_id", "measure", "cell", "true"]].assign(
+    numerator, two metrics count the same deaths, two break down by the same datasets, one
+    metric's total is a part of another's: contacts received are the contacts dataset's rows
+    loaded). Here two series (metric, measure and breakdown) that are equal in every cell they
+    share, and not all zero, stand for such a definition; so do a metric's `all` series and
+    another metric's part equal in every county cell, at the county."""
+    s = months[["period_id", "geography_code", "breakdown", "metric_id", "measure", "cell", "true"]].assign(
         series=lambda d: d["metric_id"] + "|" + d["measure"] + "|" + d["breakdown"]
     )
-    pairs = s.merge(s, on=key, suffixes=("_a", "_b"))
-    pairs = pairs[pairs["series_a"] < pairs["series_b"]]
-    verdict = (
-        pairs.assign(
-            differ=pairs["true_a"].fillna(-1) != pairs["true_b"].fillna(-1), counted=pairs["true_a"].fillna(0) > 0
-        )
-        .groupby(["series_a", "series_b"])[["differ", "counted"]]
-        .any()
-    )
-    same = verdict[~verdict["differ"] & verdict["counted"]].index
-    pairs = pairs.set_index(["series_a", "series_b"]).loc[lambda d: d.index.isin(same)].reset_index()
+    alike = s.merge(s, on=["period_id", "geography_code", "breakdown"], suffixes=("_a", "_b"))
+    at_county = s[s["geography_code"] == county]
+    totals, parts = at_county[at_county["breakdown"] == "all"], at_county[at_county["breakdown"] != "all"]
+    total_part = totals.merge(parts, on=["period_id", "geography_code"], suffixes=("_a", "_b"))
+    total_part = total_part[total_part["metric_id_a"] != total_part["metric_id_b"]]
+    pairs = pd.concat([_equal_throughout(alike[alike["series_a"] < alike["series_b"]]), _equal_throughout(total_part)])
     ids = "same|" + pairs["cell_a"].astype(str) + "|" + pairs["cell_b"].astype(str)
     return pd.concat(
         [
@@ -320,6 +353,19 @@ def _same_counts(months: pd.DataFrame) -> pd.DataFrame:
         ],
         ignore_index=True,
     )
+
+
+def _equal_throughout(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The cell pairs of the series pairs equal in every cell they share, and not all zero."""
+    verdict = (
+        pairs.assign(
+            differ=pairs["true_a"].fillna(-1) != pairs["true_b"].fillna(-1), counted=pairs["true_a"].fillna(0) > 0
+        )
+        .groupby(["series_a", "series_b"])[["differ", "counted"]]
+        .any()
+    )
+    same = verdict[~verdict["differ"] & verdict["counted"]].index
+    return pairs.set_index(["series_a", "series_b"]).loc[lambda d: d.index.isin(same)].reset_index()
 
 
 def _components(rows: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:

@@ -589,6 +589,7 @@ def test_a_new_metric_is_one_sql_file(first_run, home: Path, tmp_path: Path) -> 
         (HEADER.format(id="broken") + "-- thresholds: red\n-- threshold_source: local\n", "", "thresholds must read"),
         (HEADER.format(id="broken") + "-- thresholds: amber=1, red=2\n", "SELECT 1", "go together"),
         (HEADER.format(id="broken") + "-- threshold_source: DfE\n", "SELECT 1", "go together"),
+        (HEADER.format(id="broken") + "-- complement: children not counted\n", "SELECT 1", "complement needs"),
     ],
 )
 def test_a_metric_file_that_cannot_be_used_is_named(tmp_path: Path, header: str, body: str, message: str) -> None:

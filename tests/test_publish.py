@@ -149,16 +149,26 @@ def test_a_rollback_is_on_the_audit_log_for_every_tier_it_takes_back(copy: Path)
     assert audit.verify(copy) is None
 
 
-def test_a_snapshot_showing_a_small_count_is_never_published(copy: Path) -> None:
+@pytest.mark.parametrize(
+    ("leak", "column"),
+    [
+        # a shown county value's count (a county-only metric's district has none to show)
+        ("SET numerator = 1 WHERE rowid = (SELECT min(rowid) FROM metric_protected WHERE value IS NOT NULL "
+         "AND geography_code IN (SELECT geography_code FROM ref_geography WHERE geography_type = 'county'))",
+         r"numerator"),
+        # flagged children less those known to children's services: 2 not known is a count of children
+        ("SET denominator = numerator + 2 WHERE rowid = (SELECT min(rowid) FROM metric_protected "
+         "WHERE value IS NOT NULL AND numerator > 10 AND metric_id = 'exploited_children_known_to_cs')",
+         r"\(denominator - numerator\)"),
+    ],
+    ids=["count", "rest of a denominator"],
+)  # fmt: skip
+def test_a_snapshot_showing_a_small_count_is_never_published(copy: Path, leak: str, column: str) -> None:
     published = copy / "published"
     before = current(published)
     with duckdb.connect(str(copy / "warehouse" / "shared.duckdb")) as con:
-        con.execute(  # a shown county value's count (a county-only metric's district has none to show)
-            "UPDATE metric_protected SET numerator = 1 WHERE rowid = (SELECT min(rowid) FROM metric_protected "
-            "WHERE value IS NOT NULL AND geography_code IN "
-            "(SELECT geography_code FROM ref_geography WHERE geography_type = 'county'))"
-        )
-    with pytest.raises(DisclosureError, match=r"fact_metric_value\.numerator"):
+        con.execute(f"UPDATE metric_protected {leak}")
+    with pytest.raises(DisclosureError, match=rf"fact_metric_value\.{column}"):
         publish(copy / "warehouse" / "shared.duckdb", published, load_catalogue(), _summary("leaky"))
     assert current(published) == before
     assert not list((published / "snapshots").glob(".building-*"))

@@ -71,6 +71,10 @@ class Metric:
     aggregation: str = "flow"
     denominator_type: str = "population"
     thresholds: Thresholds | None = None
+    # what the denominator less the numerator counts (children flagged but not known to children's
+    # services), where those are people or events and so protected like the numerator; None where
+    # the numerator is no part of the denominator, or the rest are rows, not people
+    complement: str | None = None
 
     @property
     def source_tables(self) -> list[str]:
@@ -123,7 +127,16 @@ def parse_metric(path: Path) -> Metric:
         aggregation=_choice(path, header, "aggregation", ("flow", "stock"), "flow"),
         denominator_type=_choice(path, header, "denominator_type", ("population", "count"), "population"),
         thresholds=_thresholds(path, header.get("thresholds"), header.get("threshold_source")),
+        complement=_complement(path, header),
     )
+
+
+def _complement(path: Path, header: dict[str, str]) -> str | None:
+    """The `complement` header: only a counted denominator has a rest to protect."""
+    text = header.get("complement")
+    if text and header.get("denominator_type") != "count":
+        raise MetricError(f"{path}: complement needs denominator_type: count (a population has no rest to protect)")
+    return text or None
 
 
 def load_catalogue(folder: Path | None = None) -> list[Metric]:
@@ -286,13 +299,15 @@ def _catalogue_table(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> N
     """The catalogue's headers as a table, for the SQL that rolls up, protects and compares."""
     con.execute(
         "CREATE OR REPLACE TABLE metric_catalogue (metric_id VARCHAR, title VARCHAR, polarity VARCHAR, "
-        "aggregation VARCHAR, denominator_type VARCHAR, multiplier DOUBLE, amber DOUBLE, red DOUBLE)"
+        "aggregation VARCHAR, denominator_type VARCHAR, multiplier DOUBLE, amber DOUBLE, red DOUBLE, "
+        "complement VARCHAR)"
     )
     con.executemany(
-        "INSERT INTO metric_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO metric_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [m.id, m.title, m.polarity, m.aggregation, m.denominator_type, m.multiplier]
             + ([m.thresholds.amber, m.thresholds.red] if m.thresholds else [None, None])
+            + [m.complement]
             for m in metrics
         ],
     )

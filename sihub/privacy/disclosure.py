@@ -83,6 +83,12 @@ FROM (
     SELECT v.metric_id, 'denominator', period_type, start_month, end_month, geography_code, breakdown, denominator,
            hidden, no_data
     FROM metric_values v JOIN metric_catalogue c USING (metric_id) WHERE c.denominator_type = 'count'
+    UNION ALL
+    -- the rest of a counted denominator (flagged children not known to children's services): a
+    -- count of people too, shown wherever both counts are
+    SELECT v.metric_id, 'complement', period_type, start_month, end_month, geography_code, breakdown,
+           denominator - numerator, hidden, no_data
+    FROM metric_values v JOIN metric_catalogue c USING (metric_id) WHERE c.complement IS NOT NULL
 )
 """
 
@@ -122,11 +128,19 @@ WITH c AS (
      AND p.geography_code = t.geography_code
     WHERE split_part(p.breakdown, ':', 1) LIKE '%/%'
     UNION ALL
+    -- a counted denominator is its numerator and its complement
+    SELECT 'rest|' || t.cell_id, t.cell_id, p.cell_id
+    FROM c t JOIN c p ON p.measure IN ('numerator', 'complement') AND p.metric_id = t.metric_id
+     AND p.end_month = t.end_month AND p.geography_code = t.geography_code AND p.breakdown = t.breakdown
+    WHERE t.measure = 'denominator'
+      AND t.metric_id IN (SELECT metric_id FROM metric_catalogue WHERE complement IS NOT NULL)
+    UNION ALL
     -- the same count published by two metrics: each is the other (`sdc_same` holds both ways round)
     SELECT 'same|' || t.cell_id || '|' || p.cell_id, t.cell_id, p.cell_id
-    FROM c t JOIN sdc_same s ON s.metric_a = t.metric_id AND s.measure_a = t.measure AND s.breakdown = t.breakdown
+    FROM c t JOIN sdc_same s ON s.metric_a = t.metric_id AND s.measure_a = t.measure AND s.breakdown_a = t.breakdown
+     AND t.geography_code = coalesce(s.geography_code, t.geography_code)
     JOIN c p ON p.metric_id = s.metric_b AND p.measure = s.measure_b AND p.end_month = t.end_month
-     AND p.geography_code = t.geography_code AND p.breakdown = t.breakdown
+     AND p.geography_code = t.geography_code AND p.breakdown = s.breakdown_b
 ), named AS (
     SELECT eq_id, total AS cell_id, 'total' AS role FROM groups GROUP BY ALL
     UNION ALL
@@ -137,34 +151,46 @@ SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, role = 'total' AS i
 """
 
 # Two metrics may publish the same count: one's denominator is another's numerator (referrals
-# and the re-referral rate), two count the same deaths, or two break their totals down by the
+# and the re-referral rate), two count the same deaths, two break their totals down by the
 # same datasets (rows loaded per dataset are validity's numerator and NHS number coverage's
-# denominator, though their totals differ). Protected apart, a cell hidden in one would be printed
-# in the other. A reader knows the definitions; here two series (metric, measure and breakdown)
-# equal in every cell they share, and not all zero, are taken for the same count (the county's
-# months, compared first, find the candidates). `sdc_same` holds each pair both ways.
+# denominator, though their totals differ), or one's total is a part of another's (contacts
+# received are the rows loaded of the contacts dataset, a county-only figure). Protected apart, a
+# cell hidden in one would be printed in the other. A reader knows the definitions; here two
+# series (metric, measure and breakdown) equal in every cell they share, and not all zero, are
+# taken for the same count, and so are a metric's total and another metric's part equal in every
+# county cell (`geography_code`: the relation holds there alone). The county's months, compared
+# first, find the candidates. `sdc_same` holds each pair both ways.
 # A metric's reuse unit joins those it published a count with last time too: a pattern kept
 # from then was decided with that partner.
 SAME_SQL = """
 CREATE OR REPLACE TEMP TABLE {into} AS
 WITH county AS (
     SELECT metric_id, measure, breakdown, count(*) AS n, sum(hash(end_month, value)::HUGEINT) AS h,
-           max(value) AS top
+           max(value) AS top, any_value(geography_code) AS geography_code
     FROM {cells}
     WHERE period_type = 'month'
       AND geography_code IN (SELECT geography_code FROM ref_geography WHERE geography_type = 'county')
-    GROUP BY ALL
+    GROUP BY metric_id, measure, breakdown
 ), candidate AS (
-    SELECT a.metric_id AS metric_a, a.measure AS measure_a, b.metric_id AS metric_b, b.measure AS measure_b,
-           breakdown
+    -- the same breakdown of two metrics, compared in every cell they share
+    SELECT a.metric_id AS metric_a, a.measure AS measure_a, a.breakdown AS breakdown_a,
+           b.metric_id AS metric_b, b.measure AS measure_b, b.breakdown AS breakdown_b,
+           NULL::VARCHAR AS geography_code
     FROM county a JOIN county b USING (breakdown, n, h)
     WHERE a.top > 0 AND (a.metric_id, a.measure) <> (b.metric_id, b.measure)
+    UNION ALL
+    -- one metric's total and a part of another's, at the county alone
+    SELECT a.metric_id, a.measure, a.breakdown, b.metric_id, b.measure, b.breakdown, a.geography_code
+    FROM county a JOIN county b USING (n, h)
+    WHERE a.top > 0 AND a.metric_id <> b.metric_id AND a.breakdown <> b.breakdown
+      AND 'all' IN (a.breakdown, b.breakdown)
 ), differ AS (
     SELECT DISTINCT k.*
     FROM candidate k
-    JOIN {cells} x ON x.metric_id = k.metric_a AND x.measure = k.measure_a AND x.breakdown = k.breakdown
-    JOIN {cells} y ON y.metric_id = k.metric_b AND y.measure = k.measure_b AND y.period_type = x.period_type
-     AND y.end_month = x.end_month AND y.geography_code = x.geography_code AND y.breakdown = x.breakdown
+    JOIN {cells} x ON x.metric_id = k.metric_a AND x.measure = k.measure_a AND x.breakdown = k.breakdown_a
+     AND x.geography_code = coalesce(k.geography_code, x.geography_code)
+    JOIN {cells} y ON y.metric_id = k.metric_b AND y.measure = k.measure_b AND y.breakdown = k.breakdown_b
+     AND y.period_type = x.period_type AND y.end_month = x.end_month AND y.geography_code = x.geography_code
     WHERE x.value IS DISTINCT FROM y.value
 )
 FROM candidate EXCEPT FROM differ
@@ -193,10 +219,14 @@ WHERE sdc_cells.cell_id = g.cell_id
 """
 
 
+COMPLEMENTED_SQL = "SELECT metric_id FROM metric_catalogue WHERE complement IS NOT NULL ORDER BY ALL"
+COUNTS = ("numerator", "denominator")
+
+
 def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
     """Find the series that publish one count (`sdc_same`), audit each month of them together
     and make their metrics one unit, with those they shared a count with in `sdc_before`."""
-    pairs_sql = "SELECT metric_a, measure_a, metric_b, measure_b, breakdown FROM {}"
+    pairs_sql = "SELECT metric_a, measure_a, metric_b, measure_b, breakdown_a, breakdown_b, geography_code FROM {}"
     con.execute(SAME_SQL.format(into="sdc_same", cells="sdc_cells"))
     pairs = con.execute(pairs_sql.format("sdc_same")).fetchall()
     if reuse:
@@ -204,11 +234,13 @@ def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
         pairs_then = con.execute(pairs_sql.format("sdc_same_before")).fetchall()
     else:
         pairs_then = pairs
-    families = _classes([((a, m), (b, n)) for a, m, b, n, _ in pairs])
-    units = _classes([(a, b) for a, _, b, _, _ in pairs + pairs_then])
+    # a rate with a complement is one relation across its three counts, audited as one a month
+    rests = [((m, "complement"), (m, n)) for (m,) in con.execute(COMPLEMENTED_SQL).fetchall() for n in COUNTS]
+    families = _classes([((a, m), (b, n)) for a, m, b, n, *_ in pairs] + rests)
+    units = _classes([(a, b) for a, _, b, *_ in pairs + pairs_then])
     # whether two series are one count is read from every cell: where that changed, no month of
     # the unit is as it was decided, however alike its cells
-    fresh = sorted({units[a] for a, _, _, _, _ in set(pairs) ^ set(pairs_then)})
+    fresh = sorted({units[a] for a, *_ in set(pairs) ^ set(pairs_then)})
     con.execute(
         FAMILY_SQL, [[m for m, _ in families], [n for _, n in families], ["|".join(f) for f in families.values()]]
     )
@@ -233,7 +265,7 @@ def _classes(edges: list[tuple]) -> dict:
 
 # tables of one protection only, made temporary: left in the shared store, every night's leak
 # guard and snapshot would read them again; `sdc_cells` and `sdc_basis` stay, for the next night
-WORKING_TABLES = ("sdc_members", "sdc_headline", "sdc_quarters_follow")
+WORKING_TABLES = ("sdc_members", "sdc_headline", "sdc_headline_series", "sdc_quarters_follow")
 
 # a quarter or rolling year is shown only when every month in it is (its last month, for a stock),
 # but for the county headline periods decided series by series (`headline_periods`)
@@ -284,9 +316,10 @@ WHERE a.measure <> b.measure
 UNION
 -- and a count two metrics publish is hidden in both or in neither
 SELECT a.cell_id, b.cell_id
-FROM sdc_cells a JOIN sdc_same s ON s.metric_a = a.metric_id AND s.measure_a = a.measure AND s.breakdown = a.breakdown
+FROM sdc_cells a JOIN sdc_same s ON s.metric_a = a.metric_id AND s.measure_a = a.measure AND s.breakdown_a = a.breakdown
+ AND a.geography_code = coalesce(s.geography_code, a.geography_code)
 JOIN sdc_cells b ON b.metric_id = s.metric_b AND b.measure = s.measure_b AND b.period_type = a.period_type
- AND b.end_month = a.end_month AND b.geography_code = a.geography_code AND b.breakdown = a.breakdown
+ AND b.end_month = a.end_month AND b.geography_code = a.geography_code AND b.breakdown = s.breakdown_b
 """
 UNION_SQL = """
 UPDATE sdc_cells SET suppressed = true
@@ -601,6 +634,9 @@ PUBLISHED_COUNTS = {
     "fact_metric_value": {
         "numerator": "true",
         "denominator": "metric_id IN (SELECT metric_id FROM dim_metric WHERE denominator_type = 'count')",
+        "(denominator - numerator)": (
+            "metric_id IN (SELECT metric_id FROM dim_metric WHERE complement_definition <> '')"
+        ),
     },
     # rows quarantined are rows received less rows loaded, shown with them: a count of rows failing
     # checks, as a share's complement is (`star_schema._scorecard_sql`), not a count to suppress

@@ -4,8 +4,9 @@ unless they are themselves small counts, or as many of them as can be shown safe
 A quarter or rolling year elsewhere is shown only when every month in it is, so it tells a
 reader nothing the months do not. Held to that rule, the county headline would be hidden
 whenever one county month is small, which for a sparse series is nearly always. So a county
-period of a flow (breakdown `all`) is decided here instead, series by series (a metric's count
-across its months), by what a reader could work out from all of it together.
+period of a flow (breakdown `all`, and any series that shows or hides the same cells) is
+decided here instead, series by series (a count across its months), by what a reader could
+work out from all of it together.
 
 Every shown period says its hidden months add up to a known number, and overlapping rolling
 years say more: two consecutive ones differ by one month less the same month a year before. A
@@ -36,18 +37,43 @@ from scipy.sparse import csc_matrix
 
 from sihub.privacy.sdc_audit import cell_ranges, ranges
 
-# county cells of flow metrics, breakdown `all`: the headline series
+# The headline series: the county's `all` of each flow metric, and every county flow series shown
+# or hidden with one of them cell for cell (`sdc_pairs`: a rate's other count, or the same count
+# published by another metric, as a data-quality dataset's rows loaded are a topic's count).
+# Those carry a headline's hidden months and periods across, so they are decided with it: held
+# to the months' rule, they would hide the headline's periods wherever they hide their own.
+SERIES_TABLE_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_headline_series AS
+WITH RECURSIVE county AS (
+    SELECT c.* FROM sdc_cells c JOIN metric_catalogue k USING (metric_id)
+    JOIN ref_geography g ON g.geography_code = c.geography_code
+    WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.period_type = 'month'
+), links AS (
+    SELECT DISTINCT a.metric_id AS metric_a, a.measure AS measure_a, a.breakdown AS breakdown_a,
+           b.metric_id, b.measure, b.breakdown
+    FROM sdc_pairs p JOIN county a ON a.cell_id = p.cell_id JOIN county b ON b.cell_id = p.other
+), series(metric_id, measure, breakdown) AS (
+    SELECT DISTINCT metric_id, measure, breakdown FROM county WHERE breakdown = 'all'
+    UNION
+    SELECT l.metric_id, l.measure, l.breakdown
+    FROM series s JOIN links l ON l.metric_a = s.metric_id AND l.measure_a = s.measure AND l.breakdown_a = s.breakdown
+)
+FROM series
+"""
+
+# the headline series' cells
 SERIES_SQL = """
-SELECT c.cell_id, c.metric_id, c.measure, c.period_type, c.start_month, c.end_month,
+SELECT c.cell_id, c.metric_id, c.measure, c.breakdown, c.period_type, c.start_month, c.end_month,
        CAST(c.value AS DOUBLE) AS value, c.suppressed, c.no_data,
        -- a rolling year ending a whole number of years before the series' latest month
        date_diff('month', c.end_month, max(c.end_month) FILTER (WHERE c.period_type = 'month' AND NOT c.no_data)
-           OVER (PARTITION BY c.metric_id, c.measure)) % 12 = 0 AND c.period_type = 'rolling_12' AS anniversary
+           OVER (PARTITION BY c.metric_id, c.measure, c.breakdown)) % 12 = 0
+           AND c.period_type = 'rolling_12' AS anniversary
 FROM sdc_cells c
-JOIN metric_catalogue k USING (metric_id)
+JOIN sdc_headline_series USING (metric_id, measure, breakdown)
 JOIN ref_geography g ON g.geography_code = c.geography_code
-WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.breakdown = 'all'
-ORDER BY c.metric_id, c.measure, c.end_month, c.period_type
+WHERE g.geography_type = 'county'
+ORDER BY c.metric_id, c.measure, c.breakdown, c.end_month, c.period_type
 """
 
 # the county periods decided here: rolling years, and quarters of series that kept theirs
@@ -55,11 +81,12 @@ HEADLINE_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_headline AS
 SELECT c.cell_id
 FROM sdc_cells c
-JOIN metric_catalogue k USING (metric_id)
+JOIN sdc_headline_series USING (metric_id, measure, breakdown)
 JOIN ref_geography g ON g.geography_code = c.geography_code
-WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.breakdown = 'all'
+WHERE g.geography_type = 'county'
   AND (c.period_type = 'rolling_12' OR (c.period_type = 'quarter' AND NOT EXISTS (
-      SELECT 1 FROM sdc_quarters_follow q WHERE q.metric_id = c.metric_id AND q.measure = c.measure)))
+      SELECT 1 FROM sdc_quarters_follow q
+      WHERE q.metric_id = c.metric_id AND q.measure = c.measure AND q.breakdown = c.breakdown)))
 """
 
 # how far below its value a reader could put a county month if it were hidden, at most: the
@@ -76,7 +103,10 @@ WHERE t.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.cell_id
 
 def start(con: duckdb.DuckDBPyConnection) -> None:
     """Every series starts with all its county periods decided here."""
-    con.execute("CREATE OR REPLACE TEMP TABLE sdc_quarters_follow (metric_id VARCHAR, measure VARCHAR)")
+    con.execute(SERIES_TABLE_SQL)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE sdc_quarters_follow (metric_id VARCHAR, measure VARCHAR, breakdown VARCHAR)"
+    )
     con.execute(HEADLINE_SQL)
 
 
@@ -86,7 +116,7 @@ class Step:
     and the bounds on hidden county months that the month tables must be audited against."""
 
     hidden: list[int] = field(default_factory=list)
-    quarters_follow: list[tuple[str, str]] = field(default_factory=list)
+    quarters_follow: list[tuple[str, str, str]] = field(default_factory=list)
     limits: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
@@ -120,22 +150,22 @@ class Memo:
 def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> Step:
     """Audit every headline series once; repair each failing one by one step."""
     cells = con.execute(SERIES_SQL).df()
-    following = set(con.execute("SELECT metric_id, measure FROM sdc_quarters_follow").fetchall())
+    following = set(con.execute("SELECT metric_id, measure, breakdown FROM sdc_quarters_follow").fetchall())
     hidden_months = cells[(cells["period_type"] == "month") & cells["suppressed"]]["cell_id"].tolist()
     month_range = memo.ranges(con, hidden_months) if hidden_months else {}
     shown_months = cells[(cells["period_type"] == "month") & ~cells["suppressed"]]["cell_id"].tolist()
     room = dict(con.execute(ROOM_SQL, [shown_months]).fetchall())
     step = Step()
-    for (metric, measure), series in cells.groupby(["metric_id", "measure"], sort=True):
-        quarters_kept = (metric, measure) not in following
+    for key, series in cells.groupby(["metric_id", "measure", "breakdown"], sort=True):
+        quarters_kept = key not in following
         ids = series["cell_id"].tolist()
         signature = repr(
-            (metric, measure, quarters_kept, series["suppressed"].tolist(), [month_range.get(c) for c in ids],
+            (key, quarters_kept, series["suppressed"].tolist(), [month_range.get(c) for c in ids],
              [room.get(c) for c in ids])
         ).encode()  # fmt: skip
         if signature not in memo.series:
             memo.series[signature] = Step()
-            _audit_one(series, month_range, room, threshold, memo.series[signature], (metric, measure), quarters_kept)
+            _audit_one(series, month_range, room, threshold, memo.series[signature], key, quarters_kept)
         found = memo.series[signature]
         step.hidden += found.hidden
         step.quarters_follow += found.quarters_follow
@@ -145,7 +175,7 @@ def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> 
             "UPDATE sdc_cells SET suppressed = true WHERE cell_id IN (SELECT unnest(?::BIGINT[]))", [step.hidden]
         )
     if step.quarters_follow:
-        con.executemany("INSERT INTO sdc_quarters_follow VALUES (?, ?)", step.quarters_follow)
+        con.executemany("INSERT INTO sdc_quarters_follow VALUES (?, ?, ?)", step.quarters_follow)
         con.execute(HEADLINE_SQL)
     return step
 
@@ -156,7 +186,7 @@ def _audit_one(
     room: dict[int, float],
     threshold: int,
     step: Step,
-    key: tuple[str, str],
+    key: tuple[str, str, str],
     quarters_kept: bool,
 ) -> None:
     months = series[series["period_type"] == "month"]
@@ -206,7 +236,9 @@ def _audit_one(
             or _periods_to_hide(months, periods, inside, narrow, anniversaries=True)
         )
         if not step.hidden:
-            raise RuntimeError(f"a county period of {key[0]} ({key[1]}) stays recoverable with every period hidden")
+            raise RuntimeError(
+                f"a county period of {key[0]} ({key[1]}, {key[2]}) stays recoverable with every period hidden"
+            )
 
 
 def _company(

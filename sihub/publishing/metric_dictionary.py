@@ -19,11 +19,14 @@ from sihub.publishing.star_schema import TableSchema, relationships
 def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
     thresholds = f"amber at {m.thresholds.amber:g}, red at {m.thresholds.red:g}" if m.thresholds else "none"
     counts = "numerator and denominator" if m.denominator_type == "count" else "numerator"
+    if m.complement:
+        counts = "numerator, denominator and their difference"
     return [
         ("Definition", m.description),
         ("Unit", m.unit),
         ("Numerator", m.numerator),
         ("Denominator", f"{m.denominator} ({m.denominator_type})"),
+        ("Denominator less numerator", m.complement or "not a count of people protected on its own"),
         ("Value", f"numerator × {m.multiplier:g} / denominator"),
         ("Over a period", "the sum of its months" if m.aggregation == "flow" else "the last month's value"),
         ("Sources", ", ".join(m.sources)),

@@ -164,16 +164,17 @@ def _tables(con: duckdb.DuckDBPyConnection, metrics: list[Metric], tier: Tier) -
         "CREATE TABLE dim_metric (metric_id VARCHAR, title VARCHAR, description VARCHAR, unit VARCHAR, "
         "polarity VARCHAR, numerator_definition VARCHAR, denominator_definition VARCHAR, sources VARCHAR, "
         "multiplier DOUBLE, owner VARCHAR, theme VARCHAR, aggregation VARCHAR, denominator_type VARCHAR, "
-        "amber_threshold DOUBLE, red_threshold DOUBLE, threshold_source VARCHAR, status VARCHAR DEFAULT 'current', "
-        "status_note VARCHAR)"
+        "complement_definition VARCHAR, amber_threshold DOUBLE, red_threshold DOUBLE, threshold_source VARCHAR, "
+        "status VARCHAR DEFAULT 'current', status_note VARCHAR)"
     )
     con.executemany(
         "INSERT INTO dim_metric (metric_id, title, description, unit, polarity, numerator_definition, "
-        "denominator_definition, sources, multiplier, owner, theme, aggregation, denominator_type, amber_threshold, "
-        "red_threshold, threshold_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "denominator_definition, sources, multiplier, owner, theme, aggregation, denominator_type, "
+        "complement_definition, amber_threshold, red_threshold, threshold_source) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [m.id, m.title, m.description, m.unit, m.polarity, m.numerator, m.denominator, ", ".join(m.sources),
-             m.multiplier, m.owner, m.theme, m.aggregation, m.denominator_type,
+             m.multiplier, m.owner, m.theme, m.aggregation, m.denominator_type, m.complement,
              m.thresholds.amber if m.thresholds else None, m.thresholds.red if m.thresholds else None,
              m.thresholds.source if m.thresholds else None]
             for m in metrics
