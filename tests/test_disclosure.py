@@ -89,6 +89,13 @@ def test_no_count_from_1_to_the_threshold_is_visible_anywhere(first_run, home: P
     assert (shown["rows_quarantined"] == shown["rows_received"] - shown["rows_loaded"]).all()
 
 
+def test_the_dictionary_says_which_rests_of_a_denominator_are_protected(first_run, home: Path) -> None:
+    text = (home / "published" / "metric_dictionary.md").read_text(encoding="utf-8")
+    rest = "- **Denominator less numerator**: flagged children not known to children's services"
+    assert f"{rest} in the same 12 months (protected like the numerator)" in text
+    assert text.count("- **Denominator less numerator**: not a count (the denominator is a population") > 5
+
+
 @by_tier
 def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_run, home: Path, tier: Tier) -> None:
     fact = _published(home, "fact_metric_value", tier)

@@ -16,6 +16,15 @@ from sihub.privacy.tiers import Tier
 from sihub.publishing.star_schema import TableSchema, relationships
 
 
+def _rest(m: Metric) -> str:
+    """What the rest of the denominator is, and whether it is protected as a count."""
+    if m.complement:
+        return f"{m.complement} (protected like the numerator)"
+    if m.denominator_type == "count":
+        return "not protected on its own (rows of data, or the numerator is no part of the denominator)"
+    return "not a count (the denominator is a population estimate)"
+
+
 def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
     thresholds = f"amber at {m.thresholds.amber:g}, red at {m.thresholds.red:g}" if m.thresholds else "none"
     counts = "numerator and denominator" if m.denominator_type == "count" else "numerator"
@@ -26,7 +35,7 @@ def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
         ("Unit", m.unit),
         ("Numerator", m.numerator),
         ("Denominator", f"{m.denominator} ({m.denominator_type})"),
-        ("Denominator less numerator", m.complement or "not a count of people protected on its own"),
+        ("Denominator less numerator", _rest(m)),
         ("Value", f"numerator × {m.multiplier:g} / denominator"),
         ("Over a period", "the sum of its months" if m.aggregation == "flow" else "the last month's value"),
         ("Sources", ", ".join(m.sources)),
