@@ -34,6 +34,8 @@ from sihub.linkage.views import load_views
 from sihub.privacy.generalise import AGE_BANDS, age_band_sql
 
 MetricError = SqlFileError
+# the views that count rows delivered, not records held (`Metric.counts_deliveries`)
+DELIVERY_SOURCES = {"dataset_quality"}
 REQUIRED = ("id", "title", "description", "unit", "polarity", "numerator", "denominator", "sources", "owner", "theme")
 POLARITIES = ("higher is better", "higher is worse", "neutral")
 OUTPUT_COLUMNS = ("period_month", "district_code", "breakdown", "numerator", "denominator")
@@ -79,6 +81,12 @@ class Metric:
     @property
     def source_tables(self) -> list[str]:
         return [s.replace("/", "__") for s in self.sources]
+
+    @property
+    def counts_deliveries(self) -> bool:
+        """Whether it counts rows as partners delivered them (a re-sent row is one more) rather
+        than the records the hub holds: its counts follow a topic's where the two agree."""
+        return set(self.sources) <= DELIVERY_SOURCES
 
 
 def _choice(path: Path, header: dict[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:
@@ -300,14 +308,14 @@ def _catalogue_table(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> N
     con.execute(
         "CREATE OR REPLACE TABLE metric_catalogue (metric_id VARCHAR, title VARCHAR, polarity VARCHAR, "
         "aggregation VARCHAR, denominator_type VARCHAR, multiplier DOUBLE, amber DOUBLE, red DOUBLE, "
-        "complement VARCHAR)"
+        "complement VARCHAR, counts_deliveries BOOLEAN)"
     )
     con.executemany(
-        "INSERT INTO metric_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO metric_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [m.id, m.title, m.polarity, m.aggregation, m.denominator_type, m.multiplier]
             + ([m.thresholds.amber, m.thresholds.red] if m.thresholds else [None, None])
-            + [m.complement]
+            + [m.complement, m.counts_deliveries]
             for m in metrics
         ],
     )

@@ -20,6 +20,13 @@ hidden in both. A count another metric publishes too (a series of the same break
 more relation (each cell equals the other), so it is hidden in both and their months are
 audited together.
 
+All of this runs in two stages. The counts about children come first; the data-quality
+metrics, which count rows as delivered (a re-sent file is more rows, the same children), come
+second, with every relation and audit knowing the first stage's cells but never hiding one. A
+second-stage cell that is a first-stage count is tied to it: shown or hidden as it is, and
+never the cell picked to protect another. So a delivery that changes only rows delivered
+changes no published count about children.
+
 The test suite attacks the published tables as sdcTable's attack() does: for every hidden
 small count, the smallest and largest value a reader can derive from everything published,
 which must be further apart than the threshold. A complement (hidden only to protect others)
@@ -74,7 +81,11 @@ SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, g
        * REPLACE (hidden AND NOT (breakdown LIKE '%:~%' AND bool_and(coalesce(value, 0) = 0) OVER (
            PARTITION BY metric_id, measure, breakdown)) AS hidden),
        {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed, false AS settled,
-       false AS judged, NULL::BIGINT AS grp  -- a month's audit group, set by `_join_same_counts`
+       false AS judged, NULL::BIGINT AS grp,  -- a month's audit group, set by `_join_same_counts`
+       -- counts of rows delivered are protected after the counts about children (`STAGES`)
+       CASE WHEN metric_id IN (SELECT metric_id FROM metric_catalogue WHERE counts_deliveries) THEN 2 ELSE 1 END
+           AS stage,
+       false AS tied  -- a later stage's cell shown or hidden as an earlier stage's (`TIED_SQL`)
 FROM (
     SELECT metric_id, 'numerator' AS measure, period_type, start_month, end_month, geography_code, breakdown,
            numerator AS value, hidden, no_data
@@ -99,7 +110,7 @@ WITH c AS (
     FROM sdc_cells c
     LEFT JOIN ref_district d ON d.district_code = c.geography_code
     LEFT JOIN ref_geography g ON g.geography_code = c.geography_code
-    WHERE c.period_type = 'month'
+    WHERE c.period_type = 'month' AND c.stage <= (FROM sdc_stage)
 ), groups AS (
     -- a locality is its districts
     SELECT 'locality|' || t.cell_id AS eq_id, t.cell_id AS total, p.cell_id AS part
@@ -204,7 +215,8 @@ SELECT unnest(?::VARCHAR[]) AS metric_id, unnest(?::VARCHAR[]) AS measure, unnes
 """
 UNIT_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_unit AS
-SELECT metric_id, coalesce(u.unit, metric_id) AS unit, coalesce(u.unit IN (SELECT unnest(?::VARCHAR[])), false) AS fresh
+SELECT metric_id, coalesce(u.unit, metric_id) AS unit,
+       coalesce(u.unit, metric_id) IN (SELECT unnest(?::VARCHAR[])) AS fresh
 FROM (SELECT DISTINCT metric_id FROM sdc_cells)
 LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS metric_id, unnest(?::VARCHAR[]) AS unit) u USING (metric_id)
 """
@@ -223,9 +235,13 @@ COMPLEMENTED_SQL = "SELECT metric_id FROM metric_catalogue WHERE complement IS N
 COUNTS = ("numerator", "denominator")
 
 
-def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
-    """Find the series that publish one count (`sdc_same`), audit each month of them together
-    and make their metrics one unit, with those they shared a count with in `sdc_before`."""
+def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> list[tuple]:
+    """Find the series that publish one count (`sdc_same`), group each month of them for the
+    first stage's audit, and make their metrics one unit, with those they shared a count with in
+    `sdc_before`. Returns the pairs, for the later stage's audit groups (`_regroup`).
+
+    A metric of rows delivered is never a unit with one of records held: a re-sent file changes
+    its counts, not the children's, so it is protected afresh every time, after them."""
     pairs_sql = "SELECT metric_a, measure_a, metric_b, measure_b, breakdown_a, breakdown_b, geography_code FROM {}"
     con.execute(SAME_SQL.format(into="sdc_same", cells="sdc_cells"))
     pairs = con.execute(pairs_sql.format("sdc_same")).fetchall()
@@ -234,17 +250,40 @@ def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
         pairs_then = con.execute(pairs_sql.format("sdc_same_before")).fetchall()
     else:
         pairs_then = pairs
-    # a rate with a complement is one relation across its three counts, audited as one a month
+    later = {m for (m,) in con.execute("SELECT DISTINCT metric_id FROM sdc_cells WHERE stage > 1").fetchall()}
+
+    def one_stage(found: list[tuple]) -> list[tuple]:
+        return [p for p in found if (p[0] in later) == (p[2] in later)]
+
+    units = _classes([(a, b) for a, _, b, *_ in one_stage(pairs) + one_stage(pairs_then)])
+    # whether two series are one count is read from every cell: where that changed, no month of
+    # the unit is as it was decided, however alike its cells; and a later stage's pattern was
+    # decided on all of the first stage's, kept only where none of that changed
+    fresh = {units[a] for a, *_ in set(one_stage(pairs)) ^ set(one_stage(pairs_then))}
+    if not reuse or _first_stage(con, "sdc_cells") != _first_stage(con, "sdc_before"):
+        fresh |= later
+    fresh = sorted(fresh)
+    con.execute(UNIT_SQL, [fresh, list(units), list(units.values())])
+    _regroup(con, one_stage(pairs))
+    return pairs
+
+
+def _first_stage(con: duckdb.DuckDBPyConnection, cells: str) -> tuple:
+    """A digest of the first stage's cells in `cells`."""
+    return con.execute(
+        "SELECT count(*), sum(hash(metric_id, measure, period_type, end_month, geography_code, breakdown, value, "
+        f"hidden, no_data)::HUGEINT) FROM {cells} WHERE stage = 1"
+    ).fetchone()
+
+
+def _regroup(con: duckdb.DuckDBPyConnection, pairs: list[tuple]) -> None:
+    """Number the month groups audited together: series publishing one count (`pairs`), and a
+    rate with a complement, one relation across its three counts."""
     rests = [((m, "complement"), (m, n)) for (m,) in con.execute(COMPLEMENTED_SQL).fetchall() for n in COUNTS]
     families = _classes([((a, m), (b, n)) for a, m, b, n, *_ in pairs] + rests)
-    units = _classes([(a, b) for a, _, b, *_ in pairs + pairs_then])
-    # whether two series are one count is read from every cell: where that changed, no month of
-    # the unit is as it was decided, however alike its cells
-    fresh = sorted({units[a] for a, *_ in set(pairs) ^ set(pairs_then)})
     con.execute(
         FAMILY_SQL, [[m for m, _ in families], [n for _, n in families], ["|".join(f) for f in families.values()]]
     )
-    con.execute(UNIT_SQL, [fresh, list(units), list(units.values())])
     con.execute(REGROUP_SQL)
 
 
@@ -265,14 +304,15 @@ def _classes(edges: list[tuple]) -> dict:
 
 # tables of one protection only, made temporary: left in the shared store, every night's leak
 # guard and snapshot would read them again; `sdc_cells` and `sdc_basis` stay, for the next night
-WORKING_TABLES = ("sdc_members", "sdc_headline", "sdc_headline_series", "sdc_quarters_follow")
+WORKING_TABLES = ("sdc_members", "sdc_headline", "sdc_headline_series", "sdc_quarters_follow", "sdc_stage")
 
 # a quarter or rolling year is shown only when every month in it is (its last month, for a stock),
 # but for the county headline periods decided series by series (`headline_periods`)
 PERIODS_SQL = """
 UPDATE sdc_cells SET suppressed = true
 FROM sdc_cells m, metric_catalogue k
-WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND k.metric_id = sdc_cells.metric_id
+WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND sdc_cells.stage = (FROM sdc_stage)
+  AND k.metric_id = sdc_cells.metric_id
   AND sdc_cells.cell_id NOT IN (SELECT cell_id FROM sdc_headline)
   AND m.period_type = 'month' AND m.suppressed AND m.metric_id = sdc_cells.metric_id
   AND m.measure = sdc_cells.measure AND m.geography_code = sdc_cells.geography_code
@@ -283,7 +323,8 @@ WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND k.metric
 ROUND_SQL = """
 WITH m AS (
     SELECT s.eq_id, s.is_total, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
-           c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {t}) AS protect
+           c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {t}) AS protect,
+           c.stage = (FROM sdc_stage) AND NOT c.tied AS pickable
     FROM sdc_members s JOIN sdc_cells c USING (cell_id)
     WHERE s.eq_id IN (SELECT eq_id FROM sdc_members JOIN sdc_changed USING (cell_id))
 ), eq AS (
@@ -298,8 +339,9 @@ WITH m AS (
     WHERE protected > 0 AND (unknowns = 1 OR (NOT total_unknown AND unknown_parts <= {t}))
 ), pick AS (
     SELECT b.eq_id, coalesce(
-        arg_min(m.cell_id, m.value * 1e12 + m.cell_id) FILTER (WHERE NOT m.is_total AND NOT m.unknown AND m.value > 0),
-        any_value(m.cell_id) FILTER (WHERE m.is_total AND NOT m.unknown)
+        arg_min(m.cell_id, m.value * 1e12 + m.cell_id)
+            FILTER (WHERE NOT m.is_total AND NOT m.unknown AND m.value > 0 AND m.pickable),
+        any_value(m.cell_id) FILTER (WHERE m.is_total AND NOT m.unknown AND m.pickable)
     ) AS cell_id
     FROM bad b JOIN m USING (eq_id) GROUP BY b.eq_id
 )
@@ -312,7 +354,7 @@ PAIRS_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_pairs AS
 SELECT a.cell_id, b.cell_id AS other
 FROM sdc_cells a JOIN sdc_cells b USING (metric_id, period_type, end_month, geography_code, breakdown)
-WHERE a.measure <> b.measure
+WHERE a.measure <> b.measure AND a.stage <= (FROM sdc_stage)
 UNION
 -- and a count two metrics publish is hidden in both or in neither
 SELECT a.cell_id, b.cell_id
@@ -320,11 +362,22 @@ FROM sdc_cells a JOIN sdc_same s ON s.metric_a = a.metric_id AND s.measure_a = a
  AND a.geography_code = coalesce(s.geography_code, a.geography_code)
 JOIN sdc_cells b ON b.metric_id = s.metric_b AND b.measure = s.measure_b AND b.period_type = a.period_type
  AND b.end_month = a.end_month AND b.geography_code = a.geography_code AND b.breakdown = s.breakdown_b
+WHERE a.stage <= (FROM sdc_stage) AND b.stage <= (FROM sdc_stage)
 """
+# an earlier stage's cells are final: a counterpart hidden later never hides them
 UNION_SQL = """
 UPDATE sdc_cells SET suppressed = true
-WHERE NOT suppressed AND cell_id IN (
+WHERE NOT suppressed AND stage = (FROM sdc_stage) AND cell_id IN (
     SELECT p.other FROM sdc_pairs p JOIN sdc_cells o USING (cell_id) WHERE o.suppressed {among}
+)
+"""
+# A later stage's cell paired, directly or along pairs, with an earlier stage's is tied to it:
+# shown or hidden as that is, never picked to hide for a relation of its own stage (hidden
+# while the earlier cell is shown, it would hide nothing a reader cannot read there).
+TIED_SQL = """
+UPDATE sdc_cells SET tied = true
+WHERE NOT tied AND stage = (FROM sdc_stage) AND cell_id IN (
+    SELECT p.other FROM sdc_pairs p JOIN sdc_cells o USING (cell_id) WHERE o.stage < (FROM sdc_stage) OR o.tied
 )
 """
 
@@ -375,12 +428,14 @@ near AS (
     SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
     FROM f JOIN sdc_members a ON a.cell_id = f.failing JOIN sdc_members b ON b.eq_id = a.eq_id
     JOIN sdc_cells c ON c.cell_id = b.cell_id
-    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 GROUP BY f.failing
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND c.stage = (FROM sdc_stage) AND NOT c.tied
+    GROUP BY f.failing
 ),
 far AS (
     SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
     FROM f JOIN sdc_cells x ON x.cell_id = f.failing JOIN sdc_cells c ON c.grp = x.grp
-    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND f.failing NOT IN (SELECT failing FROM near)
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND c.stage = (FROM sdc_stage) AND NOT c.tied
+      AND f.failing NOT IN (SELECT failing FROM near)
     GROUP BY f.failing
 )
 UPDATE sdc_cells SET suppressed = true
@@ -541,6 +596,34 @@ def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int,
     raise RuntimeError(f"the county headline periods did not settle in {MAX_ROUNDS} rounds")
 
 
+def _protect_stage(con: duckdb.DuckDBPyConnection, t: int, stage: int) -> tuple[int, int]:
+    """Protect one stage's cells: the counts about children (1), then those of rows delivered
+    (2), which an earlier stage's cells bound (relations, audits) but never hide; returns the
+    settling rounds and audits."""
+    con.execute("CREATE OR REPLACE TEMP TABLE sdc_stage AS SELECT ?::INTEGER AS stage", [stage])
+    con.execute(MEMBERS_SQL)
+    con.execute(PAIRS_SQL)
+    if stage > 1:
+        while con.execute(TIED_SQL).fetchone()[0]:
+            pass
+        _hide_counterparts(con)  # earlier cells' counterparts, settled before this stage's pairs were known
+    rounds = _settle(con, t)
+    counts = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
+    groups = sorted(
+        g for (g,) in con.execute(
+            "SELECT DISTINCT grp FROM sdc_cells c WHERE (suppressed OR hidden) AND grp IS NOT NULL AND stage = ? "
+            "AND NOT EXISTS (SELECT 1 FROM sdc_reused r WHERE r.metric_id = c.metric_id AND r.end_month = c.end_month)",
+            [stage],
+        ).fetchall()
+    )  # fmt: skip
+    more_rounds, audits, counts = _audit(con, t, groups, counts)
+    con.execute("UPDATE sdc_cells SET settled = suppressed WHERE period_type = 'month' AND stage = ?", [stage])
+    headline_rounds, headline_audits = _protect_headlines(con, t, counts)
+    con.execute(PERIODS_SQL)
+    _hide_counterparts(con)
+    return rounds + more_rounds + headline_rounds, audits + headline_audits
+
+
 # a tier beyond the home tier starts from everything the home tier hides, so holding both
 # tells nothing the home tier does not (the tier then hides more, under its own threshold)
 SEED_SQL = """
@@ -568,31 +651,19 @@ def protect(
         con.execute(f"DROP TABLE IF EXISTS {here}.{table}")
     reuse = _keep_last_pattern(con, basis)
     con.execute(CELLS_SQL.format(primary=primary_suppression("value", t)))
-    _join_same_counts(con, reuse)
+    pairs = _join_same_counts(con, reuse)
     con.execute(REUSE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_reused (metric_id VARCHAR, end_month DATE)")
     reused = scalar(con, "SELECT count(*) FROM sdc_reused")
     con.execute(SET_ASIDE_SQL if reuse else "CREATE OR REPLACE TEMP TABLE sdc_kept AS FROM sdc_cells WHERE false")
     kept_metrics = scalar(con, "SELECT count(DISTINCT metric_id) FROM sdc_kept")
     if seed:
         con.execute(SEED_SQL.format(seed=quote(seed)))
-    con.execute(MEMBERS_SQL)
-    con.execute(PAIRS_SQL)
-    rounds = _settle(con, t)
-    counts = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
-    groups = sorted(
-        g for (g,) in con.execute(
-            "SELECT DISTINCT grp FROM sdc_cells c WHERE (suppressed OR hidden) AND grp IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM sdc_reused r WHERE r.metric_id = c.metric_id AND r.end_month = c.end_month)"
-        ).fetchall()
-    )  # fmt: skip
-    more_rounds, audits, counts = _audit(con, t, groups, counts)
-    con.execute("UPDATE sdc_cells SET settled = suppressed WHERE period_type = 'month'")
-    headline_rounds, headline_audits = _protect_headlines(con, t, counts)
-    rounds += more_rounds + headline_rounds
-    audits += headline_audits
-    con.execute(PERIODS_SQL)
-    _hide_counterparts(con)
-    con.execute("INSERT INTO sdc_cells FROM sdc_kept")  # after PERIODS_SQL, which knows only this run's headlines
+    rounds, audits = _protect_stage(con, t, 1)
+    # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's headlines
+    con.execute("INSERT INTO sdc_cells FROM sdc_kept")
+    _regroup(con, pairs)
+    more_rounds, more_audits = _protect_stage(con, t, 2)
+    rounds, audits = rounds + more_rounds, audits + more_audits
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
     con.execute(
         PROTECTED_SQL.format(

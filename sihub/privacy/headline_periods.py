@@ -39,15 +39,18 @@ from sihub.privacy.sdc_audit import cell_ranges, ranges
 
 # The headline series: the county's `all` of each flow metric, and every county flow series shown
 # or hidden with one of them cell for cell (`sdc_pairs`: a rate's other count, or the same count
-# published by another metric, as a data-quality dataset's rows loaded are a topic's count).
-# Those carry a headline's hidden months and periods across, so they are decided with it: held
-# to the months' rule, they would hide the headline's periods wherever they hide their own.
+# published by another metric). Those carry a headline's hidden months and periods across, so
+# they are decided with it: held to the months' rule, they would hide the headline's periods
+# wherever they hide their own. Only counts about children have headline series (protection's
+# first stage): a data-quality figure's periods follow its months, so its county months, hidden
+# to protect a dataset's small count, cannot be worked out from its rolling years.
 SERIES_TABLE_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_headline_series AS
 WITH RECURSIVE county AS (
     SELECT c.* FROM sdc_cells c JOIN metric_catalogue k USING (metric_id)
     JOIN ref_geography g ON g.geography_code = c.geography_code
     WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.period_type = 'month'
+      AND c.stage = 1 AND (FROM sdc_stage) = 1
 ), links AS (
     SELECT DISTINCT a.metric_id AS metric_a, a.measure AS measure_a, a.breakdown AS breakdown_a,
            b.metric_id, b.measure, b.breakdown
