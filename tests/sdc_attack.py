@@ -4,7 +4,9 @@ The attacker knows every published count, how the tables add up (a county is its
 and counts with no district, a locality its districts, `all` the parts of a breakdown and what
 is in none, a quarter or rolling year its months, or its last month for a stock, a counted
 denominator its numerator and the rest, where the metric says the rest counts people) and that
-counts are not negative; such a rest is a count to protect like any other. It reads the
+counts are not negative; such a rest is a count to protect like any other. Counts no one sees
+(with no district, or in no part of a breakdown) that are 0 throughout a series it takes as 0, as
+a reader finds them wherever the rest of their relation is shown. It reads the
 data-quality scorecard too: each dataset's rows received are its rows loaded and quarantined,
 and the data-quality metrics' partner figures are sums of the partner's datasets (rows with an
 NHS number or UPN being coverage times rows loaded), a dataset's rows loaded may be another
@@ -67,6 +69,11 @@ def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, p
         (den[["true", "shown"]] - num[["true", "shown"]]).join(num["hidden"]).reset_index().assign(measure="complement")
     )
     cells = pd.concat(frames, ignore_index=True)
+    # a cell no one sees (records with no district, or in no part of a breakdown) whose series is
+    # 0 throughout reads as 0: wherever the rest of its relation is shown, it comes out 0
+    series = [cells[c] for c in ("metric_id", "measure", "geography_code", "breakdown")]
+    always_zero = cells["true"].fillna(0).eq(0).groupby(series).transform("all")
+    cells.loc[cells["hidden"] & always_zero & cells["shown"].isna(), "shown"] = 0.0
     cells["unknown"] = cells["shown"].isna()
     cells["least"] = 0.0  # counts are not negative
     return cells.reset_index(names="cell"), metric, period

@@ -72,17 +72,18 @@ class Protection:
     reused_metrics: int = 0  # metrics whose whole pattern, headline periods included, was kept
 
 
-# A breakdown's part no one sees (records in no part) that is 0 throughout is taken as known:
-# a reader may know it is 0 by definition (every data-quality row has a partner), so it cannot
-# stand in for a hidden part's missing count.
+# A count no one sees (records with no district, or in no part of a breakdown) that is 0
+# throughout its series is taken as known: a reader may know it is 0 by definition (every
+# data-quality row has a partner), or find it 0 wherever the rest of its relation is shown
+# (domestic abuse of children with no district), so it cannot stand in for a hidden count.
 CELLS_SQL = """
 CREATE OR REPLACE TABLE sdc_cells AS
 SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, geography_code, breakdown) AS cell_id,
-       * REPLACE (hidden AND NOT (breakdown LIKE '%:~%' AND bool_and(coalesce(value, 0) = 0) OVER (
-           PARTITION BY metric_id, measure, breakdown)) AS hidden),
+       * REPLACE (hidden AND NOT bool_and(coalesce(value, 0) = 0) OVER (
+           PARTITION BY metric_id, measure, geography_code, breakdown) AS hidden),
        {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed, false AS settled,
        false AS judged, NULL::BIGINT AS grp,  -- a month's audit group, set by `_join_same_counts`
-       -- counts of rows delivered are protected after the counts about children (`STAGES`)
+       -- counts of rows delivered are protected after the counts about children (`_protect_stage`)
        CASE WHEN metric_id IN (SELECT metric_id FROM metric_catalogue WHERE counts_deliveries) THEN 2 ELSE 1 END
            AS stage,
        false AS tied  -- a later stage's cell shown or hidden as an earlier stage's (`TIED_SQL`)
