@@ -305,7 +305,7 @@ def _classes(edges: list[tuple]) -> dict:
 
 # tables of one protection only, made temporary: left in the shared store, every night's leak
 # guard and snapshot would read them again; `sdc_cells` and `sdc_basis` stay, for the next night
-WORKING_TABLES = ("sdc_members", "sdc_headline", "sdc_headline_series", "sdc_quarters_follow", "sdc_stage")
+WORKING_TABLES = ("sdc_members", "sdc_headline", "sdc_headline_series", "sdc_quarters_follow")
 
 # a quarter or rolling year is shown only when every month in it is (its last month, for a stock),
 # but for the county headline periods decided series by series (`headline_periods`)
@@ -321,11 +321,14 @@ WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND sdc_cell
   AND m.end_month >= CASE WHEN k.aggregation = 'flow' THEN sdc_cells.start_month ELSE sdc_cells.end_month END
 """
 
-ROUND_SQL = """
+# a cell a relation or an audit of this stage may hide to protect another: its own, and not tied
+PICKABLE = "c.stage = (FROM sdc_stage) AND NOT c.tied"
+
+ROUND_SQL = f"""
 WITH m AS (
     SELECT s.eq_id, s.is_total, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
-           c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {t}) AS protect,
-           c.stage = (FROM sdc_stage) AND NOT c.tied AS pickable
+           c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {{t}}) AS protect,
+           {PICKABLE} AS pickable
     FROM sdc_members s JOIN sdc_cells c USING (cell_id)
     WHERE s.eq_id IN (SELECT eq_id FROM sdc_members JOIN sdc_changed USING (cell_id))
 ), eq AS (
@@ -337,7 +340,7 @@ WITH m AS (
     FROM m GROUP BY eq_id
 ), bad AS (
     SELECT eq_id FROM eq
-    WHERE protected > 0 AND (unknowns = 1 OR (NOT total_unknown AND unknown_parts <= {t}))
+    WHERE protected > 0 AND (unknowns = 1 OR (NOT total_unknown AND unknown_parts <= {{t}}))
 ), pick AS (
     SELECT b.eq_id, coalesce(
         arg_min(m.cell_id, m.value * 1e12 + m.cell_id)
@@ -423,19 +426,18 @@ FROM shown
 
 # a hidden cell the audit finds pinned gets company: the smallest shown non-zero cell it shares
 # a relation with, or else the smallest in its month
-REPAIR_SQL = """
+REPAIR_SQL = f"""
 WITH f AS (SELECT unnest(?::BIGINT[]) AS failing),
 near AS (
     SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
     FROM f JOIN sdc_members a ON a.cell_id = f.failing JOIN sdc_members b ON b.eq_id = a.eq_id
     JOIN sdc_cells c ON c.cell_id = b.cell_id
-    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND c.stage = (FROM sdc_stage) AND NOT c.tied
-    GROUP BY f.failing
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND {PICKABLE} GROUP BY f.failing
 ),
 far AS (
     SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
     FROM f JOIN sdc_cells x ON x.cell_id = f.failing JOIN sdc_cells c ON c.grp = x.grp
-    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND c.stage = (FROM sdc_stage) AND NOT c.tied
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND {PICKABLE}
       AND f.failing NOT IN (SELECT failing FROM near)
     GROUP BY f.failing
 )

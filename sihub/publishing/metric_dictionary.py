@@ -27,8 +27,8 @@ def _rest(m: Metric) -> str:
 
 def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
     thresholds = f"amber at {m.thresholds.amber:g}, red at {m.thresholds.red:g}" if m.thresholds else "none"
-    counts = "numerator and denominator" if m.denominator_type == "count" else "numerator"
-    if m.complement:
+    counts = {"population": "numerator", "count": "numerator and denominator"}[m.denominator_type]
+    if m.complement:  # a complement needs a counted denominator (`catalogue._complement`)
         counts = "numerator, denominator and their difference"
     return [
         ("Definition", m.description),
