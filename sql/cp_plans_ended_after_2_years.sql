@@ -8,6 +8,7 @@
 -- denominator: plans ended in the period
 -- denominator_type: count
 -- complement: plans ended in the period within 2 years
+-- history_months: 24
 -- sources: childrens_services/cp_plans
 -- owner: childrens_services
 -- theme: Child protection

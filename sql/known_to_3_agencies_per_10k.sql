@@ -7,6 +7,7 @@
 -- numerator: children known to 3 or more agencies in the 12 months to the period's end
 -- denominator: children aged 0-17, mid-year population estimate
 -- aggregation: stock
+-- history_months: 11
 -- sources: child_month
 -- owner: partnership
 -- theme: Multi-agency

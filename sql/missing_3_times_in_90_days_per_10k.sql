@@ -7,6 +7,7 @@
 -- numerator: children with 3 or more missing episodes reported in the 90 days to the period's end
 -- denominator: children aged 0-17, mid-year population estimate
 -- aggregation: stock
+-- history_months: 3
 -- sources: police/missing_episodes
 -- owner: police
 -- theme: Missing and exploitation

@@ -8,6 +8,7 @@
 -- denominator: referrals in the period
 -- denominator_type: count
 -- complement: referrals in the period of a child with no referral in the 12 months before
+-- history_months: 12
 -- sources: childrens_services/contacts
 -- owner: childrens_services
 -- theme: Front door

@@ -107,10 +107,14 @@ def _scorecard(published: Path, shared: Path, county: str) -> pd.DataFrame:
         ).df()
     counts = ["rows_received", "rows_loaded", "rows_quarantined", "rows_with_nhs_number", "rows_with_upn"]
     key = ["partner", "dataset", "period_id"]
-    both = truth.melt(key, counts, "measure", "true").merge(
-        shown.melt(key, counts, "measure", "shown"), on=[*key, "measure"]
-    )
-    both = both[both["true"].notna()].astype({"true": float, "shown": float})
+    # a month listed with no rows delivered is a 0 the reader cannot tell from a hidden count:
+    # an unknown like any other (of a count the dataset carries at all)
+    melted = truth.melt(key, counts, "measure", "true")
+    carried = melted["true"].notna().groupby([melted["partner"], melted["dataset"], melted["measure"]]).any()
+    both = shown.melt(key, counts, "measure", "shown").merge(melted, on=[*key, "measure"], how="left")
+    both = both.join(carried.rename("carried"), on=["partner", "dataset", "measure"])
+    both["true"] = both["true"].fillna(both["carried"].map({True: 0.0}))
+    both = both[both["true"].notna()].drop(columns="carried").astype({"true": float, "shown": float})
     listed = shown[shown["period_id"].isin(covered)].groupby(["partner", "dataset"])["period_id"].nunique()
     listed_only_with_rows = both.join((listed < len(covered)).rename("sparse"), on=["partner", "dataset"])["sparse"]
     listed_only_with_rows = listed_only_with_rows.fillna(False).astype(bool).to_numpy()

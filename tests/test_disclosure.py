@@ -15,8 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from openpyxl import load_workbook
+from scipy.optimize import linprog
 
-from sihub.core.db import schema_first
+from sihub.core.db import literal, schema_first
+from sihub.metrics.catalogue import ROLLUP_SQL, UNASSIGNED, load_catalogue
 from sihub.privacy.disclosure import ROUND_SQL, UNION_SQL, Policy, protect
 from sihub.privacy.tiers import Tier, load_policy, load_tiers
 from tests.sdc_attack import attack
@@ -114,7 +116,10 @@ def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_ru
     # such a month (a quarter or rolling year reaching outside is incomplete, so no data too)
     nodata = merged[merged["value_status"] == "no data"]
     assert nodata[["numerator", "value"]].isna().all().all()
-    assert (nodata.loc[nodata["period_type"] == "month", "numerator_true"] == 0).all()
+    # (but a month its metric's history does not reach yet: counted, but not its whole window)
+    history = {m.id: m.history_months for m in load_catalogue()}
+    whole = nodata[(nodata["period_type"] == "month") & (nodata["metric_id"].map(history) == 0)]
+    assert len(whole) and (whole["numerator_true"] == 0).all()
     shown = merged[merged["value_status"] == "value"]
     statuses = merged["value_status"].value_counts()
     assert (~shown["suppressed"]).all() and statuses.sum() == len(merged)
@@ -157,7 +162,21 @@ def test_the_scorecard_lists_every_month_the_metrics_cover_rows_or_none(first_ru
             "WHERE rows_received > 0"
         ).df()
     empty = card.merge(with_rows, how="left", indicator=True).query("_merge == 'left_only' and period_id in @covered")
-    assert len(empty) and (empty["rows_received"] == 0).all() and empty["validity"].isna().all()
+    # each shown as 0, or hidden where a 0 protects a small count beside it (never a number)
+    assert len(empty) and (empty["rows_received"] == 0).any() and empty["validity"].isna().all()
+    assert (empty["rows_received"].fillna(0) == 0).all()
+
+
+@by_tier
+def test_the_scorecard_shows_timeliness_only_beside_the_rows_it_describes(first_run, home: Path, tier: Tier) -> None:
+    """Timeliness is empty exactly when no rows arrived: beside a hidden count of rows it would
+    tell a reader whether the month held none (and a hidden 0 a year before a small month, with
+    two rolling years shown, gives the month away)."""
+    card = _published(home, "dq_scorecard", tier)
+    hidden = card[card["rows_received"].isna() & (card["period_id"] != "unknown")]
+    assert len(hidden) > 10, "the scorecard should hide some months' rows"
+    assert hidden["timeliness_days"].isna().all(), hidden.loc[hidden["timeliness_days"].notna(), "period_id"].head()
+    assert card["timeliness_days"].notna().sum() > 100
 
 
 @by_tier
@@ -204,6 +223,99 @@ def test_a_county_rolling_year_is_not_hidden_just_because_a_month_in_it_is(first
     # and one is never hidden without cause: it is small, or a month in it is hidden
     without_cause = years[years["suppressed"] & ~years["true_count"].between(1, t) & (years["hidden_months"] == 0)]
     assert without_cause.empty, without_cause.head().to_string()
+
+
+BUSY = "referrals_per_10k"
+
+
+def _busy_series(home: Path, store: Path, small_month: str) -> None:
+    """The shared store with referrals at forty times the rate, a dozen a month with no district
+    (a postcode outside the county), but for one month with a single referral in one district."""
+    shutil.copy(home / "warehouse" / "shared.duckdb", store)
+    with duckdb.connect(str(store)) as con:
+        con.execute(
+            "UPDATE metric_district_values SET numerator = numerator * 40 "
+            "+ CASE WHEN district_code IS NULL AND breakdown = 'all' THEN 12 ELSE 0 END WHERE metric_id = ?",
+            [BUSY],
+        )
+        con.execute(
+            "UPDATE metric_district_values SET numerator = (breakdown = 'all' AND district_code = "
+            "(SELECT min(district_code) FROM ref_district))::INT WHERE metric_id = ? AND period_month = ?",
+            [BUSY, small_month],
+        )
+        con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
+        con.execute("DELETE FROM metric_values WHERE metric_id <> ?", [BUSY])
+
+
+def _county_series_range(con: duckdb.DuckDBPyConnection, month: str) -> tuple[float, float]:
+    """The least and greatest value a reader could give the county's count in `month`, from the
+    county's shown months, quarters and rolling years of the series (each the sum of its
+    months) and, under each hidden month, what its shown districts, localities or age bands
+    already add up to; worked out here by linear programming, apart from the hub's audit."""
+    county = con.execute("SELECT geography_code FROM ref_geography WHERE geography_type = 'county'").fetchone()[0]
+    cells = con.execute(
+        "SELECT period_type, start_month, end_month, CAST(value AS DOUBLE) AS value, suppressed FROM sdc_cells "
+        "WHERE metric_id = ? AND measure = 'numerator' AND breakdown = 'all' AND geography_code = ? "
+        "AND NOT no_data ORDER BY end_month",
+        [BUSY, county],
+    ).df()
+    months = cells[cells["period_type"] == "month"].reset_index(drop=True)
+    hidden = months[months["suppressed"]]
+    column = {pd.Timestamp(m): i for i, m in enumerate(hidden["end_month"])}
+    floor = con.execute(
+        "SELECT end_month, max(shown) FROM (SELECT c.end_month, "
+        "sum(c.value) FILTER (WHERE NOT (c.suppressed OR c.hidden)) AS shown "
+        "FROM sdc_cells c LEFT JOIN ref_geography g USING (geography_code) WHERE c.metric_id = ? "
+        "AND c.measure = 'numerator' AND c.period_type = 'month' AND (c.breakdown = 'all' AND g.geography_type "
+        "IN ('district', 'locality') OR c.breakdown <> 'all' AND c.geography_code = ?) "
+        "GROUP BY c.end_month, g.geography_type, c.breakdown = 'all') GROUP BY end_month",
+        [BUSY, county],
+    ).fetchall()
+    lower = [0.0] * len(column)
+    for end, shown in floor:
+        if pd.Timestamp(end) in column:
+            lower[column[pd.Timestamp(end)]] = float(shown or 0)
+    rows, rhs = [], []
+    for p in cells[(cells["period_type"] != "month") & ~cells["suppressed"]].itertuples():
+        inside = months[(months["end_month"] >= p.start_month) & (months["end_month"] <= p.end_month)]
+        row = [0.0] * len(column)
+        for m in inside.loc[inside["suppressed"], "end_month"]:
+            row[column[pd.Timestamp(m)]] = 1.0
+        if any(row):
+            rows.append(row)
+            rhs.append(p.value - inside.loc[~inside["suppressed"], "value"].sum())
+    target = [0.0] * len(column)
+    target[column[pd.Timestamp(month)]] = 1.0
+    bounds = [(lo, None) for lo in lower]
+    least = linprog(target, A_eq=rows, b_eq=rhs, bounds=bounds)
+    most = linprog([-x for x in target], A_eq=rows, b_eq=rhs, bounds=bounds)
+    assert least.status == 0
+    return least.fun, (-most.fun if most.status == 0 else float("inf"))
+
+
+@by_tier
+def test_a_small_month_of_a_busy_series_is_hidden_among_months_not_rolling_years(
+    first_run, home: Path, tmp_path: Path, tier: Tier
+) -> None:
+    """Two consecutive rolling years differ by a month less the same month a year before, so a
+    small county month beside shown ones a year away is told by the difference. Something else
+    must be hidden, and what the board reads is the rolling year: it stays, and county months
+    go instead (issue 19)."""
+    small_month = "2024-07-01"
+    _busy_series(home, tmp_path / "busy.duckdb", small_month)
+    t = tier.policy.threshold
+    with duckdb.connect(str(tmp_path / "busy.duckdb")) as con:
+        protect(con, tier.policy)
+        years = con.execute(
+            "SELECT end_month, value, suppressed FROM sdc_cells WHERE metric_id = ? AND measure = 'numerator' "
+            "AND breakdown = 'all' AND period_type = 'rolling_12' AND NOT no_data AND geography_code = "
+            "(SELECT geography_code FROM ref_geography WHERE geography_type = 'county')",
+            [BUSY],
+        ).df()
+        assert len(years) > 40 and (years["value"] > t).all()  # none of them small
+        assert not years["suppressed"].any(), years[years["suppressed"]].to_string()
+        least, most = _county_series_range(con, small_month)
+    assert least <= 1 <= most and most - least > t, (least, most)
 
 
 DATA_QUALITY = ("identifier_validity", "nhs_number_coverage", "upn_coverage")

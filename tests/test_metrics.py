@@ -615,3 +615,25 @@ def test_a_metric_query_of_the_wrong_shape_is_named(first_run, home: Path, tmp_p
     shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
     with duckdb.connect(str(tmp_path / "shared.duckdb")) as con, pytest.raises(MetricError, match=message):
         compute(con, [parse_metric(path)])
+
+
+# a month's count looks this far back (from each definition: an earlier referral within 12
+# months; a plan that had lasted 2 years), so until the data reach that far it is too low
+WINDOWS = {"re_referrals_12_months": ("childrens_services__contacts", 12),
+           "cp_plans_ended_after_2_years": ("childrens_services__cp_plans", 24)}  # fmt: skip
+
+
+@pytest.mark.parametrize("metric", sorted(WINDOWS))
+def test_a_figure_whose_window_reaches_before_the_data_is_no_data_not_a_low(store: Store, metric: str) -> None:
+    source, months = WINDOWS[metric]
+    complete_from = store.table(source)["event_month"].min() + pd.DateOffset(months=months)
+    published = store.home / "published" / "parquet"
+    fact = pd.read_parquet(published / "fact_metric_value.parquet")
+    periods = pd.read_parquet(published / "dim_period.parquet")
+    cells = fact[fact["metric_id"] == metric].merge(periods, on="period_id")
+    early = pd.to_datetime(cells["start_date"]) < complete_from
+    assert early.any() and (~early).any()
+    shown_early = cells[early & (cells["value_status"] != "no data")]
+    assert shown_early.empty, shown_early[["period_id", "geography_code", "value_status"]].head()
+    # and from then on, no data only where the sources end
+    assert (cells.loc[~early, "value_status"] != "no data").mean() > 0.9

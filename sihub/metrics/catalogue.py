@@ -77,6 +77,10 @@ class Metric:
     # services), where those are people or events and so protected like the numerator; None where
     # the numerator is no part of the denominator, or the rest are rows, not people
     complement: str | None = None
+    # how many months before a period's month its figure reaches back (re-referrals within 12
+    # months: 12); a month whose reach starts before its sources do is "no data", since its
+    # count cannot yet see its whole window and would read as a fall that never happened
+    history_months: int = 0
 
     @property
     def source_tables(self) -> list[str]:
@@ -136,7 +140,14 @@ def parse_metric(path: Path) -> Metric:
         denominator_type=_choice(path, header, "denominator_type", ("population", "count"), "population"),
         thresholds=_thresholds(path, header.get("thresholds"), header.get("threshold_source")),
         complement=_complement(path, header),
+        history_months=_history(path, header.get("history_months", "0")),
     )
+
+
+def _history(path: Path, text: str) -> int:
+    if not text.isdigit():
+        raise MetricError(f"{path}: history_months must be a whole number of months, not {text!r}")
+    return int(text)
 
 
 def _complement(path: Path, header: dict[str, str]) -> str | None:
@@ -308,14 +319,14 @@ def _catalogue_table(con: duckdb.DuckDBPyConnection, metrics: list[Metric]) -> N
     con.execute(
         "CREATE OR REPLACE TABLE metric_catalogue (metric_id VARCHAR, title VARCHAR, polarity VARCHAR, "
         "aggregation VARCHAR, denominator_type VARCHAR, multiplier DOUBLE, amber DOUBLE, red DOUBLE, "
-        "complement VARCHAR, counts_deliveries BOOLEAN)"
+        "complement VARCHAR, counts_deliveries BOOLEAN, history_months INTEGER)"
     )
     con.executemany(
-        "INSERT INTO metric_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO metric_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [m.id, m.title, m.polarity, m.aggregation, m.denominator_type, m.multiplier]
             + ([m.thresholds.amber, m.thresholds.red] if m.thresholds else [None, None])
-            + [m.complement, m.counts_deliveries]
+            + [m.complement, m.counts_deliveries, m.history_months]
             for m in metrics
         ],
     )
@@ -445,7 +456,8 @@ SELECT v.metric_id, p.period_type, p.start_month, p.end_month,
        v.geography_code LIKE '~%' OR v.breakdown LIKE '%:~%' AS hidden,
        CASE WHEN mc.metric_id IS NULL THEN false  -- a source without event months: the whole range
             WHEN mc.first_month IS NULL THEN true  -- its dated sources hold no rows: no data at all
-            ELSE p.start_month < mc.first_month OR p.end_month > mc.last_month END AS no_data
+            ELSE p.start_month < mc.first_month + to_months(c.history_months) OR p.end_month > mc.last_month
+       END AS no_data
 FROM monthly v
 JOIN metric_catalogue c USING (metric_id)
 LEFT JOIN metric_coverage mc USING (metric_id)

@@ -45,7 +45,9 @@ WITH s AS (
            count(*) AS n
     FROM s GROUP BY ALL
 ), withheld AS (
-    SELECT metric_id, geography_code, breakdown, count(*) FILTER (WHERE suppressed) AS suppressed_months
+    -- a month with no data (before a metric's history reaches) is no gap: its series starts after it
+    SELECT metric_id, geography_code, breakdown,
+           count(*) FILTER (WHERE value_status = 'suppressed') AS suppressed_months
     FROM metric_protected WHERE period_type = 'month' GROUP BY ALL
 ), z AS (
     SELECT s.*, l.mean, l.n, l.mean + 2.66 * l.mr_bar AS upl, l.mean - 2.66 * l.mr_bar AS lpl,

@@ -569,6 +569,50 @@ def _audit(
     return rounds, audits, counts
 
 
+# a second-stage cell tied to a first-stage one: the same count, in a `same` relation
+TIED_TO_SQL = """
+SELECT DISTINCT t.cell_id FROM sdc_members a JOIN sdc_members b ON b.eq_id = a.eq_id AND b.cell_id <> a.cell_id
+JOIN sdc_cells t ON t.cell_id = b.cell_id AND t.tied
+WHERE a.cell_id IN (SELECT unnest(?::BIGINT[]))
+"""
+
+
+# every cell this stage may hide, in the month tables of the given cells
+HIDE_AROUND_SQL = f"""
+UPDATE sdc_cells AS c SET suppressed = true
+WHERE NOT c.suppressed AND NOT c.hidden AND {PICKABLE}
+  AND c.grp IN (SELECT grp FROM sdc_cells WHERE cell_id IN (SELECT unnest(?::BIGINT[])))
+"""
+
+
+def _keep_series(
+    con: duckdb.DuckDBPyConnection, t: int, counts: dict[int, int], pinned_before: set[tuple[str, str, str]]
+) -> tuple[int, int, dict[int, int]]:
+    """Hide more of this stage until every county headline series of the earlier stage holds
+    with its months' ranges as this stage's relations leave them (`headline_periods.pinned_series`),
+    repairing around the cells of this stage tied to the pinned series' hidden months."""
+    rounds = audits = 0
+    for _ in range(MAX_ROUNDS):
+        pinned = headline_periods.pinned_series(con, t)
+        months = [c for key, cells in pinned.items() if key not in pinned_before for c in cells]
+        if not months:
+            return rounds, audits, counts
+        tied = [c for (c,) in con.execute(TIED_TO_SQL, [months]).fetchall()]
+        changed = []
+        for repair in (REPAIR_SQL, HIDE_AROUND_SQL):  # the cells nearest, else all this stage shows there
+            con.execute(repair, [tied if repair == REPAIR_SQL else months])
+            rounds += _settle(con, t)
+            after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
+            changed = sorted(g for g, n in after.items() if n != counts.get(g))
+            if changed:
+                break
+        if not changed:  # this stage shows nothing there: the pin is not its doing
+            return rounds, audits, counts
+        more_rounds, more_audits, counts = _audit(con, t, changed, after)
+        rounds, audits = rounds + more_rounds, audits + more_audits + 1
+    raise RuntimeError(f"the county headline series did not hold in {MAX_ROUNDS} rounds")
+
+
 def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int, int]) -> tuple[int, int]:
     """Decide the county headline periods (`headline_periods`), re-auditing every month whose
     county cell was hidden for them or is bounded by them, until series and months both hold."""
@@ -599,10 +643,12 @@ def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int,
     raise RuntimeError(f"the county headline periods did not settle in {MAX_ROUNDS} rounds")
 
 
-def _protect_stage(con: duckdb.DuckDBPyConnection, t: int, stage: int) -> tuple[int, int]:
+def _protect_stage(
+    con: duckdb.DuckDBPyConnection, t: int, stage: int, pinned_before: set[tuple[str, str, str]] | None = None
+) -> tuple[int, int]:
     """Protect one stage's cells: the counts about children (1), then those of rows delivered
-    (2), which an earlier stage's cells bound (relations, audits) but never hide; returns the
-    settling rounds and audits."""
+    (2), which an earlier stage's cells bound (relations, audits, its county headline series:
+    all but those `pinned_before` it) but never hide; returns the settling rounds and audits."""
     con.execute("CREATE OR REPLACE TEMP TABLE sdc_stage AS SELECT ?::INTEGER AS stage", [stage])
     con.execute(MEMBERS_SQL)
     con.execute(PAIRS_SQL)
@@ -620,6 +666,9 @@ def _protect_stage(con: duckdb.DuckDBPyConnection, t: int, stage: int) -> tuple[
         ).fetchall()
     )  # fmt: skip
     more_rounds, audits, counts = _audit(con, t, groups, counts)
+    if stage > 1:  # the series are still the earlier stage's: `_protect_headlines` starts this one's
+        kept_rounds, kept_audits, counts = _keep_series(con, t, counts, pinned_before or set())
+        more_rounds, audits = more_rounds + kept_rounds, audits + kept_audits
     con.execute("UPDATE sdc_cells SET settled = suppressed WHERE period_type = 'month' AND stage = ?", [stage])
     headline_rounds, headline_audits = _protect_headlines(con, t, counts)
     con.execute(PERIODS_SQL)
@@ -662,10 +711,12 @@ def protect(
     if seed:
         con.execute(SEED_SQL.format(seed=quote(seed)))
     rounds, audits = _protect_stage(con, t, 1)
+    # none, but where a kept month's pattern was decided on other counts than today's
+    pinned_before = set(headline_periods.pinned_series(con, t))
     # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's headlines
     con.execute("INSERT INTO sdc_cells FROM sdc_kept")
     _regroup(con, pairs)
-    more_rounds, more_audits = _protect_stage(con, t, 2)
+    more_rounds, more_audits = _protect_stage(con, t, 2, pinned_before)
     rounds, audits = rounds + more_rounds, audits + more_audits
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
     con.execute(

@@ -15,12 +15,18 @@ month's table allows, `cell_ranges`) and its hidden periods. Where a small count
 within the threshold, the series gives up, in this order:
 
 1. its county quarters, which then follow their months as elsewhere (once per series);
-2. the rolling years that meet the pinned month, but those ending a whole year before the
+2. county months, before any rolling year (the board reads the rolling years; `_chains`):
+   every shown month in the same month of the year as a pinned one, then the months of
+   another month of the year, the one with the most room below its values;
+3. the rolling years that meet the pinned month, but those ending a whole year before the
    series' latest month (the headline and the year before it);
-3. for a month pinned by such a year alone, another month of that year, hidden beside it (the
+4. for a month pinned by such a year alone, another month of that year, hidden beside it (the
    nearest whose own table leaves room: a county month is unbounded above, every county total
    having a part no one sees, but bounded below by its shown parts);
-4. that year itself.
+5. that year itself.
+
+A later stage (the data-quality figures) can narrow a hidden month's own table; it is held to
+leave every series as safe as it was judged (`pinned_series`).
 
 What a series tells about each hidden month is handed back as bounds, so each month's own
 table is audited against it too.
@@ -183,20 +189,25 @@ def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> 
     return step
 
 
-def _audit_one(
-    series: pd.DataFrame,
-    month_range: dict[int, tuple[float, float]],
-    room: dict[int, float],
-    threshold: int,
-    step: Step,
-    key: tuple[str, str, str],
-    quarters_kept: bool,
-) -> None:
+@dataclass
+class Judgement:
+    """One series judged: its months and shown-or-hidden periods, the months in each period,
+    and each hidden cell's least and greatest value given all of it (`narrow`: the small counts
+    pinned within the threshold)."""
+
+    months: pd.DataFrame
+    periods: pd.DataFrame
+    inside: dict[int, set[int]]
+    ranges: dict[int, tuple[float, float]]
+    narrow: set[int]
+
+
+def _judge(series: pd.DataFrame, month_range: dict[int, tuple[float, float]], threshold: int) -> Judgement:
     months = series[series["period_type"] == "month"]
     periods = series[(series["period_type"] != "month") & ~series["no_data"]]
     hidden = months[months["suppressed"]]
     if hidden.empty and not periods["suppressed"].any():
-        return
+        return Judgement(months, periods, {}, {}, set())
     variables = hidden["cell_id"].tolist() + periods.loc[periods["suppressed"], "cell_id"].tolist()
     column = {c: i for i, c in enumerate(variables)}
     lower = np.array([month_range.get(c, (0.0, np.inf))[0] for c in variables])
@@ -226,22 +237,77 @@ def _audit_one(
     low, high = ranges(a, np.array(rhs), np.arange(len(variables)), truth, (lower, upper))
     small = (truth >= 1) & (truth <= threshold)  # what must not be worked out: small counts
     narrow = {c for c, lo, hi, s in zip(variables, low, high, small, strict=True) if s and hi - lo <= threshold + 1e-9}
+    return Judgement(months, periods, inside, dict(zip(variables, zip(low, high, strict=True), strict=True)), narrow)
+
+
+def _audit_one(
+    series: pd.DataFrame,
+    month_range: dict[int, tuple[float, float]],
+    room: dict[int, float],
+    threshold: int,
+    step: Step,
+    key: tuple[str, str, str],
+    quarters_kept: bool,
+) -> None:
+    j = _judge(series, month_range, threshold)
+    months, periods, inside, narrow = j.months, j.periods, j.inside, j.narrow
     if not narrow:
-        for c, lo, hi in zip(hidden["cell_id"], low, high, strict=False):
-            own_lo, own_hi = month_range[c]
+        for c in months.loc[months["suppressed"], "cell_id"]:
+            (lo, hi), (own_lo, own_hi) = j.ranges[c], month_range[c]
             if lo > own_lo + 1e-9 or hi < own_hi - 1e-9:  # the series tells more than the month
                 step.limits[c] = (lo, hi)
     elif quarters_kept:
         step.quarters_follow.append(key)
     else:
-        step.hidden += _periods_to_hide(months, periods, inside, narrow, anniversaries=False) or (
-            _company(months, periods, inside, narrow, room)
+        step.hidden += (
+            _chains(months, inside, narrow, room)
+            or _periods_to_hide(months, periods, inside, narrow, anniversaries=False)
+            or _company(months, periods, inside, narrow, room)
             or _periods_to_hide(months, periods, inside, narrow, anniversaries=True)
         )
         if not step.hidden:
             raise RuntimeError(
                 f"a county period of {key[0]} ({key[1]}, {key[2]}) stays recoverable with every period hidden"
             )
+
+
+def pinned_series(con: duckdb.DuckDBPyConnection, threshold: int) -> dict[tuple[str, str, str], list[int]]:
+    """Each headline series in which a reader could now pin a small count, with its hidden
+    county months, taking each month's range from its month's relations as they stand: a later
+    stage's (a data-quality figure that is the topic's count) can narrow a month that the
+    series' own audit took as open, and the rolling years shown beside it would then tell a
+    small month (a 0 hidden a year before a 2)."""
+    cells = con.execute(SERIES_SQL).df()
+    hidden_months = cells[(cells["period_type"] == "month") & cells["suppressed"]]["cell_id"].tolist()
+    month_range = cell_ranges(con, hidden_months) if hidden_months else {}
+    return {
+        key: series.loc[(series["period_type"] == "month") & series["suppressed"], "cell_id"].tolist()
+        for key, series in cells.groupby(["metric_id", "measure", "breakdown"], sort=True)
+        if _judge(series, month_range, threshold).narrow
+    }
+
+
+def _chains(months: pd.DataFrame, inside: dict[int, set[int]], narrow: set[int], room: dict[int, float]) -> list[int]:
+    """Months to hide so that the rolling years can stay: first every shown month in the same
+    month of the year as a pinned one (two consecutive rolling years differ by a month less the
+    same month a year before, so a hidden month beside a shown one a year away is told by the
+    difference), then, once those are all hidden, the months of one more month of the year, the
+    one whose shown months leave the most room below their values (hidden months of one month
+    of the year are known up to one shared amount, and the first rolling year ties the amounts
+    of all of them together: a pinned month's range is what the others' room allows)."""
+    live = months[~months["no_data"]].assign(of_year=lambda m: pd.to_datetime(m["end_month"]).dt.month)
+    hidden = set(live.loc[live["suppressed"], "cell_id"])
+    pinned = set().union(*(inside[c] & hidden if c in inside else {c} for c in narrow))
+    pinned_of_year = set(live.loc[live["cell_id"].isin(pinned), "of_year"])
+    shown = live[~live["suppressed"]]
+    own = shown[shown["of_year"].isin(pinned_of_year)]
+    if not own.empty:
+        return own["cell_id"].tolist()
+    least_room = shown.assign(room=shown["cell_id"].map(lambda c: room.get(c, 0.0))).groupby("of_year")["room"].min()
+    least_room = least_room[least_room > 0]
+    if least_room.empty:
+        return []
+    return shown.loc[shown["of_year"] == least_room.idxmax(), "cell_id"].tolist()
 
 
 def _company(

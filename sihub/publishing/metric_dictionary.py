@@ -25,6 +25,15 @@ def _rest(m: Metric) -> str:
     return "not a count (the denominator is a population estimate)"
 
 
+def _history(m: Metric) -> str:
+    if not m.history_months:
+        return "none: each month's figure reads that month's records only"
+    return (
+        f"{m.history_months} months before the period; earlier periods are 'no data' (their count "
+        "could not see its whole window)"
+    )
+
+
 def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
     thresholds = f"amber at {m.thresholds.amber:g}, red at {m.thresholds.red:g}" if m.thresholds else "none"
     counts = {"population": "numerator", "count": "numerator and denominator"}[m.denominator_type]
@@ -38,6 +47,7 @@ def _metric_lines(m: Metric, policy: Policy) -> list[tuple[str, str]]:
         ("Denominator less numerator", _rest(m)),
         ("Value", f"numerator × {m.multiplier:g} / denominator"),
         ("Over a period", "the sum of its months" if m.aggregation == "flow" else "the last month's value"),
+        ("History needed", _history(m)),
         ("Sources", ", ".join(m.sources)),
         ("Polarity", m.polarity),
         ("Thresholds (rag)", thresholds if m.thresholds else "none: districts and localities against the county"),

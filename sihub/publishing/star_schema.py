@@ -275,7 +275,9 @@ def _scorecard_sql(tier: Tier) -> str:
     any other with rows), counts and shares as the tier may show them.
 
     In a month the data-quality metrics cover, rows received and loaded (and the shares of them)
-    are shown where the metric's dataset cell is, identifier coverage where its coverage cell is;
+    are shown where the metric's dataset cell is, identifier coverage where its coverage cell is,
+    timeliness with rows received (it is empty exactly when no rows arrived, so beside a hidden
+    count it would tell a 0 from a small count);
     rows quarantined are received less loaded, shown with them: like a share's complement, a
     count of rows failing checks, not of children. In other months (before the metrics' first,
     or unknown) nothing is published that the counts add up to, and they are hidden cell by cell:
@@ -325,7 +327,8 @@ def _scorecard_sql(tier: Tier) -> str:
                {count("rows_received", received_hidden)},
                {count("rows_loaded", counts_hidden)}, {count("rows_quarantined", counts_hidden)},
                {count("rows_with_warnings", primary_suppression("rows_with_warnings", t))},
-               {share("completeness")}, {share("validity")}, {share("uniqueness")}, timeliness_days,
+               {share("completeness")}, {share("validity")}, {share("uniqueness")},
+               {share("timeliness_days", received_hidden)},
                {coverage("nhs_number_coverage", "rows_with_nhs_number")}, {coverage("upn_coverage", "rows_with_upn")},
                {count("rows_purged", primary_suppression("rows_purged", t))},
                period_month
