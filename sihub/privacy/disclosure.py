@@ -592,15 +592,17 @@ def _keep_series(
     with its months' ranges as this stage's relations leave them (`headline_periods.pinned_series`),
     repairing around the cells of this stage tied to the pinned series' hidden months."""
     rounds = audits = 0
+    memo = headline_periods.Memo()
     for _ in range(MAX_ROUNDS):
-        pinned = headline_periods.pinned_series(con, t)
+        pinned = headline_periods.pinned_series(con, t, memo)
         months = [c for key, cells in pinned.items() if key not in pinned_before for c in cells]
         if not months:
             return rounds, audits, counts
         tied = [c for (c,) in con.execute(TIED_TO_SQL, [months]).fetchall()]
         changed = []
-        for repair in (REPAIR_SQL, HIDE_AROUND_SQL):  # the cells nearest, else all this stage shows there
-            con.execute(repair, [tied if repair == REPAIR_SQL else months])
+        # the cells nearest the tied ones, else all this stage shows in the months' tables
+        for repair, around in ((REPAIR_SQL, tied), (HIDE_AROUND_SQL, months)):
+            con.execute(repair, [around])
             rounds += _settle(con, t)
             after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
             changed = sorted(g for g, n in after.items() if n != counts.get(g))
@@ -712,7 +714,7 @@ def protect(
         con.execute(SEED_SQL.format(seed=quote(seed)))
     rounds, audits = _protect_stage(con, t, 1)
     # none, but where a kept month's pattern was decided on other counts than today's
-    pinned_before = set(headline_periods.pinned_series(con, t))
+    pinned_before = set(headline_periods.pinned_series(con, t, headline_periods.Memo()))
     # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's headlines
     con.execute("INSERT INTO sdc_cells FROM sdc_kept")
     _regroup(con, pairs)

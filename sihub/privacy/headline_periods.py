@@ -160,7 +160,7 @@ def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> 
     """Audit every headline series once; repair each failing one by one step."""
     cells = con.execute(SERIES_SQL).df()
     following = set(con.execute("SELECT metric_id, measure, breakdown FROM sdc_quarters_follow").fetchall())
-    hidden_months = cells[(cells["period_type"] == "month") & cells["suppressed"]]["cell_id"].tolist()
+    hidden_months = _hidden_months(cells)
     month_range = memo.ranges(con, hidden_months) if hidden_months else {}
     shown_months = cells[(cells["period_type"] == "month") & ~cells["suppressed"]]["cell_id"].tolist()
     room = dict(con.execute(ROOM_SQL, [shown_months]).fetchall())
@@ -271,20 +271,25 @@ def _audit_one(
             )
 
 
-def pinned_series(con: duckdb.DuckDBPyConnection, threshold: int) -> dict[tuple[str, str, str], list[int]]:
+def pinned_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> dict[tuple[str, str, str], list[int]]:
     """Each headline series in which a reader could now pin a small count, with its hidden
     county months, taking each month's range from its month's relations as they stand: a later
     stage's (a data-quality figure that is the topic's count) can narrow a month that the
     series' own audit took as open, and the rolling years shown beside it would then tell a
-    small month (a 0 hidden a year before a 2)."""
+    small month (a 0 hidden a year before a 2). `memo` keeps the ranges of months whose
+    tables did not change since the last call (within one grouping of the months)."""
     cells = con.execute(SERIES_SQL).df()
-    hidden_months = cells[(cells["period_type"] == "month") & cells["suppressed"]]["cell_id"].tolist()
-    month_range = cell_ranges(con, hidden_months) if hidden_months else {}
+    hidden_months = _hidden_months(cells)
+    month_range = memo.ranges(con, hidden_months) if hidden_months else {}
     return {
-        key: series.loc[(series["period_type"] == "month") & series["suppressed"], "cell_id"].tolist()
+        key: _hidden_months(series)
         for key, series in cells.groupby(["metric_id", "measure", "breakdown"], sort=True)
         if _judge(series, month_range, threshold).narrow
     }
+
+
+def _hidden_months(cells: pd.DataFrame) -> list[int]:
+    return cells.loc[(cells["period_type"] == "month") & cells["suppressed"], "cell_id"].tolist()
 
 
 def _chains(months: pd.DataFrame, inside: dict[int, set[int]], narrow: set[int], room: dict[int, float]) -> list[int]:
