@@ -7,6 +7,7 @@
 -- numerator: suspensions started in the period of pupils known to children's services
 -- denominator: pupil-months of pupils known to children's services on the latest census
 -- denominator_type: count
+-- history_months: 11
 -- sources: education/suspensions, education/school_census, childrens_services/contacts
 -- owner: education
 -- theme: Education

@@ -403,7 +403,8 @@ PROTECTED_SQL = """
 CREATE OR REPLACE TABLE metric_protected AS
 WITH shown AS (
     SELECT v.metric_id, v.period_type, v.start_month, v.end_month, v.period_id, v.geography_code, v.breakdown,
-           n.suppressed, v.no_data,
+           -- a cell with no data publishes nothing and hides nothing: never counted as suppressed
+           n.suppressed AND NOT v.no_data AS suppressed, v.no_data,
            c.multiplier,
            CASE WHEN NOT n.suppressed AND NOT v.no_data THEN {numerator} END AS numerator,
            CASE WHEN v.no_data THEN NULL
