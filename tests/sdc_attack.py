@@ -10,8 +10,10 @@ a reader finds them wherever the rest of their relation is shown. It reads the
 data-quality scorecard too: each dataset's rows received are its rows loaded and quarantined,
 and the data-quality metrics' partner figures are sums of the partner's datasets (rows with an
 NHS number or UPN being coverage times rows loaded), a dataset's rows loaded may be another
-metric's county total; where the scorecard leaves out some of the months the data-quality
-metrics cover, a month it lists had rows (at least 1 received). For every hidden small count,
+metric's county total; a stock's month is the month before's plus one flow less another
+(plans open, started and ended), where the counts say so; where the scorecard leaves out
+some of the months the data-quality metrics cover, a month it lists had rows (at least 1
+received). For every hidden small count,
 two linear programmes give the least and greatest value consistent with all that, as
 sdcTable's attack() does; any other hidden cell gets the range seen among the points those
 programmes find (inside the attacker's), since only a small count must not be worked out.
@@ -313,8 +315,10 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
     )
     in_lp = pd.concat([months, longer[longer["cell"].isin(tied_pairs["cell"])]], ignore_index=True)
     known = pd.concat(
-        [tied, _same_counts(months, county), _scorecard_relations(months, county), _rests(months)], ignore_index=True
-    )
+        [tied, _same_counts(months, county), _scorecard_relations(months, county), _rests(months),
+         _stock_flows(months)],
+        ignore_index=True,
+    )  # fmt: skip
     out = in_lp.join(_ranges(in_lp, districts, known, threshold).set_index("cell"), on="cell")
     months_out = out[out["period_type"] == "month"].set_index("cell")[["lower", "upper"]]
     hidden = pairs[pairs["unknown"]].join(months_out, on="month_cell")
@@ -337,6 +341,48 @@ def _rests(months: pd.DataFrame) -> pd.DataFrame:
          for m, c in (("denominator", -1.0), ("numerator", 1.0), ("complement", 1.0))],
         ignore_index=True,
     )  # fmt: skip
+
+
+def _stock_flows(months: pd.DataFrame) -> pd.DataFrame:
+    """(relation, cell, coefficient) rows saying a stock's month is the month before's plus what
+    flowed in less what flowed out: plans open at a month's end are those open a month before,
+    plus plans started, less plans ended. The attacker reads the definitions; here a stock series
+    whose month-on-month change equals one flow series less another (or either alone) of the same
+    breakdown, in every place and month, stands for such a definition."""
+    m = months[months["metric_id"] != CARD].assign(
+        series=lambda d: d["metric_id"] + "|" + d["measure"] + "|" + d["breakdown"],
+        month=lambda d: d["start_date"].dt.to_period("M"),
+    )
+    rel = []
+    for _, one in m.groupby("breakdown"):
+        value = one.pivot_table(index=["geography_code", "month"], columns="series", values="true", aggfunc="first")
+        cell = one.pivot_table(index=["geography_code", "month"], columns="series", values="cell", aggfunc="first")
+        stocks = sorted(set(one.loc[one["aggregation"] == "stock", "series"]))
+        flows = sorted(set(one.loc[one["aggregation"] == "flow", "series"]))
+        if not stocks or not flows:
+            continue
+        before = value.rename(index=lambda p: p + 1 if isinstance(p, pd.Period) else p, level="month")
+        rows = value.index.intersection(before.index)
+        change = value.loc[rows, stocks] - before.loc[rows, stocks]
+        inflow = value.loc[rows, flows].dropna(axis=1).assign(none=0.0)
+        by_values = {tuple(inflow[f].to_numpy()): f for f in inflow.columns}
+        prior = cell.rename(index=lambda p: p + 1 if isinstance(p, pd.Period) else p, level="month").loc[rows]
+        for s in stocks:
+            d = change[s].to_numpy()
+            if np.isnan(d).any() or not d.any():
+                continue
+            for f_in in inflow.columns:
+                f_out = by_values.get(tuple(inflow[f_in].to_numpy() - d))
+                if f_out is None or f_out == f_in:
+                    continue
+                ids = f"stock|{s}|{f_in}|{f_out}|" + pd.Series(range(len(rows))).astype(str)
+                for column, frame, coef in ((s, cell, 1.0), (s, prior, -1.0), (f_in, cell, -1.0), (f_out, cell, 1.0)):
+                    if column != "none":
+                        rel.append(
+                            pd.DataFrame({"relation": ids, "cell": frame.loc[rows, column].to_numpy(), "coef": coef})
+                        )
+    columns = {"relation": str, "cell": int, "coef": float}
+    return pd.concat(rel, ignore_index=True).astype(columns) if rel else pd.DataFrame(columns=list(columns))
 
 
 def _same_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:

@@ -18,7 +18,9 @@ own periods of a flow metric, decided series by series (`headline_periods`). Whe
 denominator is a count, it is protected the same way and a cell hidden in either count is
 hidden in both. A count another metric publishes too (a series of the same breakdown) is one
 more relation (each cell equals the other), so it is hidden in both and their months are
-audited together.
+audited together. A stock whose flows other metrics publish (plans open, started and ended) is
+one more relation across months: this month's stock is last month's plus the flows in less the
+flows out, so the stock and its flows are audited together, from month to month.
 
 All of this runs in two stages. The counts about children come first; the data-quality
 metrics, which count rows as delivered (a re-sent file is more rows, the same children), come
@@ -153,13 +155,35 @@ WITH c AS (
      AND t.geography_code = coalesce(s.geography_code, t.geography_code)
     JOIN c p ON p.metric_id = s.metric_b AND p.measure = s.measure_b AND p.end_month = t.end_month
      AND p.geography_code = t.geography_code AND p.breakdown = s.breakdown_b
+), stocks AS (
+    -- a stock's month is the month before's plus what flowed in less what flowed out
+    -- (`sdc_stock`): -S(m) + S(m-1) + in(m) - out(m) = 0, the stock's cells picked last
+    SELECT 'stock|' || t.cell_id || '|' || k.flow_id AS eq_id,
+           unnest([{'cell_id': t.cell_id, 'is_total': true, 'coef': -1.0},
+                   {'cell_id': b.cell_id, 'is_total': true, 'coef': 1.0},
+                   {'cell_id': i.cell_id, 'is_total': false, 'coef': 1.0},
+                   {'cell_id': o.cell_id, 'is_total': false, 'coef': -1.0}], recursive := true)
+    FROM sdc_stock k
+    JOIN c t ON t.metric_id = k.stock_metric AND t.measure = k.stock_measure AND t.breakdown = k.breakdown
+    JOIN c b ON b.metric_id = t.metric_id AND b.measure = t.measure AND b.breakdown = t.breakdown
+     AND b.geography_code = t.geography_code AND b.end_month = t.end_month - INTERVAL 1 MONTH
+    LEFT JOIN c i ON i.metric_id = k.in_metric AND i.measure = k.in_measure AND i.breakdown = t.breakdown
+     AND i.geography_code = t.geography_code AND i.end_month = t.end_month
+    LEFT JOIN c o ON o.metric_id = k.out_metric AND o.measure = k.out_measure AND o.breakdown = t.breakdown
+     AND o.geography_code = t.geography_code AND o.end_month = t.end_month
+    -- (found true in every place and month, so no flow named is missing)
+    WHERE (k.in_metric IS NULL OR i.cell_id IS NOT NULL) AND (k.out_metric IS NULL OR o.cell_id IS NOT NULL)
 ), named AS (
-    SELECT eq_id, total AS cell_id, 'total' AS role FROM groups GROUP BY ALL
+    SELECT eq_id, total AS cell_id, true AS is_total, -1.0 AS coef FROM groups GROUP BY ALL
     UNION ALL
-    SELECT eq_id, part, 'part' FROM groups
+    SELECT eq_id, part, false, 1.0 FROM groups
+    UNION ALL
+    SELECT eq_id, cell_id, is_total, coef FROM stocks WHERE cell_id IS NOT NULL
 )
--- numbered, for the grouping every settling round does
-SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, role = 'total' AS is_total FROM named
+-- numbered, for the grouping every settling round does; `sums`: a total and its parts (a
+-- stock's relation has signs, so what its unknown parts add up to bounds nothing)
+SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, is_total, coef, NOT starts_with(eq_id, 'stock|') AS sums
+FROM named
 """
 
 # Two metrics may publish the same count: one's denominator is another's numerator (referrals
@@ -208,11 +232,59 @@ WITH county AS (
 FROM candidate EXCEPT FROM differ
 """
 
+# A stock (plans open at a month's end) is the month before's plus what flowed in (plans started)
+# less what flowed out (plans ended). Where another metric publishes those flows, the flows of a
+# place and month are pinned by two shown months of the stock. As for `SAME_SQL`, the relation
+# is read from the counts: a stock series whose month-on-month change equals one flow series less
+# another of the same breakdown (or either alone), in every place and month the stock has a month
+# before, and not unchanged throughout. Counts about children only: a stage's relations must be
+# whole within it.
+STOCK_SQL = """
+CREATE OR REPLACE TEMP TABLE sdc_stock AS
+WITH change AS (
+    SELECT c.metric_id, c.measure, c.breakdown, c.geography_code, c.end_month,
+           c.value - lag(c.value) OVER w AS change,
+           lag(c.end_month) OVER w = c.end_month - INTERVAL 1 MONTH AS follows
+    FROM sdc_cells c JOIN metric_catalogue k USING (metric_id)
+    WHERE c.period_type = 'month' AND c.stage = 1 AND k.aggregation = 'stock'
+    WINDOW w AS (PARTITION BY c.metric_id, c.measure, c.breakdown, c.geography_code ORDER BY c.end_month)
+), d AS (
+    FROM change WHERE follows
+      AND (metric_id, measure, breakdown) IN (
+          SELECT (metric_id, measure, breakdown) FROM change WHERE follows GROUP BY ALL HAVING bool_or(change <> 0))
+), flow AS (
+    SELECT c.metric_id, c.measure, c.breakdown, c.geography_code, c.end_month, c.value
+    FROM sdc_cells c JOIN metric_catalogue k USING (metric_id)
+    WHERE c.period_type = 'month' AND c.stage = 1 AND k.aggregation = 'flow'
+    UNION ALL
+    -- no flow at all: 0 everywhere
+    SELECT DISTINCT NULL, NULL, breakdown, geography_code, end_month, 0 FROM d
+), fit AS (
+    -- each flow over a stock's rows: its own values, and (as the flow in) what must flow out
+    SELECT d.metric_id AS stock_metric, d.measure AS stock_measure, d.breakdown, f.metric_id, f.measure,
+           count(*) AS n, sum(hash(d.geography_code, d.end_month, f.value)::HUGEINT) AS h,
+           sum(hash(d.geography_code, d.end_month, f.value - d.change)::HUGEINT) AS h_out
+    FROM d JOIN flow f USING (breakdown, geography_code, end_month)
+    GROUP BY ALL
+), rows AS (
+    SELECT metric_id AS stock_metric, measure AS stock_measure, breakdown, count(*) AS n FROM d GROUP BY ALL
+)
+SELECT i.stock_metric, i.stock_measure, i.breakdown, i.metric_id AS in_metric, i.measure AS in_measure,
+       o.metric_id AS out_metric, o.measure AS out_measure,
+       dense_rank() OVER (ORDER BY i.metric_id, i.measure, o.metric_id, o.measure) AS flow_id
+FROM fit i JOIN rows r USING (stock_metric, stock_measure, breakdown, n)
+JOIN fit o ON o.stock_metric = i.stock_metric AND o.stock_measure = i.stock_measure AND o.breakdown = i.breakdown
+ AND o.n = i.n AND o.h = i.h_out
+WHERE (i.metric_id, i.measure) IS DISTINCT FROM (o.metric_id, o.measure)
+"""
+
 # a month's cells of series publishing one count are audited together (one `grp`), and their
-# metrics are one unit for reusing last time's pattern (`sdc_unit`)
+# metrics are one unit for reusing last time's pattern (`sdc_unit`); a family `across` months has
+# a stock's relation, which reaches the month before (the audit follows it, `sdc_audit`)
 FAMILY_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_family AS
-SELECT unnest(?::VARCHAR[]) AS metric_id, unnest(?::VARCHAR[]) AS measure, unnest(?::VARCHAR[]) AS family
+SELECT unnest(?::VARCHAR[]) AS metric_id, unnest(?::VARCHAR[]) AS measure, unnest(?::VARCHAR[]) AS family,
+       unnest(?::BOOLEAN[]) AS across
 """
 UNIT_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_unit AS
@@ -233,6 +305,14 @@ WHERE sdc_cells.cell_id = g.cell_id
 
 
 COMPLEMENTED_SQL = "SELECT metric_id FROM metric_catalogue WHERE complement IS NOT NULL ORDER BY ALL"
+# each stock series with the flows its relation names
+STOCK_EDGES_SQL = """
+SELECT DISTINCT stock_metric, stock_measure, metric_id, measure FROM (
+    SELECT stock_metric, stock_measure, in_metric AS metric_id, in_measure AS measure FROM sdc_stock
+    UNION ALL
+    SELECT stock_metric, stock_measure, out_metric, out_measure FROM sdc_stock
+) WHERE metric_id IS NOT NULL ORDER BY ALL
+"""
 COUNTS = ("numerator", "denominator")
 
 
@@ -245,6 +325,7 @@ def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> list[tuple
     its counts, not the children's, so it is protected afresh every time, after them."""
     pairs_sql = "SELECT metric_a, measure_a, metric_b, measure_b, breakdown_a, breakdown_b, geography_code FROM {}"
     con.execute(SAME_SQL.format(into="sdc_same", cells="sdc_cells"))
+    con.execute(STOCK_SQL)
     pairs = con.execute(pairs_sql.format("sdc_same")).fetchall()
     if reuse:
         con.execute(SAME_SQL.format(into="sdc_same_before", cells="sdc_before"))
@@ -256,7 +337,8 @@ def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> list[tuple
     def one_stage(found: list[tuple]) -> list[tuple]:
         return [p for p in found if (p[0] in later) == (p[2] in later)]
 
-    units = _classes([(a, b) for a, _, b, *_ in one_stage(pairs) + one_stage(pairs_then)])
+    stocks = [(s, f) for s, _, f, _ in con.execute(STOCK_EDGES_SQL).fetchall()]
+    units = _classes([(a, b) for a, _, b, *_ in one_stage(pairs) + one_stage(pairs_then)] + stocks)
     # whether two series are one count is read from every cell: where that changed, no month of
     # the unit is as it was decided, however alike its cells; and a later stage's pattern was
     # decided on all of the first stage's, kept only where none of that changed
@@ -278,12 +360,21 @@ def _first_stage(con: duckdb.DuckDBPyConnection, cells: str) -> tuple:
 
 
 def _regroup(con: duckdb.DuckDBPyConnection, pairs: list[tuple]) -> None:
-    """Number the month groups audited together: series publishing one count (`pairs`), and a
-    rate with a complement, one relation across its three counts."""
+    """Number the month groups audited together: series publishing one count (`pairs`), a
+    rate with a complement, one relation across its three counts, and a stock with its flows
+    (a family `across` months)."""
     rests = [((m, "complement"), (m, n)) for (m,) in con.execute(COMPLEMENTED_SQL).fetchall() for n in COUNTS]
-    families = _classes([((a, m), (b, n)) for a, m, b, n, *_ in pairs] + rests)
+    stocks = [((s, m), (f, n)) for s, m, f, n in con.execute(STOCK_EDGES_SQL).fetchall()]
+    families = _classes([((a, m), (b, n)) for a, m, b, n, *_ in pairs] + rests + stocks)
+    across = {families[s] for s, _ in stocks}
     con.execute(
-        FAMILY_SQL, [[m for m, _ in families], [n for _, n in families], ["|".join(f) for f in families.values()]]
+        FAMILY_SQL,
+        [
+            [m for m, _ in families],
+            [n for _, n in families],
+            ["|".join(f) for f in families.values()],
+            [f in across for f in families.values()],
+        ],
     )
     con.execute(REGROUP_SQL)
 
@@ -326,13 +417,13 @@ PICKABLE = "c.stage = (FROM sdc_stage) AND NOT c.tied"
 
 ROUND_SQL = f"""
 WITH m AS (
-    SELECT s.eq_id, s.is_total, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
+    SELECT s.eq_id, s.is_total, s.sums, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
            c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {{t}}) AS protect,
            {PICKABLE} AS pickable
     FROM sdc_members s JOIN sdc_cells c USING (cell_id)
     WHERE s.eq_id IN (SELECT eq_id FROM sdc_members JOIN sdc_changed USING (cell_id))
 ), eq AS (
-    SELECT eq_id,
+    SELECT eq_id, bool_and(sums) AS sums,
            count(*) FILTER (WHERE unknown) AS unknowns,
            count(*) FILTER (WHERE protect) AS protected,
            bool_or(unknown AND is_total) AS total_unknown,
@@ -340,12 +431,14 @@ WITH m AS (
     FROM m GROUP BY eq_id
 ), bad AS (
     SELECT eq_id FROM eq
-    WHERE protected > 0 AND (unknowns = 1 OR (NOT total_unknown AND unknown_parts <= {{t}}))
+    WHERE protected > 0 AND (unknowns = 1 OR (sums AND NOT total_unknown AND unknown_parts <= {{t}}))
 ), pick AS (
+    -- the smallest part shown (a 0 only where the relation has signs: a hidden 0 flow leaves a
+    -- stock's change unexplained, where a hidden 0 part leaves a total's parts as they were)
     SELECT b.eq_id, coalesce(
         arg_min(m.cell_id, m.value * 1e12 + m.cell_id)
-            FILTER (WHERE NOT m.is_total AND NOT m.unknown AND m.value > 0 AND m.pickable),
-        any_value(m.cell_id) FILTER (WHERE m.is_total AND NOT m.unknown AND m.pickable)
+            FILTER (WHERE NOT m.is_total AND NOT m.unknown AND (m.value > 0 OR NOT m.sums) AND m.pickable),
+        arg_min(m.cell_id, m.value * 1e12 + m.cell_id) FILTER (WHERE m.is_total AND NOT m.unknown AND m.pickable)
     ) AS cell_id
     FROM bad b JOIN m USING (eq_id) GROUP BY b.eq_id
 )
@@ -426,7 +519,9 @@ FROM shown
 
 
 # a hidden cell the audit finds pinned gets company: the smallest shown non-zero cell it shares
-# a relation with, or else the smallest in its month
+# a relation with, or else the smallest in its month, or else (all its month hidden or 0, as a
+# stock's flows may be, pinned by the months around) the smallest sharing a relation with a
+# hidden cell it shares one with
 REPAIR_SQL = f"""
 WITH f AS (SELECT unnest(?::BIGINT[]) AS failing),
 near AS (
@@ -441,9 +536,19 @@ far AS (
     WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND {PICKABLE}
       AND f.failing NOT IN (SELECT failing FROM near)
     GROUP BY f.failing
+),
+wider AS (
+    SELECT f.failing, arg_min(c.cell_id, c.value * 1e12 + c.cell_id) AS cell_id
+    FROM f JOIN sdc_members a ON a.cell_id = f.failing JOIN sdc_members b ON b.eq_id = a.eq_id
+    JOIN sdc_cells h ON h.cell_id = b.cell_id AND h.cell_id <> f.failing AND (h.suppressed OR h.hidden)
+    JOIN sdc_members d ON d.cell_id = h.cell_id JOIN sdc_members e ON e.eq_id = d.eq_id
+    JOIN sdc_cells c ON c.cell_id = e.cell_id
+    WHERE NOT c.suppressed AND NOT c.hidden AND c.value > 0 AND {PICKABLE}
+      AND f.failing NOT IN (SELECT failing FROM near UNION ALL SELECT failing FROM far)
+    GROUP BY f.failing
 )
 UPDATE sdc_cells SET suppressed = true
-WHERE cell_id IN (SELECT cell_id FROM near UNION SELECT cell_id FROM far)
+WHERE cell_id IN (SELECT cell_id FROM near UNION SELECT cell_id FROM far UNION SELECT cell_id FROM wider)
 """
 GROUP_COUNTS_SQL = "SELECT grp, count(*) FILTER (WHERE suppressed) FROM sdc_cells WHERE grp IS NOT NULL GROUP BY grp"
 
@@ -489,8 +594,9 @@ def _keep_last_pattern(con: duckdb.DuckDBPyConnection, basis: str | None) -> boo
 
 
 # A metric's month is a closed unit: its relations, the rate coupling of its two counts and
-# its audit never reach another month or metric. A unit whose cells are exactly as last time
-# gets last time's final (settled and audited) pattern back, which settling leaves as it is.
+# its audit never reach another month or metric (but a stock's, whose unit's months are one). A
+# unit whose cells are exactly as last time gets last time's final (settled and audited)
+# pattern back, which settling leaves as it is.
 REUSE_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_reused AS
 WITH new AS (
@@ -502,12 +608,15 @@ WITH new AS (
            sum(hash(measure, geography_code, breakdown, value, hidden)::HUGEINT) AS h
     FROM sdc_before WHERE period_type = 'month' GROUP BY ALL
 ), months AS (
-    SELECT u.unit, metric_id, end_month, (new.n, new.h) IS NOT DISTINCT FROM (old.n, old.h) AS same
+    SELECT u.unit, metric_id, end_month, (new.n, new.h) IS NOT DISTINCT FROM (old.n, old.h) AS same,
+           -- a unit with a stock's relation, which reaches the month before: its months together
+           CASE WHEN u.unit IN (SELECT unit FROM sdc_unit WHERE metric_id IN (SELECT stock_metric FROM sdc_stock))
+                THEN DATE '0001-01-01' ELSE end_month END AS span
     FROM new FULL JOIN old USING (metric_id, end_month) JOIN sdc_unit u USING (metric_id) WHERE NOT u.fresh
 )
 -- metrics publishing a count in common are one unit: each month of it is kept whole or not at all
 SELECT metric_id, end_month FROM months
-WHERE (unit, end_month) IN (SELECT (unit, end_month) FROM months GROUP BY ALL HAVING bool_and(same));
+WHERE (unit, span) IN (SELECT (unit, span) FROM months GROUP BY ALL HAVING bool_and(same));
 UPDATE sdc_cells SET suppressed = b.settled
 FROM sdc_before b, sdc_reused r
 WHERE sdc_cells.period_type = 'month' AND r.metric_id = sdc_cells.metric_id AND r.end_month = sdc_cells.end_month
@@ -545,6 +654,14 @@ DELETE FROM sdc_cells WHERE metric_id IN (SELECT metric_id FROM sdc_kept);
 """
 
 
+# every cell this stage may hide, in the month tables of the given cells
+HIDE_AROUND_SQL = f"""
+UPDATE sdc_cells AS c SET suppressed = true
+WHERE NOT c.suppressed AND NOT c.hidden AND {PICKABLE}
+  AND c.grp IN (SELECT grp FROM sdc_cells WHERE cell_id IN (SELECT unnest(?::BIGINT[])))
+"""
+
+
 def _audit(
     con: duckdb.DuckDBPyConnection,
     t: int,
@@ -555,19 +672,37 @@ def _audit(
     """Audit the month groups and repair until no hidden small count is pinned, re-auditing the
     groups each repair changed; returns settling rounds, audits and the groups' hidden counts."""
     rounds = audits = 0
+    cleared: set[int] = set()  # small counts found open under these limits, which hiding more keeps open
     while groups:
         audits += 1
         if audits > MAX_ROUNDS:
             raise RuntimeError(f"the suppression audit did not settle in {MAX_ROUNDS} rounds")
-        failing = failing_cells(con, groups, t, limits)
+        failing = failing_cells(con, groups, t, limits, cleared)
         if not failing:
             break
-        con.execute(REPAIR_SQL, [failing])
+        # company near them, else (none left to pick) everything their month tables show; with
+        # nothing at all left there, they are pinned through `limits` (county headline bounds)
+        # alone, and left as the audit always left them (a known gap, not yet closed here)
+        more_rounds, groups, counts = _repair(con, t, counts, ((REPAIR_SQL, failing), (HIDE_AROUND_SQL, failing)))
+        rounds += more_rounds
+    return rounds, audits, counts
+
+
+def _repair(
+    con: duckdb.DuckDBPyConnection, t: int, counts: dict[int, int], attempts: tuple[tuple[str, list[int]], ...]
+) -> tuple[int, list[int], dict[int, int]]:
+    """Run each (repair, cells) in turn, settling after each, until one hides anything; returns
+    the settling rounds, the groups whose hidden counts changed (none if no repair hid
+    anything) and the groups' hidden counts."""
+    rounds, changed, after = 0, [], counts
+    for repair, cells in attempts:
+        con.execute(repair, [cells])
         rounds += _settle(con, t)
         after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
-        groups = sorted(g for g, n in after.items() if n != counts.get(g))
-        counts = after
-    return rounds, audits, counts
+        changed = sorted(g for g, n in after.items() if n != counts.get(g))
+        if changed:
+            break
+    return rounds, changed, after
 
 
 # a second-stage cell tied to a first-stage one: the same count, in a `same` relation
@@ -575,14 +710,6 @@ TIED_TO_SQL = """
 SELECT DISTINCT t.cell_id FROM sdc_members a JOIN sdc_members b ON b.eq_id = a.eq_id AND b.cell_id <> a.cell_id
 JOIN sdc_cells t ON t.cell_id = b.cell_id AND t.tied
 WHERE a.cell_id IN (SELECT unnest(?::BIGINT[]))
-"""
-
-
-# every cell this stage may hide, in the month tables of the given cells
-HIDE_AROUND_SQL = f"""
-UPDATE sdc_cells AS c SET suppressed = true
-WHERE NOT c.suppressed AND NOT c.hidden AND {PICKABLE}
-  AND c.grp IN (SELECT grp FROM sdc_cells WHERE cell_id IN (SELECT unnest(?::BIGINT[])))
 """
 
 
@@ -600,15 +727,9 @@ def _keep_series(
         if not months:
             return rounds, audits, counts
         tied = [c for (c,) in con.execute(TIED_TO_SQL, [months]).fetchall()]
-        changed = []
         # the cells nearest the tied ones, else all this stage shows in the months' tables
-        for repair, around in ((REPAIR_SQL, tied), (HIDE_AROUND_SQL, months)):
-            con.execute(repair, [around])
-            rounds += _settle(con, t)
-            after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
-            changed = sorted(g for g, n in after.items() if n != counts.get(g))
-            if changed:
-                break
+        more_rounds, changed, after = _repair(con, t, counts, ((REPAIR_SQL, tied), (HIDE_AROUND_SQL, months)))
+        rounds += more_rounds
         if not changed:  # this stage shows nothing there: the pin is not its doing
             return rounds, audits, counts
         more_rounds, more_audits, counts = _audit(con, t, changed, after)

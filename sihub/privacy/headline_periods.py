@@ -103,7 +103,7 @@ WHERE g.geography_type = 'county'
 ROOM_SQL = """
 WITH parts AS (
     SELECT m.eq_id, coalesce(sum(c.value) FILTER (WHERE c.suppressed OR c.hidden), 0) AS room
-    FROM sdc_members m JOIN sdc_cells c USING (cell_id) WHERE NOT m.is_total GROUP BY m.eq_id
+    FROM sdc_members m JOIN sdc_cells c USING (cell_id) WHERE m.sums AND NOT m.is_total GROUP BY m.eq_id
 )
 SELECT t.cell_id, min(p.room) FROM parts p JOIN sdc_members t ON t.eq_id = p.eq_id AND t.is_total
 WHERE t.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.cell_id
@@ -133,6 +133,19 @@ class Step:
         return bool(self.hidden or self.quarters_follow)
 
 
+# what a hidden month's range depends on: its month group's hidden count, or its family's in
+# every month where the family has a stock's relation (`sdc_family.across`), which the
+# audit follows from month to month
+HIDDEN_AROUND_SQL = """
+WITH scope AS (
+    SELECT c.cell_id, c.suppressed, CASE WHEN f.across THEN f.family ELSE c.grp::VARCHAR END AS scope
+    FROM sdc_cells c LEFT JOIN sdc_family f USING (metric_id, measure) WHERE c.grp IS NOT NULL
+)
+SELECT a.cell_id, count(*) FILTER (WHERE b.suppressed) FROM scope a JOIN scope b USING (scope)
+WHERE a.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY a.cell_id
+"""
+
+
 @dataclass
 class Memo:
     """What earlier steps worked out and still holds: each series' outcome by everything it
@@ -143,13 +156,7 @@ class Memo:
     month_range: dict[int, tuple[int, tuple[float, float]]] = field(default_factory=dict)
 
     def ranges(self, con: duckdb.DuckDBPyConnection, cells: list[int]) -> dict[int, tuple[float, float]]:
-        hidden = dict(
-            con.execute(
-                "SELECT c.cell_id, count(*) FILTER (WHERE x.suppressed) FROM sdc_cells c JOIN sdc_cells x USING (grp) "
-                "WHERE c.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY c.cell_id",
-                [cells],
-            ).fetchall()
-        )
+        hidden = dict(con.execute(HIDDEN_AROUND_SQL, [cells]).fetchall())
         stale = [c for c in cells if self.month_range.get(c, (None,))[0] != hidden[c]]
         if stale:
             self.month_range.update({c: (hidden[c], r) for c, r in cell_ranges(con, stale).items()})

@@ -4,7 +4,8 @@ Complementary suppression chosen relation by relation can still leave a hidden c
 by several relations together (in a table of districts by age band, a chain of hidden cells
 with no cycle is solvable). So every month's pattern is audited as a whole: for each hidden
 cell, the least and greatest value consistent with everything shown in the same metric,
-count and month (the only cells it shares a relation with), with counts known to be
+count and month (the only cells it shares a relation with, but for a stock and its flows,
+whose months meet through a hidden month of the stock), with counts known to be
 non-negative. A small count (1 to the threshold) whose range is no wider than the threshold
 fails. A cell hidden only to protect others (a complement, 0 or above the threshold) may be
 worked out: what must never be is a small count, and the programme already holds all that the
@@ -16,31 +17,54 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
 import highspy
 import numpy as np
-from scipy.sparse import csc_matrix
+from scipy.sparse import coo_matrix, csc_matrix
+from scipy.sparse.csgraph import connected_components
 
 UNKNOWN = "(c.suppressed OR c.hidden)"
 
 
+# the month groups whose hidden cells share a relation reaching across groups (a stock's, which
+# has signs, `NOT sums`) with the given groups' hidden cells
+REACH_SQL = """
+SELECT DISTINCT y.grp
+FROM sdc_members a JOIN sdc_cells x ON x.cell_id = a.cell_id
+JOIN sdc_members b ON b.eq_id = a.eq_id JOIN sdc_cells y ON y.cell_id = b.cell_id
+WHERE NOT a.sums AND x.grp IN (SELECT unnest(?::BIGINT[])) AND y.grp NOT IN (SELECT unnest(?::BIGINT[]))
+  AND (x.suppressed OR x.hidden) AND (y.suppressed OR y.hidden)
+"""
+
+
+def _reach(con: duckdb.DuckDBPyConnection, groups: list[int]) -> list[int]:
+    """The groups and every group reached from them through hidden cells, and so on: a stock's
+    month shares its relation with the month before, so a hidden month of it joins the two."""
+    reached, new = set(groups), list(groups)
+    while new:
+        new = [g for (g,) in con.execute(REACH_SQL, [new, sorted(reached)]).fetchall()]
+        reached.update(new)
+    return sorted(reached)
+
+
 def _relations(con: duckdb.DuckDBPyConnection, groups: list[int]) -> dict[str, np.ndarray]:
-    """Every member of every relation with a hidden member, in the given month groups."""
-    con.execute("CREATE OR REPLACE TEMP TABLE sdc_audit_groups AS SELECT unnest(?::BIGINT[]) AS grp", [groups])
+    """Every member of every relation with a hidden member in the given month groups, or in a
+    group their hidden cells reach (`_reach`)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE sdc_audit_groups AS SELECT unnest(?::BIGINT[]) AS grp", [_reach(con, groups)]
+    )
     return con.execute(
         f"""
         WITH touched AS (
             SELECT DISTINCT m.eq_id FROM sdc_members m JOIN sdc_cells c USING (cell_id)
             WHERE {UNKNOWN} AND c.grp IN (SELECT grp FROM sdc_audit_groups)
         )
-        SELECT m.eq_id, m.cell_id, c.grp, CASE WHEN m.is_total THEN -1.0 ELSE 1.0 END AS coef,
-               CAST(c.value AS DOUBLE) AS value, {UNKNOWN} AS unknown
+        SELECT m.eq_id, m.cell_id, c.grp, m.coef, CAST(c.value AS DOUBLE) AS value, {UNKNOWN} AS unknown
         FROM sdc_members m JOIN touched USING (eq_id) JOIN sdc_cells c USING (cell_id)
-        ORDER BY c.grp, m.eq_id
+        ORDER BY m.eq_id, m.cell_id
         """
     ).fetchnumpy()
 
@@ -198,21 +222,28 @@ class MonthModel:
 
 
 def _month_models(con: duckdb.DuckDBPyConnection, groups: list[int]) -> Iterator[MonthModel]:
+    """One model per month group, joined where hidden cells share a relation across groups (a
+    stock's months, through a hidden month of the stock): the unknowns' connected parts, each
+    in the model of the least group it reaches."""
     rel = _relations(con, groups)
-    by_group: dict[int, list[int]] = defaultdict(list)
-    for i, g in enumerate(rel["grp"].tolist()):
-        by_group[g].append(i)
-    for rows in by_group.values():
-        idx = np.array(rows)
-        eq, cell, coef = rel["eq_id"][idx], rel["cell_id"][idx], rel["coef"][idx]
-        value, unknown = rel["value"][idx], rel["unknown"][idx]
-        eq_codes, eqs = _codes(eq)
-        rhs = -np.bincount(eq_codes[~unknown], weights=(coef * value)[~unknown], minlength=len(eqs))
-        var_codes, variables = _codes(cell[unknown])
-        a = csc_matrix((coef[unknown], (eq_codes[unknown], var_codes)), shape=(len(eqs), len(variables)))
-        truth = np.zeros(len(variables))
-        truth[var_codes] = value[unknown]
-        yield MonthModel(a, rhs, variables, truth)
+    eq, cell, coef, value, unknown = (rel[k] for k in ("eq_id", "cell_id", "coef", "value", "unknown"))
+    eq_codes, eqs = _codes(eq)
+    rhs = -np.bincount(eq_codes[~unknown], weights=(coef * value)[~unknown], minlength=len(eqs))
+    var_codes, variables = _codes(cell[unknown])
+    a = csc_matrix((coef[unknown], (eq_codes[unknown], var_codes)), shape=(len(eqs), len(variables)))
+    truth, group = np.zeros(len(variables)), np.zeros(len(variables), dtype=np.int64)
+    truth[var_codes], group[var_codes] = value[unknown], rel["grp"][unknown]
+    n_eq, n_var = a.shape
+    graph = coo_matrix(
+        (np.ones(len(var_codes)), (eq_codes[unknown], n_eq + var_codes)), shape=(n_eq + n_var, n_eq + n_var)
+    )
+    _, label = connected_components(graph, directed=False)
+    first = np.full(label.max() + 1 if len(label) else 0, np.iinfo(np.int64).max)
+    np.minimum.at(first, label[n_eq:], group)
+    var_model, eq_model = first[label[n_eq:]], first[label[:n_eq]]
+    for g in np.unique(var_model):
+        rows, columns = np.flatnonzero(eq_model == g), np.flatnonzero(var_model == g)
+        yield MonthModel(a[rows][:, columns].tocsc(), rhs[rows], variables[columns], truth[columns])
 
 
 def failing_cells(
@@ -220,10 +251,16 @@ def failing_cells(
     groups: list[int],
     threshold: int,
     limits: dict[int, tuple[float, float]] | None = None,
+    cleared: set[int] | None = None,
 ) -> list[int]:
     """Hidden small counts (1 to the threshold) in the month groups that a reader could pin
     within the threshold, where
-    `limits` bounds some cells by what a reader learns outside their month (county headlines)."""
+    `limits` bounds some cells by what a reader learns outside their month (county headlines).
+
+    Hiding more only widens what a reader can hold (a shown count becomes one more unknown), so
+    under the same limits a count once found open stays open: those in `cleared` are not
+    judged again, and every count found open here is added to it."""
+    cleared = set() if cleared is None else cleared
     models = list(_month_models(con, groups))
     protect = dict(
         con.execute(
@@ -233,9 +270,14 @@ def failing_cells(
     )
     failing = []
     for m in models:
-        candidates = np.flatnonzero([protect.get(int(c), False) for c in m.variables])
+        cells = m.variables.tolist()
+        candidates = np.flatnonzero([protect.get(c, False) and c not in cleared for c in cells])
+        if not len(candidates):
+            continue
         bounds = m.bounds(limits) if limits else None
-        failing += [int(c) for c in m.variables[pinned(m.a, m.rhs, m.truth, candidates, threshold, bounds)]]
+        found = [int(c) for c in m.variables[pinned(m.a, m.rhs, m.truth, candidates, threshold, bounds)]]
+        failing += found
+        cleared.update(set(m.variables[candidates].tolist()) - set(found))
     return failing
 
 
