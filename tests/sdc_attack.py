@@ -361,12 +361,12 @@ def _stock_flows(months: pd.DataFrame) -> pd.DataFrame:
         flows = sorted(set(one.loc[one["aggregation"] == "flow", "series"]))
         if not stocks or not flows:
             continue
-        before = value.rename(index=lambda p: p + 1 if isinstance(p, pd.Period) else p, level="month")
+        before = value.rename(index=lambda p: p + 1, level="month")
         rows = value.index.intersection(before.index)
         change = value.loc[rows, stocks] - before.loc[rows, stocks]
         inflow = value.loc[rows, flows].dropna(axis=1).assign(none=0.0)
         by_values = {tuple(inflow[f].to_numpy()): f for f in inflow.columns}
-        prior = cell.rename(index=lambda p: p + 1 if isinstance(p, pd.Period) else p, level="month").loc[rows]
+        prior = cell.rename(index=lambda p: p + 1, level="month").loc[rows]
         for s in stocks:
             d = change[s].to_numpy()
             if np.isnan(d).any() or not d.any():

@@ -208,7 +208,7 @@ def test_two_shown_months_of_a_stock_give_away_no_hidden_flow(first_run, home: P
          for name, (m, c) in series.items()},
         axis=1,
     )  # fmt: skip
-    before = table["stock"].rename(index=lambda p: p + 1 if isinstance(p, pd.Period) else p, level="month")
+    before = table["stock"].rename(index=lambda p: p + 1, level="month")
     table = table.join(pd.concat({"before": before}, axis=1), how="inner")
     change = table[("stock", "true")] - table[("before", "true")]
     assert len(table) > 500 and (change == table[("started", "true")] - table[("ended", "true")]).all()

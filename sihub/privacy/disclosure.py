@@ -174,16 +174,16 @@ WITH c AS (
     -- (found true in every place and month, so no flow named is missing)
     WHERE (k.in_metric IS NULL OR i.cell_id IS NOT NULL) AND (k.out_metric IS NULL OR o.cell_id IS NOT NULL)
 ), named AS (
-    SELECT eq_id, total AS cell_id, true AS is_total, -1.0 AS coef FROM groups GROUP BY ALL
+    -- `sums`: a total and its parts (a stock's relation has signs, so what its unknown parts
+    -- add up to bounds nothing)
+    SELECT eq_id, total AS cell_id, true AS is_total, -1.0 AS coef, true AS sums FROM groups GROUP BY ALL
     UNION ALL
-    SELECT eq_id, part, false, 1.0 FROM groups
+    SELECT eq_id, part, false, 1.0, true FROM groups
     UNION ALL
-    SELECT eq_id, cell_id, is_total, coef FROM stocks WHERE cell_id IS NOT NULL
+    SELECT eq_id, cell_id, is_total, coef, false FROM stocks WHERE cell_id IS NOT NULL
 )
--- numbered, for the grouping every settling round does; `sums`: a total and its parts (a
--- stock's relation has signs, so what its unknown parts add up to bounds nothing)
-SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, is_total, coef, NOT starts_with(eq_id, 'stock|') AS sums
-FROM named
+-- numbered, for the grouping every settling round does
+SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, is_total, coef, sums FROM named
 """
 
 # Two metrics may publish the same count: one's denominator is another's numerator (referrals
@@ -610,13 +610,12 @@ WITH new AS (
 ), months AS (
     SELECT u.unit, metric_id, end_month, (new.n, new.h) IS NOT DISTINCT FROM (old.n, old.h) AS same,
            -- a unit with a stock's relation, which reaches the month before: its months together
-           CASE WHEN u.unit IN (SELECT unit FROM sdc_unit WHERE metric_id IN (SELECT stock_metric FROM sdc_stock))
-                THEN DATE '0001-01-01' ELSE end_month END AS span
+           CASE WHEN u.unit NOT IN (SELECT unit FROM sdc_unit WHERE metric_id IN (SELECT stock_metric FROM sdc_stock))
+                THEN end_month END AS span
     FROM new FULL JOIN old USING (metric_id, end_month) JOIN sdc_unit u USING (metric_id) WHERE NOT u.fresh
 )
 -- metrics publishing a count in common are one unit: each month of it is kept whole or not at all
-SELECT metric_id, end_month FROM months
-WHERE (unit, span) IN (SELECT (unit, span) FROM months GROUP BY ALL HAVING bool_and(same));
+SELECT metric_id, end_month FROM months QUALIFY bool_and(same) OVER (PARTITION BY unit, span);
 UPDATE sdc_cells SET suppressed = b.settled
 FROM sdc_before b, sdc_reused r
 WHERE sdc_cells.period_type = 'month' AND r.metric_id = sdc_cells.metric_id AND r.end_month = sdc_cells.end_month

@@ -149,8 +149,8 @@ WHERE a.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY a.cell_id
 @dataclass
 class Memo:
     """What earlier steps worked out and still holds: each series' outcome by everything it
-    depends on, and each hidden month's own range by its month's hidden count (hiding only
-    grows, so an unchanged count is an unchanged pattern)."""
+    depends on, and each hidden month's own range by the hidden count it depends on
+    (`HIDDEN_AROUND_SQL`: hiding only grows, so an unchanged count is an unchanged pattern)."""
 
     series: dict[bytes, Step] = field(default_factory=dict)
     month_range: dict[int, tuple[int, tuple[float, float]]] = field(default_factory=dict)

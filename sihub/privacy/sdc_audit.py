@@ -64,7 +64,6 @@ def _relations(con: duckdb.DuckDBPyConnection, groups: list[int]) -> dict[str, n
         )
         SELECT m.eq_id, m.cell_id, c.grp, m.coef, CAST(c.value AS DOUBLE) AS value, {UNKNOWN} AS unknown
         FROM sdc_members m JOIN touched USING (eq_id) JOIN sdc_cells c USING (cell_id)
-        ORDER BY m.eq_id, m.cell_id
         """
     ).fetchnumpy()
 
