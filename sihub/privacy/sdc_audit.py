@@ -26,6 +26,8 @@ import numpy as np
 from scipy.sparse import coo_matrix, csc_matrix
 from scipy.sparse.csgraph import connected_components
 
+from sihub.privacy.sdc_programme import Bounds, Programme, smaller
+
 UNKNOWN = "(c.suppressed OR c.hidden)"
 
 
@@ -81,9 +83,6 @@ def _quiet() -> None:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
-
-
-Bounds = tuple[np.ndarray, np.ndarray]
 
 
 def _solver(a: csc_matrix, rhs: np.ndarray, bounds: Bounds | None = None) -> highspy.Highs:
@@ -204,12 +203,11 @@ def pinned(
 
 @dataclass(frozen=True)
 class MonthModel:
-    """One month's relations as a @ x = rhs over its unknown cells (`variables`, cell ids)."""
+    """One month's relations over its unknown cells (`variables`, cell ids), as the smaller
+    programme (`sdc_programme`) in which each cell is a column."""
 
-    a: csc_matrix
-    rhs: np.ndarray
+    programme: Programme
     variables: np.ndarray
-    truth: np.ndarray
 
     def bounds(self, limits: dict[int, tuple[float, float]]) -> Bounds:
         """x >= 0, narrowed where `limits` knows more about a cell (from outside the month)."""
@@ -217,13 +215,18 @@ class MonthModel:
         for i, cell in enumerate(self.variables.tolist()):
             if cell in limits:
                 lower[i], upper[i] = limits[cell]
-        return lower, upper
+        return self.programme.bounds(lower, upper)
+
+    def columns(self, cells: np.ndarray) -> np.ndarray:
+        """The programme's columns holding the given cells (a mask over `variables`)."""
+        return np.unique(self.programme.column[cells])
 
 
 def _month_models(con: duckdb.DuckDBPyConnection, groups: list[int]) -> Iterator[MonthModel]:
     """One model per month group, joined where hidden cells share a relation across groups (a
-    stock's months, through a hidden month of the stock): the unknowns' connected parts, each
-    in the model of the least group it reaches."""
+    stock's months, through a hidden month of the stock): the connected parts of the smaller
+    programme (`sdc_programme`, made once for them all), each in the model of the least group
+    it reaches."""
     rel = _relations(con, groups)
     eq, cell, coef, value, unknown = (rel[k] for k in ("eq_id", "cell_id", "coef", "value", "unknown"))
     eq_codes, eqs = _codes(eq)
@@ -232,17 +235,23 @@ def _month_models(con: duckdb.DuckDBPyConnection, groups: list[int]) -> Iterator
     a = csc_matrix((coef[unknown], (eq_codes[unknown], var_codes)), shape=(len(eqs), len(variables)))
     truth, group = np.zeros(len(variables)), np.zeros(len(variables), dtype=np.int64)
     truth[var_codes], group[var_codes] = value[unknown], rel["grp"][unknown]
-    n_eq, n_var = a.shape
-    graph = coo_matrix(
-        (np.ones(len(var_codes)), (eq_codes[unknown], n_eq + var_codes)), shape=(n_eq + n_var, n_eq + n_var)
-    )
+    whole = smaller(a, rhs, truth)
+    n_eq, n_col = whole.a.shape
+    links = whole.a.tocoo()
+    graph = coo_matrix((np.ones(links.nnz), (links.row, n_eq + links.col)), shape=(n_eq + n_col, n_eq + n_col))
     _, label = connected_components(graph, directed=False)
     first = np.full(label.max() + 1 if len(label) else 0, np.iinfo(np.int64).max)
-    np.minimum.at(first, label[n_eq:], group)
-    var_model, eq_model = first[label[n_eq:]], first[label[:n_eq]]
-    for g in np.unique(var_model):
-        rows, columns = np.flatnonzero(eq_model == g), np.flatnonzero(var_model == g)
-        yield MonthModel(a[rows][:, columns].tocsc(), rhs[rows], variables[columns], truth[columns])
+    np.minimum.at(first, label[n_eq + whole.column], group)
+    col_model, eq_model = first[label[n_eq:]], first[label[:n_eq]]
+    var_model = col_model[whole.column]
+    position = np.zeros(n_col, dtype=np.int64)  # each column's place in its own model
+    by_row = whole.a.tocsr()
+    for rows, columns, cells in zip(*_split(var_model, eq_model, col_model, var_model), strict=True):
+        position[columns] = np.arange(len(columns))
+        part = by_row[rows][:, columns].tocsc()
+        yield MonthModel(
+            Programme(part, whole.rhs[rows], whole.truth[columns], position[whole.column[cells]]), variables[cells]
+        )
 
 
 def failing_cells(
@@ -269,14 +278,13 @@ def failing_cells(
     )
     failing = []
     for m in models:
-        cells = m.variables.tolist()
-        candidates = np.flatnonzero([protect.get(c, False) and c not in cleared for c in cells])
-        if not len(candidates):
+        candidates = np.array([protect.get(c, False) and c not in cleared for c in m.variables.tolist()], dtype=bool)
+        if not candidates.any():
             continue
-        bounds = m.bounds(limits) if limits else None
-        found = [int(c) for c in m.variables[pinned(m.a, m.rhs, m.truth, candidates, threshold, bounds)]]
-        failing += found
-        cleared.update(set(m.variables[candidates].tolist()) - set(found))
+        p, bounds = m.programme, m.bounds(limits) if limits else None
+        held = np.isin(p.column, pinned(p.a, p.rhs, p.truth, m.columns(candidates), threshold, bounds))
+        failing += [int(c) for c in m.variables[candidates & held]]
+        cleared.update(m.variables[candidates & ~held].tolist())
     return failing
 
 
@@ -286,11 +294,21 @@ def ranges(
     """The least and greatest value of each column under a @ x = rhs and the bounds
     (greatest infinite where nothing caps it). Where HiGHS cannot settle an optimum even from a
     fresh start, the true value stands in for it: a range reported too narrow costs a cell
-    more hidden, never one recoverable."""
+    more hidden, never one recoverable. A column seen at its lower bound in a feasible point
+    (the truth, or one LP pushing all the columns down at once) has it as its least: no LP of
+    its own for that."""
     solver = _solver(a, rhs, bounds)
-    low, high = np.zeros(len(columns)), np.full(len(columns), np.inf)
-    for i, j in enumerate(np.asarray(columns, dtype=np.int32).tolist()):
+    asked = np.asarray(columns, dtype=np.int32)
+    lower = _with_defaults(a.shape[1], bounds)[0][asked]
+    low, high = lower.copy(), np.full(len(asked), np.inf)
+    status, lowest = _solve(solver, asked, highspy.ObjSense.kMinimize)
+    floored = truth[asked] <= lower
+    if status == highspy.HighsModelStatus.kOptimal:
+        floored |= lowest <= lower + 1e-9  # LP optima exact to ~1e-9
+    for i, j in enumerate(asked.tolist()):
         for sense, out in ((highspy.ObjSense.kMinimize, low), (highspy.ObjSense.kMaximize, high)):
+            if sense == highspy.ObjSense.kMinimize and floored[i]:
+                continue
             status, value = _solve(solver, j, sense)
             if status not in (highspy.HighsModelStatus.kOptimal, *UNBOUNDED):
                 solver = _solver(a, rhs, bounds)  # a fresh start, without the last basis
@@ -302,16 +320,18 @@ def ranges(
     return low, high
 
 
-def _solve(solver: highspy.Highs, column: int, sense: highspy.ObjSense) -> tuple[highspy.HighsModelStatus, float]:
-    """Optimise one column alone; returns the model status and the column's value. Both are
-    read before the cost is put back, which resets them."""
-    only = np.array([column], dtype=np.int32)
-    solver.changeColsCost(1, only, np.ones(1))
+def _solve(
+    solver: highspy.Highs, columns: int | np.ndarray, sense: highspy.ObjSense
+) -> tuple[highspy.HighsModelStatus, np.ndarray]:
+    """Optimise the sum of the columns (one, or several); returns the model status and the
+    columns' values. Both are read before the costs are put back, which resets them."""
+    chosen = np.atleast_1d(np.asarray(columns, dtype=np.int32))
+    solver.changeColsCost(len(chosen), chosen, np.ones(len(chosen)))
     solver.changeObjectiveSense(sense)
     solver.run()
-    status, value = solver.getModelStatus(), solver.getSolution().col_value[column]
-    solver.changeColsCost(1, only, np.zeros(1))
-    return status, value
+    status, values = solver.getModelStatus(), np.asarray(solver.getSolution().col_value)[chosen]
+    solver.changeColsCost(len(chosen), chosen, np.zeros(len(chosen)))
+    return status, values if np.ndim(columns) else values[0]
 
 
 def cell_ranges(con: duckdb.DuckDBPyConnection, cells: list[int]) -> dict[int, tuple[float, float]]:
@@ -324,10 +344,29 @@ def cell_ranges(con: duckdb.DuckDBPyConnection, cells: list[int]) -> dict[int, t
     ]
     wanted, found = set(cells), {}
     for m in _month_models(con, groups):
-        columns = np.flatnonzero([int(c) in wanted for c in m.variables])
-        low, high = ranges(m.a, m.rhs, columns, m.truth)
-        found.update({int(m.variables[j]): (lo, hi) for j, lo, hi in zip(columns, low, high, strict=True)})
+        asked = np.array([int(c) in wanted for c in m.variables], dtype=bool)
+        if not asked.any():
+            continue
+        p, columns = m.programme, m.columns(asked)
+        low, high = ranges(p.a, p.rhs, columns, p.truth)
+        by_column = {int(j): (lo, hi) for j, lo, hi in zip(columns, low, high, strict=True)}
+        found.update({int(c): by_column[j] for c, j in zip(m.variables[asked], p.column[asked], strict=True)})
     return found
+
+
+def _split(keys: np.ndarray, *labels: np.ndarray) -> tuple[list, ...]:
+    """For each labelling, the indices labelled with each distinct key in turn (one sort per
+    labelling, where a scan per key would cost keys x labels)."""
+    distinct = np.unique(keys)
+    parts = []
+    for label in labels:
+        order = np.argsort(label, kind="stable")
+        bounds = (
+            np.searchsorted(label[order], distinct, side="left"),
+            np.searchsorted(label[order], distinct, side="right"),
+        )
+        parts.append([order[lo:hi] for lo, hi in zip(*bounds, strict=True)])
+    return tuple(parts)
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
