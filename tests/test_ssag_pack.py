@@ -89,6 +89,8 @@ def test_theme_sheets_show_latest_values_rag_colours_suppression_and_trend_chart
                 checked += 1
         assert len(ws._charts) == len(theme_metrics)
         assert all(s.smooth is False for chart in ws._charts for s in chart.series)  # straight lines
+        # every county month a point of its own: a month between two gaps has no line to show it
+        assert all(chart.series[0].marker.symbol not in (None, "none") for chart in ws._charts)
         county = _table(home, "dim_geography").query("geography_type == 'county'")["geography_name"].iloc[0]
         districts = set(_table(home, "dim_geography").query("geography_type == 'district'")["geography_name"])
         for chart in ws._charts:  # process control: the county, its mean, limits and special causes

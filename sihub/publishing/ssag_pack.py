@@ -378,6 +378,9 @@ def _trend(ws, con, metric_id: str, title: str, unit: str, areas, months: list[s
         series.smooth = False  # a smoothed line draws values no month had
     county_line, mean_line, upper, lower, *specials = chart.series
     county_line.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="1F4E79", w=22000))
+    # a point for every month: one shown between two hidden months has no line to draw it
+    county_line.marker.symbol, county_line.marker.size = "circle", 5
+    county_line.marker.graphicalProperties = GraphicalProperties(solidFill="1F4E79")
     mean_line.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="7F7F7F", w=12700))
     for limit in (upper, lower):
         limit.graphicalProperties = GraphicalProperties(ln=LineProperties(solidFill="7F7F7F", prstDash="dash"))
