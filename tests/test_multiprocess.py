@@ -11,8 +11,7 @@ from dagster import DagsterEventType, DagsterInstance, EventRecordsFilter
 
 from pipelines.refresh import RefreshOutcome, run_refresh
 from sihub.synthetic.generate import GenerationResult
-
-RUN_COLUMN = "run_id"  # with the timestamps, what differs between two runs of the same data by design
+from tests.test_crash_safety import RUN_COLUMNS, without_day
 
 
 def _published(home: Path) -> dict[str, list[tuple]]:
@@ -27,9 +26,9 @@ def _published(home: Path) -> dict[str, list[tuple]]:
                     "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
                     [table],
                 ).fetchall()
-                if c != RUN_COLUMN and not kind.startswith("TIMESTAMP")
+                if c not in RUN_COLUMNS and not kind.startswith("TIMESTAMP")
             ]
-            select = ", ".join(f'"{c}"' for c in columns)
+            select = ", ".join(without_day(c) for c in columns)
             out[table] = sorted(con.execute(f'SELECT {select} FROM "{table}"').fetchall(), key=repr)
         return out
 
