@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -20,6 +19,8 @@ import pytest
 from dagster import DagsterEventType
 
 from pipelines.instance import hub_instance
+from sihub.core.db import quote
+from sihub.privacy.leak_guard import without_label_date
 
 SIHUB = str(Path(sys.executable).parent / "sihub")
 # a stage each: validation (a slow dataset, so the kill lands inside it), linkage, metrics, publication
@@ -31,15 +32,14 @@ KILL_AT = (
 )
 # columns that say when or in which run something happened, or where a home keeps its archive
 RUN_COLUMNS = {"run_id", "seen_at", "archived_at", "archived_path", "recorded_at", "published_at", "timeliness_days"}
-# a delivery's safe label ("partner/dataset 2026-12-06 #1") carries the day its file was first
-# seen: two runs either side of midnight label the same file with different days
+# columns holding a delivery's safe label ("partner/dataset 2026-12-06 #1"), which carries the
+# day its file was first seen: two runs either side of midnight label one file with two days
 LABEL_COLUMNS = {"label", "delivery"}
-LABEL_DAY = r" \d{4}-\d{2}-\d{2} #"
 
 
 def without_day(column: str) -> str:
-    """A column as SQL, a label's day left out."""
-    return f"regexp_replace(\"{column}\", '{LABEL_DAY}', ' #')" if column in LABEL_COLUMNS else f'"{column}"'
+    """A column as SQL, a label's day left out (as the leak guard leaves it out)."""
+    return without_label_date(quote(column)) if column in LABEL_COLUMNS else quote(column)
 
 
 # a log of runs, not data: one row per check per run; and the fingerprints of stages, of
@@ -116,10 +116,15 @@ def resumed(first_run, small, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def _label_without_day(label: str) -> str:
+    """A label from the run summary with its day left out, by the same SQL as `without_day`."""
+    return duckdb.execute(f"SELECT {without_label_date('$1')}", [label]).fetchall()[0][0]
+
+
 def files_reported(summary: dict) -> list[tuple]:
     fields = ("name", "sha256", "status", "rows_in", "rows_loaded", "rows_quarantined")
     rows = (
-        (d["partner"], d["dataset"], re.sub(LABEL_DAY, " #", f["name"]), *(f[k] for k in fields[1:]))
+        (d["partner"], d["dataset"], _label_without_day(f["name"]), *(f[k] for k in fields[1:]))
         for d in summary["datasets"]
         for f in d["files"]
     )

@@ -309,10 +309,10 @@ def ranges(
         for sense, out in ((highspy.ObjSense.kMinimize, low), (highspy.ObjSense.kMaximize, high)):
             if sense == highspy.ObjSense.kMinimize and floored[i]:
                 continue
-            status, value = _solve(solver, j, sense)
+            status, (value,) = _solve(solver, [j], sense)
             if status not in (highspy.HighsModelStatus.kOptimal, *UNBOUNDED):
                 solver = _solver(a, rhs, bounds)  # a fresh start, without the last basis
-                status, value = _solve(solver, j, sense)
+                status, (value,) = _solve(solver, [j], sense)
             if status == highspy.HighsModelStatus.kOptimal:
                 out[i] = value
             elif status not in UNBOUNDED or sense == highspy.ObjSense.kMinimize:  # x >= 0 bounds it below
@@ -321,17 +321,17 @@ def ranges(
 
 
 def _solve(
-    solver: highspy.Highs, columns: int | np.ndarray, sense: highspy.ObjSense
+    solver: highspy.Highs, columns: np.ndarray | list[int], sense: highspy.ObjSense
 ) -> tuple[highspy.HighsModelStatus, np.ndarray]:
-    """Optimise the sum of the columns (one, or several); returns the model status and the
-    columns' values. Both are read before the costs are put back, which resets them."""
-    chosen = np.atleast_1d(np.asarray(columns, dtype=np.int32))
+    """Optimise the sum of the columns; returns the model status and the columns' values. Both
+    are read before the costs are put back, which resets them."""
+    chosen = np.asarray(columns, dtype=np.int32)
     solver.changeColsCost(len(chosen), chosen, np.ones(len(chosen)))
     solver.changeObjectiveSense(sense)
     solver.run()
     status, values = solver.getModelStatus(), np.asarray(solver.getSolution().col_value)[chosen]
     solver.changeColsCost(len(chosen), chosen, np.zeros(len(chosen)))
-    return status, values if np.ndim(columns) else values[0]
+    return status, values
 
 
 def cell_ranges(con: duckdb.DuckDBPyConnection, cells: list[int]) -> dict[int, tuple[float, float]]:
