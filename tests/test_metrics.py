@@ -187,9 +187,17 @@ def cp_plans_ended_after_2_years(s: Store) -> pd.DataFrame:
 
 def repeat_cp_plans(s: Store) -> pd.DataFrame:
     p = s.linked("childrens_services__cp_plans")
-    first = p.groupby("child_key")["plan_start"].transform("min")
-    p = p.assign(month=p["event_month"], repeat=p["child_key"].notna() & (first < p["plan_start"]))
-    return share(s, p, "repeat", "age_band")
+    starts = p.dropna(subset=["child_key"]).groupby("child_key")["plan_start"].apply(list).to_dict()
+
+    def repeat(row) -> bool:
+        """Another plan of the same child started in the 2 years before this one."""
+        if pd.isna(row.child_key):
+            return False
+        since = row.plan_start - pd.DateOffset(years=2)
+        return any(since <= d < row.plan_start for d in starts[row.child_key])
+
+    p["repeat"] = [repeat(row) for row in p.itertuples()]
+    return share(s, p.assign(month=p["event_month"]), "repeat", "age_band")
 
 
 def looked_after_per_10k(s: Store) -> pd.DataFrame:
