@@ -713,15 +713,20 @@ WHERE a.cell_id IN (SELECT unnest(?::BIGINT[]))
 
 
 def _keep_series(
-    con: duckdb.DuckDBPyConnection, t: int, counts: dict[int, int], pinned_before: set[tuple[str, str, str]]
+    con: duckdb.DuckDBPyConnection,
+    t: int,
+    counts: dict[int, int],
+    pinned_before: set[tuple[str, str, str]],
+    memo: headline_periods.Memo,
+    limits: dict[int, tuple[float, float]],
 ) -> tuple[int, int, dict[int, int]]:
     """Hide more of this stage until every county headline series of the earlier stage holds
-    with its months' ranges as this stage's relations leave them (`headline_periods.pinned_series`),
-    repairing around the cells of this stage tied to the pinned series' hidden months."""
+    with its months' ranges as this stage's relations leave them (`headline_periods.judge_series`),
+    repairing around the cells of this stage tied to the pinned series' hidden months and
+    auditing what changed against `limits` (what the series told when this stage began)."""
     rounds = audits = 0
-    memo = headline_periods.Memo()
     for _ in range(MAX_ROUNDS):
-        pinned = headline_periods.pinned_series(con, t, memo)
+        pinned = headline_periods.judge_series(con, t, memo).pinned
         months = [c for key, cells in pinned.items() if key not in pinned_before for c in cells]
         if not months:
             return rounds, audits, counts
@@ -731,18 +736,21 @@ def _keep_series(
         rounds += more_rounds
         if not changed:  # this stage shows nothing there: the pin is not its doing
             return rounds, audits, counts
-        more_rounds, more_audits, counts = _audit(con, t, changed, after)
+        more_rounds, more_audits, counts = _audit(con, t, changed, after, limits)
         rounds, audits = rounds + more_rounds, audits + more_audits + 1
     raise RuntimeError(f"the county headline series did not hold in {MAX_ROUNDS} rounds")
 
 
-def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int, int]) -> tuple[int, int]:
+def _protect_headlines(
+    con: duckdb.DuckDBPyConnection, t: int, counts: dict[int, int], earlier: dict[int, tuple[float, float]]
+) -> tuple[int, int]:
     """Decide the county headline periods (`headline_periods`), re-auditing every month whose
-    county cell was hidden for them or is bounded by them, until series and months both hold."""
+    county cell was hidden for them or is bounded by them, until series and months both hold;
+    `earlier`: what an earlier stage's series tell about their months, audited against already."""
     rounds = audits = 0
     headline_periods.start(con)
     memo = headline_periods.Memo()
-    audited: dict[int, tuple[float, float]] = {}  # the bounds each month was last audited against
+    audited = dict(earlier)  # the bounds each month was last audited against
     for _ in range(MAX_ROUNDS):
         con.execute(PERIODS_SQL)
         _hide_counterparts(con)
@@ -751,14 +759,15 @@ def _protect_headlines(con: duckdb.DuckDBPyConnection, t: int, counts: dict[int,
             rounds += _settle(con, t)
         after = dict(con.execute(GROUP_COUNTS_SQL).fetchall())
         groups = {g for g, n in after.items() if n != counts.get(g)}
-        new_limits = [c for c in step.limits.keys() | audited.keys() if step.limits.get(c) != audited.get(c)]
+        limits = earlier | step.limits
+        new_limits = [c for c in limits.keys() | audited.keys() if limits.get(c) != audited.get(c)]
         if new_limits:
             groups |= {g for (g,) in con.execute(
                 "SELECT DISTINCT grp FROM sdc_cells WHERE cell_id IN (SELECT unnest(?::BIGINT[]))", [new_limits]
             ).fetchall()}  # fmt: skip
-        audited = dict(step.limits)
+        audited = limits
         counts = after
-        more_rounds, more_audits, counts = _audit(con, t, sorted(groups), counts, step.limits)
+        more_rounds, more_audits, counts = _audit(con, t, sorted(groups), counts, limits)
         rounds, audits = rounds + more_rounds, audits + more_audits
         repaired = more_rounds > 0
         if not step.changed and not repaired:
@@ -788,12 +797,17 @@ def _protect_stage(
             [stage],
         ).fetchall()
     )  # fmt: skip
-    more_rounds, audits, counts = _audit(con, t, groups, counts)
-    if stage > 1:  # the series are still the earlier stage's: `_protect_headlines` starts this one's
-        kept_rounds, kept_audits, counts = _keep_series(con, t, counts, pinned_before or set())
+    # the series are still the earlier stage's (`_protect_headlines` starts this one's): what they
+    # tell about their months now, with the most this stage will ever show, bounds this stage's
+    # tables throughout (hiding more only widens it)
+    memo = headline_periods.Memo()
+    limits = headline_periods.judge_series(con, t, memo).limits if stage > 1 else {}
+    more_rounds, audits, counts = _audit(con, t, groups, counts, limits)
+    if stage > 1:
+        kept_rounds, kept_audits, counts = _keep_series(con, t, counts, pinned_before or set(), memo, limits)
         more_rounds, audits = more_rounds + kept_rounds, audits + kept_audits
     con.execute("UPDATE sdc_cells SET settled = suppressed WHERE period_type = 'month' AND stage = ?", [stage])
-    headline_rounds, headline_audits = _protect_headlines(con, t, counts)
+    headline_rounds, headline_audits = _protect_headlines(con, t, counts, limits)
     con.execute(PERIODS_SQL)
     _hide_counterparts(con)
     return rounds + more_rounds + headline_rounds, audits + headline_audits
@@ -835,7 +849,7 @@ def protect(
         con.execute(SEED_SQL.format(seed=quote(seed)))
     rounds, audits = _protect_stage(con, t, 1)
     # none, but where a kept month's pattern was decided on other counts than today's
-    pinned_before = set(headline_periods.pinned_series(con, t, headline_periods.Memo()))
+    pinned_before = set(headline_periods.judge_series(con, t, headline_periods.Memo()).pinned)
     # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's headlines
     con.execute("INSERT INTO sdc_cells FROM sdc_kept")
     _regroup(con, pairs)

@@ -26,7 +26,8 @@ within the threshold, the series gives up, in this order:
 5. that year itself.
 
 A later stage (the data-quality figures) can narrow a hidden month's own table; it is held to
-leave every series as safe as it was judged (`pinned_series`).
+leave every series as safe as it was judged, and is audited against what the series tell
+about their hidden months (`judge_series`).
 
 What a series tells about each hidden month is handed back as bounds, so each month's own
 table is audited against it too.
@@ -259,10 +260,7 @@ def _audit_one(
     j = _judge(series, month_range, threshold)
     months, periods, inside, narrow = j.months, j.periods, j.inside, j.narrow
     if not narrow:
-        for c in months.loc[months["suppressed"], "cell_id"]:
-            (lo, hi), (own_lo, own_hi) = j.ranges[c], month_range[c]
-            if lo > own_lo + 1e-9 or hi < own_hi - 1e-9:  # the series tells more than the month
-                step.limits[c] = (lo, hi)
+        step.limits.update(_told(j, month_range))
     elif quarters_kept:
         step.quarters_follow.append(key)
     else:
@@ -278,21 +276,46 @@ def _audit_one(
             )
 
 
-def pinned_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> dict[tuple[str, str, str], list[int]]:
-    """Each headline series in which a reader could now pin a small count, with its hidden
-    county months, taking each month's range from its month's relations as they stand: a later
-    stage's (a data-quality figure that is the topic's count) can narrow a month that the
-    series' own audit took as open, and the rolling years shown beside it would then tell a
-    small month (a 0 hidden a year before a 2). `memo` keeps the ranges of months whose
-    tables did not change since the last call (within one grouping of the months)."""
+@dataclass
+class SeriesView:
+    """The headline series as the month tables leave them now: each series in which a reader
+    could pin a small count, with its hidden county months (`pinned`), and what the others tell
+    about their hidden months beyond the months' own tables (`limits`)."""
+
+    pinned: dict[tuple[str, str, str], list[int]]
+    limits: dict[int, tuple[float, float]]
+
+
+def judge_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> SeriesView:
+    """Judge every headline series, taking each month's range from its month's relations as
+    they stand. A later stage's relations (a data-quality figure that is the topic's count) can
+    narrow a month that the series' own audit took as open, and the rolling years shown beside
+    it would then tell a small month (a 0 hidden a year before a 2); the other way round, what
+    the rolling years tell about a month (its count, to the unit, from two shown years and the
+    month a year before) bounds that month in the later stage's tables, where it may pin a small
+    count beside it. `memo` keeps the ranges of months whose tables did not change since the last
+    call (within one grouping of the months)."""
     cells = con.execute(SERIES_SQL).df()
     hidden_months = _hidden_months(cells)
     month_range = memo.ranges(con, hidden_months) if hidden_months else {}
-    return {
-        key: _hidden_months(series)
-        for key, series in cells.groupby(["metric_id", "measure", "breakdown"], sort=True)
-        if _judge(series, month_range, threshold).narrow
-    }
+    view = SeriesView({}, {})
+    for key, series in cells.groupby(["metric_id", "measure", "breakdown"], sort=True):
+        j = _judge(series, month_range, threshold)
+        if j.narrow:
+            view.pinned[key] = _hidden_months(series)
+        else:
+            view.limits.update(_told(j, month_range))
+    return view
+
+
+def _told(j: Judgement, month_range: dict[int, tuple[float, float]]) -> dict[int, tuple[float, float]]:
+    """The ranges a series gives its hidden months where it tells more than their own tables."""
+    told = {}
+    for c in j.months.loc[j.months["suppressed"], "cell_id"]:
+        (lo, hi), (own_lo, own_hi) = j.ranges[c], month_range[c]
+        if lo > own_lo + 1e-9 or hi < own_hi - 1e-9:
+            told[c] = (lo, hi)
+    return told
 
 
 def _hidden_months(cells: pd.DataFrame) -> list[int]:
