@@ -91,6 +91,38 @@ def test_errors_name_the_file_and_the_field(tmp_path: Path, broken: str, field: 
     assert any(f": {field}" in e for e in errors), errors
 
 
+TERMLY = """
+partner: education
+dataset: sessions
+title: Sessions
+source: {format: csv}
+event_term: {year: year, term: term, months: {Autumn: 12, Spring: 3, Summer: 7}}
+columns:
+  upn: {source: UPN, required: true, classification: direct_identifier, identifier: upn}
+  year: {source: AcademicYear, classification: non_personal}
+  term: {source: Term, allowed: [Autumn, Spring, Summer], classification: non_personal}
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("Summer: 7", "Summer: 13"), "month from 1 to 12"),
+        ((", Summer: 7}", "}"), "no month for term(s): Summer"),
+        (("year: year,", "year: academic_year,"), "unknown column(s): academic_year"),
+        (("columns:", "event_date: year\ncolumns:"), "event_date"),
+    ],
+)
+def test_a_term_that_gives_no_month_is_refused_when_read(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    """A termly dataset's rows count in the month their term ends: a term with no month, or no
+    such month, would put them nowhere (or in the month of delivery) without a word."""
+    good = write(tmp_path, TERMLY, "education/sessions.yaml")
+    assert load_contract(good).event_term is not None
+    write(tmp_path, TERMLY.replace(*change), "education/sessions.yaml")
+    _, errors = check_contracts(tmp_path)
+    assert len(errors) == 1 and message in errors[0], errors
+
+
 EXPECTING = (
     GOOD
     + """expectations:

@@ -221,6 +221,23 @@ def test_school_absence_is_highest_in_the_spring_term(small: GenerationResult) -
     assert 0.03 < missed.mean() < 0.12
 
 
+def test_no_term_is_reported_before_it_ends(small: GenerationResult) -> None:
+    """The extracts are taken when the window closes: a term still running then (the summer
+    term after a March close) has no attendance figures yet. Each term ends in December, March
+    or July of its academic year."""
+    spec = next(s for s in CATALOGUE if s.dataset == "attendance")
+    ends = {"Autumn": (0, 12), "Spring": (1, 3), "Summer": (1, 7)}
+    last = pd.Timestamp(profile.WINDOW_END) - pd.DateOffset(months=1)
+    terms = set()
+    for path in sorted((small.out / "education" / "attendance").iterdir()):
+        header, rows = read_rows(spec, path)
+        frame = pd.DataFrame(rows, columns=header)
+        terms |= set(zip(frame["AcademicYear"].str[:4], frame["Term"], strict=True))
+    months = [pd.Timestamp(int(y) + ends[t][0], ends[t][1], 1) for y, t in terms if t in ends and y.isdigit()]
+    assert len(months) > 10 and max(months) <= last
+    assert pd.Timestamp(profile.WINDOW_START) <= min(months)
+
+
 def test_truth_stays_outside_the_landing_area(small: GenerationResult) -> None:
     assert small.out not in small.truth.parents
     assert not any(p.name in ("defects.csv", "records.parquet") for p in small.out.rglob("*"))

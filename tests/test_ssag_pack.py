@@ -3,6 +3,7 @@ with openpyxl and plain Python and checked against the published tables."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -212,6 +213,28 @@ def test_the_cover_says_how_current_each_source_is_and_warns_of_stale_ones(pack,
     stale = sum(1 for v in listed.values() if v[2] != "none")
     assert stale  # the small world's sources end well before today
     assert any(str(r[0]).startswith(f"Warning: {stale} of {len(latest)} source(s)") for r in cover)
+
+
+def test_attendance_is_current_to_the_month_its_latest_term_ends(pack, small, home: Path) -> None:
+    """Attendance has no event date, only an academic year and a term: its rows count in the
+    month their term ends (autumn December, spring March, summer July), read here from the
+    landing files, not in the month they were delivered (board review B-4)."""
+    ends = {"Autumn": (0, 12), "Spring": (1, 3), "Summer": (1, 7)}
+    months = set()
+    for path in (small.out / "education" / "attendance").glob("*.csv"):
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            for row in csv.DictReader(f):
+                year, term = row["AcademicYear"].strip()[:4], row["Term"].strip()
+                if term in ends and year.isdigit():
+                    months.add(f"{int(year) + ends[term][0]}-{ends[term][1]:02d}")
+    with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        (counted,) = con.execute(
+            "SELECT list(DISTINCT strftime(period_month, '%Y-%m')) FROM dq_monthly "
+            "WHERE partner = 'education' AND dataset = 'attendance' AND rows_received > 0 AND period_month IS NOT NULL"
+        ).fetchone()
+    assert len(months) > 3 and set(counted) == months
+    cover = list(pack["Cover"].iter_rows(values_only=True))
+    assert next(r[2] for r in cover if r[:2] == ("education", "attendance")) == max(months)
 
 
 def test_alerts_and_quality_sheets(pack, home: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sihub.core.db import literal, quote
 from sihub.core.paths import project
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -203,6 +204,32 @@ class Retention(Strict):
     closed_by: str
 
 
+class EventTerm(Strict):
+    """For a dataset with no event date but an academic year and a term (termly attendance):
+    the month each term's records count in, its last month, so that the scorecard, coverage and
+    the metrics put them in the term they describe, not the month they were delivered. A month
+    from September on falls in the calendar year the academic year starts; January to August,
+    in the year after."""
+
+    year: str = Field(description="column holding the academic year, as 2024-25 or 2024/25 (its first four digits)")
+    term: str = Field(description="column holding the term")
+    months: dict[str, int] = Field(description="each term's value -> the month of the year it ends (1-12)")
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, months: dict[str, int]) -> dict[str, int]:
+        if not months or any(not 1 <= m <= 12 for m in months.values()):
+            raise ValueError("event_term.months must give each term a month from 1 to 12")
+        return months
+
+    def month_sql(self, prefix: str) -> str:
+        """SQL for a row's month: the first of the month its term ends."""
+        cases = " ".join(f"WHEN {literal(t)} THEN {m}" for t, m in self.months.items())
+        month = f"CASE {prefix}{quote(self.term)} {cases} END"
+        start = f"TRY_CAST(left({prefix}{quote(self.year)}, 4) AS INTEGER)"
+        return f"make_date({start} + CAST({month} <= 8 AS INTEGER), {month}, 1)"
+
+
 class RawExpectation(Strict):
     """Any Great Expectations expectation the shorthand does not cover, run by GX itself."""
 
@@ -227,6 +254,7 @@ class Contract(Strict):
     owner: str = ""
     source: Source
     event_date: str | None = None
+    event_term: EventTerm | None = None
     date_formats: tuple[str, ...] = ("%d/%m/%Y",)
     timestamp_formats: tuple[str, ...] = ("%d/%m/%Y %H:%M",)
     columns: dict[str, Column]
@@ -301,6 +329,22 @@ class Contract(Strict):
         return self
 
     @model_validator(mode="after")
+    def _event_term_names_its_columns(self) -> Contract:
+        term = self.event_term
+        if term is None:
+            return self
+        if self.event_date:
+            raise ValueError("give event_date or event_term, not both")
+        missing = [c for c in (term.year, term.term) if c not in self.columns]
+        if missing:
+            raise ValueError(f"event_term names unknown column(s): {', '.join(missing)}")
+        allowed = self.columns[term.term].allowed or ()
+        unmapped = sorted(set(map(str, allowed)) - set(term.months))
+        if unmapped:
+            raise ValueError(f"event_term.months gives no month for term(s): {', '.join(unmapped)}")
+        return self
+
+    @model_validator(mode="after")
     def _mode_has_what_it_needs(self) -> Contract:
         if self.delivery_mode == "upsert" and not self.unique_key:
             raise ValueError("delivery_mode upsert needs a unique_key")
@@ -338,6 +382,14 @@ class Contract(Strict):
         if column.formats:
             return column.formats
         return self.date_formats if column.type == "date" else self.timestamp_formats
+
+    def event_month_sql(self, prefix: str = "") -> str | None:
+        """SQL for the month a row's event falls in (its columns read as `prefix` + name): from
+        the event date, or the term; None where the dataset has neither (its rows then count in
+        the month they were delivered)."""
+        if self.event_date:
+            return f"CAST(date_trunc('month', {prefix}{quote(self.event_date)}) AS DATE)"
+        return self.event_term.month_sql(prefix) if self.event_term else None
 
     def identifier_column(self, kind: IdentifierKind) -> str | None:
         return next((name for name, c in self.columns.items() if c.identifier == kind), None)

@@ -20,19 +20,19 @@ CREATE TABLE IF NOT EXISTS dq_monthly (
 
 def refresh_scorecard(con: duckdb.DuckDBPyConnection, contract: Contract, personal: str) -> int:
     """Replace the dataset's rows of `dq_monthly` (shared store) from the attached personal zone:
-    per month of event (of delivery, where a row has no readable event date), rows received,
+    per month of event (its date's, or its term's; of delivery, where a row has no readable one), rows received,
     completeness of required fields, validity, uniqueness, delivery lag after the month's end,
     identifier coverage (share of loaded rows carrying a valid NHS number / UPN), and rows
     purged for retention (received + purged = every row ever delivered for the month)."""
     table = f"{personal}.{quote(contract.table)}"
-    month = f"CAST(date_trunc('month', t.{quote(contract.event_date)}) AS DATE)" if contract.event_date else "NULL"
+    month = contract.event_month_sql("t.") or "NULL"
     nhs, upn = (
         f"t.{quote(c)}" if (c := contract.identifier_column(k)) else "NULL"
         for k in (IdentifierKind.nhs_number, IdentifierKind.upn)
     )
     # a quarantined row whose event date is unreadable has no month: it counts under 'unknown'
     delivery_month = "CAST(date_trunc('month', d.seen_at) AS DATE)"
-    quarantined_month = "q.event_month" if contract.event_date else delivery_month
+    quarantined_month = "q.event_month" if month != "NULL" else delivery_month
     con.execute(SCORECARD_DDL)
     con.execute("DELETE FROM dq_monthly WHERE partner = ? AND dataset = ?", [contract.partner, contract.dataset])
     con.execute(

@@ -154,9 +154,9 @@ def build_shared_table(
         if column.generalise == "month":
             value = f"CAST(date_trunc('month', {value}) AS DATE)"
         selects.append(f"{value} AS {quote(name)}")
+    if month := contract.event_month_sql("t."):
+        selects.append(f"{month} AS event_month")
     event = f"t.{quote(contract.event_date)}" if contract.event_date else None
-    if event:
-        selects.append(f"CAST(date_trunc('month', {event}) AS DATE) AS event_month")
     dob = contract.identifier_column(IdentifierKind.date_of_birth)
     if dob and event:
         d, e = f"t.{quote(dob)}", f"CAST({event} AS DATE)"

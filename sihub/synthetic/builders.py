@@ -456,6 +456,8 @@ def attendance(chunk: Chunk) -> pd.DataFrame:
         year = int(days_of([census]).year[0])
         for k, (term, (possible, base)) in enumerate(profile.TERMS.items()):
             term_end = days_since_epoch([year if k else year - 1], (12, 3, 7)[k], (20, 31, 20)[k])[0]
+            if term_end >= DAYN:  # a term not over when the extract is taken has no figures yet
+                continue
             n = len(pupils)
             sessions = possible - rng.integers(0, 7, n)
             p = np.clip(base * propensity.loc[pupils["_child"]].to_numpy(), 0.002, 0.9)

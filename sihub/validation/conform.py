@@ -313,7 +313,7 @@ def conform_files(
     all_texts = ", ".join(_text(n) for n in names)
     key = ", ".join(quote(n) for n in contract.unique_key) or "NULL"
     key_present = " AND ".join(f"{quote(n)} IS NOT NULL" for n in contract.unique_key) or "false"
-    event = f"CAST(date_trunc('month', {quote(contract.event_date)}) AS DATE)" if contract.event_date else "NULL::DATE"
+    event = contract.event_month_sql() or "NULL::DATE"
     flags = _flags(rules)
     valid_columns, valid_joins = _identifier_lookups(contract, rules)
     held_column, held_join = _held_keys(contract, rules, staged)

@@ -70,7 +70,7 @@ def current_rows(contract: Contract, schema: str | None = None) -> str:
         )
     # replace: a delivery replaces the months it has rows in (not every month between its
     # first and last: one mistyped date must not wipe the years between)
-    month = f"CAST(date_trunc('month', {quote(contract.event_date)}) AS DATE)"
+    month = contract.event_month_sql()
     return (
         f"(WITH o AS (SELECT *, {month} AS _month FROM ({ordered})), "
         "months AS (SELECT DISTINCT _seq, _month FROM o) "
@@ -102,9 +102,9 @@ class DatasetState:
 
 def dataset_state(con: duckdb.DuckDBPyConnection, contract: Contract) -> DatasetState:
     """The dataset's state in the personal zone (the connection's main database)."""
-    event = quote(contract.event_date) if contract.event_date else "NULL::DATE"
+    month = contract.event_month_sql() or "NULL::DATE"
     rows, first, last = con.execute(
-        f"SELECT count(*), strftime(min({event}), '%Y-%m'), strftime(max({event}), '%Y-%m') "
+        f"SELECT count(*), strftime(min({month}), '%Y-%m'), strftime(max({month}), '%Y-%m') "
         f"FROM {current_rows(contract)} t"
     ).fetchone()
     (deliveries,) = con.execute(
