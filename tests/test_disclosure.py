@@ -91,6 +91,56 @@ def test_no_count_from_1_to_the_threshold_is_visible_anywhere(first_run, home: P
     assert (shown["rows_quarantined"] == shown["rows_received"] - shown["rows_loaded"]).all()
 
 
+def _all_in_one_hidden_part(home: Path, tier: Tier) -> pd.DataFrame:
+    """Hidden small totals whose parts are shown as 0 but for one hidden part (a part no one
+    sees counting as shown where it is 0): the reader learns every count is in that part. (The
+    whole total in a part no one sees, records with no district, places it nowhere.)"""
+    t = tier.policy.threshold
+    fact = _published(home, "fact_metric_value", tier)
+    counted = set(_published(home, "dim_metric", tier).query("denominator_type == 'count'")["metric_id"])
+    with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
+        truth = con.execute(
+            "SELECT metric_id, period_id, geography_code, breakdown, numerator, denominator FROM metric_values"
+        ).df()
+    key = ["metric_id", "period_id", "geography_code", "breakdown"]
+    cells = []
+    for measure in ("numerator", "denominator"):
+        both = truth.merge(fact[[*key, measure]], on=key, how="left", suffixes=("", "_shown"), indicator=True)
+        both = both if measure == "numerator" else both[both["metric_id"].isin(counted)]
+        both = both.assign(
+            measure=measure, true=both[measure], shown=both[f"{measure}_shown"], unseen=both["_merge"] == "left_only"
+        )
+        cells.append(both[[*key, "measure", "true", "shown", "unseen"]])
+    cells = pd.concat(cells, ignore_index=True)
+    cells["open"] = cells["shown"].isna() & ~(cells["unseen"] & cells["true"].eq(0))
+    county = DISTRICTS["county_code"].iloc[0]
+    by_place = cells[cells["geography_code"].isin({*DISTRICTS["district_code"], UNASSIGNED})]
+    by_band = cells[cells["breakdown"].str.startswith("age_band:")]
+    same = ["metric_id", "measure", "period_id"]
+    relations = {
+        "county": (cells[cells["geography_code"].eq(county)], by_place, [*same, "breakdown"]),
+        "age band": (cells[cells["breakdown"].eq("all")], by_band, [*same, "geography_code"]),
+    }
+    found = []
+    for name, (totals, parts, on) in relations.items():
+        hidden_small = totals[totals["shown"].isna() & ~totals["unseen"] & totals["true"].between(1, t)]
+        parts = parts.assign(seen_open=parts["open"] & ~parts["unseen"])
+        summary = parts.groupby(on).agg(open=("open", "sum"), seen_open=("seen_open", "sum"), shown=("shown", "sum"))
+        pinned = hidden_small.merge(summary.reset_index(), on=on, suffixes=("", "_parts"))
+        whole = (pinned["open_parts"] == 1) & (pinned["seen_open"] == 1) & (pinned["shown_parts"] == 0)
+        found.append(pinned[whole].assign(relation=name))
+    return pd.concat(found, ignore_index=True)
+
+
+@by_tier
+def test_no_hidden_total_sits_whole_in_one_hidden_part_beside_shown_zeros(first_run, home: Path, tier: Tier) -> None:
+    """Six districts shown with no events and the county hidden place its events in the seventh
+    (a child's death, in that district): the value stays hidden, the place does not (IG-4). So
+    too an age band hidden beside bands of 0. A 0 beside it is hidden too."""
+    found = _all_in_one_hidden_part(home, tier)
+    assert found.empty, found.groupby(["relation", "metric_id"]).size().to_string()
+
+
 def test_the_dictionary_says_which_rests_of_a_denominator_are_protected(first_run, home: Path) -> None:
     text = (home / "published" / "metric_dictionary.md").read_text(encoding="utf-8")
     rest = "- **Denominator less numerator**: flagged children not known to children's services"

@@ -121,9 +121,10 @@ WITH c AS (
      AND p.end_month = t.end_month AND p.breakdown = t.breakdown
     WHERE t.geography_type = 'locality'
     UNION ALL
-    -- the county is its localities and what has no district (districts nest in localities)
+    -- the county is its districts and what has no district (the localities' parts: a total
+    -- sitting whole in one hidden district must be seen as such, `ROUND_SQL`)
     SELECT 'county|' || t.cell_id, t.cell_id, p.cell_id
-    FROM c t JOIN c p ON (p.geography_type = 'locality' OR p.geography_code LIKE '~%') AND p.metric_id = t.metric_id
+    FROM c t JOIN c p ON (p.geography_type = 'district' OR p.geography_code LIKE '~%') AND p.metric_id = t.metric_id
      AND p.measure = t.measure AND p.end_month = t.end_month AND p.breakdown = t.breakdown
     WHERE t.geography_type = 'county'
     UNION ALL
@@ -415,9 +416,17 @@ WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND sdc_cell
 # a cell a relation or an audit of this stage may hide to protect another: its own, and not tied
 PICKABLE = "c.stage = (FROM sdc_stage) AND NOT c.tied"
 
+# A relation is broken where a hidden count in it could be worked out: its only hidden member,
+# hidden parts adding up to a small count under a shown total, or (`whole`) a hidden total whose
+# parts are all shown as 0 but one hidden part, which then holds the whole total (six districts
+# with no events place the county's in the seventh). A part no one sees that is 0 counts as a
+# shown 0 there (a reader finds it 0 wherever the rest of its series is shown); one that is not
+# leaves the reader unable to tell where the total sits, and the whole total in it (records
+# with no district) places it nowhere.
 ROUND_SQL = f"""
 WITH m AS (
     SELECT s.eq_id, s.is_total, s.sums, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
+           c.suppressed OR (c.hidden AND c.value <> 0) AS open, NOT c.hidden AS seen,
            c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {{t}}) AS protect,
            {PICKABLE} AS pickable
     FROM sdc_members s JOIN sdc_cells c USING (cell_id)
@@ -427,17 +436,22 @@ WITH m AS (
            count(*) FILTER (WHERE unknown) AS unknowns,
            count(*) FILTER (WHERE protect) AS protected,
            bool_or(unknown AND is_total) AS total_unknown,
-           coalesce(sum(value) FILTER (WHERE unknown AND NOT is_total), 0) AS unknown_parts
+           coalesce(sum(value) FILTER (WHERE unknown AND NOT is_total), 0) AS unknown_parts,
+           bool_and(sums) AND bool_or(unknown AND is_total)
+               AND count(*) FILTER (WHERE open AND NOT is_total) = 1
+               AND count(*) FILTER (WHERE open AND NOT is_total AND seen) = 1
+               AND coalesce(sum(value) FILTER (WHERE NOT unknown AND NOT is_total), 0) = 0 AS whole
     FROM m GROUP BY eq_id
 ), bad AS (
-    SELECT eq_id FROM eq
-    WHERE protected > 0 AND (unknowns = 1 OR (sums AND NOT total_unknown AND unknown_parts <= {{t}}))
+    SELECT eq_id, whole FROM eq
+    WHERE protected > 0 AND (unknowns = 1 OR (sums AND NOT total_unknown AND unknown_parts <= {{t}}) OR whole)
 ), pick AS (
-    -- the smallest part shown (a 0 only where the relation has signs: a hidden 0 flow leaves a
-    -- stock's change unexplained, where a hidden 0 part leaves a total's parts as they were)
+    -- the smallest part shown (a 0 only where the relation has signs, or to keep a total from
+    -- sitting whole in one part: a hidden 0 flow leaves a stock's change unexplained, where a
+    -- hidden 0 part otherwise leaves a total's parts as they were)
     SELECT b.eq_id, coalesce(
         arg_min(m.cell_id, m.value * 1e12 + m.cell_id)
-            FILTER (WHERE NOT m.is_total AND NOT m.unknown AND (m.value > 0 OR NOT m.sums) AND m.pickable),
+            FILTER (WHERE NOT m.is_total AND NOT m.unknown AND (m.value > 0 OR NOT m.sums OR b.whole) AND m.pickable),
         arg_min(m.cell_id, m.value * 1e12 + m.cell_id) FILTER (WHERE m.is_total AND NOT m.unknown AND m.pickable)
     ) AS cell_id
     FROM bad b JOIN m USING (eq_id) GROUP BY b.eq_id
@@ -785,6 +799,8 @@ def _protect_stage(
     con.execute(MEMBERS_SQL)
     con.execute(PAIRS_SQL)
     if stage > 1:
+        # this stage's relations are new: every one is judged once, whatever its cells did before
+        con.execute("UPDATE sdc_cells SET judged = false")
         while con.execute(TIED_SQL).fetchone()[0]:
             pass
         _hide_counterparts(con)  # earlier cells' counterparts, settled before this stage's pairs were known
