@@ -866,9 +866,13 @@ def protect(
     rounds, audits = _protect_stage(con, t, 1)
     # none, but where a kept month's pattern was decided on other counts than today's
     pinned_before = set(headline_periods.judge_series(con, t, headline_periods.Memo()).pinned)
-    # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's headlines
+    # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's
+    # headlines, but the next stage is held to (and audited against) their series too, as it
+    # would be were they decided afresh (their months' relations are the next stage's members)
     con.execute("INSERT INTO sdc_cells FROM sdc_kept")
     _regroup(con, pairs)
+    con.execute(PAIRS_SQL)  # the series link a rate's two counts, and one count two metrics publish
+    headline_periods.find_series(con)
     more_rounds, more_audits = _protect_stage(con, t, 2, pinned_before)
     rounds, audits = rounds + more_rounds, audits + more_audits
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")

@@ -111,9 +111,14 @@ WHERE t.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.cell_id
 """
 
 
+def find_series(con: duckdb.DuckDBPyConnection) -> None:
+    """The headline series of this stage's cells (`sdc_headline_series`)."""
+    con.execute(SERIES_TABLE_SQL)
+
+
 def start(con: duckdb.DuckDBPyConnection) -> None:
     """Every series starts with all its county periods decided here."""
-    con.execute(SERIES_TABLE_SQL)
+    find_series(con)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sdc_quarters_follow (metric_id VARCHAR, measure VARCHAR, breakdown VARCHAR)"
     )
