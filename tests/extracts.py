@@ -137,3 +137,22 @@ def detect(spec: DatasetSpec, header: list[str], rows: list[list]) -> set[tuple[
             if start and end and end < start:
                 found.add((number, end_h, "end_before_start"))
     return found
+
+
+# each term's last month: (years after the academic year's first, month)
+TERM_ENDS = {"Autumn": (0, 12), "Spring": (1, 3), "Summer": (1, 7)}
+
+
+def attendance_term_months(out: Path, spec: DatasetSpec) -> set[str]:
+    """The months ("2024-12") the landing attendance files' terms end in, rows with a term or
+    academic year that cannot be read left out: read here from the files, not the hub's contract."""
+    months = set()
+    for path in sorted((out / spec.partner / spec.dataset).iterdir()):
+        header, rows = read_rows(spec, path)
+        year, term = header.index("AcademicYear"), header.index("Term")
+        for row in rows:
+            first, name = str(row[year]).strip()[:4], str(row[term]).strip()
+            if name in TERM_ENDS and first.isdigit():
+                add, month = TERM_ENDS[name]
+                months.add(f"{int(first) + add}-{month:02d}")
+    return months

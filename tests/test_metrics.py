@@ -154,17 +154,20 @@ def contact_referral_conversion(s: Store) -> pd.DataFrame:
     return share(s, c, "referred", "age_band")
 
 
+def another_before(events: pd.DataFrame, date: str, months: int) -> list[bool]:
+    """For each event, whether its (linked) child had another dated in the `months` before it."""
+    dates = events.groupby("child_key")[date].apply(list).to_dict()
+
+    def one(child, day) -> bool:
+        since = day - pd.DateOffset(months=months)
+        return not pd.isna(child) and any(since <= d < day for d in dates[child])
+
+    return [one(child, day) for child, day in zip(events["child_key"], events[date], strict=True)]
+
+
 def re_referrals_12_months(s: Store) -> pd.DataFrame:
     r = referrals(s)
-    dates = r.groupby("child_key")["referral_date"].apply(list).to_dict()
-
-    def repeat(row) -> bool:
-        if pd.isna(row.child_key):
-            return False
-        earlier = [d for d in dates[row.child_key] if d < row.referral_date]
-        return any(d >= row.referral_date - pd.DateOffset(months=12) for d in earlier)
-
-    r["repeat"] = [repeat(row) for row in r.itertuples()]
+    r["repeat"] = another_before(r, "referral_date", 12)
     return share(s, r, "repeat", "age_band")
 
 
@@ -187,17 +190,8 @@ def cp_plans_ended_after_2_years(s: Store) -> pd.DataFrame:
 
 def repeat_cp_plans(s: Store) -> pd.DataFrame:
     p = s.linked("childrens_services__cp_plans")
-    starts = p.dropna(subset=["child_key"]).groupby("child_key")["plan_start"].apply(list).to_dict()
-
-    def repeat(row) -> bool:
-        """Another plan of the same child started in the 2 years before this one."""
-        if pd.isna(row.child_key):
-            return False
-        since = row.plan_start - pd.DateOffset(years=2)
-        return any(since <= d < row.plan_start for d in starts[row.child_key])
-
-    p["repeat"] = [repeat(row) for row in p.itertuples()]
-    return share(s, p.assign(month=p["event_month"]), "repeat", "age_band")
+    p = p.assign(month=p["event_month"], repeat=another_before(p, "plan_start", 24))
+    return share(s, p, "repeat", "age_band")
 
 
 def looked_after_per_10k(s: Store) -> pd.DataFrame:

@@ -3,7 +3,6 @@ with openpyxl and plain Python and checked against the published tables."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +15,8 @@ import yaml
 
 from sihub.metrics.catalogue import load_catalogue
 from sihub.publishing.publish import publish
+from sihub.synthetic.catalogue import CATALOGUE
+from tests.extracts import attendance_term_months
 
 REPO = Path(__file__).parents[1]
 INJECTIONS = ['=HYPERLINK("http://example.invalid","click")', "@SUM(1+1)", "+SUM(1603,0)", "-2+3"]
@@ -219,14 +220,7 @@ def test_attendance_is_current_to_the_month_its_latest_term_ends(pack, small, ho
     """Attendance has no event date, only an academic year and a term: its rows count in the
     month their term ends (autumn December, spring March, summer July), read here from the
     landing files, not in the month they were delivered (board review B-4)."""
-    ends = {"Autumn": (0, 12), "Spring": (1, 3), "Summer": (1, 7)}
-    months = set()
-    for path in (small.out / "education" / "attendance").glob("*.csv"):
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            for row in csv.DictReader(f):
-                year, term = row["AcademicYear"].strip()[:4], row["Term"].strip()
-                if term in ends and year.isdigit():
-                    months.add(f"{int(year) + ends[term][0]}-{ends[term][1]:02d}")
+    months = attendance_term_months(small.out, next(s for s in CATALOGUE if s.dataset == "attendance"))
     with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
         (counted,) = con.execute(
             "SELECT list(DISTINCT strftime(period_month, '%Y-%m')) FROM dq_monthly "

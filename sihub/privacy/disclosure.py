@@ -437,13 +437,14 @@ WITH m AS (
            count(*) FILTER (WHERE protect) AS protected,
            bool_or(unknown AND is_total) AS total_unknown,
            coalesce(sum(value) FILTER (WHERE unknown AND NOT is_total), 0) AS unknown_parts,
-           bool_and(sums) AND bool_or(unknown AND is_total)
-               AND count(*) FILTER (WHERE open AND NOT is_total) = 1
-               AND count(*) FILTER (WHERE open AND NOT is_total AND seen) = 1
-               AND coalesce(sum(value) FILTER (WHERE NOT unknown AND NOT is_total), 0) = 0 AS whole
+           coalesce(sum(value) FILTER (WHERE NOT unknown AND NOT is_total), 0) AS shown_parts,
+           count(*) FILTER (WHERE open AND NOT is_total) AS open_parts,
+           count(*) FILTER (WHERE open AND NOT is_total AND seen) AS seen_open_parts
     FROM m GROUP BY eq_id
+), whole AS (
+    SELECT *, sums AND total_unknown AND open_parts = 1 AND seen_open_parts = 1 AND shown_parts = 0 AS whole FROM eq
 ), bad AS (
-    SELECT eq_id, whole FROM eq
+    SELECT eq_id, whole FROM whole
     WHERE protected > 0 AND (unknowns = 1 OR (sums AND NOT total_unknown AND unknown_parts <= {{t}}) OR whole)
 ), pick AS (
     -- the smallest part shown (a 0 only where the relation has signs, or to keep a total from
@@ -799,6 +800,9 @@ def _protect_stage(
     con.execute(MEMBERS_SQL)
     con.execute(PAIRS_SQL)
     if stage > 1:
+        # the earlier stage's series again, metrics kept whole from the last protection included:
+        # this stage is held to (and audited against) them all, as were they decided afresh
+        headline_periods.find_series(con)
         # this stage's relations are new: every one is judged once, whatever its cells did before
         con.execute("UPDATE sdc_cells SET judged = false")
         while con.execute(TIED_SQL).fetchone()[0]:
@@ -866,13 +870,9 @@ def protect(
     rounds, audits = _protect_stage(con, t, 1)
     # none, but where a kept month's pattern was decided on other counts than today's
     pinned_before = set(headline_periods.judge_series(con, t, headline_periods.Memo()).pinned)
-    # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's
-    # headlines, but the next stage is held to (and audited against) their series too, as it
-    # would be were they decided afresh (their months' relations are the next stage's members)
+    # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's headlines
     con.execute("INSERT INTO sdc_cells FROM sdc_kept")
     _regroup(con, pairs)
-    con.execute(PAIRS_SQL)  # the series link a rate's two counts, and one count two metrics publish
-    headline_periods.find_series(con)
     more_rounds, more_audits = _protect_stage(con, t, 2, pinned_before)
     rounds, audits = rounds + more_rounds, audits + more_audits
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")

@@ -57,7 +57,7 @@ WITH RECURSIVE county AS (
     SELECT c.* FROM sdc_cells c JOIN metric_catalogue k USING (metric_id)
     JOIN ref_geography g ON g.geography_code = c.geography_code
     WHERE k.aggregation = 'flow' AND g.geography_type = 'county' AND c.period_type = 'month'
-      AND c.stage = 1 AND (FROM sdc_stage) = 1
+      AND c.stage = 1
 ), links AS (
     SELECT DISTINCT a.metric_id AS metric_a, a.measure AS measure_a, a.breakdown AS breakdown_a,
            b.metric_id, b.measure, b.breakdown
@@ -112,13 +112,17 @@ WHERE t.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY t.cell_id
 
 
 def find_series(con: duckdb.DuckDBPyConnection) -> None:
-    """The headline series of this stage's cells (`sdc_headline_series`)."""
+    """The first stage's headline series (`sdc_headline_series`) over every cell held now:
+    those whose periods the first stage decides, and which a later stage is held to and
+    audited against (metrics kept whole from the last protection included, once added)."""
     con.execute(SERIES_TABLE_SQL)
 
 
 def start(con: duckdb.DuckDBPyConnection) -> None:
-    """Every series starts with all its county periods decided here."""
+    """Every series starts with all its county periods decided here; a later stage has none of
+    its own (its periods follow its months)."""
     find_series(con)
+    con.execute("DELETE FROM sdc_headline_series WHERE (FROM sdc_stage) > 1")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sdc_quarters_follow (metric_id VARCHAR, measure VARCHAR, breakdown VARCHAR)"
     )

@@ -20,19 +20,20 @@ CREATE TABLE IF NOT EXISTS dq_monthly (
 
 def refresh_scorecard(con: duckdb.DuckDBPyConnection, contract: Contract, personal: str) -> int:
     """Replace the dataset's rows of `dq_monthly` (shared store) from the attached personal zone:
-    per month of event (its date's, or its term's; of delivery, where a row has no readable one), rows received,
-    completeness of required fields, validity, uniqueness, delivery lag after the month's end,
+    per month of event (its date's, or its term's; of delivery, where a row has no readable
+    one), rows received, completeness of required fields, validity, uniqueness, delivery lag
+    after the month's end,
     identifier coverage (share of loaded rows carrying a valid NHS number / UPN), and rows
     purged for retention (received + purged = every row ever delivered for the month)."""
     table = f"{personal}.{quote(contract.table)}"
-    month = contract.event_month_sql("t.") or "NULL"
+    event_month = contract.event_month_sql("t.")
     nhs, upn = (
         f"t.{quote(c)}" if (c := contract.identifier_column(k)) else "NULL"
         for k in (IdentifierKind.nhs_number, IdentifierKind.upn)
     )
     # a quarantined row whose event date is unreadable has no month: it counts under 'unknown'
     delivery_month = "CAST(date_trunc('month', d.seen_at) AS DATE)"
-    quarantined_month = "q.event_month" if month != "NULL" else delivery_month
+    quarantined_month = "q.event_month" if event_month else delivery_month
     con.execute(SCORECARD_DDL)
     con.execute("DELETE FROM dq_monthly WHERE partner = ? AND dataset = ?", [contract.partner, contract.dataset])
     con.execute(
@@ -40,7 +41,7 @@ def refresh_scorecard(con: duckdb.DuckDBPyConnection, contract: Contract, person
         INSERT INTO dq_monthly
         WITH delivered AS (SELECT sha256, min(seen_at) AS seen_at FROM {personal}.deliveries GROUP BY sha256),
         rows AS (
-            SELECT coalesce({month}, CAST(date_trunc('month', d.seen_at) AS DATE)) AS period_month, d.seen_at,
+            SELECT coalesce({event_month or "NULL"}, {delivery_month}) AS period_month, d.seen_at,
                    true AS loaded, [] AS rules, {nhs} AS nhs_number, {upn} AS upn,
                    EXISTS (SELECT 1 FROM {personal}.validation_warnings w
                            WHERE w.source_sha256 = t._source_sha256 AND w.source_row = t._row) AS warned
