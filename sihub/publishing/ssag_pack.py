@@ -137,7 +137,9 @@ def _sheet_name(theme: str, used: set[str]) -> str:
 
 CURRENCY_SQL = """
 WITH latest AS (
-    SELECT partner, dataset, max(period_id) AS current_to
+    -- the scorecard lists every month the metrics cover: one shown with 0 rows had none (one
+    -- hidden, "c", is taken to have had some)
+    SELECT partner, dataset, max(period_id) FILTER (WHERE rows_received IS DISTINCT FROM 0) AS current_to
     FROM dq_scorecard WHERE period_id <> 'unknown' GROUP BY ALL
 ), published AS (SELECT max(published_at) AS published_on FROM publication)
 SELECT partner, dataset, current_to,
@@ -154,8 +156,9 @@ def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
     put(ws, row, 1, "How current the sources are")
     ws.cell(row=row, column=1).font = BOLD
     sources = [
-        (partner, dataset, current_to, behind, (
-            f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
+        (partner, dataset, current_to or NONE, NONE if behind is None else behind, (
+            "no records received" if current_to is None
+            else f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
             if behind > STALE_AFTER_MONTHS else NONE
         ))
         for partner, dataset, current_to, behind in con.execute(CURRENCY_SQL).fetchall()
