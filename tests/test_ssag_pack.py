@@ -309,25 +309,35 @@ def test_dictionary_documents_every_metric_and_column_and_pbids_opens_the_parque
 
 
 def test_a_source_more_than_two_months_behind_is_warned_of_and_no_other() -> None:
+    """A source is current to its latest month with rows: a later month the scorecard lists with
+    0 rows does not make it current, one hidden ("c", NULL) is taken to have had some, and a
+    source with no rows at all is said to have none."""
     from sihub.publishing.ssag_pack import _cover
 
     con = duckdb.connect()
     con.execute("CREATE TABLE publication AS SELECT TIMESTAMP '2026-11-20 02:00' AS published_at")
     con.execute(
-        "CREATE TABLE dq_scorecard AS SELECT * FROM (VALUES ('p', 'now', '2026-11'), ('p', 'two', '2026-09'), "
-        "('p', 'three', '2026-08'), ('p', 'three', '2026-07'), ('p', 'old', '2025-12'), ('p', 'old', 'unknown')) "
-        "t(partner, dataset, period_id)"
+        "CREATE TABLE dq_scorecard AS SELECT * FROM (VALUES ('p', 'now', '2026-11', 3), ('p', 'two', '2026-09', 1), "
+        "('p', 'two', '2026-10', 0), ('p', 'two', '2026-11', 0), ('p', 'three', '2026-08', 5), "
+        "('p', 'three', '2026-07', 2), ('p', 'hidden', '2026-10', NULL), ('p', 'hidden', '2026-11', 0), "
+        "('p', 'old', '2025-12', 4), ('p', 'old', '2026-11', 0), ('p', 'old', 'unknown', 2), "
+        "('p', 'empty', '2026-10', 0), ('p', 'empty', '2026-11', 0)) t(partner, dataset, period_id, rows_received)"
     )
     ws = openpyxl.Workbook().active
     _cover(ws, con, 1)
     rows = {r[1]: r[2:5] for r in ws.iter_rows(values_only=True) if r[0] == "p"}
     assert rows == {
         "now": ("2026-11", 0, "none"),
+        "hidden": ("2026-10", 1, "none"),
+        "empty": ("none", "none", "no records received"),
         "old": ("2025-12", 11, "more than 2 months behind: figures from it stop at 2025-12"),
         "three": ("2026-08", 3, "more than 2 months behind: figures from it stop at 2026-08"),
         "two": ("2026-09", 2, "none"),
     }
-    assert any(str(r[0]).startswith("Warning: 2 of 4 source(s)") for r in ws.iter_rows(values_only=True))
+    assert any(
+        str(r[0]).startswith("Warning: 3 of 6 source(s) with no records or more than 2 months behind")
+        for r in ws.iter_rows(values_only=True)
+    )
 
 
 def test_the_quality_sheet_covers_the_last_12_months_and_no_unreadable_month(pack, home: Path) -> None:

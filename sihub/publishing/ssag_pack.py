@@ -167,7 +167,15 @@ def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
     row += len(sources) + 3
     stale = sum(1 for s in sources if s[4] != NONE)
     if stale:
-        put(ws, row, 1, f"Warning: {stale} of {len(sources)} source(s) more than {STALE_AFTER_MONTHS} months behind.")
+        put(
+            ws,
+            row,
+            1,
+            (
+                f"Warning: {stale} of {len(sources)} source(s) with no records or more than "
+                f"{STALE_AFTER_MONTHS} months behind."
+            ),
+        )
         ws.cell(row=row, column=1).font = Font(bold=True, color="C00000")
         row += 1
     put(ws, row, 1, LEGEND)
