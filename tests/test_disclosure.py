@@ -93,8 +93,9 @@ def test_no_count_from_1_to_the_threshold_is_visible_anywhere(first_run, home: P
 
 def _all_in_one_hidden_part(home: Path, tier: Tier) -> pd.DataFrame:
     """Hidden small totals whose parts are shown as 0 but for one hidden part (a part no one
-    sees counting as shown where it is 0): the reader learns every count is in that part. (The
-    whole total in a part no one sees, records with no district, places it nowhere.)"""
+    sees counting as shown where it is 0): the reader learns every count is in that part, a
+    breakdown's unrecorded rest included (SEND not recorded). The whole total in the records
+    with no district places it nowhere."""
     t = tier.policy.threshold
     fact = _published(home, "fact_metric_value", tier)
     counted = set(_published(home, "dim_metric", tier).query("denominator_type == 'count'")["metric_id"])
@@ -115,19 +116,19 @@ def _all_in_one_hidden_part(home: Path, tier: Tier) -> pd.DataFrame:
     cells["open"] = cells["shown"].isna() & ~(cells["unseen"] & cells["true"].eq(0))
     county = DISTRICTS["county_code"].iloc[0]
     by_place = cells[cells["geography_code"].isin({*DISTRICTS["district_code"], UNASSIGNED})]
-    by_band = cells[cells["breakdown"].str.startswith("age_band:")]
+    split = cells[cells["breakdown"] != "all"].assign(dimension=lambda d: d["breakdown"].str.split(":").str[0])
+    totals = cells[cells["breakdown"].eq("all")]
     same = ["metric_id", "measure", "period_id"]
-    relations = {
-        "county": (cells[cells["geography_code"].eq(county)], by_place, [*same, "breakdown"]),
-        "age band": (cells[cells["breakdown"].eq("all")], by_band, [*same, "geography_code"]),
-    }
+    relations = {"county": (cells[cells["geography_code"].eq(county)], by_place, [*same, "breakdown"])}
+    for dimension, parts in split.groupby("dimension"):
+        relations[dimension] = (totals, parts, [*same, "geography_code"])
     found = []
     for name, (totals, parts, on) in relations.items():
         hidden_small = totals[totals["shown"].isna() & ~totals["unseen"] & totals["true"].between(1, t)]
-        parts = parts.assign(seen_open=parts["open"] & ~parts["unseen"])
-        summary = parts.groupby(on).agg(open=("open", "sum"), seen_open=("seen_open", "sum"), shown=("shown", "sum"))
+        parts = parts.assign(named=parts["open"] & parts["geography_code"].ne(UNASSIGNED))
+        summary = parts.groupby(on).agg(open=("open", "sum"), named=("named", "sum"), shown=("shown", "sum"))
         pinned = hidden_small.merge(summary.reset_index(), on=on, suffixes=("", "_parts"))
-        whole = (pinned["open_parts"] == 1) & (pinned["seen_open"] == 1) & (pinned["shown_parts"] == 0)
+        whole = (pinned["open_parts"] == 1) & (pinned["named"] == 1) & (pinned["shown_parts"] == 0)
         found.append(pinned[whole].assign(relation=name))
     return pd.concat(found, ignore_index=True)
 

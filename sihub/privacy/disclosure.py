@@ -83,6 +83,7 @@ CREATE OR REPLACE TABLE sdc_cells AS
 SELECT row_number() OVER (ORDER BY metric_id, measure, period_type, end_month, geography_code, breakdown) AS cell_id,
        * REPLACE (hidden AND NOT bool_and(coalesce(value, 0) = 0) OVER (
            PARTITION BY metric_id, measure, geography_code, breakdown) AS hidden),
+       hidden AS unseen,  -- never published, so hiding it hides nothing (`PICKABLE`)
        {primary} AND NOT hidden AS primary_cell, {primary} AND NOT hidden AS suppressed, false AS settled,
        false AS judged, NULL::BIGINT AS grp,  -- a month's audit group, set by `_join_same_counts`
        -- counts of rows delivered are protected after the counts about children (`_protect_stage`)
@@ -413,20 +414,21 @@ WHERE sdc_cells.period_type <> 'month' AND NOT sdc_cells.suppressed AND sdc_cell
   AND m.end_month >= CASE WHEN k.aggregation = 'flow' THEN sdc_cells.start_month ELSE sdc_cells.end_month END
 """
 
-# a cell a relation or an audit of this stage may hide to protect another: its own, and not tied
-PICKABLE = "c.stage = (FROM sdc_stage) AND NOT c.tied"
+# a cell a relation or an audit of this stage may hide to protect another: its own, not tied,
+# and one a reader sees (a 0 no one sees is known all the same: "hiding" it protects nothing)
+PICKABLE = "c.stage = (FROM sdc_stage) AND NOT c.tied AND NOT c.unseen"
 
 # A relation is broken where a hidden count in it could be worked out: its only hidden member,
 # hidden parts adding up to a small count under a shown total, or (`whole`) a hidden total whose
 # parts are all shown as 0 but one hidden part, which then holds the whole total (six districts
 # with no events place the county's in the seventh). A part no one sees that is 0 counts as a
-# shown 0 there (a reader finds it 0 wherever the rest of its series is shown); one that is not
-# leaves the reader unable to tell where the total sits, and the whole total in it (records
-# with no district) places it nowhere.
+# shown 0 there (a reader finds it 0 wherever the rest of its series is shown). The rest of a
+# breakdown no one sees is a group too (SEND not recorded: children on no school census), but
+# the whole total in the records with no district places it nowhere.
 ROUND_SQL = f"""
 WITH m AS (
     SELECT s.eq_id, s.is_total, s.sums, c.cell_id, c.value, c.suppressed OR c.hidden AS unknown,
-           c.suppressed OR (c.hidden AND c.value <> 0) AS open, NOT c.hidden AS seen,
+           c.suppressed OR (c.hidden AND c.value <> 0) AS open, c.geography_code NOT LIKE '~%' AS named,
            c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {{t}}) AS protect,
            {PICKABLE} AS pickable
     FROM sdc_members s JOIN sdc_cells c USING (cell_id)
@@ -439,10 +441,10 @@ WITH m AS (
            coalesce(sum(value) FILTER (WHERE unknown AND NOT is_total), 0) AS unknown_parts,
            coalesce(sum(value) FILTER (WHERE NOT unknown AND NOT is_total), 0) AS shown_parts,
            count(*) FILTER (WHERE open AND NOT is_total) AS open_parts,
-           count(*) FILTER (WHERE open AND NOT is_total AND seen) AS seen_open_parts
+           count(*) FILTER (WHERE open AND NOT is_total AND named) AS named_open_parts
     FROM m GROUP BY eq_id
 ), whole AS (
-    SELECT *, sums AND total_unknown AND open_parts = 1 AND seen_open_parts = 1 AND shown_parts = 0 AS whole FROM eq
+    SELECT *, sums AND total_unknown AND open_parts = 1 AND named_open_parts = 1 AND shown_parts = 0 AS whole FROM eq
 ), bad AS (
     SELECT eq_id, whole FROM whole
     WHERE protected > 0 AND (unknowns = 1 OR (sums AND NOT total_unknown AND unknown_parts <= {{t}}) OR whole)
