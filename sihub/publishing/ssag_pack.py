@@ -1,7 +1,8 @@
 """The SSAG Excel pack (`ssag_pack.xlsx`), built with openpyxl from a snapshot's star schema.
 
 A cover (the snapshot, the month each source is current to with a warning where one is more
-than two months behind, what the markers mean, the contents); one sheet per SIPP theme that
+than two months behind and has not gone as long without records before, what the markers
+mean, the contents); one sheet per SIPP theme that
 opens with the county's headline table (latest month, previous, same month last year, 12
 months, change on a year, the England comparator, rag with its threshold and its source, the
 process-control signal in words, and whether the metric is current or held back), then each
@@ -57,8 +58,11 @@ CHANGE_FORMAT = "+#,##0.0;-#,##0.0;0.0"
 HEADLINE_HEADERS = [
     "Headline (county)", "Unit", "Latest month", "Latest", "Previous month", "Same month last year",
     "12 months to latest", "Change on a year (12 months)", "England (latest published)", "Rag and threshold",
-    "Signal (process control)", "Status",
+    "Signal (process control)", "Publication",
 ]  # fmt: skip
+# a metric's status (`dim_metric`) as the headline table says it: "current" read as how current
+# the data is, which the cover says (a helper's review)
+PUBLISHED_THIS_RUN = "this run"
 SPC_SERIES = ["Mean", "Upper process limit", "Lower process limit"]
 # Making Data Count's colours: orange for concern, blue for improvement, purple where neither
 SPECIAL_CAUSES = {
@@ -135,37 +139,66 @@ def _sheet_name(theme: str, used: set[str]) -> str:
     return name
 
 
+# A source goes `behind` months without records by the publication. One with few records (rapid
+# reviews) or records in some months only (a January census) does so as a matter of course: a
+# gap no longer than the longest between its months with records so far is usual for it, not a
+# sign of staleness (termly attendance 9 months on from March is: its terms are at most 5 apart).
 CURRENCY_SQL = """
-WITH latest AS (
+WITH months AS (
     -- the scorecard lists every month the metrics cover: one shown with 0 rows had none (one
     -- hidden, "c", is taken to have had some)
-    SELECT partner, dataset, max(period_id) FILTER (WHERE rows_received IS DISTINCT FROM 0) AS current_to
-    FROM dq_scorecard WHERE period_id <> 'unknown' GROUP BY ALL
+    SELECT partner, dataset, strptime(period_id, '%Y-%m') AS month, rows_received IS DISTINCT FROM 0 AS has_rows
+    FROM dq_scorecard WHERE period_id <> 'unknown'
+), gaps AS (
+    SELECT *, datediff('month', lag(month) OVER (PARTITION BY partner, dataset ORDER BY month), month) AS gap
+    FROM months WHERE has_rows
 ), published AS (SELECT max(published_at) AS published_on FROM publication)
-SELECT partner, dataset, current_to,
-       datediff('month', strptime(current_to, '%Y-%m'), published_on) AS behind
-FROM latest, published ORDER BY partner, dataset
+SELECT s.partner, s.dataset, strftime(max(g.month), '%Y-%m') AS current_to,
+       datediff('month', max(g.month), any_value(p.published_on)) AS behind, coalesce(max(g.gap), 0) AS longest_gap
+FROM (SELECT DISTINCT partner, dataset FROM months) s
+LEFT JOIN gaps g USING (partner, dataset), published p
+GROUP BY ALL ORDER BY ALL
 """
 CURRENCY_HEADERS = ["Partner", "Dataset", "Current to", "Months behind", "Warning"]
 
 
+def _currency_warning(current_to: str | None, behind: int | None, longest_gap: int) -> str | None:
+    """What the cover warns of for a source, or None."""
+    if current_to is None:
+        return "no records received"
+    if behind > max(STALE_AFTER_MONTHS, longest_gap):
+        return f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
+    return None
+
+
+def _currency_note(behind: int | None, longest_gap: int) -> str:
+    """What the warning column says where there is no warning."""
+    if behind is not None and behind > STALE_AFTER_MONTHS:
+        return f"none: it has gone {longest_gap} months without records before"
+    return NONE
+
+
 def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
     """How current each source is (its latest month with records, against the month of
-    publication), warning of any more than `STALE_AFTER_MONTHS` behind, and the legend of
-    markers; returns the next free row."""
+    publication), warning of any more than `STALE_AFTER_MONTHS` behind unless the gap is usual for
+    a source with few records, and the legend of markers; returns the next free row."""
     put(ws, row, 1, "How current the sources are")
     ws.cell(row=row, column=1).font = BOLD
+    currency = con.execute(CURRENCY_SQL).fetchall()
+    warnings = [_currency_warning(*r[2:]) for r in currency]
     sources = [
-        (partner, dataset, current_to or NONE, NONE if behind is None else behind, (
-            "no records received" if current_to is None
-            else f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
-            if behind > STALE_AFTER_MONTHS else NONE
-        ))
-        for partner, dataset, current_to, behind in con.execute(CURRENCY_SQL).fetchall()
-    ]  # fmt: skip
+        (
+            partner,
+            dataset,
+            current_to or NONE,
+            NONE if behind is None else behind,
+            warning or _currency_note(behind, *rest),
+        )
+        for (partner, dataset, current_to, behind, *rest), warning in zip(currency, warnings, strict=True)
+    ]
     _table(ws, row + 1, CURRENCY_HEADERS, sources)
     row += len(sources) + 3
-    stale = sum(1 for s in sources if s[4] != NONE)
+    stale = sum(1 for w in warnings if w)
     if stale:
         put(
             ws,
@@ -290,7 +323,7 @@ def _headline(ws: Worksheet, con: duckdb.DuckDBPyConnection, metrics: list[tuple
         put(ws, row, 2, unit)
         latest = max(with_data) if with_data else None
         amber, red, source, status, note = described[metric_id]
-        put(ws, row, 12, status if status == "current" else f"{status}: {note}")
+        put(ws, row, 12, PUBLISHED_THIS_RUN if status == "current" else f"{status}: {note}")
         if latest is None:
             for col in range(3, 12):
                 put(ws, row, col, NO_DATA)
