@@ -58,11 +58,8 @@ CHANGE_FORMAT = "+#,##0.0;-#,##0.0;0.0"
 HEADLINE_HEADERS = [
     "Headline (county)", "Unit", "Latest month", "Latest", "Previous month", "Same month last year",
     "12 months to latest", "Change on a year (12 months)", "England (latest published)", "Rag and threshold",
-    "Signal (process control)", "Publication",
+    "Signal (process control)", "Held back",
 ]  # fmt: skip
-# a metric's status (`dim_metric`) as the headline table says it: "current" read as how current
-# the data is, which the cover says (a helper's review)
-PUBLISHED_THIS_RUN = "this run"
 SPC_SERIES = ["Mean", "Upper process limit", "Lower process limit"]
 # Making Data Count's colours: orange for concern, blue for improvement, purple where neither
 SPECIAL_CAUSES = {
@@ -139,76 +136,69 @@ def _sheet_name(theme: str, used: set[str]) -> str:
     return name
 
 
-# A source goes `behind` months without records by the publication. One with few records (rapid
-# reviews) or records in some months only (a January census) does so as a matter of course: a
-# gap no longer than the longest between its months with records so far is usual for it, not a
-# sign of staleness (termly attendance 9 months on from March is: its terms are at most 5 apart).
+# A source more than `STALE_AFTER_MONTHS` behind the publication is warned of. One with few
+# records (rapid reviews) or records in some months only (a January census) may have had no
+# records because none happened: where its quiet spell is no longer than one it has had before,
+# the warning says so, and that it may be up to date (termly attendance 9 months on from March is
+# not: its terms are at most 5 months apart).
 CURRENCY_SQL = """
 WITH months AS (
     -- the scorecard lists every month the metrics cover: one shown with 0 rows had none (one
     -- hidden, "c", is taken to have had some)
     SELECT partner, dataset, strptime(period_id, '%Y-%m') AS month, rows_received IS DISTINCT FROM 0 AS has_rows
     FROM dq_scorecard WHERE period_id <> 'unknown'
-), gaps AS (
-    SELECT *, datediff('month', lag(month) OVER (PARTITION BY partner, dataset ORDER BY month), month) AS gap
+), quiet AS (
+    SELECT *, datediff('month', lag(month) OVER (PARTITION BY partner, dataset ORDER BY month), month) - 1 AS before
     FROM months WHERE has_rows
 ), published AS (SELECT max(published_at) AS published_on FROM publication)
-SELECT s.partner, s.dataset, strftime(max(g.month), '%Y-%m') AS current_to,
-       datediff('month', max(g.month), any_value(p.published_on)) AS behind, coalesce(max(g.gap), 0) AS longest_gap
+SELECT s.partner, s.dataset, strftime(max(q.month), '%Y-%m') AS current_to,
+       datediff('month', max(q.month), any_value(p.published_on)) AS behind, coalesce(max(q.before), 0) AS longest_quiet
 FROM (SELECT DISTINCT partner, dataset FROM months) s
-LEFT JOIN gaps g USING (partner, dataset), published p
+LEFT JOIN quiet q USING (partner, dataset), published p
 GROUP BY ALL ORDER BY ALL
 """
-CURRENCY_HEADERS = ["Partner", "Dataset", "Current to", "Months behind", "Warning"]
+CURRENCY_HEADERS = ["Partner", "Dataset", "Current to", "Months behind publication", "Warning"]
 
 
-def _currency_warning(current_to: str | None, behind: int | None, longest_gap: int) -> str | None:
-    """What the cover warns of for a source, or None."""
+def _currency_warning(current_to: str | None, behind: int | None, longest_quiet: int) -> str:
+    """What the cover warns of for a source (`NONE` for nothing)."""
     if current_to is None:
         return "no records received"
-    if behind > max(STALE_AFTER_MONTHS, longest_gap):
-        return f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
-    return None
-
-
-def _currency_note(behind: int | None, longest_gap: int) -> str:
-    """What the warning column says where there is no warning."""
-    if behind is not None and behind > STALE_AFTER_MONTHS:
-        return f"none: it has gone {longest_gap} months without records before"
-    return NONE
+    if behind <= STALE_AFTER_MONTHS:
+        return NONE
+    if behind <= longest_quiet:
+        return (
+            f"no records after {current_to}, but it has gone {longest_quiet} months without any before: "
+            "it may be up to date (ask its owner)"
+        )
+    return f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
 
 
 def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
     """How current each source is (its latest month with records, against the month of
-    publication), warning of any more than `STALE_AFTER_MONTHS` behind unless the gap is usual for
-    a source with few records, and the legend of markers; returns the next free row."""
+    publication), warning of any more than `STALE_AFTER_MONTHS` behind (saying where its quiet
+    spell is one it has had before), and the legend of markers; returns the next free row."""
     put(ws, row, 1, "How current the sources are")
     ws.cell(row=row, column=1).font = BOLD
-    currency = con.execute(CURRENCY_SQL).fetchall()
-    warnings = [_currency_warning(*r[2:]) for r in currency]
     sources = [
         (
             partner,
             dataset,
             current_to or NONE,
             NONE if behind is None else behind,
-            warning or _currency_note(behind, *rest),
+            _currency_warning(current_to, behind, *rest),
         )
-        for (partner, dataset, current_to, behind, *rest), warning in zip(currency, warnings, strict=True)
+        for partner, dataset, current_to, behind, *rest in con.execute(CURRENCY_SQL).fetchall()
     ]
     _table(ws, row + 1, CURRENCY_HEADERS, sources)
     row += len(sources) + 3
-    stale = sum(1 for w in warnings if w)
+    stale = sum(1 for s in sources if s[4] != NONE)
+    quiet = sum(1 for s in sources if s[4].startswith("no records after"))
     if stale:
-        put(
-            ws,
-            row,
-            1,
-            (
-                f"Warning: {stale} of {len(sources)} source(s) with no records or more than "
-                f"{STALE_AFTER_MONTHS} months behind."
-            ),
-        )
+        put(ws, row, 1, (
+            f"Warning: {stale} of {len(sources)} source(s) with no records or more than {STALE_AFTER_MONTHS} months "
+            f"behind the publication" + (f" ({quiet} quiet for a spell they have had before)." if quiet else ".")
+        ))  # fmt: skip
         ws.cell(row=row, column=1).font = Font(bold=True, color="C00000")
         row += 1
     put(ws, row, 1, LEGEND)
@@ -323,7 +313,8 @@ def _headline(ws: Worksheet, con: duckdb.DuckDBPyConnection, metrics: list[tuple
         put(ws, row, 2, unit)
         latest = max(with_data) if with_data else None
         amber, red, source, status, note = described[metric_id]
-        put(ws, row, 12, PUBLISHED_THIS_RUN if status == "current" else f"{status}: {note}")
+        # a metric's status (`dim_metric`): "current" read as how current the data is (the cover's)
+        put(ws, row, 12, "no" if status == "current" else f"{status}: {note}")
         if latest is None:
             for col in range(3, 12):
                 put(ws, row, col, NO_DATA)
