@@ -35,11 +35,11 @@ COUNTY_YEARS_SQL = """
 SELECT f.metric_id, f.period_id, f.value_status = 'suppressed' AS hidden,
        t.numerator BETWEEN 1 AND $t OR (m.denominator_type = 'count' AND t.denominator BETWEEN 1 AND $t) AS small,
        f.period_id = max(f.period_id) OVER (PARTITION BY f.metric_id) AS latest
-FROM fact f
+FROM fact_metric_value f
 JOIN dim_metric m USING (metric_id)
 JOIN dim_geography g USING (geography_code)
 JOIN dim_period p USING (period_id)
-JOIN truth t USING (metric_id, period_id, geography_code, breakdown)
+JOIN shared.metric_values t USING (metric_id, period_id, geography_code, breakdown)
 WHERE g.geography_type = 'county' AND p.period_type = 'rolling_12' AND f.breakdown = 'all'
   AND m.aggregation = 'flow' AND f.value_status NOT IN ('no data', 'not applicable')
 """
@@ -54,7 +54,7 @@ FROM years WHERE metric_id IN (SELECT unnest($metrics::VARCHAR[]))
 CELLS_SQL = """
 SELECT count(*) FILTER (WHERE value_status = 'suppressed'),
        count(*) FILTER (WHERE value_status NOT IN ('no data', 'not applicable')), count(*)
-FROM fact
+FROM fact_metric_value
 """
 
 
@@ -71,8 +71,6 @@ def main(home: Path) -> None:
     for tier in load_tiers():
         with duckdb.connect(str(tier.published(paths.published) / "metrics.duckdb"), read_only=True) as con:
             con.execute(f"ATTACH {str(paths.shared_store)!r} AS shared (READ_ONLY)")
-            con.execute("CREATE TEMP TABLE fact AS FROM fact_metric_value")
-            con.execute("CREATE TEMP TABLE truth AS FROM shared.metric_values")
             con.execute(f"CREATE TEMP TABLE years AS {COUNTY_YEARS_SQL}", {"t": tier.policy.threshold})
             flows = [r[0] for r in con.execute("SELECT DISTINCT metric_id FROM years").fetchall()]
             every = con.execute(SUMMARY_SQL, {"metrics": flows}).fetchone()

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csc_matrix
 
+from sihub.core.db import scalar
 from sihub.privacy.sdc_audit import cell_ranges, ranges
 
 # The headline series: the county's `all` of each flow metric, and every county flow series shown
@@ -120,9 +121,12 @@ def find_series(con: duckdb.DuckDBPyConnection) -> None:
 
 def start(con: duckdb.DuckDBPyConnection) -> None:
     """Every series starts with all its county periods decided here; a later stage has none of
-    its own (its periods follow its months)."""
-    find_series(con)
-    con.execute("DELETE FROM sdc_headline_series WHERE (FROM sdc_stage) > 1")
+    its own (its periods follow its months): the series it was held to, found as it started,
+    are set aside rather than found again."""
+    if scalar(con, "FROM sdc_stage") > 1:
+        con.execute("DELETE FROM sdc_headline_series")
+    else:
+        find_series(con)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sdc_quarters_follow (metric_id VARCHAR, measure VARCHAR, breakdown VARCHAR)"
     )

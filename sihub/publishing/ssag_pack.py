@@ -1,11 +1,11 @@
 """The SSAG Excel pack (`ssag_pack.xlsx`), built with openpyxl from a snapshot's star schema.
 
 A cover (the snapshot, the month each source is current to with a warning where one is more
-than two months behind and has not gone as long without records before, what the markers
-mean, the contents); one sheet per SIPP theme that
-opens with the county's headline table (latest month, previous, same month last year, 12
-months, change on a year, the England comparator, rag with its threshold and its source, the
-process-control signal in words, and whether the metric is current or held back), then each
+than two months behind, saying where it has gone as long without records before, what the
+markers mean, the contents); one sheet per SIPP theme that opens with the county's headline
+table (latest month, previous, same month last year, 12 months, change on a year, the England
+comparator, rag with its threshold and its source, the process-control signal in words, and
+whether the metric is held back), then each
 metric's latest month for the county, its localities and districts (rag as cell colour,
 suppressed cells as "c" with a note), then per metric a process-control chart of the county
 as in NHS "Making Data Count" (monthly values, mean, process limits, special-cause months
@@ -152,26 +152,23 @@ WITH months AS (
     FROM months WHERE has_rows
 ), published AS (SELECT max(published_at) AS published_on FROM publication)
 SELECT s.partner, s.dataset, strftime(max(q.month), '%Y-%m') AS current_to,
-       datediff('month', max(q.month), any_value(p.published_on)) AS behind, coalesce(max(q.before), 0) AS longest_quiet
+       datediff('month', max(q.month), any_value(p.published_on)) AS behind,
+       coalesce(max(q.before), 0) AS longest_quiet,
+       CASE WHEN current_to IS NULL THEN 'no records' WHEN behind <= $stale THEN 'current'
+            WHEN behind <= longest_quiet THEN 'quiet' ELSE 'behind' END AS state
 FROM (SELECT DISTINCT partner, dataset FROM months) s
 LEFT JOIN quiet q USING (partner, dataset), published p
 GROUP BY ALL ORDER BY ALL
 """
 CURRENCY_HEADERS = ["Partner", "Dataset", "Current to", "Months behind publication", "Warning"]
-
-
-def _currency_warning(current_to: str | None, behind: int | None, longest_quiet: int) -> str:
-    """What the cover warns of for a source (`NONE` for nothing)."""
-    if current_to is None:
-        return "no records received"
-    if behind <= STALE_AFTER_MONTHS:
-        return NONE
-    if behind <= longest_quiet:
-        return (
-            f"no records after {current_to}, but it has gone {longest_quiet} months without any before: "
-            "it may be up to date (ask its owner)"
-        )
-    return f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {current_to}"
+# what the cover says of a source in each state of `CURRENCY_SQL`
+CURRENCY_WARNINGS = {
+    "current": NONE,
+    "no records": "no records received",
+    "quiet": "no records after {current_to}, but it has gone {longest_quiet} months without any before: "
+    "it may be up to date (ask its owner)",
+    "behind": f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {{current_to}}",
+}
 
 
 def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
@@ -180,20 +177,16 @@ def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
     spell is one it has had before), and the legend of markers; returns the next free row."""
     put(ws, row, 1, "How current the sources are")
     ws.cell(row=row, column=1).font = BOLD
+    currency = con.execute(CURRENCY_SQL, {"stale": STALE_AFTER_MONTHS}).fetchall()
     sources = [
-        (
-            partner,
-            dataset,
-            current_to or NONE,
-            NONE if behind is None else behind,
-            _currency_warning(current_to, behind, *rest),
-        )
-        for partner, dataset, current_to, behind, *rest in con.execute(CURRENCY_SQL).fetchall()
-    ]
+        (partner, dataset, current_to or NONE, NONE if behind is None else behind,
+         CURRENCY_WARNINGS[state].format(current_to=current_to, longest_quiet=longest_quiet))
+        for partner, dataset, current_to, behind, longest_quiet, state in currency
+    ]  # fmt: skip
     _table(ws, row + 1, CURRENCY_HEADERS, sources)
     row += len(sources) + 3
-    stale = sum(1 for s in sources if s[4] != NONE)
-    quiet = sum(1 for s in sources if s[4].startswith("no records after"))
+    states = [state for *_, state in currency]
+    stale, quiet = len(states) - states.count("current"), states.count("quiet")
     if stale:
         put(ws, row, 1, (
             f"Warning: {stale} of {len(sources)} source(s) with no records or more than {STALE_AFTER_MONTHS} months "

@@ -22,9 +22,9 @@ def refresh_scorecard(con: duckdb.DuckDBPyConnection, contract: Contract, person
     """Replace the dataset's rows of `dq_monthly` (shared store) from the attached personal zone:
     per month of event (its date's, or its term's; of delivery, where a row has no readable
     one), rows received, completeness of required fields, validity, uniqueness, delivery lag
-    after the month's end,
-    identifier coverage (share of loaded rows carrying a valid NHS number / UPN), and rows
-    purged for retention (received + purged = every row ever delivered for the month)."""
+    after the month's end, identifier coverage (share of loaded rows carrying a valid NHS
+    number / UPN), and rows purged for retention (received + purged = every row ever delivered
+    for the month)."""
     table = f"{personal}.{quote(contract.table)}"
     event_month = contract.event_month_sql("t.")
     nhs, upn = (
