@@ -70,15 +70,21 @@ def _cells(published: Path, shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, p
     frames.append(
         (den[["true", "shown"]] - num[["true", "shown"]]).join(num["hidden"]).reset_index().assign(measure="complement")
     )
-    cells = pd.concat(frames, ignore_index=True)
-    # a cell no one sees (records with no district, or in no part of a breakdown) whose series is
-    # 0 throughout reads as 0: wherever the rest of its relation is shown, it comes out 0
+    return read_as_published(pd.concat(frames, ignore_index=True)), metric, period
+
+
+def read_as_published(cells: pd.DataFrame) -> pd.DataFrame:
+    """Cells (KEY, `true`, `shown`, `hidden`) as a reader holds them, numbered (`cell`): a cell no
+    one sees (records with no district, or in no part of a breakdown) whose series is 0
+    throughout reads as 0, since wherever the rest of its relation is shown it comes out 0;
+    every other cell not shown is unknown, and not negative."""
+    cells = cells.copy()
     series = [cells[c] for c in ("metric_id", "measure", "geography_code", "breakdown")]
     always_zero = cells["true"].fillna(0).eq(0).groupby(series).transform("all")
     cells.loc[cells["hidden"] & always_zero & cells["shown"].isna(), "shown"] = 0.0
     cells["unknown"] = cells["shown"].isna()
     cells["least"] = 0.0  # counts are not negative
-    return cells.reset_index(names="cell"), metric, period
+    return cells.reset_index(drop=True).reset_index(names="cell")
 
 
 def _scorecard(published: Path, shared: Path, county: str) -> pd.DataFrame:
@@ -142,6 +148,8 @@ def _scorecard_relations(months: pd.DataFrame, county: str) -> pd.DataFrame:
     """(relation, cell, coefficient) rows: rows received = loaded + quarantined, and each partner
     figure of the data-quality metrics = the sum over the partner's datasets."""
     card = months[months["metric_id"] == CARD]
+    if card.empty:  # cells without the scorecard: no sums to read off it
+        return pd.DataFrame({"relation": pd.Series(dtype=str), "cell": pd.Series(dtype=int), "coef": 0.0}).iloc[:0]
     cell = card.set_index(["partner", "dataset", "period_id", "measure"])["cell"]
     rel = []
     received = card[card["measure"] == "rows_received"]
@@ -290,7 +298,13 @@ def attack(published: Path, shared: Path, districts: pd.DataFrame, threshold: in
     card = _scorecard(published, shared, county)
     cells = pd.concat([cells, card.assign(cell=card.index + len(cells))], ignore_index=True)
     metric = pd.concat([metric, pd.DataFrame({"metric_id": [CARD], "aggregation": ["flow"]})], ignore_index=True)
-    cells = cells.merge(period, on="period_id").merge(metric, on="metric_id")
+    return attack_cells(cells.merge(period, on="period_id").merge(metric, on="metric_id"), districts, threshold)
+
+
+def attack_cells(cells: pd.DataFrame, districts: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """`attack` on cells as a reader holds them (`read_as_published`), each with its period
+    (`period_type`, `start_date`, `end_date`) and its metric's `aggregation`."""
+    county = districts["county_code"].iloc[0]
     months = cells[cells["period_type"] == "month"]
     series = ["metric_id", "measure", "geography_code", "breakdown"]
     longer = cells[cells["period_type"] != "month"]

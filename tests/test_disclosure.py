@@ -21,7 +21,7 @@ from sihub.core.db import literal, schema_first
 from sihub.metrics.catalogue import ROLLUP_SQL, UNASSIGNED, load_catalogue
 from sihub.privacy.disclosure import ROUND_SQL, UNION_SQL, Policy, protect
 from sihub.privacy.tiers import Tier, load_policy, load_tiers
-from tests.sdc_attack import attack
+from tests.sdc_attack import attack, attack_cells, read_as_published
 
 REPO = Path(__file__).parents[1]
 DISTRICTS = pd.read_csv(REPO / "reference" / "districts.csv", dtype=str)
@@ -185,14 +185,18 @@ def test_shown_cells_carry_the_true_counts_and_suppressed_cells_nothing(first_ru
     assert 0 < len(hidden) < len(merged)
 
 
+def _recovered(found: pd.DataFrame, t: int) -> pd.DataFrame:
+    """The hidden small counts (suppressed, or in a cell no one sees) the attack pins within the
+    threshold; a complement (0 or above the threshold) may be worked out."""
+    assert ((found["true"] >= found["lower"] - 1e-6) & (found["true"] <= found["upper"] + 1e-6)).all()
+    return found[found["true"].between(1, t) & (found["upper"] - found["lower"] <= t)]
+
+
 def _assert_attack_fails(home: Path, tier: Tier) -> None:
     t = tier.policy.threshold
     published = tier.published(home / "published") / "metrics.duckdb"
     found = attack(published, home / "warehouse" / "shared.duckdb", DISTRICTS, t)
-    assert ((found["true"] >= found["lower"] - 1e-6) & (found["true"] <= found["upper"] + 1e-6)).all()
-    # every small count hidden (suppressed, or in a cell no one sees) lies in a range wider than
-    # the threshold; a complement (0 or above the threshold) may be worked out
-    narrow = found[found["true"].between(1, t) & (found["upper"] - found["lower"] <= t)]
+    narrow = _recovered(found, t)
     # bar the scorecard's rows quarantined: rows failing checks, shown as received less loaded
     # (as a share's complement is), not a count of children the rule suppresses
     narrow = narrow[narrow["measure"] != "rows_quarantined"]
@@ -403,6 +407,83 @@ def test_a_small_month_of_a_busy_series_is_hidden_among_months_not_rolling_years
         assert not years["suppressed"].any(), years[years["suppressed"]].to_string()
         least, most = _county_series_range(con, small_month)
     assert least <= 1 <= most and most - least > t, (least, most)
+
+
+STOCK, STARTED, ENDED = "cp_plans_per_10k", "repeat_cp_plans", "cp_plans_ended_after_2_years"
+PLANS_HIDDEN = ("2024-04-01", "2024-09-01")  # two quarters: 2024-25 Q1 and Q2
+
+
+def _plans_world(home: Path, store: Path) -> None:
+    """The shared store with child protection plans alone: forty times as many (every count of
+    plans started or ended then above the threshold, so the county's quarters of them are shown),
+    and 2 more plans in 'Multiple' in one district throughout (the county's 'Multiple' then a
+    small count in the months the category had none)."""
+    shutil.copy(home / "warehouse" / "shared.duckdb", store)
+    with duckdb.connect(str(store)) as con:
+        con.execute("DELETE FROM metric_district_values WHERE metric_id NOT IN (?, ?, ?)", [STOCK, STARTED, ENDED])
+        con.execute(
+            "UPDATE metric_district_values SET numerator = numerator * 40, "
+            "denominator = CASE WHEN metric_id = ? THEN denominator ELSE denominator * 40 END",
+            [STOCK],  # the stock's denominator is the population, not plans
+        )
+        con.execute(
+            "UPDATE metric_district_values SET numerator = numerator + 2 WHERE metric_id = ? "
+            "AND breakdown IN ('all', 'category:Multiple') AND district_code = (SELECT min(district_code) FROM ref_district)",
+            [STOCK],
+        )
+        con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
+        con.execute("DELETE FROM metric_values WHERE metric_id NOT IN (?, ?, ?)", [STOCK, STARTED, ENDED])
+
+
+# another tier's pattern the protection starts from: every month's count of plans started and
+# ended hidden (a reader then knows them through the county's quarters and rolling years alone),
+# and the plans open at the end of each month of two quarters but the last, hidden everywhere but
+# in the county's categories
+SEED_PLANS_SQL = """
+CREATE SCHEMA seed;
+CREATE TABLE seed.sdc_cells AS
+SELECT v.metric_id, m.measure, v.period_type, v.end_month, v.geography_code, v.breakdown, true AS suppressed
+FROM metric_values v CROSS JOIN (VALUES ('numerator'), ('denominator'), ('complement')) m(measure)
+LEFT JOIN ref_geography g USING (geography_code)
+WHERE v.period_type = 'month' AND (
+    v.metric_id <> $stock
+    OR v.metric_id = $stock AND m.measure = 'numerator' AND v.end_month >= $first AND v.end_month < $last
+       AND (v.breakdown = 'all' OR g.geography_type IS DISTINCT FROM 'county'))
+"""
+
+
+@by_tier
+def test_a_stock_told_by_its_flows_shown_quarters_gives_away_no_small_part(
+    first_run, home: Path, tmp_path: Path, tier: Tier
+) -> None:
+    """Plans open at a quarter's end are those open at the end of the quarter before, plus the
+    quarter's plans started, less its plans ended: with the county's quarters of both flows
+    shown, a hidden county stock at a quarter's end is known whatever its months' own tables
+    hide, and with it the one hidden part of its breakdown beside shown ones (at county scale:
+    'Multiple' in March 2023, and from it one district's 3). The attack runs on the protection's
+    own cells."""
+    _plans_world(home, tmp_path / "plans.duckdb")
+    t = tier.policy.threshold
+    with duckdb.connect(str(tmp_path / "plans.duckdb")) as con:
+        first, last = PLANS_HIDDEN
+        con.execute(SEED_PLANS_SQL, {"stock": STOCK, "first": first, "last": last})
+        protect(con, tier.policy, seed="seed")
+        cells = con.execute(
+            "SELECT c.metric_id, c.measure, c.period_type || ' ' || c.end_month AS period_id, c.geography_code, "
+            "c.breakdown, CAST(c.value AS DOUBLE) AS true, CASE WHEN NOT (c.suppressed OR c.unseen) "
+            "THEN CAST(c.value AS DOUBLE) END AS shown, c.unseen AS hidden, c.period_type, "
+            "CAST(c.start_month AS TIMESTAMP) AS start_date, CAST(c.end_month AS TIMESTAMP) AS end_date, k.aggregation "
+            "FROM sdc_cells c JOIN metric_catalogue k USING (metric_id)"
+        ).df()
+    county = DISTRICTS["county_code"].iloc[0]
+    at_county = cells[(cells["geography_code"] == county) & (cells["breakdown"] == "all")]
+    # as meant: the county's stock hidden at the first quarter's end, its flows' quarters shown
+    stock_at_quarter_end = at_county[(at_county["metric_id"] == STOCK) & (at_county["period_id"] == "month 2024-06-01")]
+    assert stock_at_quarter_end["shown"].isna().all()
+    quarters = at_county[(at_county["period_type"] == "quarter") & at_county["metric_id"].isin([STARTED, ENDED])]
+    assert quarters.loc[quarters["end_date"].between(first, last), "shown"].notna().sum() >= 4
+    narrow = _recovered(attack_cells(read_as_published(cells), DISTRICTS, t), t)
+    assert narrow.empty, narrow.head(10).to_string()
 
 
 DATA_QUALITY = ("identifier_validity", "nhs_number_coverage", "upn_coverage")

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy.sparse import csc_matrix
+from scipy.sparse import coo_matrix, csc_matrix
+from scipy.sparse.csgraph import connected_components
 
 from sihub.core.db import scalar
 from sihub.privacy.sdc_audit import cell_ranges, ranges
@@ -75,7 +76,7 @@ FROM series
 # the headline series' cells
 SERIES_SQL = """
 SELECT c.cell_id, c.metric_id, c.measure, c.breakdown, c.period_type, c.start_month, c.end_month,
-       CAST(c.value AS DOUBLE) AS value, c.suppressed, c.no_data,
+       CAST(c.value AS DOUBLE) AS value, c.suppressed, c.no_data, true AS headline,
        -- a rolling year ending a whole number of years before the series' latest month
        date_diff('month', c.end_month, max(c.end_month) FILTER (WHERE c.period_type = 'month' AND NOT c.no_data)
            OVER (PARTITION BY c.metric_id, c.measure, c.breakdown)) % 12 = 0
@@ -85,6 +86,37 @@ JOIN sdc_headline_series USING (metric_id, measure, breakdown)
 JOIN ref_geography g ON g.geography_code = c.geography_code
 WHERE g.geography_type = 'county'
 ORDER BY c.metric_id, c.measure, c.breakdown, c.end_month, c.period_type
+"""
+
+# The county's months of each stock a relation ties to its flows (`sdc_stock`: plans open are
+# those open a month before, plus plans started, less plans ended). Where the flows' county
+# quarters or rolling years are shown, they tell the stock's hidden months too (the plans open
+# at a quarter's end are those at the end of the quarter before, plus the quarter's flows), so
+# these months are judged with the series; a stock's own periods are its last months, never
+# decided here.
+LINKED_SQL = """
+SELECT c.cell_id, c.metric_id, c.measure, c.breakdown, c.period_type, c.start_month, c.end_month,
+       CAST(c.value AS DOUBLE) AS value, c.suppressed, c.no_data, false AS headline, false AS anniversary
+FROM sdc_cells c
+JOIN (SELECT DISTINCT stock_metric AS metric_id, stock_measure AS measure, breakdown FROM sdc_stock)
+    USING (metric_id, measure, breakdown)
+JOIN ref_geography g ON g.geography_code = c.geography_code
+WHERE g.geography_type = 'county' AND c.period_type = 'month' AND c.stage = 1
+ORDER BY c.metric_id, c.measure, c.breakdown, c.end_month
+"""
+
+# The month relations whose unknown cells are all among the given hidden county months: a
+# stock's, a counted denominator's rest (numerator and complement), a count published twice, or
+# any whose other cells are shown. With them the series are judged together, as a reader reads
+# them: each series' periods alone leave a month its own range, while two series' quarters
+# joined by such a relation can pin what neither pins alone.
+RELATIONS_SQL = """
+WITH judged AS (SELECT unnest(?::BIGINT[]) AS cell_id),
+touched AS (SELECT DISTINCT eq_id FROM sdc_members WHERE cell_id IN (FROM judged))
+SELECT m.eq_id, m.cell_id, m.coef, CAST(c.value AS DOUBLE) AS value, c.suppressed OR c.hidden AS unknown
+FROM sdc_members m JOIN touched USING (eq_id) JOIN sdc_cells c USING (cell_id)
+QUALIFY bool_and(NOT (c.suppressed OR c.hidden) OR m.cell_id IN (FROM judged)) OVER (PARTITION BY m.eq_id)
+ORDER BY m.eq_id, m.cell_id
 """
 
 # the county periods decided here: rolling years, and quarters of series that kept theirs
@@ -177,25 +209,70 @@ class Memo:
         return {c: self.month_range[c][1] for c in cells}
 
 
+KEY = ["metric_id", "measure", "breakdown"]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Series judged together: the cells of the headline series and stocks whose hidden county
+    months share a relation (`RELATIONS_SQL`), with those relations."""
+
+    cells: pd.DataFrame
+    relations: pd.DataFrame
+
+    @property
+    def keys(self) -> list[tuple[str, str, str]]:
+        headline = self.cells[self.cells["headline"]]
+        return sorted(set(zip(*(headline[k] for k in KEY), strict=True)))
+
+
+def _groups(con: duckdb.DuckDBPyConnection) -> tuple[list[Group], list[int]]:
+    """The headline series (with the stocks their flows run into) in groups judged together, and
+    every hidden county month among them (whose own ranges the judgement needs). A group of stocks
+    alone, with no period to tell anything, is left out."""
+    cells = pd.concat([con.execute(SERIES_SQL).df(), con.execute(LINKED_SQL).df()], ignore_index=True)
+    hidden = _hidden_months(cells)
+    relations = con.execute(RELATIONS_SQL, [hidden]).df()
+    series = cells.groupby(KEY, sort=True).ngroup().to_numpy()
+    of_cell = pd.Series(series, index=cells["cell_id"])
+    unknown = relations[relations["unknown"]]
+    eq_codes, eqs = pd.factorize(unknown["eq_id"])
+    n = int(series.max()) + 1 if len(series) else 0
+    # series and relations as one graph: a relation joins the series of its unknown cells
+    graph = coo_matrix(
+        (np.ones(len(unknown)), (of_cell.loc[unknown["cell_id"]].to_numpy(), n + eq_codes)),
+        shape=(n + len(eqs), n + len(eqs)),
+    )
+    _, label = connected_components(graph, directed=False)
+    cells["group"] = label[series]
+    relations["group"] = pd.Series(label[n : n + len(eqs)], index=eqs).reindex(relations["eq_id"]).to_numpy()
+    groups = [
+        Group(part.drop(columns="group"), relations[relations["group"] == g].drop(columns="group"))
+        for g, part in cells.groupby("group", sort=False)
+        if part["headline"].any()
+    ]
+    return groups, hidden
+
+
 def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> Step:
-    """Audit every headline series once; repair each failing one by one step."""
-    cells = con.execute(SERIES_SQL).df()
+    """Audit every group of headline series once; repair each failing series by one step."""
+    groups, hidden_months = _groups(con)
     following = set(con.execute("SELECT metric_id, measure, breakdown FROM sdc_quarters_follow").fetchall())
-    hidden_months = _hidden_months(cells)
     month_range = memo.ranges(con, hidden_months) if hidden_months else {}
-    shown_months = cells[(cells["period_type"] == "month") & ~cells["suppressed"]]["cell_id"].tolist()
+    shown_months = [c for g in groups for c in g.cells.loc[
+        (g.cells["period_type"] == "month") & ~g.cells["suppressed"], "cell_id"]]  # fmt: skip
     room = dict(con.execute(ROOM_SQL, [shown_months]).fetchall())
     step = Step()
-    for key, series in cells.groupby(["metric_id", "measure", "breakdown"], sort=True):
-        quarters_kept = key not in following
-        ids = series["cell_id"].tolist()
+    for group in groups:
+        ids = group.cells["cell_id"].tolist()
         signature = repr(
-            (key, quarters_kept, series["suppressed"].tolist(), [month_range.get(c) for c in ids],
-             [room.get(c) for c in ids])
+            (group.keys, [k in following for k in group.keys], group.cells["suppressed"].tolist(),
+             [month_range.get(c) for c in ids], [room.get(c) for c in ids],
+             group.relations[["eq_id", "cell_id", "unknown"]].to_numpy().tolist())
         ).encode()  # fmt: skip
         if signature not in memo.series:
             memo.series[signature] = Step()
-            _audit_one(series, month_range, room, threshold, memo.series[signature], key, quarters_kept)
+            _audit_group(group, month_range, room, threshold, memo.series[signature], following)
         found = memo.series[signature]
         step.hidden += found.hidden
         step.quarters_follow += found.quarters_follow
@@ -212,7 +289,7 @@ def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> 
 
 @dataclass
 class Judgement:
-    """One series judged: its months and shown-or-hidden periods, the months in each period,
+    """One group judged: its months and shown-or-hidden periods, the months in each period,
     and each hidden cell's least and greatest value given all of it (`narrow`: the small counts
     pinned within the threshold)."""
 
@@ -223,9 +300,10 @@ class Judgement:
     narrow: set[int]
 
 
-def _judge(series: pd.DataFrame, month_range: dict[int, tuple[float, float]], threshold: int) -> Judgement:
-    months = series[series["period_type"] == "month"]
-    periods = series[(series["period_type"] != "month") & ~series["no_data"]]
+def _judge(group: Group, month_range: dict[int, tuple[float, float]], threshold: int) -> Judgement:
+    cells = group.cells
+    months = cells[cells["period_type"] == "month"]
+    periods = cells[(cells["period_type"] != "month") & ~cells["no_data"]]
     hidden = months[months["suppressed"]]
     if hidden.empty and not periods["suppressed"].any():
         return Judgement(months, periods, {}, {}, set())
@@ -234,25 +312,37 @@ def _judge(series: pd.DataFrame, month_range: dict[int, tuple[float, float]], th
     lower = np.array([month_range.get(c, (0.0, np.inf))[0] for c in variables])
     upper = np.array([month_range.get(c, (0.0, np.inf))[1] for c in variables])
     rows, cols, coefs, rhs = [], [], [], []
-    ends, ids = months["end_month"].to_numpy(), months["cell_id"].to_numpy()
-    values, unknown = months["value"].to_numpy(), months["suppressed"].to_numpy()
-    first = np.searchsorted(ends, periods["start_month"].to_numpy(), side="left")
-    last = np.searchsorted(ends, periods["end_month"].to_numpy(), side="right")
     inside = {}
-    for cell, value, suppressed, i, j in zip(
-        periods["cell_id"], periods["value"], periods["suppressed"], first, last, strict=True
-    ):
-        inside[cell] = set(ids[i:j].tolist())
-        terms = [(column[c], 1.0) for c in ids[i:j][unknown[i:j]].tolist()]
-        if suppressed:
-            terms.append((column[cell], -1.0))
-        if not terms:
-            continue
-        known = float(values[i:j][~unknown[i:j]].sum())
-        rhs.append((0.0 if suppressed else float(value)) - known)
-        rows += [len(rhs) - 1] * len(terms)
-        cols += [j for j, _ in terms]
-        coefs += [coef for _, coef in terms]
+    for _, series in cells.groupby(KEY, sort=False):
+        one = series[series["period_type"] == "month"]
+        ends, ids = one["end_month"].to_numpy(), one["cell_id"].to_numpy()
+        values, unknown = one["value"].to_numpy(), one["suppressed"].to_numpy()
+        own = series[(series["period_type"] != "month") & ~series["no_data"]]
+        first = np.searchsorted(ends, own["start_month"].to_numpy(), side="left")
+        last = np.searchsorted(ends, own["end_month"].to_numpy(), side="right")
+        for cell, value, suppressed, i, j in zip(
+            own["cell_id"], own["value"], own["suppressed"], first, last, strict=True
+        ):
+            inside[cell] = set(ids[i:j].tolist())
+            terms = [(column[c], 1.0) for c in ids[i:j][unknown[i:j]].tolist()]
+            if suppressed:
+                terms.append((column[cell], -1.0))
+            if not terms:
+                continue
+            known = float(values[i:j][~unknown[i:j]].sum())
+            rhs.append((0.0 if suppressed else float(value)) - known)
+            rows += [len(rhs) - 1] * len(terms)
+            cols += [j for j, _ in terms]
+            coefs += [coef for _, coef in terms]
+    # the month relations among the group's series: sum(coef * cell) = 0, shown cells moved right
+    rel = group.relations
+    eq_codes, eqs = pd.factorize(rel["eq_id"])
+    known = ~rel["unknown"].to_numpy()
+    weights = (rel["coef"] * rel["value"]).to_numpy()
+    rhs += (-np.bincount(eq_codes[known], weights=weights[known], minlength=len(eqs))).tolist()
+    rows += (len(rhs) - len(eqs) + eq_codes[~known]).tolist()
+    cols += [column[c] for c in rel.loc[~known, "cell_id"].tolist()]
+    coefs += rel.loc[~known, "coef"].tolist()
     a = csc_matrix((coefs, (rows, cols)), shape=(len(rhs), len(variables)))
     truth = np.concatenate([hidden["value"].to_numpy(), periods.loc[periods["suppressed"], "value"].to_numpy()])
     low, high = ranges(a, np.array(rhs), np.arange(len(variables)), truth, (lower, upper))
@@ -261,32 +351,58 @@ def _judge(series: pd.DataFrame, month_range: dict[int, tuple[float, float]], th
     return Judgement(months, periods, inside, dict(zip(variables, zip(low, high, strict=True), strict=True)), narrow)
 
 
-def _audit_one(
-    series: pd.DataFrame,
+def _pinned_by_series(group: Group, narrow: set[int]) -> dict[tuple[str, str, str], set[int]]:
+    """Each headline series' pinned cells: its own, and where a stock's month is pinned, its
+    hidden months of that month (the flows that tell it), or with none there, all its hidden
+    months (the flows' periods then go, as for any pinned month, until the stock is open)."""
+    cells = group.cells
+    headline = cells[cells["headline"]]
+    hidden = headline["suppressed"] & (headline["period_type"] == "month")
+    stock_months = set(cells.loc[cells["cell_id"].isin(narrow) & ~cells["headline"], "end_month"])
+    told_by = hidden & headline["end_month"].isin(stock_months)
+    if stock_months and not told_by.any():
+        told_by = hidden
+    pinned = {}
+    for key, series in headline.groupby(KEY, sort=True):
+        mine = (narrow & set(series["cell_id"])) | set(series.loc[told_by.loc[series.index], "cell_id"])
+        if mine:
+            pinned[key] = mine
+    return pinned
+
+
+def _audit_group(
+    group: Group,
     month_range: dict[int, tuple[float, float]],
     room: dict[int, float],
     threshold: int,
     step: Step,
-    key: tuple[str, str, str],
-    quarters_kept: bool,
+    following: set[tuple[str, str, str]],
 ) -> None:
-    j = _judge(series, month_range, threshold)
-    months, periods, inside, narrow = j.months, j.periods, j.inside, j.narrow
-    if not narrow:
+    j = _judge(group, month_range, threshold)
+    if not j.narrow:
         step.limits.update(_told(j, month_range))
-    elif quarters_kept:
-        step.quarters_follow.append(key)
-    else:
-        step.hidden += (
-            _chains(months, inside, narrow, room)
-            or _periods_to_hide(months, periods, inside, narrow, anniversaries=False)
-            or _company(months, periods, inside, narrow, room)
-            or _periods_to_hide(months, periods, inside, narrow, anniversaries=True)
+        return
+    pinned = _pinned_by_series(group, j.narrow)
+    if not pinned:
+        raise RuntimeError(f"a county stock tied to {group.keys} is recoverable with no flow of it to hide")
+    for key, narrow in pinned.items():
+        if key not in following:
+            step.quarters_follow.append(key)
+            continue
+        series = group.cells[(group.cells[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
+        months = series[series["period_type"] == "month"]
+        periods = series[(series["period_type"] != "month") & ~series["no_data"]]
+        hiding = (
+            _chains(months, j.inside, narrow, room)
+            or _periods_to_hide(months, periods, j.inside, narrow, anniversaries=False)
+            or _company(months, periods, j.inside, narrow, room)
+            or _periods_to_hide(months, periods, j.inside, narrow, anniversaries=True)
         )
-        if not step.hidden:
+        if not hiding:
             raise RuntimeError(
                 f"a county period of {key[0]} ({key[1]}, {key[2]}) stays recoverable with every period hidden"
             )
+        step.hidden += hiding
 
 
 @dataclass
@@ -300,22 +416,23 @@ class SeriesView:
 
 
 def judge_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> SeriesView:
-    """Judge every headline series, taking each month's range from its month's relations as
-    they stand. A later stage's relations (a data-quality figure that is the topic's count) can
-    narrow a month that the series' own audit took as open, and the rolling years shown beside
-    it would then tell a small month (a 0 hidden a year before a 2); the other way round, what
-    the rolling years tell about a month (its count, to the unit, from two shown years and the
-    month a year before) bounds that month in the later stage's tables, where it may pin a small
-    count beside it. `memo` keeps the ranges of months whose tables did not change since the last
-    call (within one grouping of the months)."""
-    cells = con.execute(SERIES_SQL).df()
-    hidden_months = _hidden_months(cells)
+    """Judge every group of headline series, taking each month's range from its month's
+    relations as they stand. A later stage's relations (a data-quality figure that is the topic's
+    count) can narrow a month that the series' own audit took as open, and the rolling years shown
+    beside it would then tell a small month (a 0 hidden a year before a 2); the other way round,
+    what the rolling years tell about a month (its count, to the unit, from two shown years and
+    the month a year before) bounds that month in the later stage's tables, where it may pin a
+    small count beside it. `memo` keeps the ranges of months whose tables did not change since
+    the last call (within one grouping of the months)."""
+    groups, hidden_months = _groups(con)
     month_range = memo.ranges(con, hidden_months) if hidden_months else {}
     view = SeriesView({}, {})
-    for key, series in cells.groupby(["metric_id", "measure", "breakdown"], sort=True):
-        j = _judge(series, month_range, threshold)
+    for group in groups:
+        j = _judge(group, month_range, threshold)
         if j.narrow:
-            view.pinned[key] = _hidden_months(series)
+            for key in _pinned_by_series(group, j.narrow):
+                series = group.cells[(group.cells[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
+                view.pinned[key] = _hidden_months(series)
         else:
             view.limits.update(_told(j, month_range))
     return view
