@@ -11,8 +11,13 @@ work out from all of it together.
 Every shown period says its hidden months add up to a known number, and overlapping rolling
 years say more: two consecutive ones differ by one month less the same month a year before. A
 series is audited as a linear programme over its hidden months (each bounded by what its own
-month's table allows, `cell_ranges`) and its hidden periods. Where a small count is pinned
-within the threshold, the series gives up, in this order:
+month's table allows, `cell_ranges`) and its hidden periods, together with every series whose
+hidden county months share a relation with its own (a counted denominator's numerator and rest,
+a count published twice) and with the county's months of a stock its flows run into: the plans
+open at a quarter's end are those at the end of the quarter before plus the quarter's plans
+started less its plans ended, so shown quarters of both flows tell a hidden stock that no month
+of it tells. Where a small count is pinned within the threshold, the series gives up (for a
+stock's month pinned, each of its flows), in this order:
 
 1. its county quarters, which then follow their months as elsewhere (once per series);
 2. county months, before any rolling year (the board reads the rolling years; `_chains`):
@@ -29,8 +34,9 @@ A later stage (the data-quality figures) can narrow a hidden month's own table; 
 leave every series as safe as it was judged, and is audited against what the series tell
 about their hidden months (`judge_series`).
 
-What a series tells about each hidden month is handed back as bounds, so each month's own
-table is audited against it too.
+What the series tell about each hidden month (a stock's too) is handed back as bounds, so each
+month's own table is audited against it: a stock's county total told by its flows pins a hidden
+part of its breakdown beside shown ones, and the part is protected there.
 """
 
 from __future__ import annotations
