@@ -11,7 +11,9 @@ data-quality scorecard too: each dataset's rows received are its rows loaded and
 and the data-quality metrics' partner figures are sums of the partner's datasets (rows with an
 NHS number or UPN being coverage times rows loaded), a dataset's rows loaded may be another
 metric's county total; a stock's month is the month before's plus one flow less another
-(plans open, started and ended), where the counts say so; where the scorecard leaves out
+(plans open, started and ended), where the counts say so; one metric's count may be
+another's of some months before (deaths reviewed by the panel within 12 months are the deaths
+of a year before); where the scorecard leaves out
 some of the months the data-quality metrics cover, a month it lists had rows (at least 1
 received). For every hidden small count,
 two linear programmes give the least and greatest value consistent with all that, as
@@ -329,7 +331,8 @@ def attack_cells(cells: pd.DataFrame, districts: pd.DataFrame, threshold: int) -
     )
     in_lp = pd.concat([months, longer[longer["cell"].isin(tied_pairs["cell"])]], ignore_index=True)
     known = pd.concat(
-        [tied, _same_counts(months, county), _scorecard_relations(months, county), _rests(months),
+        [tied, _same_counts(months, county), _lagged_counts(months, county), _scorecard_relations(months, county),
+         _rests(months),
          _stock_flows(months)],
         ignore_index=True,
     )  # fmt: skip
@@ -424,6 +427,46 @@ def _same_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:
         ],
         ignore_index=True,
     )
+
+
+LONGEST_LAG = 24  # months
+
+
+def _lagged_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:
+    """(relation, cell, coefficient) rows saying a month cell of one metric is the same count as
+    another metric's cell some months before, in every place: the attacker reads the definitions
+    (the deaths the panel reviews within 12 months of them are the deaths of a year before, the
+    early help episodes stepped up within 12 months those of a year before). Here a series equal,
+    in every place, month by month, to another's the same number of months before (1 to
+    `LONGEST_LAG`), and not all zero, stands for such a definition; the county's months, compared
+    first as whole series, find the candidates."""
+    m = months[months["metric_id"] != CARD].assign(
+        series=lambda d: d["metric_id"] + "|" + d["measure"] + "|" + d["breakdown"],
+        month=lambda d: d["start_date"].dt.to_period("M").astype("int64"),
+    )
+    rel = []
+    for _, one in m[m["geography_code"] == county].groupby("breakdown"):
+        grid = one.pivot_table(index="series", columns="month", values="true", aggfunc="first")
+        grid = grid.reindex(columns=range(grid.columns.min(), grid.columns.max() + 1))
+        values = grid.to_numpy()
+        for lag in range(1, min(LONGEST_LAG, values.shape[1] - 1) + 1):
+            later, earlier = values[:, None, lag:], values[None, :, :-lag]
+            both = ~np.isnan(later) & ~np.isnan(earlier)
+            equal = np.where(both, later == earlier, True).all(axis=2)
+            counted = (both & (later > 0)).any(axis=2) & (both.sum(axis=2) >= 12)
+            for i, j in zip(*np.nonzero(equal & counted), strict=True):
+                a, b = grid.index[i], grid.index[j]
+                pairs = (
+                    m[m["series"] == a]
+                    .assign(month=lambda d, k=lag: d["month"] - k)
+                    .merge(m[m["series"] == b], on=["geography_code", "month"], suffixes=("_a", "_b"))
+                )
+                if (pairs["true_a"] == pairs["true_b"]).all():
+                    ids = f"lag|{a}|{b}|{lag}|" + pairs["cell_a"].astype(str)
+                    rel.append(pd.DataFrame({"relation": ids, "cell": pairs["cell_a"], "coef": 1.0}))
+                    rel.append(pd.DataFrame({"relation": ids, "cell": pairs["cell_b"], "coef": -1.0}))
+    columns = {"relation": pd.Series(dtype=str), "cell": pd.Series(dtype=int), "coef": pd.Series(dtype=float)}
+    return pd.concat(rel, ignore_index=True) if rel else pd.DataFrame(columns)
 
 
 def _equal_throughout(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -357,16 +357,21 @@ def _judge(group: Group, month_range: dict[int, tuple[float, float]], threshold:
     return Judgement(months, periods, inside, dict(zip(variables, zip(low, high, strict=True), strict=True)), narrow)
 
 
-def _pinned_by_series(group: Group, narrow: set[int]) -> dict[tuple[str, str, str], set[int]]:
-    """Each headline series' pinned cells: its own, and where a stock's month is pinned, its
-    hidden months of that month (the flows that tell it), or with none there, all its hidden
-    months (the flows' periods then go, as for any pinned month, until the stock is open)."""
+def _pinned_by_series(
+    group: Group, narrow: set[int], months: set | None = None
+) -> dict[tuple[str, str, str], set[int]]:
+    """Each headline series' cells to take as pinned: its own among `narrow`, and its hidden
+    months among `months` (those of a pinned cell it tells through a relation; by default, of
+    the stocks' cells in `narrow`, which their flows tell), or where no series has a hidden month
+    there, all its hidden months (its periods then go, as for any pinned month, until the pinned
+    cell is open)."""
     cells = group.cells
+    if months is None:
+        months = set(cells.loc[cells["cell_id"].isin(narrow) & ~cells["headline"], "end_month"])
     headline = cells[cells["headline"]]
     hidden = headline["suppressed"] & (headline["period_type"] == "month")
-    stock_months = set(cells.loc[cells["cell_id"].isin(narrow) & ~cells["headline"], "end_month"])
-    told_by = hidden & headline["end_month"].isin(stock_months)
-    if stock_months and not told_by.any():
+    told_by = hidden & headline["end_month"].isin(months)
+    if months and not told_by.any():
         told_by = hidden
     pinned = {}
     for key, series in headline.groupby(KEY, sort=True):
@@ -376,24 +381,20 @@ def _pinned_by_series(group: Group, narrow: set[int]) -> dict[tuple[str, str, st
     return pinned
 
 
-def _audit_group(
+def _give_up(
     group: Group,
-    month_range: dict[int, tuple[float, float]],
+    pinned: dict[tuple[str, str, str], set[int]],
+    j: Judgement,
     room: dict[int, float],
-    threshold: int,
     step: Step,
     following: set[tuple[str, str, str]],
-) -> None:
-    j = _judge(group, month_range, threshold)
-    if not j.narrow:
-        step.limits.update(_told(j, month_range))
-        return
-    pinned = _pinned_by_series(group, j.narrow)
-    if not pinned:
-        raise RuntimeError(f"a county stock tied to {group.keys} is recoverable with no flow of it to hide")
+) -> bool:
+    """Each pinned series gives up one step (`_audit_one`'s order); whether any did."""
+    gave = False
     for key, narrow in pinned.items():
         if key not in following:
             step.quarters_follow.append(key)
+            gave = True
             continue
         series = group.cells[(group.cells[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
         months = series[series["period_type"] == "month"]
@@ -404,11 +405,35 @@ def _audit_group(
             or _company(months, periods, j.inside, narrow, room)
             or _periods_to_hide(months, periods, j.inside, narrow, anniversaries=True)
         )
-        if not hiding:
-            raise RuntimeError(
-                f"a county period of {key[0]} ({key[1]}, {key[2]}) stays recoverable with every period hidden"
-            )
         step.hidden += hiding
+        gave = gave or bool(hiding)
+    return gave
+
+
+def _audit_group(
+    group: Group,
+    month_range: dict[int, tuple[float, float]],
+    room: dict[int, float],
+    threshold: int,
+    step: Step,
+    following: set[tuple[str, str, str]],
+) -> None:
+    """Judge a group; where a small count is pinned, the series holding it give up a step, or
+    where a stock's month is pinned, its flows; and where none has anything left to give (a
+    rest pinned by its numerator's and denominator's periods), the other series of the group,
+    at the pinned cells' months."""
+    j = _judge(group, month_range, threshold)
+    if not j.narrow:
+        step.limits.update(_told(j, month_range))
+        return
+    cells = group.cells
+    if _give_up(group, _pinned_by_series(group, j.narrow), j, room, step, following):
+        return
+    pinned_months = set(cells.loc[cells["cell_id"].isin(j.narrow), "end_month"])
+    if not _give_up(group, _pinned_by_series(group, set(), pinned_months), j, room, step, following):
+        raise RuntimeError(
+            f"a county period of {', '.join(k[0] for k in group.keys)} stays recoverable with every period hidden"
+        )
 
 
 @dataclass
