@@ -427,8 +427,8 @@ def _plans_world(home: Path, store: Path) -> None:
             [STOCK],  # the stock's denominator is the population, not plans
         )
         con.execute(
-            "UPDATE metric_district_values SET numerator = numerator + 2 WHERE metric_id = ? "
-            "AND breakdown IN ('all', 'category:Multiple') AND district_code = (SELECT min(district_code) FROM ref_district)",
+            "UPDATE metric_district_values SET numerator = numerator + 2 WHERE metric_id = ? AND breakdown IN "
+            "('all', 'category:Multiple') AND district_code = (SELECT min(district_code) FROM ref_district)",
             [STOCK],
         )
         con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
