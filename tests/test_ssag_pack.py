@@ -233,7 +233,13 @@ def test_the_cover_says_how_current_each_source_is_and_warns_of_stale_ones(pack,
         assert current_to == source["month"] or (current_to > source["month"] and hidden), (partner, dataset)
         assert shown_behind == months_to_publication(current_to)
         behind = months_to_publication(source["month"])
-        assert (warning != "none") == (shown_behind > 2), (partner, dataset)
+        # a hidden latest month may have had no records: not current unless one shown lately had
+        shown = card.loc[partner, dataset].drop("unknown", errors="ignore")
+        shown_to = shown[shown > 0].index.max() if (shown > 0).any() else None
+        uncertain = hidden and (shown_to is None or months_to_publication(shown_to) > 2)
+        assert (warning != "none") == (shown_behind > 2 or uncertain), (partner, dataset)
+        if uncertain and shown_behind <= 2:
+            assert (shown_to or "every month's count is hidden") in warning, (partner, dataset, warning)
         if behind > max(2, source["quiet"]):
             assert warning.startswith("more than 2 months behind"), (partner, dataset)
     quiet = sum(1 for v in listed.values() if v[2].startswith("no records after"))
@@ -323,8 +329,8 @@ def test_dictionary_documents_every_metric_and_column_and_pbids_opens_the_parque
 
 def test_a_source_more_than_two_months_behind_is_warned_of_and_no_other() -> None:
     """A source is current to its latest month with rows: a later month the scorecard lists with
-    0 rows does not make it current, one hidden ("c", NULL) is taken to have had some, and a
-    source with no rows at all is said to have none."""
+    0 rows does not make it current, one hidden ("c", NULL) may have had some (but a source with
+    none shown is not called current), and a source with no rows at all is said to have none."""
     from sihub.publishing.ssag_pack import _cover
 
     con = duckdb.connect()
@@ -341,14 +347,19 @@ def test_a_source_more_than_two_months_behind_is_warned_of_and_no_other() -> Non
     rows = {r[1]: r[2:5] for r in ws.iter_rows(values_only=True) if r[0] == "p"}
     assert rows == {
         "now": ("2026-11", 0, "none"),
-        "hidden": ("2026-10", 1, "none"),
+        "hidden": (
+            "2026-10",
+            1,
+            "every month's count is hidden (c): how current it is cannot be shown (ask its owner)",
+        ),
         "empty": ("none", "none", "no records received"),
         "old": ("2025-12", 11, "more than 2 months behind: figures from it stop at 2025-12"),
         "three": ("2026-08", 3, "more than 2 months behind: figures from it stop at 2026-08"),
         "two": ("2026-09", 2, "none"),
     }
     assert any(
-        r[0] == "Warning: 3 of 6 source(s) with no records or more than 2 months behind the publication."
+        r[0] == "Warning: 4 of 6 source(s) with no records or more than 2 months behind the publication "
+        "(1 whose latest months are hidden)."
         for r in ws.iter_rows(values_only=True)
     )
 
@@ -386,6 +397,43 @@ def test_a_source_quiet_for_a_spell_it_has_had_before_is_said_to_be_maybe_up_to_
     assert rows["monthly"] == ("2026-03", 9, "more than 2 months behind: figures from it stop at 2026-03")
     warning = "Warning: 4 of 4 source(s) with no records or more than 2 months behind the publication (2 quiet for a"
     assert any(str(r[0]).startswith(warning) for r in ws.iter_rows(values_only=True))
+
+
+def test_a_source_whose_latest_months_are_hidden_is_not_called_current() -> None:
+    """A hidden month ("c") may hold records or none: a source is current to its latest month
+    with records or hidden, but where that month is hidden and the last shown with records is
+    more than two months behind, the cover cannot say it is current, and says what it can."""
+    from sihub.publishing.ssag_pack import _cover
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE publication AS SELECT TIMESTAMP '2026-11-20 02:00' AS published_at")
+    con.execute(
+        "CREATE TABLE dq_scorecard AS SELECT * FROM (VALUES "
+        "('p', 'all hidden', '2026-09', NULL), ('p', 'all hidden', '2026-10', NULL), "
+        "('p', 'all hidden', '2026-11', NULL), "
+        "('p', 'hidden since', '2026-06', 40), ('p', 'hidden since', '2026-07', 0), "
+        "('p', 'hidden since', '2026-10', NULL), ('p', 'hidden since', '2026-11', 0), "
+        "('p', 'hidden lately', '2026-09', 12), ('p', 'hidden lately', '2026-10', NULL), "
+        "('p', 'hidden lately', '2026-11', NULL)) t(partner, dataset, period_id, rows_received)"
+    )
+    ws = openpyxl.Workbook().active
+    _cover(ws, con, 1)
+    rows = {r[1]: r[2:5] for r in ws.iter_rows(values_only=True) if r[0] == "p"}
+    assert rows["all hidden"] == (
+        "2026-11",
+        0,
+        "every month's count is hidden (c): how current it is cannot be shown (ask its owner)",
+    )
+    assert rows["hidden since"] == (
+        "2026-10", 1, "the last month shown with records is 2026-06; later ones are hidden (c) or have none: "
+        "figures from it may stop at 2026-06 (ask its owner)"
+    )  # fmt: skip
+    assert rows["hidden lately"] == ("2026-11", 0, "none")  # shown with records 2 months before: current either way
+    warning = (
+        "Warning: 2 of 3 source(s) with no records or more than 2 months behind the publication "
+        "(2 whose latest months are hidden)."
+    )
+    assert any(r[0] == warning for r in ws.iter_rows(values_only=True))
 
 
 def test_the_quality_sheet_covers_the_last_12_months_and_no_unreadable_month(pack, home: Path) -> None:

@@ -140,12 +140,15 @@ def _sheet_name(theme: str, used: set[str]) -> str:
 # records (rapid reviews) or records in some months only (a January census) may have had no
 # records because none happened: where its quiet spell is no longer than one it has had before,
 # the warning says so, and that it may be up to date (termly attendance 9 months on from March is
-# not: its terms are at most 5 months apart).
+# not: its terms are at most 5 months apart). A hidden month ("c") may have had records or none:
+# where a source's latest months are hidden and the last shown with records is that far behind,
+# it is not called current either, and the warning says what the pack can tell.
 CURRENCY_SQL = """
 WITH months AS (
     -- the scorecard lists every month the metrics cover: one shown with 0 rows had none (one
-    -- hidden, "c", is taken to have had some)
-    SELECT partner, dataset, strptime(period_id, '%Y-%m') AS month, rows_received IS DISTINCT FROM 0 AS has_rows
+    -- hidden, "c", is taken to have had some, but not shown to)
+    SELECT partner, dataset, strptime(period_id, '%Y-%m') AS month, rows_received IS DISTINCT FROM 0 AS has_rows,
+           rows_received > 0 AS shown_rows
     FROM dq_scorecard WHERE period_id <> 'unknown'
 ), quiet AS (
     SELECT *, datediff('month', lag(month) OVER (PARTITION BY partner, dataset ORDER BY month), month) - 1 AS before
@@ -154,8 +157,12 @@ WITH months AS (
 SELECT s.partner, s.dataset, strftime(max(q.month), '%Y-%m') AS current_to,
        datediff('month', max(q.month), any_value(p.published_on)) AS behind,
        coalesce(max(q.before), 0) AS longest_quiet,
-       CASE WHEN current_to IS NULL THEN 'no records' WHEN behind <= $stale THEN 'current'
-            WHEN behind <= longest_quiet THEN 'quiet' ELSE 'behind' END AS state
+       strftime(max(q.month) FILTER (WHERE q.shown_rows), '%Y-%m') AS shown_to,
+       CASE WHEN current_to IS NULL THEN 'no records' WHEN behind > $stale AND behind <= longest_quiet THEN 'quiet'
+            WHEN behind > $stale THEN 'behind' WHEN shown_to IS NULL THEN 'all hidden'
+            WHEN datediff('month', max(q.month) FILTER (WHERE q.shown_rows), any_value(p.published_on)) > $stale
+                THEN 'hidden since'
+            ELSE 'current' END AS state
 FROM (SELECT DISTINCT partner, dataset FROM months) s
 LEFT JOIN quiet q USING (partner, dataset), published p
 GROUP BY ALL ORDER BY ALL
@@ -168,7 +175,11 @@ CURRENCY_WARNINGS = {
     "quiet": "no records after {current_to}, but it has gone {longest_quiet} months without any before: "
     "it may be up to date (ask its owner)",
     "behind": f"more than {STALE_AFTER_MONTHS} months behind: figures from it stop at {{current_to}}",
+    "all hidden": "every month's count is hidden (c): how current it is cannot be shown (ask its owner)",
+    "hidden since": "the last month shown with records is {shown_to}; later ones are hidden (c) or have none: "
+    "figures from it may stop at {shown_to} (ask its owner)",
 }
+HIDDEN_STATES = ("all hidden", "hidden since")
 
 
 def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
@@ -180,17 +191,20 @@ def _cover(ws: Worksheet, con: duckdb.DuckDBPyConnection, row: int) -> int:
     currency = con.execute(CURRENCY_SQL, {"stale": STALE_AFTER_MONTHS}).fetchall()
     sources = [
         (partner, dataset, current_to or NONE, NONE if behind is None else behind,
-         CURRENCY_WARNINGS[state].format(current_to=current_to, longest_quiet=longest_quiet))
-        for partner, dataset, current_to, behind, longest_quiet, state in currency
+         CURRENCY_WARNINGS[state].format(current_to=current_to, longest_quiet=longest_quiet, shown_to=shown_to))
+        for partner, dataset, current_to, behind, longest_quiet, shown_to, state in currency
     ]  # fmt: skip
     _table(ws, row + 1, CURRENCY_HEADERS, sources)
     row += len(sources) + 3
     states = [state for *_, state in currency]
-    stale, quiet = len(states) - states.count("current"), states.count("quiet")
+    stale = len(states) - states.count("current")
+    quiet, hidden = states.count("quiet"), sum(states.count(s) for s in HIDDEN_STATES)
+    kinds = [f"{quiet} quiet for a spell they have had before"] * bool(quiet)
+    kinds += [f"{hidden} whose latest months are hidden"] * bool(hidden)
     if stale:
         put(ws, row, 1, (
             f"Warning: {stale} of {len(sources)} source(s) with no records or more than {STALE_AFTER_MONTHS} months "
-            f"behind the publication" + (f" ({quiet} quiet for a spell they have had before)." if quiet else ".")
+            f"behind the publication" + (f" ({'; '.join(kinds)})." if kinds else ".")
         ))  # fmt: skip
         ws.cell(row=row, column=1).font = Font(bold=True, color="C00000")
         row += 1
