@@ -327,24 +327,32 @@ def test_dictionary_documents_every_metric_and_column_and_pbids_opens_the_parque
     assert details["protocol"] == "folder" and Path(details["address"]["path"]) == home / "published" / "parquet"
 
 
+def _cover_of(scorecard_sql: str, published_at: str) -> tuple[dict, list]:
+    """The cover `_cover` writes for a scorecard (a query of partner, dataset, period_id and
+    rows_received) published at a time: each partner-'p' source's row, and every row."""
+    from sihub.publishing.ssag_pack import _cover
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE publication AS SELECT TIMESTAMP '{published_at}' AS published_at")
+    con.execute(f"CREATE TABLE dq_scorecard AS {scorecard_sql}")
+    ws = openpyxl.Workbook().active
+    _cover(ws, con, 1)
+    written = list(ws.iter_rows(values_only=True))
+    return {r[1]: r[2:5] for r in written if r[0] == "p"}, written
+
+
 def test_a_source_more_than_two_months_behind_is_warned_of_and_no_other() -> None:
     """A source is current to its latest month with rows: a later month the scorecard lists with
     0 rows does not make it current, one hidden ("c", NULL) may have had some (but a source with
     none shown is not called current), and a source with no rows at all is said to have none."""
-    from sihub.publishing.ssag_pack import _cover
-
-    con = duckdb.connect()
-    con.execute("CREATE TABLE publication AS SELECT TIMESTAMP '2026-11-20 02:00' AS published_at")
-    con.execute(
-        "CREATE TABLE dq_scorecard AS SELECT * FROM (VALUES ('p', 'now', '2026-11', 3), ('p', 'two', '2026-09', 1), "
+    rows, written = _cover_of(
+        "SELECT * FROM (VALUES ('p', 'now', '2026-11', 3), ('p', 'two', '2026-09', 1), "
         "('p', 'two', '2026-10', 0), ('p', 'two', '2026-11', 0), ('p', 'three', '2026-08', 5), "
         "('p', 'three', '2026-07', 2), ('p', 'hidden', '2026-10', NULL), ('p', 'hidden', '2026-11', 0), "
         "('p', 'old', '2025-12', 4), ('p', 'old', '2026-11', 0), ('p', 'old', 'unknown', 2), "
-        "('p', 'empty', '2026-10', 0), ('p', 'empty', '2026-11', 0)) t(partner, dataset, period_id, rows_received)"
+        "('p', 'empty', '2026-10', 0), ('p', 'empty', '2026-11', 0)) t(partner, dataset, period_id, rows_received)",
+        "2026-11-20 02:00",
     )
-    ws = openpyxl.Workbook().active
-    _cover(ws, con, 1)
-    rows = {r[1]: r[2:5] for r in ws.iter_rows(values_only=True) if r[0] == "p"}
     assert rows == {
         "now": ("2026-11", 0, "none"),
         "hidden": (
@@ -360,7 +368,7 @@ def test_a_source_more_than_two_months_behind_is_warned_of_and_no_other() -> Non
     assert any(
         r[0] == "Warning: 4 of 6 source(s) with no records or more than 2 months behind the publication "
         "(1 whose latest months are hidden)."
-        for r in ws.iter_rows(values_only=True)
+        for r in written
     )
 
 
@@ -370,55 +378,41 @@ def test_a_source_quiet_for_a_spell_it_has_had_before_is_said_to_be_maybe_up_to_
     than it has gone without records before, it is still warned of, but as quiet and maybe up to
     date. A termly source 9 months on from its last term (terms at most 5 months apart), or a
     monthly one, is simply behind."""
-    from sihub.publishing.ssag_pack import _cover
-
-    con = duckdb.connect()
-    con.execute("CREATE TABLE publication AS SELECT TIMESTAMP '2026-12-07 02:00' AS published_at")
     months = (
         "SELECT strftime(m, '%Y-%m') AS period_id, month(m) AS m "
         "FROM generate_series(DATE '2022-04-01', DATE '2026-03-01', INTERVAL 1 MONTH) s(m)"
     )
-    con.execute(
-        f"CREATE TABLE dq_scorecard AS "
+    rows, written = _cover_of(
         f"SELECT 'p' AS partner, 'rare' AS dataset, period_id, "
         f"CASE WHEN period_id IN ('2022-04', '2024-01', '2025-04') THEN 1 ELSE 0 END AS rows_received "
         f"FROM ({months}) "
         f"UNION ALL SELECT 'p', 'census', period_id, CASE WHEN m = 1 THEN 900 ELSE 0 END FROM ({months}) "
         f"UNION ALL SELECT 'p', 'termly', period_id, CASE WHEN m IN (12, 3, 7) THEN 80 ELSE 0 END FROM ({months}) "
-        f"UNION ALL SELECT 'p', 'monthly', period_id, 40 FROM ({months})"
+        f"UNION ALL SELECT 'p', 'monthly', period_id, 40 FROM ({months})",
+        "2026-12-07 02:00",
     )
-    ws = openpyxl.Workbook().active
-    _cover(ws, con, 1)
-    rows = {r[1]: r[2:5] for r in ws.iter_rows(values_only=True) if r[0] == "p"}
     quiet = "no records after {}, but it has gone {} months without any before: it may be up to date (ask its owner)"
     assert rows["rare"] == ("2025-04", 20, quiet.format("2025-04", 20))  # 2022-05 to 2023-12
     assert rows["census"] == ("2026-01", 11, quiet.format("2026-01", 11))  # February to December
     assert rows["termly"] == ("2026-03", 9, "more than 2 months behind: figures from it stop at 2026-03")
     assert rows["monthly"] == ("2026-03", 9, "more than 2 months behind: figures from it stop at 2026-03")
     warning = "Warning: 4 of 4 source(s) with no records or more than 2 months behind the publication (2 quiet for a"
-    assert any(str(r[0]).startswith(warning) for r in ws.iter_rows(values_only=True))
+    assert any(str(r[0]).startswith(warning) for r in written)
 
 
 def test_a_source_whose_latest_months_are_hidden_is_not_called_current() -> None:
     """A hidden month ("c") may hold records or none: a source is current to its latest month
     with records or hidden, but where that month is hidden and the last shown with records is
     more than two months behind, the cover cannot say it is current, and says what it can."""
-    from sihub.publishing.ssag_pack import _cover
-
-    con = duckdb.connect()
-    con.execute("CREATE TABLE publication AS SELECT TIMESTAMP '2026-11-20 02:00' AS published_at")
-    con.execute(
-        "CREATE TABLE dq_scorecard AS SELECT * FROM (VALUES "
-        "('p', 'all hidden', '2026-09', NULL), ('p', 'all hidden', '2026-10', NULL), "
+    rows, written = _cover_of(
+        "SELECT * FROM (VALUES ('p', 'all hidden', '2026-09', NULL), ('p', 'all hidden', '2026-10', NULL), "
         "('p', 'all hidden', '2026-11', NULL), "
         "('p', 'hidden since', '2026-06', 40), ('p', 'hidden since', '2026-07', 0), "
         "('p', 'hidden since', '2026-10', NULL), ('p', 'hidden since', '2026-11', 0), "
         "('p', 'hidden lately', '2026-09', 12), ('p', 'hidden lately', '2026-10', NULL), "
-        "('p', 'hidden lately', '2026-11', NULL)) t(partner, dataset, period_id, rows_received)"
+        "('p', 'hidden lately', '2026-11', NULL)) t(partner, dataset, period_id, rows_received)",
+        "2026-11-20 02:00",
     )
-    ws = openpyxl.Workbook().active
-    _cover(ws, con, 1)
-    rows = {r[1]: r[2:5] for r in ws.iter_rows(values_only=True) if r[0] == "p"}
     assert rows["all hidden"] == (
         "2026-11",
         0,
@@ -433,7 +427,7 @@ def test_a_source_whose_latest_months_are_hidden_is_not_called_current() -> None
         "Warning: 2 of 3 source(s) with no records or more than 2 months behind the publication "
         "(2 whose latest months are hidden)."
     )
-    assert any(r[0] == warning for r in ws.iter_rows(values_only=True))
+    assert any(r[0] == warning for r in written)
 
 
 def test_the_quality_sheet_covers_the_last_12_months_and_no_unreadable_month(pack, home: Path) -> None:
