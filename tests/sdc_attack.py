@@ -151,7 +151,7 @@ def _scorecard_relations(months: pd.DataFrame, county: str) -> pd.DataFrame:
     figure of the data-quality metrics = the sum over the partner's datasets."""
     card = months[months["metric_id"] == CARD]
     if card.empty:  # cells without the scorecard: no sums to read off it
-        return pd.DataFrame({"relation": pd.Series(dtype=str), "cell": pd.Series(dtype=int), "coef": 0.0}).iloc[:0]
+        return _relations_of([])
     cell = card.set_index(["partner", "dataset", "period_id", "measure"])["cell"]
     rel = []
     received = card[card["measure"] == "rows_received"]
@@ -398,8 +398,7 @@ def _stock_flows(months: pd.DataFrame) -> pd.DataFrame:
                         rel.append(
                             pd.DataFrame({"relation": ids, "cell": frame.loc[rows, column].to_numpy(), "coef": coef})
                         )
-    columns = {"relation": str, "cell": int, "coef": float}
-    return pd.concat(rel, ignore_index=True).astype(columns) if rel else pd.DataFrame(columns=list(columns))
+    return _relations_of(rel)
 
 
 def _same_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:
@@ -454,7 +453,8 @@ def _lagged_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:
             both = ~np.isnan(later) & ~np.isnan(earlier)
             equal = np.where(both, later == earlier, True).all(axis=2)
             counted = (both & (later > 0)).any(axis=2) & (both.sum(axis=2) >= 12)
-            for i, j in zip(*np.nonzero(equal & counted), strict=True):
+            another = ~np.eye(len(values), dtype=bool)  # one series against another, not itself
+            for i, j in zip(*np.nonzero(equal & counted & another), strict=True):
                 a, b = grid.index[i], grid.index[j]
                 pairs = (
                     m[m["series"] == a]
@@ -465,8 +465,15 @@ def _lagged_counts(months: pd.DataFrame, county: str) -> pd.DataFrame:
                     ids = f"lag|{a}|{b}|{lag}|" + pairs["cell_a"].astype(str)
                     rel.append(pd.DataFrame({"relation": ids, "cell": pairs["cell_a"], "coef": 1.0}))
                     rel.append(pd.DataFrame({"relation": ids, "cell": pairs["cell_b"], "coef": -1.0}))
-    columns = {"relation": pd.Series(dtype=str), "cell": pd.Series(dtype=int), "coef": pd.Series(dtype=float)}
-    return pd.concat(rel, ignore_index=True) if rel else pd.DataFrame(columns)
+    return _relations_of(rel)
+
+
+def _relations_of(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """(relation, cell, coefficient) frames as one, typed even when there are none (the linear
+    programme reads the coefficients as numbers)."""
+    columns = {"relation": str, "cell": int, "coef": float}
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    return pd.concat(frames, ignore_index=True).astype(columns) if frames else empty
 
 
 def _equal_throughout(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,8 @@ REPO = Path(__file__).parents[1]
 DISTRICTS = pd.read_csv(REPO / "reference" / "districts.csv", dtype=str)
 TIERS = load_tiers()
 by_tier = pytest.mark.parametrize("tier", TIERS, ids=[t.name for t in TIERS])
+# child protection plans open (a stock), started and ended (its flows)
+STOCK, STARTED, ENDED = "cp_plans_per_10k", "repeat_cp_plans", "cp_plans_ended_after_2_years"
 
 
 def _published(home: Path, table: str, tier: Tier = TIERS[0]) -> pd.DataFrame:
@@ -252,11 +254,7 @@ def test_two_shown_months_of_a_stock_give_away_no_hidden_flow(first_run, home: P
         truth = con.execute("SELECT * FROM metric_values WHERE period_type = 'month' AND breakdown = 'all'").df()
     both = truth.merge(fact, on=["metric_id", "period_id", "geography_code", "breakdown"], suffixes=("_true", ""))
     both["month"] = pd.PeriodIndex(both["period_id"], freq="M")
-    series = {
-        "stock": ("cp_plans_per_10k", "numerator"),
-        "started": ("repeat_cp_plans", "denominator"),
-        "ended": ("cp_plans_ended_after_2_years", "denominator"),
-    }
+    series = {"stock": (STOCK, "numerator"), "started": (STARTED, "denominator"), "ended": (ENDED, "denominator")}
     key = ["geography_code", "month"]
     table = pd.concat(
         {name: both[both["metric_id"] == m].set_index(key)[[c, f"{c}_true"]].set_axis(["shown", "true"], axis=1)
@@ -409,7 +407,6 @@ def test_a_small_month_of_a_busy_series_is_hidden_among_months_not_rolling_years
     assert least <= 1 <= most and most - least > t, (least, most)
 
 
-STOCK, STARTED, ENDED = "cp_plans_per_10k", "repeat_cp_plans", "cp_plans_ended_after_2_years"
 PLANS_HIDDEN = ("2024-04-01", "2024-09-01")  # two quarters: 2024-25 Q1 and Q2
 
 

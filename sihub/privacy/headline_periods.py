@@ -41,6 +41,8 @@ part of its breakdown beside shown ones, and the part is protected there.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import duckdb
@@ -226,19 +228,23 @@ class Group:
     cells: pd.DataFrame
     relations: pd.DataFrame
 
-    @property
+    @functools.cached_property
     def keys(self) -> list[tuple[str, str, str]]:
+        """The headline series in the group (not the stocks)."""
         headline = self.cells[self.cells["headline"]]
         return sorted(set(zip(*(headline[k] for k in KEY), strict=True)))
 
+    def series(self, key: tuple[str, str, str]) -> pd.DataFrame:
+        """The cells of one series of the group."""
+        return self.cells[(self.cells[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
 
-def _groups(con: duckdb.DuckDBPyConnection) -> tuple[list[Group], list[int]]:
+
+def _groups(con: duckdb.DuckDBPyConnection) -> tuple[list[Group], pd.DataFrame]:
     """The headline series (with the stocks their flows run into) in groups judged together, and
-    every hidden county month among them (whose own ranges the judgement needs). A group of stocks
-    alone, with no period to tell anything, is left out."""
+    all their cells in one frame (whose hidden months' own ranges the judgement needs). A group
+    of stocks alone, with no period to tell anything, is left out."""
     cells = pd.concat([con.execute(SERIES_SQL).df(), con.execute(LINKED_SQL).df()], ignore_index=True)
-    hidden = _hidden_months(cells)
-    relations = con.execute(RELATIONS_SQL, [hidden]).df()
+    relations = con.execute(RELATIONS_SQL, [_hidden_months(cells)]).df()
     series = cells.groupby(KEY, sort=True).ngroup().to_numpy()
     of_cell = pd.Series(series, index=cells["cell_id"])
     unknown = relations[relations["unknown"]]
@@ -252,21 +258,20 @@ def _groups(con: duckdb.DuckDBPyConnection) -> tuple[list[Group], list[int]]:
     _, label = connected_components(graph, directed=False)
     cells["group"] = label[series]
     relations["group"] = pd.Series(label[n : n + len(eqs)], index=eqs).reindex(relations["eq_id"]).to_numpy()
+    kept = cells.groupby("group")["headline"].transform("any")
     groups = [
         Group(part.drop(columns="group"), relations[relations["group"] == g].drop(columns="group"))
-        for g, part in cells.groupby("group", sort=False)
-        if part["headline"].any()
+        for g, part in cells[kept].groupby("group", sort=False)
     ]
-    return groups, hidden
+    return groups, cells[kept]
 
 
 def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> Step:
     """Audit every group of headline series once; repair each failing series by one step."""
-    groups, hidden_months = _groups(con)
+    groups, cells = _groups(con)
     following = set(con.execute("SELECT metric_id, measure, breakdown FROM sdc_quarters_follow").fetchall())
-    month_range = memo.ranges(con, hidden_months) if hidden_months else {}
-    shown_months = [c for g in groups for c in g.cells.loc[
-        (g.cells["period_type"] == "month") & ~g.cells["suppressed"], "cell_id"]]  # fmt: skip
+    month_range = _month_ranges(con, memo, cells)
+    shown_months = cells.loc[(cells["period_type"] == "month") & ~cells["suppressed"], "cell_id"].tolist()
     room = dict(con.execute(ROOM_SQL, [shown_months]).fetchall())
     step = Step()
     for group in groups:
@@ -320,23 +325,8 @@ def _judge(group: Group, month_range: dict[int, tuple[float, float]], threshold:
     rows, cols, coefs, rhs = [], [], [], []
     inside = {}
     for _, series in cells.groupby(KEY, sort=False):
-        one = series[series["period_type"] == "month"]
-        ends, ids = one["end_month"].to_numpy(), one["cell_id"].to_numpy()
-        values, unknown = one["value"].to_numpy(), one["suppressed"].to_numpy()
-        own = series[(series["period_type"] != "month") & ~series["no_data"]]
-        first = np.searchsorted(ends, own["start_month"].to_numpy(), side="left")
-        last = np.searchsorted(ends, own["end_month"].to_numpy(), side="right")
-        for cell, value, suppressed, i, j in zip(
-            own["cell_id"], own["value"], own["suppressed"], first, last, strict=True
-        ):
-            inside[cell] = set(ids[i:j].tolist())
-            terms = [(column[c], 1.0) for c in ids[i:j][unknown[i:j]].tolist()]
-            if suppressed:
-                terms.append((column[cell], -1.0))
-            if not terms:
-                continue
-            known = float(values[i:j][~unknown[i:j]].sum())
-            rhs.append((0.0 if suppressed else float(value)) - known)
+        for terms, total in _period_sums(series, column, inside):
+            rhs.append(total)
             rows += [len(rhs) - 1] * len(terms)
             cols += [j for j, _ in terms]
             coefs += [coef for _, coef in terms]
@@ -355,6 +345,29 @@ def _judge(group: Group, month_range: dict[int, tuple[float, float]], threshold:
     small = (truth >= 1) & (truth <= threshold)  # what must not be worked out: small counts
     narrow = {c for c, lo, hi, s in zip(variables, low, high, small, strict=True) if s and hi - lo <= threshold + 1e-9}
     return Judgement(months, periods, inside, dict(zip(variables, zip(low, high, strict=True), strict=True)), narrow)
+
+
+def _period_sums(
+    series: pd.DataFrame, column: dict[int, int], inside: dict[int, set[int]]
+) -> Iterator[tuple[list[tuple[int, float]], float]]:
+    """Each of a series' periods as an equation over the programme's columns (`column`): its
+    hidden months, less the period where hidden, add up to what the shown cells leave; records
+    each period's months in `inside`."""
+    months = series[series["period_type"] == "month"]
+    ends, ids = months["end_month"].to_numpy(), months["cell_id"].to_numpy()
+    values, unknown = months["value"].to_numpy(), months["suppressed"].to_numpy()
+    periods = series[(series["period_type"] != "month") & ~series["no_data"]]
+    first = np.searchsorted(ends, periods["start_month"].to_numpy(), side="left")
+    last = np.searchsorted(ends, periods["end_month"].to_numpy(), side="right")
+    for cell, value, suppressed, i, j in zip(
+        periods["cell_id"], periods["value"], periods["suppressed"], first, last, strict=True
+    ):
+        inside[cell] = set(ids[i:j].tolist())
+        terms = [(column[c], 1.0) for c in ids[i:j][unknown[i:j]].tolist()]
+        if suppressed:
+            terms.append((column[cell], -1.0))
+        if terms:
+            yield terms, (0.0 if suppressed else float(value)) - float(values[i:j][~unknown[i:j]].sum())
 
 
 def _pinned_by_series(
@@ -389,14 +402,15 @@ def _give_up(
     step: Step,
     following: set[tuple[str, str, str]],
 ) -> bool:
-    """Each pinned series gives up one step (`_audit_one`'s order); whether any did."""
+    """Each pinned series gives up one step, in the order the module's docstring gives (its
+    quarters, months, rolling years, a month beside a pinned one, that year); whether any did."""
     gave = False
     for key, narrow in pinned.items():
         if key not in following:
             step.quarters_follow.append(key)
             gave = True
             continue
-        series = group.cells[(group.cells[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
+        series = group.series(key)
         months = series[series["period_type"] == "month"]
         periods = series[(series["period_type"] != "month") & ~series["no_data"]]
         hiding = (
@@ -455,15 +469,14 @@ def judge_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> 
     the month a year before) bounds that month in the later stage's tables, where it may pin a
     small count beside it. `memo` keeps the ranges of months whose tables did not change since
     the last call (within one grouping of the months)."""
-    groups, hidden_months = _groups(con)
-    month_range = memo.ranges(con, hidden_months) if hidden_months else {}
+    groups, cells = _groups(con)
+    month_range = _month_ranges(con, memo, cells)
     view = SeriesView({}, {})
     for group in groups:
         j = _judge(group, month_range, threshold)
         if j.narrow:
             for key in _pinned_by_series(group, j.narrow):
-                series = group.cells[(group.cells[KEY] == pd.Series(key, index=KEY)).all(axis=1)]
-                view.pinned[key] = _hidden_months(series)
+                view.pinned[key] = _hidden_months(group.series(key))
         else:
             view.limits.update(_told(j, month_range))
     return view
@@ -477,6 +490,12 @@ def _told(j: Judgement, month_range: dict[int, tuple[float, float]]) -> dict[int
         if lo > own_lo + 1e-9 or hi < own_hi - 1e-9:
             told[c] = (lo, hi)
     return told
+
+
+def _month_ranges(con: duckdb.DuckDBPyConnection, memo: Memo, cells: pd.DataFrame) -> dict[int, tuple[float, float]]:
+    """Each hidden month's range in its own month's table."""
+    hidden = _hidden_months(cells)
+    return memo.ranges(con, hidden) if hidden else {}
 
 
 def _hidden_months(cells: pd.DataFrame) -> list[int]:

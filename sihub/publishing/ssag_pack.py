@@ -1,12 +1,12 @@
 """The SSAG Excel pack (`ssag_pack.xlsx`), built with openpyxl from a snapshot's star schema.
 
 A cover (the snapshot, the month each source is current to with a warning where one is more
-than two months behind, saying where it has gone as long without records before, what the
-markers mean, the contents); one sheet per SIPP theme that opens with the county's headline
-table (latest month, previous, same month last year, 12 months, change on a year, the England
-comparator, rag with its threshold and its source, the process-control signal in words, and
-whether the metric is held back), then each
-metric's latest month for the county, its localities and districts (rag as cell colour,
+than two months behind, saying where it has gone as long without records before, or where its
+latest months are hidden and it cannot be shown current, what the markers mean, the contents);
+one sheet per SIPP theme that opens with the county's headline table (latest month, previous,
+same month last year, 12 months, change on a year, the England comparator, rag with its
+threshold and its source, the process-control signal in words, and whether the metric is held
+back), then each metric's latest month for the county, its localities and districts (rag as cell colour,
 suppressed cells as "c" with a note), then per metric a process-control chart of the county
 as in NHS "Making Data Count" (monthly values, mean, process limits, special-cause months
 marked) beside a table of the county and districts over two years; an alerts sheet; a
@@ -153,19 +153,20 @@ WITH months AS (
 ), quiet AS (
     SELECT *, datediff('month', lag(month) OVER (PARTITION BY partner, dataset ORDER BY month), month) - 1 AS before
     FROM months WHERE has_rows
-), published AS (SELECT max(published_at) AS published_on FROM publication)
-SELECT s.partner, s.dataset, strftime(max(q.month), '%Y-%m') AS current_to,
-       datediff('month', max(q.month), any_value(p.published_on)) AS behind,
-       coalesce(max(q.before), 0) AS longest_quiet,
-       strftime(max(q.month) FILTER (WHERE q.shown_rows), '%Y-%m') AS shown_to,
-       CASE WHEN current_to IS NULL THEN 'no records' WHEN behind > $stale AND behind <= longest_quiet THEN 'quiet'
-            WHEN behind > $stale THEN 'behind' WHEN shown_to IS NULL THEN 'all hidden'
-            WHEN datediff('month', max(q.month) FILTER (WHERE q.shown_rows), any_value(p.published_on)) > $stale
-                THEN 'hidden since'
+), sources AS (
+    SELECT s.partner, s.dataset, max(q.month) AS last, max(q.month) FILTER (WHERE q.shown_rows) AS last_shown,
+           coalesce(max(q.before), 0) AS longest_quiet
+    FROM (SELECT DISTINCT partner, dataset FROM months) s LEFT JOIN quiet q USING (partner, dataset)
+    GROUP BY ALL
+)
+SELECT partner, dataset, strftime(last, '%Y-%m') AS current_to, datediff('month', last, p.published_on) AS behind,
+       longest_quiet, strftime(last_shown, '%Y-%m') AS shown_to,
+       CASE WHEN last IS NULL THEN 'no records' WHEN behind > $stale AND behind <= longest_quiet THEN 'quiet'
+            WHEN behind > $stale THEN 'behind' WHEN last_shown IS NULL THEN 'all hidden'
+            WHEN datediff('month', last_shown, p.published_on) > $stale THEN 'hidden since'
             ELSE 'current' END AS state
-FROM (SELECT DISTINCT partner, dataset FROM months) s
-LEFT JOIN quiet q USING (partner, dataset), published p
-GROUP BY ALL ORDER BY ALL
+FROM sources, (SELECT max(published_at) AS published_on FROM publication) p
+ORDER BY partner, dataset
 """
 CURRENCY_HEADERS = ["Partner", "Dataset", "Current to", "Months behind publication", "Warning"]
 # what the cover says of a source in each state of `CURRENCY_SQL`
