@@ -449,6 +449,17 @@ WHERE v.period_type = 'month' AND (
 """
 
 
+# the protection's own cells as a reader holds them (`read_as_published`), for the attack
+PROTECTED_CELLS_SQL = """
+SELECT c.metric_id, c.measure, c.period_type || ' ' || c.end_month AS period_id, c.geography_code, c.breakdown,
+       CAST(c.value AS DOUBLE) AS true,
+       CASE WHEN NOT (c.suppressed OR c.unseen) THEN CAST(c.value AS DOUBLE) END AS shown,
+       c.unseen AS hidden, c.period_type, CAST(c.start_month AS TIMESTAMP) AS start_date,
+       CAST(c.end_month AS TIMESTAMP) AS end_date, k.aggregation
+FROM sdc_cells c JOIN metric_catalogue k USING (metric_id)
+"""
+
+
 @by_tier
 def test_a_stock_told_by_its_flows_shown_quarters_gives_away_no_small_part(
     first_run, home: Path, tmp_path: Path, tier: Tier
@@ -465,13 +476,7 @@ def test_a_stock_told_by_its_flows_shown_quarters_gives_away_no_small_part(
         first, last = PLANS_HIDDEN
         con.execute(SEED_PLANS_SQL, {"stock": STOCK, "first": first, "last": last})
         protect(con, tier.policy, seed="seed")
-        cells = con.execute(
-            "SELECT c.metric_id, c.measure, c.period_type || ' ' || c.end_month AS period_id, c.geography_code, "
-            "c.breakdown, CAST(c.value AS DOUBLE) AS true, CASE WHEN NOT (c.suppressed OR c.unseen) "
-            "THEN CAST(c.value AS DOUBLE) END AS shown, c.unseen AS hidden, c.period_type, "
-            "CAST(c.start_month AS TIMESTAMP) AS start_date, CAST(c.end_month AS TIMESTAMP) AS end_date, k.aggregation "
-            "FROM sdc_cells c JOIN metric_catalogue k USING (metric_id)"
-        ).df()
+        cells = con.execute(PROTECTED_CELLS_SQL).df()
     county = DISTRICTS["county_code"].iloc[0]
     at_county = cells[(cells["geography_code"] == county) & (cells["breakdown"] == "all")]
     # as meant: the county's stock hidden at the first quarter's end, its flows' quarters shown
@@ -479,6 +484,69 @@ def test_a_stock_told_by_its_flows_shown_quarters_gives_away_no_small_part(
     assert stock_at_quarter_end["shown"].isna().all()
     quarters = at_county[(at_county["period_type"] == "quarter") & at_county["metric_id"].isin([STARTED, ENDED])]
     assert quarters.loc[quarters["end_date"].between(first, last), "shown"].notna().sum() >= 4
+    narrow = _recovered(attack_cells(read_as_published(cells), DISTRICTS, t), t)
+    assert narrow.empty, narrow.head(10).to_string()
+
+
+EPISODES, STEPPED_UP = "early_help_episodes_per_10k", "early_help_stepped_up_within_12_months"
+
+
+def _lag_world(home: Path, store: Path) -> None:
+    """The shared store with early help alone: episodes, and those of 12 months before stepped up
+    to social care (the latter's denominator is the former's count a year on). Twenty times as
+    many, with 2 more episodes, never stepped up, in one district every month (then a small
+    count in both, a year apart, wherever the district had none)."""
+    shutil.copy(home / "warehouse" / "shared.duckdb", store)
+    with duckdb.connect(str(store)) as con:
+        con.execute("DELETE FROM metric_district_values WHERE metric_id NOT IN (?, ?)", [EPISODES, STEPPED_UP])
+        con.execute(
+            "UPDATE metric_district_values SET numerator = numerator * 20, "
+            "denominator = CASE WHEN metric_id = ? THEN denominator * 20 ELSE denominator END",
+            [STEPPED_UP],  # the episodes' denominator is the population
+        )
+        con.execute(
+            "UPDATE metric_district_values "
+            "SET numerator = numerator + CASE WHEN metric_id = $episodes THEN 2 ELSE 0 END, "
+            "denominator = denominator + CASE WHEN metric_id = $stepped THEN 2 ELSE 0 END "
+            "WHERE district_code = (SELECT min(district_code) FROM ref_district) "
+            "AND breakdown IN ('all', 'age_band:10-15', 'sex:Female', 'ethnic_group:White', 'send:No SEN')",
+            {"episodes": EPISODES, "stepped": STEPPED_UP},
+        )
+        con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
+        con.execute("DELETE FROM metric_values WHERE metric_id NOT IN (?, ?)", [EPISODES, STEPPED_UP])
+
+
+# another tier's pattern the protection starts from: the stepped-up rate hidden, every month, in
+# the district with the most episodes (so its months hide other cells than the episodes' do)
+SEED_STEPPED_UP_SQL = """
+CREATE SCHEMA seed;
+CREATE TABLE seed.sdc_cells AS
+SELECT v.metric_id, m.measure, v.period_type, v.end_month, v.geography_code, v.breakdown, true AS suppressed
+FROM metric_values v CROSS JOIN (VALUES ('numerator'), ('denominator'), ('complement')) m(measure)
+WHERE v.period_type = 'month' AND v.metric_id = $stepped AND v.geography_code = (
+    SELECT geography_code FROM metric_values
+    WHERE metric_id = $stepped AND period_type = 'month' AND geography_code IN (SELECT district_code FROM ref_district)
+    GROUP BY ALL ORDER BY sum(denominator) DESC, geography_code LIMIT 1)
+"""
+
+
+@by_tier
+def test_a_count_another_metric_publishes_a_year_later_gives_away_no_small_part(
+    first_run, home: Path, tmp_path: Path, tier: Tier
+) -> None:
+    """The early help episodes stepped up within 12 months are counted out of the episodes of a
+    year before: a reader holding both metrics reads a cell hidden in one off the other, a year
+    away. Where the two months hide different cells beside a small count (the rate's own
+    suppression hides more of it), each fills the other's gap. The attack runs on the
+    protection's own cells and reads the lag as the definitions tell it."""
+    _lag_world(home, tmp_path / "lag.duckdb")
+    t = tier.policy.threshold
+    with duckdb.connect(str(tmp_path / "lag.duckdb")) as con:
+        con.execute(SEED_STEPPED_UP_SQL, {"stepped": STEPPED_UP})
+        protect(con, tier.policy, seed="seed")
+        cells = con.execute(PROTECTED_CELLS_SQL).df()
+    small = cells[cells["true"].between(1, t) & (cells["period_type"] == "month")]
+    assert set(small["metric_id"]) == {EPISODES, STEPPED_UP}, "the world should hold small counts in both"
     narrow = _recovered(attack_cells(read_as_published(cells), DISTRICTS, t), t)
     assert narrow.empty, narrow.head(10).to_string()
 

@@ -20,7 +20,11 @@ hidden in both. A count another metric publishes too (a series of the same break
 more relation (each cell equals the other), so it is hidden in both and their months are
 audited together. A stock whose flows other metrics publish (plans open, started and ended) is
 one more relation across months: this month's stock is last month's plus the flows in less the
-flows out, so the stock and its flows are audited together, from month to month.
+flows out, so the stock and its flows are audited together, from month to month. A count
+another metric publishes months later (the early help episodes of a year before are the
+denominator of those stepped up within 12 months) is a relation the audit alone knows: the two
+months hide apart, and where one shows what the other hides beside a small count, the audit
+finds the count pinned and hides more, as for any other relation it holds.
 
 All of this runs in two stages. The counts about children come first; the data-quality
 metrics, which count rows as delivered (a re-sent file is more rows, the same children), come
@@ -154,8 +158,17 @@ WITH c AS (
     -- the same count published by two metrics: each is the other (`sdc_same` holds both ways round)
     SELECT 'same|' || t.cell_id || '|' || p.cell_id, t.cell_id, p.cell_id
     FROM c t JOIN sdc_same s ON s.metric_a = t.metric_id AND s.measure_a = t.measure AND s.breakdown_a = t.breakdown
-     AND t.geography_code = coalesce(s.geography_code, t.geography_code)
+     AND t.geography_code = coalesce(s.geography_code, t.geography_code) AND s.lag = 0
     JOIN c p ON p.metric_id = s.metric_b AND p.measure = s.measure_b AND p.end_month = t.end_month
+     AND p.geography_code = t.geography_code AND p.breakdown = s.breakdown_b
+), lagged AS (
+    -- the same count published months apart (each pair once, the later cell first): A(m) - B(m - lag) = 0
+    SELECT 'lag|' || t.cell_id || '|' || p.cell_id AS eq_id,
+           unnest([{'cell_id': t.cell_id, 'is_total': true, 'coef': -1.0},
+                   {'cell_id': p.cell_id, 'is_total': false, 'coef': 1.0}], recursive := true)
+    FROM c t JOIN sdc_same s ON s.metric_a = t.metric_id AND s.measure_a = t.measure AND s.breakdown_a = t.breakdown
+     AND s.lag > 0
+    JOIN c p ON p.metric_id = s.metric_b AND p.measure = s.measure_b AND p.end_month = t.end_month - to_months(s.lag)
      AND p.geography_code = t.geography_code AND p.breakdown = s.breakdown_b
 ), stocks AS (
     -- a stock's month is the month before's plus what flowed in less what flowed out
@@ -177,15 +190,18 @@ WITH c AS (
     WHERE (k.in_metric IS NULL OR i.cell_id IS NOT NULL) AND (k.out_metric IS NULL OR o.cell_id IS NOT NULL)
 ), named AS (
     -- `sums`: a total and its parts (a stock's relation has signs, so what its unknown parts
-    -- add up to bounds nothing)
-    SELECT eq_id, total AS cell_id, true AS is_total, -1.0 AS coef, true AS sums FROM groups GROUP BY ALL
+    -- add up to bounds nothing); `audited`: a relation the audit knows but settling never judges
+    SELECT eq_id, total AS cell_id, true AS is_total, -1.0 AS coef, true AS sums, false AS audited
+    FROM groups GROUP BY ALL
     UNION ALL
-    SELECT eq_id, part, false, 1.0, true FROM groups
+    SELECT eq_id, part, false, 1.0, true, false FROM groups
     UNION ALL
-    SELECT eq_id, cell_id, is_total, coef, false FROM stocks WHERE cell_id IS NOT NULL
+    SELECT eq_id, cell_id, is_total, coef, false, false FROM stocks WHERE cell_id IS NOT NULL
+    UNION ALL
+    SELECT eq_id, cell_id, is_total, coef, false, true FROM lagged
 )
 -- numbered, for the grouping every settling round does
-SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, is_total, coef, sums FROM named
+SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, is_total, coef, sums, audited FROM named
 """
 
 # Two metrics may publish the same count: one's denominator is another's numerator (referrals
@@ -196,8 +212,12 @@ SELECT dense_rank() OVER (ORDER BY eq_id) AS eq_id, cell_id, is_total, coef, sum
 # cell hidden in one would be printed in the other. A reader knows the definitions; here two
 # series (metric, measure and breakdown) equal in every cell they share, and not all zero, are
 # taken for the same count, and so are a metric's total and another metric's part equal in every
-# county cell (`geography_code`: the relation holds there alone). The county's months, compared
-# first, find the candidates. `sdc_same` holds each pair both ways.
+# county cell (`geography_code`: the relation holds there alone), and a series equal in every
+# cell to another's some months before (`lag`, 1 to `LONGEST_LAG`; in at least a year of county
+# months, not all zero): the deaths the panel reviews within 12 months of them are the deaths of
+# a year before. The county's months, compared first, find the candidates. `sdc_same` holds each
+# pair both ways (a lag the other way round is negative): `metric_a`'s cell of a month is
+# `metric_b`'s `lag` months before.
 # A metric's reuse unit joins those it published a count with last time too: a pattern kept
 # from then was decided with that partner.
 SAME_SQL = """
@@ -222,17 +242,40 @@ WITH county AS (
     FROM county a JOIN county b USING (n, h)
     WHERE a.top > 0 AND a.metric_id <> b.metric_id AND a.breakdown <> b.breakdown
       AND 'all' IN (a.breakdown, b.breakdown)
+), county_months AS (
+    SELECT metric_id, measure, breakdown, end_month, value
+    FROM {cells}
+    WHERE period_type = 'month'
+      AND geography_code IN (SELECT geography_code FROM ref_geography WHERE geography_type = 'county')
+), later AS (
+    -- a series equal to another's some months before, in every county month both have
+    SELECT a.metric_id AS metric_a, a.measure AS measure_a, a.breakdown AS breakdown_a,
+           b.metric_id AS metric_b, b.measure AS measure_b, b.breakdown AS breakdown_b,
+           NULL::VARCHAR AS geography_code, date_diff('month', b.end_month, a.end_month) AS lag
+    FROM county_months a JOIN county_months b USING (breakdown)
+    WHERE b.end_month < a.end_month AND b.end_month >= a.end_month - INTERVAL {longest} MONTH
+      AND (a.metric_id, a.measure) <> (b.metric_id, b.measure)
+    GROUP BY ALL
+    HAVING count(*) >= 12 AND bool_and(a.value IS NOT DISTINCT FROM b.value) AND max(a.value) > 0
+), paired AS (
+    SELECT *, 0 AS lag FROM candidate
+    UNION ALL
+    FROM later
+    UNION ALL
+    SELECT metric_b, measure_b, breakdown_b, metric_a, measure_a, breakdown_a, geography_code, -lag FROM later
 ), differ AS (
     SELECT DISTINCT k.*
-    FROM candidate k
+    FROM paired k
     JOIN {cells} x ON x.metric_id = k.metric_a AND x.measure = k.measure_a AND x.breakdown = k.breakdown_a
      AND x.geography_code = coalesce(k.geography_code, x.geography_code)
     JOIN {cells} y ON y.metric_id = k.metric_b AND y.measure = k.measure_b AND y.breakdown = k.breakdown_b
-     AND y.period_type = x.period_type AND y.end_month = x.end_month AND y.geography_code = x.geography_code
+     AND y.period_type = x.period_type AND y.end_month = x.end_month - to_months(k.lag)
+     AND y.geography_code = x.geography_code
     WHERE x.value IS DISTINCT FROM y.value
 )
-FROM candidate EXCEPT FROM differ
+FROM paired EXCEPT FROM differ
 """
+LONGEST_LAG = 24  # months
 
 # A stock (plans open at a month's end) is the month before's plus what flowed in (plans started)
 # less what flowed out (plans ended). Where another metric publishes those flows, the flows of a
@@ -282,7 +325,8 @@ WHERE (i.metric_id, i.measure) IS DISTINCT FROM (o.metric_id, o.measure)
 
 # a month's cells of series publishing one count are audited together (one `grp`), and their
 # metrics are one unit for reusing last time's pattern (`sdc_unit`); a family `across` months has
-# a stock's relation, which reaches the month before (the audit follows it, `sdc_audit`)
+# a relation reaching other months (a stock's; a count published months apart), which the audit
+# follows (`sdc_audit`)
 FAMILY_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_family AS
 SELECT unnest(?::VARCHAR[]) AS metric_id, unnest(?::VARCHAR[]) AS measure, unnest(?::VARCHAR[]) AS family,
@@ -325,12 +369,12 @@ def _join_same_counts(con: duckdb.DuckDBPyConnection, reuse: bool) -> list[tuple
 
     A metric of rows delivered is never a unit with one of records held: a re-sent file changes
     its counts, not the children's, so it is protected afresh every time, after them."""
-    pairs_sql = "SELECT metric_a, measure_a, metric_b, measure_b, breakdown_a, breakdown_b, geography_code FROM {}"
-    con.execute(SAME_SQL.format(into="sdc_same", cells="sdc_cells"))
+    pairs_sql = "SELECT metric_a, measure_a, metric_b, measure_b, breakdown_a, breakdown_b, geography_code, lag FROM {}"
+    con.execute(SAME_SQL.format(into="sdc_same", cells="sdc_cells", longest=LONGEST_LAG))
     con.execute(STOCK_SQL)
     pairs = con.execute(pairs_sql.format("sdc_same")).fetchall()
     if reuse:
-        con.execute(SAME_SQL.format(into="sdc_same_before", cells="sdc_before"))
+        con.execute(SAME_SQL.format(into="sdc_same_before", cells="sdc_before", longest=LONGEST_LAG))
         pairs_then = con.execute(pairs_sql.format("sdc_same_before")).fetchall()
     else:
         pairs_then = pairs
@@ -364,11 +408,12 @@ def _first_stage(con: duckdb.DuckDBPyConnection, cells: str) -> tuple:
 def _regroup(con: duckdb.DuckDBPyConnection, pairs: list[tuple]) -> None:
     """Number the month groups audited together: series publishing one count (`pairs`), a
     rate with a complement, one relation across its three counts, and a stock with its flows
-    (a family `across` months)."""
+    or series publishing one count months apart (a family `across` months)."""
     rests = [((m, "complement"), (m, n)) for (m,) in con.execute(COMPLEMENTED_SQL).fetchall() for n in COUNTS]
     stocks = [((s, m), (f, n)) for s, m, f, n in con.execute(STOCK_EDGES_SQL).fetchall()]
     families = _classes([((a, m), (b, n)) for a, m, b, n, *_ in pairs] + rests + stocks)
-    across = {families[s] for s, _ in stocks}
+    lagged = [(a, m) for a, m, _, _, _, _, _, lag in pairs if lag]
+    across = {families[s] for s, _ in stocks} | {families[x] for x in lagged}
     con.execute(
         FAMILY_SQL,
         [
@@ -432,7 +477,7 @@ WITH m AS (
            c.suppressed OR (c.hidden AND c.value BETWEEN 1 AND {{t}}) AS protect,
            {PICKABLE} AS pickable
     FROM sdc_members s JOIN sdc_cells c USING (cell_id)
-    WHERE s.eq_id IN (SELECT eq_id FROM sdc_members JOIN sdc_changed USING (cell_id))
+    WHERE NOT s.audited AND s.eq_id IN (SELECT eq_id FROM sdc_members JOIN sdc_changed USING (cell_id))
 ), eq AS (
     SELECT eq_id, bool_and(sums) AS sums,
            count(*) FILTER (WHERE unknown) AS unknowns,
@@ -473,7 +518,7 @@ UNION
 -- and a count two metrics publish is hidden in both or in neither
 SELECT a.cell_id, b.cell_id
 FROM sdc_cells a JOIN sdc_same s ON s.metric_a = a.metric_id AND s.measure_a = a.measure AND s.breakdown_a = a.breakdown
- AND a.geography_code = coalesce(s.geography_code, a.geography_code)
+ AND a.geography_code = coalesce(s.geography_code, a.geography_code) AND s.lag = 0
 JOIN sdc_cells b ON b.metric_id = s.metric_b AND b.measure = s.measure_b AND b.period_type = a.period_type
  AND b.end_month = a.end_month AND b.geography_code = a.geography_code AND b.breakdown = s.breakdown_b
 WHERE a.stage <= (FROM sdc_stage) AND b.stage <= (FROM sdc_stage)
@@ -626,8 +671,10 @@ WITH new AS (
     FROM sdc_before WHERE period_type = 'month' GROUP BY ALL
 ), months AS (
     SELECT u.unit, metric_id, end_month, (new.n, new.h) IS NOT DISTINCT FROM (old.n, old.h) AS same,
-           -- a unit with a stock's relation, which reaches the month before: its months together
-           CASE WHEN u.unit NOT IN (SELECT unit FROM sdc_unit WHERE metric_id IN (SELECT stock_metric FROM sdc_stock))
+           -- a unit with a relation reaching other months (a stock's; a count published months
+           -- apart): its months together
+           CASE WHEN u.unit NOT IN (SELECT unit FROM sdc_unit WHERE metric_id IN (
+               SELECT stock_metric FROM sdc_stock UNION ALL SELECT metric_a FROM sdc_same WHERE lag <> 0))
                 THEN end_month END AS span
     FROM new FULL JOIN old USING (metric_id, end_month) JOIN sdc_unit u USING (metric_id) WHERE NOT u.fresh
 )

@@ -188,8 +188,8 @@ class Step:
 
 
 # what a hidden month's range depends on: its month group's hidden count, or its family's in
-# every month where the family has a stock's relation (`sdc_family.across`), which the
-# audit follows from month to month
+# every month where the family has a relation reaching other months (a stock's; a count
+# published months apart: `sdc_family.across`), which the audit follows from month to month
 HIDDEN_AROUND_SQL = """
 WITH scope AS (
     SELECT c.cell_id, c.suppressed, CASE WHEN f.across THEN f.family ELSE c.grp::VARCHAR END AS scope

@@ -5,7 +5,8 @@ by several relations together (in a table of districts by age band, a chain of h
 with no cycle is solvable). So every month's pattern is audited as a whole: for each hidden
 cell, the least and greatest value consistent with everything shown in the same metric,
 count and month (the only cells it shares a relation with, but for a stock and its flows,
-whose months meet through a hidden month of the stock), with counts known to be
+whose months meet through a hidden month of the stock, and a count another metric publishes
+months later), with counts known to be
 non-negative. A small count (1 to the threshold) whose range is no wider than the threshold
 fails. A cell hidden only to protect others (a complement, 0 or above the threshold) may be
 worked out: what must never be is a small count, and the programme already holds all that the
@@ -31,8 +32,8 @@ from sihub.privacy.sdc_programme import Bounds, Programme, smaller
 UNKNOWN = "(c.suppressed OR c.hidden)"
 
 
-# the month groups whose hidden cells share a relation reaching across groups (a stock's, which
-# has signs, `NOT sums`) with the given groups' hidden cells
+# the month groups whose hidden cells share a relation reaching across groups (a stock's, or a
+# count published months apart: relations with signs, `NOT sums`) with the given groups' hidden cells
 REACH_SQL = """
 SELECT DISTINCT y.grp
 FROM sdc_members a JOIN sdc_cells x ON x.cell_id = a.cell_id
@@ -44,7 +45,8 @@ WHERE NOT a.sums AND x.grp IN (SELECT unnest(?::BIGINT[])) AND y.grp NOT IN (SEL
 
 def _reach(con: duckdb.DuckDBPyConnection, groups: list[int]) -> list[int]:
     """The groups and every group reached from them through hidden cells, and so on: a stock's
-    month shares its relation with the month before, so a hidden month of it joins the two."""
+    month shares its relation with the month before, and a count published months apart with
+    its other month, so a hidden cell in either joins the two."""
     reached, new = set(groups), list(groups)
     while new:
         new = [g for (g,) in con.execute(REACH_SQL, [new, sorted(reached)]).fetchall()]
