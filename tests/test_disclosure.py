@@ -19,7 +19,7 @@ from scipy.optimize import linprog
 
 from sihub.core.db import literal, schema_first
 from sihub.metrics.catalogue import ROLLUP_SQL, UNASSIGNED, load_catalogue
-from sihub.privacy.disclosure import ROUND_SQL, UNION_SQL, Policy, protect
+from sihub.privacy.disclosure import LONGEST_LAG, ROUND_SQL, SAME_SQL, UNION_SQL, Policy, protect
 from sihub.privacy.tiers import Tier, load_policy, load_tiers
 from tests.sdc_attack import attack, attack_cells, read_as_published
 
@@ -549,6 +549,33 @@ def test_a_count_another_metric_publishes_a_year_later_gives_away_no_small_part(
     assert set(small["metric_id"]) == {EPISODES, STEPPED_UP}, "the world should hold small counts in both"
     narrow = _recovered(attack_cells(read_as_published(cells), DISTRICTS, t), t)
     assert narrow.empty, narrow.head(10).to_string()
+
+
+def test_a_count_published_a_year_later_is_found_whatever_its_periods_are() -> None:
+    """A reader reads the lag off the months: a series equal in every place to another's a year
+    before is the same count though their quarters differ (one metric's quarter is its last
+    month, the other's its months' sum), and one that differs in a single district's month is not."""
+    county, district = DISTRICTS["county_code"].iloc[0], DISTRICTS["district_code"].iloc[0]
+    months = pd.date_range("2021-01-01", periods=36, freq="MS")
+    earlier = pd.Series(range(3, 39), index=months)
+    rows = []
+    for place in (county, district):
+        for month, value in earlier.items():
+            rows.append(("episodes", "month", month, place, value))
+            if month + pd.DateOffset(months=12) <= months[-1]:
+                rows.append(("stepped", "month", month + pd.DateOffset(months=12), place, value))
+            rows.append(("wrong", "month", month, place, value + (place == district and month == months[20])))
+        rows += [("episodes", "quarter", months[i], place, earlier[months[i - 2 : i + 1]].sum()) for i in (2, 14)]
+        rows += [("stepped", "quarter", months[14], place, earlier[months[2]])]  # a stock's quarter: its last month
+    cells = pd.DataFrame(rows, columns=["metric_id", "period_type", "end_month", "geography_code", "value"])
+    cells = cells.assign(measure="numerator", breakdown="all")
+    with duckdb.connect() as con:
+        con.register("cells", cells)
+        con.execute("CREATE TABLE ref_geography AS SELECT ? AS geography_code, 'county' AS geography_type", [county])
+        con.execute(SAME_SQL.format(into="sdc_same", cells="cells", longest=LONGEST_LAG))
+        found = set(con.execute("SELECT metric_a, metric_b, lag FROM sdc_same").fetchall())
+    assert ("stepped", "episodes", 12) in found and ("episodes", "stepped", -12) in found, found
+    assert not {("stepped", "wrong", 12), ("wrong", "episodes", 0)} & found, found
 
 
 DATA_QUALITY = ("identifier_validity", "nhs_number_coverage", "upn_coverage")

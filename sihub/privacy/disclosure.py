@@ -264,6 +264,8 @@ WITH county AS (
     UNION ALL
     SELECT metric_b, measure_b, breakdown_b, metric_a, measure_a, breakdown_a, geography_code, -lag FROM later
 ), differ AS (
+    -- a count published twice is tied in every period; one published months later is related in
+    -- its months alone (MEMBERS_SQL), so those are all it must match in
     SELECT DISTINCT k.*
     FROM paired k
     JOIN {cells} x ON x.metric_id = k.metric_a AND x.measure = k.measure_a AND x.breakdown = k.breakdown_a
@@ -271,7 +273,7 @@ WITH county AS (
     JOIN {cells} y ON y.metric_id = k.metric_b AND y.measure = k.measure_b AND y.breakdown = k.breakdown_b
      AND y.period_type = x.period_type AND y.end_month = x.end_month - to_months(k.lag)
      AND y.geography_code = x.geography_code
-    WHERE x.value IS DISTINCT FROM y.value
+    WHERE x.value IS DISTINCT FROM y.value AND (k.lag = 0 OR x.period_type = 'month')
 )
 FROM paired EXCEPT FROM differ
 """
