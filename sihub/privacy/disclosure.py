@@ -328,11 +328,11 @@ WHERE (i.metric_id, i.measure) IS DISTINCT FROM (o.metric_id, o.measure)
 # a month's cells of series publishing one count are audited together (one `grp`), and their
 # metrics are one unit for reusing last time's pattern (`sdc_unit`); a family `across` months has
 # a relation reaching other months (a stock's; a count published months apart), which the audit
-# follows (`sdc_audit`)
+# follows (`sdc_audit`) through the families of its `reach`
 FAMILY_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_family AS
 SELECT unnest(?::VARCHAR[]) AS metric_id, unnest(?::VARCHAR[]) AS measure, unnest(?::VARCHAR[]) AS family,
-       unnest(?::BOOLEAN[]) AS across
+       unnest(?::BOOLEAN[]) AS across, unnest(?::VARCHAR[]) AS reach
 """
 UNIT_SQL = """
 CREATE OR REPLACE TEMP TABLE sdc_unit AS
@@ -408,14 +408,18 @@ def _first_stage(con: duckdb.DuckDBPyConnection, cells: str) -> tuple:
 
 
 def _regroup(con: duckdb.DuckDBPyConnection, pairs: list[tuple]) -> None:
-    """Number the month groups audited together: series publishing one count (`pairs`), a
-    rate with a complement, one relation across its three counts, and a stock with its flows
-    or series publishing one count months apart (a family `across` months)."""
+    """Number the month groups audited together: series publishing one count in the same month
+    (`pairs`), a rate with a complement, one relation across its three counts, and a stock with
+    its flows (a family `across` months). Series publishing one count months apart stay families
+    of their own (a month's repairs then stay among the counts its relations hold), `across`
+    months and one `reach`: the families whose hidden cells a month's range depends on."""
     rests = [((m, "complement"), (m, n)) for (m,) in con.execute(COMPLEMENTED_SQL).fetchall() for n in COUNTS]
     stocks = [((s, m), (f, n)) for s, m, f, n in con.execute(STOCK_EDGES_SQL).fetchall()]
-    families = _classes([((a, m), (b, n)) for a, m, b, n, *_ in pairs] + rests + stocks)
-    lagged = [(a, m) for a, m, _, _, _, _, _, lag in pairs if lag]
-    across = {families[s] for s, _ in stocks} | {families[x] for x in lagged}
+    same = [((a, m), (b, n)) for a, m, b, n, *_, lag in pairs if not lag] + rests + stocks
+    lagged = [((a, m), (b, n)) for a, m, b, n, *_, lag in pairs if lag]
+    reach = _classes(same + lagged)
+    families = _classes(same + [(x, x) for x in reach])
+    across = {families[s] for s, _ in stocks} | {families[a] for a, _ in lagged}
     con.execute(
         FAMILY_SQL,
         [
@@ -423,6 +427,7 @@ def _regroup(con: duckdb.DuckDBPyConnection, pairs: list[tuple]) -> None:
             [n for _, n in families],
             ["|".join(f) for f in families.values()],
             [f in across for f in families.values()],
+            ["|".join(reach[x]) for x in families],
         ],
     )
     con.execute(REGROUP_SQL)

@@ -187,12 +187,13 @@ class Step:
         return bool(self.hidden or self.quarters_follow)
 
 
-# what a hidden month's range depends on: its month group's hidden count, or its family's in
-# every month where the family has a relation reaching other months (a stock's; a count
-# published months apart: `sdc_family.across`), which the audit follows from month to month
+# what a hidden month's range depends on: its month group's hidden count, or, where the family
+# has a relation reaching other months (a stock's; a count published months apart:
+# `sdc_family.across`), which the audit follows from month to month, the count in every month
+# of the families it reaches
 HIDDEN_AROUND_SQL = """
 WITH scope AS (
-    SELECT c.cell_id, c.suppressed, CASE WHEN f.across THEN f.family ELSE c.grp::VARCHAR END AS scope
+    SELECT c.cell_id, c.suppressed, CASE WHEN f.across THEN f.reach ELSE c.grp::VARCHAR END AS scope
     FROM sdc_cells c LEFT JOIN sdc_family f USING (metric_id, measure) WHERE c.grp IS NOT NULL
 )
 SELECT a.cell_id, count(*) FILTER (WHERE b.suppressed) FROM scope a JOIN scope b USING (scope)
