@@ -410,26 +410,39 @@ def test_a_small_month_of_a_busy_series_is_hidden_among_months_not_rolling_years
 PLANS_HIDDEN = ("2024-04-01", "2024-09-01")  # two quarters: 2024-25 Q1 and Q2
 
 
+def _world_of(home: Path, store: Path, metrics: tuple[str, ...], *changes: tuple[str, list | dict]) -> None:
+    """The shared store with the given metrics alone, their district counts changed by each
+    (statement, parameters) in turn, and the localities and county added up again from them."""
+    shutil.copy(home / "warehouse" / "shared.duckdb", store)
+    with duckdb.connect(str(store)) as con:
+        keep = "metric_id IN (SELECT unnest(?::VARCHAR[]))"
+        con.execute(f"DELETE FROM metric_district_values WHERE NOT {keep}", [list(metrics)])
+        for statement, parameters in changes:
+            con.execute(statement, parameters)
+        con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
+        con.execute(f"DELETE FROM metric_values WHERE NOT {keep}", [list(metrics)])
+
+
 def _plans_world(home: Path, store: Path) -> None:
     """The shared store with child protection plans alone: forty times as many (every count of
     plans started or ended then above the threshold, so the county's quarters of them are shown),
     and 2 more plans in 'Multiple' in one district throughout (the county's 'Multiple' then a
     small count in the months the category had none)."""
-    shutil.copy(home / "warehouse" / "shared.duckdb", store)
-    with duckdb.connect(str(store)) as con:
-        con.execute("DELETE FROM metric_district_values WHERE metric_id NOT IN (?, ?, ?)", [STOCK, STARTED, ENDED])
-        con.execute(
+    _world_of(
+        home,
+        store,
+        (STOCK, STARTED, ENDED),
+        (
             "UPDATE metric_district_values SET numerator = numerator * 40, "
             "denominator = CASE WHEN metric_id = ? THEN denominator ELSE denominator * 40 END",
             [STOCK],  # the stock's denominator is the population, not plans
-        )
-        con.execute(
+        ),
+        (
             "UPDATE metric_district_values SET numerator = numerator + 2 WHERE metric_id = ? AND breakdown IN "
             "('all', 'category:Multiple') AND district_code = (SELECT min(district_code) FROM ref_district)",
             [STOCK],
-        )
-        con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
-        con.execute("DELETE FROM metric_values WHERE metric_id NOT IN (?, ?, ?)", [STOCK, STARTED, ENDED])
+        ),
+    )
 
 
 # another tier's pattern the protection starts from: every month's count of plans started and
@@ -496,24 +509,24 @@ def _lag_world(home: Path, store: Path) -> None:
     to social care (the latter's denominator is the former's count a year on). Twenty times as
     many, with 2 more episodes, never stepped up, in one district every month (then a small
     count in both, a year apart, wherever the district had none)."""
-    shutil.copy(home / "warehouse" / "shared.duckdb", store)
-    with duckdb.connect(str(store)) as con:
-        con.execute("DELETE FROM metric_district_values WHERE metric_id NOT IN (?, ?)", [EPISODES, STEPPED_UP])
-        con.execute(
+    _world_of(
+        home,
+        store,
+        (EPISODES, STEPPED_UP),
+        (
             "UPDATE metric_district_values SET numerator = numerator * 20, "
             "denominator = CASE WHEN metric_id = ? THEN denominator * 20 ELSE denominator END",
             [STEPPED_UP],  # the episodes' denominator is the population
-        )
-        con.execute(
+        ),
+        (
             "UPDATE metric_district_values "
             "SET numerator = numerator + CASE WHEN metric_id = $episodes THEN 2 ELSE 0 END, "
             "denominator = denominator + CASE WHEN metric_id = $stepped THEN 2 ELSE 0 END "
             "WHERE district_code = (SELECT min(district_code) FROM ref_district) "
             "AND breakdown IN ('all', 'age_band:10-15', 'sex:Female', 'ethnic_group:White', 'send:No SEN')",
             {"episodes": EPISODES, "stepped": STEPPED_UP},
-        )
-        con.execute(ROLLUP_SQL.format(unassigned=literal(UNASSIGNED)))
-        con.execute("DELETE FROM metric_values WHERE metric_id NOT IN (?, ?)", [EPISODES, STEPPED_UP])
+        ),
+    )
 
 
 # another tier's pattern the protection starts from: the stepped-up rate hidden, every month, in

@@ -119,6 +119,14 @@ WITH c AS (
     LEFT JOIN ref_district d ON d.district_code = c.geography_code
     LEFT JOIN ref_geography g ON g.geography_code = c.geography_code
     WHERE c.period_type = 'month' AND c.stage <= (FROM sdc_stage)
+), shared AS (
+    -- each cell with the same count another metric publishes, `lag` months before (`sdc_same`
+    -- holds each pair both ways round; a negative lag is the same pair seen from the earlier side)
+    SELECT t.cell_id, p.cell_id AS other, s.lag
+    FROM c t JOIN sdc_same s ON s.metric_a = t.metric_id AND s.measure_a = t.measure AND s.breakdown_a = t.breakdown
+     AND t.geography_code = coalesce(s.geography_code, t.geography_code) AND s.lag >= 0
+    JOIN c p ON p.metric_id = s.metric_b AND p.measure = s.measure_b AND p.end_month = t.end_month - to_months(s.lag)
+     AND p.geography_code = t.geography_code AND p.breakdown = s.breakdown_b
 ), groups AS (
     -- a locality is its districts
     SELECT 'locality|' || t.cell_id AS eq_id, t.cell_id AS total, p.cell_id AS part
@@ -155,21 +163,14 @@ WITH c AS (
     WHERE t.measure = 'denominator'
       AND t.metric_id IN (SELECT metric_id FROM metric_catalogue WHERE complement IS NOT NULL)
     UNION ALL
-    -- the same count published by two metrics: each is the other (`sdc_same` holds both ways round)
-    SELECT 'same|' || t.cell_id || '|' || p.cell_id, t.cell_id, p.cell_id
-    FROM c t JOIN sdc_same s ON s.metric_a = t.metric_id AND s.measure_a = t.measure AND s.breakdown_a = t.breakdown
-     AND t.geography_code = coalesce(s.geography_code, t.geography_code) AND s.lag = 0
-    JOIN c p ON p.metric_id = s.metric_b AND p.measure = s.measure_b AND p.end_month = t.end_month
-     AND p.geography_code = t.geography_code AND p.breakdown = s.breakdown_b
+    -- the same count published by two metrics: each is the other
+    SELECT 'same|' || cell_id || '|' || other, cell_id, other FROM shared WHERE lag = 0
 ), lagged AS (
-    -- the same count published months apart (each pair once, the later cell first): A(m) - B(m - lag) = 0
-    SELECT 'lag|' || t.cell_id || '|' || p.cell_id AS eq_id,
-           unnest([{'cell_id': t.cell_id, 'is_total': true, 'coef': -1.0},
-                   {'cell_id': p.cell_id, 'is_total': false, 'coef': 1.0}], recursive := true)
-    FROM c t JOIN sdc_same s ON s.metric_a = t.metric_id AND s.measure_a = t.measure AND s.breakdown_a = t.breakdown
-     AND s.lag > 0
-    JOIN c p ON p.metric_id = s.metric_b AND p.measure = s.measure_b AND p.end_month = t.end_month - to_months(s.lag)
-     AND p.geography_code = t.geography_code AND p.breakdown = s.breakdown_b
+    -- the same count published months apart (the later cell first): A(m) - B(m - lag) = 0
+    SELECT 'lag|' || cell_id || '|' || other AS eq_id,
+           unnest([{'cell_id': cell_id, 'is_total': true, 'coef': -1.0},
+                   {'cell_id': other, 'is_total': false, 'coef': 1.0}], recursive := true)
+    FROM shared WHERE lag > 0
 ), stocks AS (
     -- a stock's month is the month before's plus what flowed in less what flowed out
     -- (`sdc_stock`): -S(m) + S(m-1) + in(m) - out(m) = 0, the stock's cells picked last
