@@ -9,6 +9,7 @@ import pytest
 from scipy.optimize import linprog
 from scipy.sparse import csc_matrix
 
+from sihub.privacy import sdc_audit
 from sihub.privacy.sdc_audit import pinned, ranges
 from sihub.privacy.sdc_programme import smaller
 
@@ -113,11 +114,16 @@ def _ranges_by_brute_force(a: np.ndarray, rhs: np.ndarray, lower: np.ndarray, up
     return np.array(low), np.array(high)
 
 
+@pytest.mark.parametrize("part", [sdc_audit.PART, 3])
 @pytest.mark.parametrize("seed", range(10))
-def test_the_smaller_programme_gives_every_hidden_cell_the_range_it_had(seed: int) -> None:
-    """Merged equal cells, dropped repeats and the one-LP floor of `ranges` change no range:
-    each hidden cell's least and greatest value, some cells bounded from outside (as county
-    headlines bound a month), as linprog finds them over the whole programme."""
+def test_the_smaller_programme_gives_every_hidden_cell_the_range_it_had(
+    seed: int, part: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Merged equal cells, dropped repeats, the LPs `ranges` spares (a cell seen at a bound)
+    and its parts ranged side by side change no range: each hidden cell's least and greatest
+    value, some cells bounded from outside (as county headlines bound a month), as linprog
+    finds them over the whole programme."""
+    monkeypatch.setattr(sdc_audit, "PART", part)  # parts of 3 columns: every programme here is split
     rng = np.random.default_rng(seed)
     a, rhs, truth = _one_table_in_two_metrics(rng)
     lower, upper = np.zeros(len(truth)), np.full(len(truth), np.inf)

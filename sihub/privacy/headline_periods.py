@@ -42,6 +42,8 @@ part of its breakdown beside shown ones, and the part is protected there.
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -195,9 +197,11 @@ HIDDEN_AROUND_SQL = """
 WITH scope AS (
     SELECT c.cell_id, c.suppressed, CASE WHEN f.across THEN f.reach ELSE c.grp::VARCHAR END AS scope
     FROM sdc_cells c LEFT JOIN sdc_family f USING (metric_id, measure) WHERE c.grp IS NOT NULL
+), hidden AS (
+    -- counted once per scope, not once per cell asked about (a family's reach holds many months)
+    SELECT scope, count(*) FILTER (WHERE suppressed) AS n FROM scope GROUP BY scope
 )
-SELECT a.cell_id, count(*) FILTER (WHERE b.suppressed) FROM scope a JOIN scope b USING (scope)
-WHERE a.cell_id IN (SELECT unnest(?::BIGINT[])) GROUP BY a.cell_id
+SELECT a.cell_id, h.n FROM scope a JOIN hidden h USING (scope) WHERE a.cell_id IN (SELECT unnest(?::BIGINT[]))
 """
 
 
@@ -312,7 +316,39 @@ class Judgement:
     narrow: set[int]
 
 
+# the columns of a group's cells and relations a judgement reads
+JUDGED_CELLS = [*KEY, "cell_id", "period_type", "start_month", "end_month", "value", "suppressed", "no_data"]
+JUDGED_RELATIONS = ["eq_id", "cell_id", "coef", "value", "unknown"]
+_JUDGED: OrderedDict[bytes, Judgement] = OrderedDict()  # the latest judgements, by all they read
+JUDGEMENTS_KEPT = 64
+
+
 def _judge(group: Group, month_range: dict[int, tuple[float, float]], threshold: int) -> Judgement:
+    """The group judged (`_judgement`), or the same judgement again where everything it reads
+    is as an earlier one read it: protection judges its groups over and over (each stage, each
+    round, each check of the series), most of them unchanged, and one large group (a rare event's
+    series, all but hidden) costs a second or more each time."""
+    ids = group.cells["cell_id"].tolist()
+    signature = hashlib.blake2b(
+        b"".join(
+            (
+                pd.util.hash_pandas_object(group.cells[JUDGED_CELLS], index=False).to_numpy().tobytes(),
+                pd.util.hash_pandas_object(group.relations[JUDGED_RELATIONS], index=False).to_numpy().tobytes(),
+                np.array([month_range.get(c, (-1.0, -1.0)) for c in ids], dtype=float).tobytes(),
+                str(threshold).encode(),
+            )
+        )
+    ).digest()
+    if signature in _JUDGED:
+        _JUDGED.move_to_end(signature)
+    else:
+        _JUDGED[signature] = _judgement(group, month_range, threshold)
+        if len(_JUDGED) > JUDGEMENTS_KEPT:
+            _JUDGED.popitem(last=False)
+    return _JUDGED[signature]
+
+
+def _judgement(group: Group, month_range: dict[int, tuple[float, float]], threshold: int) -> Judgement:
     cells = group.cells
     months = cells[cells["period_type"] == "month"]
     periods = cells[(cells["period_type"] != "month") & ~cells["no_data"]]

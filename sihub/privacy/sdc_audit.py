@@ -19,6 +19,7 @@ import functools
 import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -127,6 +128,49 @@ UNBOUNDED = (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnbo
 SWEEP_SEED = 0
 
 
+class _Search:
+    """A HiGHS model of a @ x = rhs within bounds (x >= 0 unless given), and the least and
+    greatest value of each column over every feasible point its solves have found (the truth
+    first, where it is one). Every range holds what is seen, so a column seen at a bound has
+    that bound as its optimum there and needs no LP of its own for it."""
+
+    def __init__(self, a: csc_matrix, rhs: np.ndarray, truth: np.ndarray, bounds: Bounds | None) -> None:
+        self.a, self.rhs, n = a, rhs, a.shape[1]
+        self.lower, self.upper = _with_defaults(n, bounds)
+        self.solver = _solver(a, rhs, (self.lower, self.upper))
+        within = bool(np.all(truth >= self.lower - 1e-9) and np.all(truth <= self.upper + 1e-9))
+        feasible = within and np.allclose(a @ truth, rhs)
+        self.low = truth.astype(float) if feasible else np.full(n, np.inf)
+        self.high = truth.astype(float) if feasible else np.full(n, -np.inf)
+
+    def optimum(
+        self, columns: np.ndarray, sense: highspy.ObjSense, weights: np.ndarray | None = None
+    ) -> tuple[highspy.HighsModelStatus, np.ndarray]:
+        """Optimise the (weighted) sum of the columns; returns the model status and the columns'
+        values, both read before the costs are put back (which resets them)."""
+        chosen = np.asarray(columns, dtype=np.int32)
+        solver = self.solver
+        solver.changeColsCost(len(chosen), chosen, np.ones(len(chosen)) if weights is None else weights)
+        solver.changeObjectiveSense(sense)
+        solver.run()
+        status, x = solver.getModelStatus(), np.asarray(solver.getSolution().col_value)
+        if status == highspy.HighsModelStatus.kOptimal:
+            np.minimum(self.low, x, out=self.low)
+            np.maximum(self.high, x, out=self.high)
+        solver.changeColsCost(len(chosen), chosen, np.zeros(len(chosen)))
+        return status, x[chosen]
+
+    def restart(self) -> None:
+        """A fresh model, without the last basis (for a solve HiGHS could not settle from it)."""
+        self.solver = _solver(self.a, self.rhs, (self.lower, self.upper))
+
+    def at_least(self, j: int) -> bool:
+        return bool(self.low[j] <= self.lower[j] + 1e-9)  # LP optima exact to ~1e-9
+
+    def at_most(self, j: int) -> bool:
+        return bool(np.isfinite(self.upper[j]) and self.high[j] >= self.upper[j] - 1e-9)
+
+
 def pinned(
     a: csc_matrix,
     rhs: np.ndarray,
@@ -147,41 +191,23 @@ def pinned(
     anything seen so that none runs away unbounded. A cap only narrows what is feasible, so
     every point a sweep finds is one a reader could hold. Only the candidates still narrow
     after the sweeps get LPs of their own."""
-    n = a.shape[1]
     if not len(candidates):
         return np.array([], dtype=int)
-    low_seen, high_seen = np.full(n, np.inf), np.full(n, -np.inf)
-    if np.allclose(a @ truth, rhs):
-        low_seen, high_seen = truth.copy(), truth.copy()
-    lower, upper = _with_defaults(n, bounds)
-    solver = _solver(a, rhs, (lower, upper))
-
-    def optimum(
-        columns: np.ndarray, sense: highspy.ObjSense, weights: np.ndarray | None = None
-    ) -> highspy.HighsModelStatus:
-        solver.changeColsCost(len(columns), columns, np.ones(len(columns)) if weights is None else weights)
-        solver.changeObjectiveSense(sense)
-        solver.run()
-        status = solver.getModelStatus()
-        if status == highspy.HighsModelStatus.kOptimal:
-            x = np.asarray(solver.getSolution().col_value)
-            np.minimum(low_seen, x, out=low_seen)
-            np.maximum(high_seen, x, out=high_seen)
-        solver.changeColsCost(len(columns), columns, np.zeros(len(columns)))
-        return status
+    search = _Search(a, rhs, truth, bounds)
+    lower, upper = search.lower, search.upper
 
     def narrow(columns: np.ndarray) -> np.ndarray:
-        return columns[high_seen[columns] - low_seen[columns] <= threshold + 1e-9]  # LP optima exact to ~1e-9
+        return columns[search.high[columns] - search.low[columns] <= threshold + 1e-9]  # LP optima exact to ~1e-9
 
     def mixed_sweep(columns: np.ndarray, weights: np.ndarray) -> None:
-        capped = np.minimum(upper[columns], high_seen[columns] + threshold + 1)  # every point seen stays feasible
-        solver.changeColsBounds(len(columns), columns, lower[columns], capped)
-        optimum(columns, highspy.ObjSense.kMaximize, weights)
-        solver.changeColsBounds(len(columns), columns, lower[columns], _highs(upper[columns]))
+        capped = np.minimum(upper[columns], search.high[columns] + threshold + 1)  # every point seen stays feasible
+        search.solver.changeColsBounds(len(columns), columns, lower[columns], capped)
+        search.optimum(columns, highspy.ObjSense.kMaximize, weights)
+        search.solver.changeColsBounds(len(columns), columns, lower[columns], _highs(upper[columns]))
 
     candidates = candidates.astype(np.int32)
-    optimum(candidates, highspy.ObjSense.kMinimize)
-    optimum(candidates, highspy.ObjSense.kMaximize)
+    search.optimum(candidates, highspy.ObjSense.kMinimize)
+    search.optimum(candidates, highspy.ObjSense.kMaximize)
     signs = np.random.default_rng(SWEEP_SEED)
     left = narrow(candidates)
     while len(left) > 1:
@@ -193,12 +219,12 @@ def pinned(
     found = []
     for j in left:
         column = np.array([j], dtype=np.int32)
-        if low_seen[j] > lower[j]:  # else it is seen at its least already
-            optimum(column, highspy.ObjSense.kMinimize)
+        if not search.at_least(j):  # else it is seen at its least already
+            search.optimum(column, highspy.ObjSense.kMinimize)
             if narrow(column).size == 0:
                 continue
         # unbounded above is open; a solve that settles nothing proves nothing, so the cell counts as pinned
-        if optimum(column, highspy.ObjSense.kMaximize) not in UNBOUNDED and narrow(column).size:
+        if search.optimum(column, highspy.ObjSense.kMaximize)[0] not in UNBOUNDED and narrow(column).size:
             found.append(j)
     return np.array(found, dtype=int)
 
@@ -290,50 +316,66 @@ def failing_cells(
     return failing
 
 
+# columns one search ranges: a larger ask is split in parts of this many, each its own search,
+# ranged side by side (HiGHS lets go of the GIL while it solves); fixed, so how a programme is
+# split, and so every value found, is the same on any machine
+PART = 256
+
+
+@functools.cache
+def _workers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="sdc-ranges")
+
+
+# a forked process (a step process of the multiprocess executor) inherits the pool but not its
+# threads: work given to it would wait for ever, so the child makes its own
+os.register_at_fork(after_in_child=_workers.cache_clear)
+
+
 def ranges(
     a: csc_matrix, rhs: np.ndarray, columns: np.ndarray, truth: np.ndarray, bounds: Bounds | None = None
 ) -> Bounds:
     """The least and greatest value of each column under a @ x = rhs and the bounds
-    (greatest infinite where nothing caps it). Where HiGHS cannot settle an optimum even from a
-    fresh start, the true value stands in for it: a range reported too narrow costs a cell
-    more hidden, never one recoverable. A column seen at its lower bound in a feasible point
-    (the truth, or one LP pushing all the columns down at once) has it as its least: no LP of
-    its own for that."""
-    solver = _solver(a, rhs, bounds)
+    (greatest infinite where nothing caps it), in parts of PART columns side by side."""
     asked = np.asarray(columns, dtype=np.int32)
-    lower = _with_defaults(a.shape[1], bounds)[0][asked]
-    low, high = lower.copy(), np.full(len(asked), np.inf)
-    status, lowest = _solve(solver, asked, highspy.ObjSense.kMinimize)
-    floored = truth[asked] <= lower
-    if status == highspy.HighsModelStatus.kOptimal:
-        floored |= lowest <= lower + 1e-9  # LP optima exact to ~1e-9
+    if len(asked) <= PART:
+        return _ranges(a, rhs, asked, truth, bounds)
+    _quiet()  # before the threads: it swaps standard output about
+    found = list(
+        _workers().map(
+            lambda part: _ranges(a, rhs, part, truth, bounds), np.split(asked, range(PART, len(asked), PART))
+        )
+    )
+    return np.concatenate([low for low, _ in found]), np.concatenate([high for _, high in found])
+
+
+def _ranges(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds | None) -> Bounds:
+    """`ranges` in one search. Where HiGHS cannot settle an optimum even from a
+    fresh start, the true value stands in for it: a range reported too narrow costs a cell
+    more hidden, never one recoverable. A column seen at a bound in a feasible point (the
+    truth, the two LPs pushing all the asked columns down and up at once, or any other
+    column's LP) has it as its optimum there: no LP of its own for that."""
+    search = _Search(a, rhs, truth, bounds)
+    low, high = search.lower[asked].copy(), np.full(len(asked), np.inf)
+    search.optimum(asked, highspy.ObjSense.kMinimize)
+    search.optimum(asked, highspy.ObjSense.kMaximize)
     for i, j in enumerate(asked.tolist()):
-        for sense, out in ((highspy.ObjSense.kMinimize, low), (highspy.ObjSense.kMaximize, high)):
-            if sense == highspy.ObjSense.kMinimize and floored[i]:
+        for sense, out, seen_at_bound in (
+            (highspy.ObjSense.kMinimize, low, search.at_least),
+            (highspy.ObjSense.kMaximize, high, search.at_most),
+        ):
+            if seen_at_bound(j):
+                out[i] = search.lower[j] if sense == highspy.ObjSense.kMinimize else search.upper[j]
                 continue
-            status, (value,) = _solve(solver, [j], sense)
+            status, (value,) = search.optimum([j], sense)
             if status not in (highspy.HighsModelStatus.kOptimal, *UNBOUNDED):
-                solver = _solver(a, rhs, bounds)  # a fresh start, without the last basis
-                status, (value,) = _solve(solver, [j], sense)
+                search.restart()
+                status, (value,) = search.optimum([j], sense)
             if status == highspy.HighsModelStatus.kOptimal:
                 out[i] = value
             elif status not in UNBOUNDED or sense == highspy.ObjSense.kMinimize:  # x >= 0 bounds it below
                 out[i] = truth[j]
     return low, high
-
-
-def _solve(
-    solver: highspy.Highs, columns: np.ndarray | list[int], sense: highspy.ObjSense
-) -> tuple[highspy.HighsModelStatus, np.ndarray]:
-    """Optimise the sum of the columns; returns the model status and the columns' values. Both
-    are read before the costs are put back, which resets them."""
-    chosen = np.asarray(columns, dtype=np.int32)
-    solver.changeColsCost(len(chosen), chosen, np.ones(len(chosen)))
-    solver.changeObjectiveSense(sense)
-    solver.run()
-    status, values = solver.getModelStatus(), np.asarray(solver.getSolution().col_value)[chosen]
-    solver.changeColsCost(len(chosen), chosen, np.zeros(len(chosen)))
-    return status, values
 
 
 def cell_ranges(con: duckdb.DuckDBPyConnection, cells: list[int]) -> dict[int, tuple[float, float]]:
