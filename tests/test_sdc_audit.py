@@ -146,3 +146,32 @@ def test_the_seeds_make_the_programme_smaller() -> None:
         p = smaller(csc_matrix(a), rhs, truth)
         before, after = before + a.shape[0] + a.shape[1], after + p.a.shape[0] + p.a.shape[1]
     assert after < 0.8 * before
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cells_with_no_greatest_value_are_the_ones_linprog_finds_unbounded(seed: int) -> None:
+    """Most of a table hidden, totals included, leaves cells that could be any size: `ranges`
+    finds them all with one LP (`_open_above`); each cell's range must still be what linprog
+    finds over the programme, some cells capped from outside (as county headlines cap a month)."""
+    rng = np.random.default_rng(seed)
+    a, rhs, truth = _table_with_totals(rng, rows=int(rng.integers(3, 7)), cols=int(rng.integers(3, 6)), hidden=0.8)
+    lower, upper = np.zeros(len(truth)), np.full(len(truth), np.inf)
+    capped = rng.random(len(truth)) < 0.15
+    upper[capped] = truth[capped] + rng.integers(0, 4, capped.sum())
+    expected_low, expected_high = _ranges_by_brute_force(a, rhs, lower, upper)
+    low, high = ranges(csc_matrix(a), rhs, np.arange(len(truth)), truth, (lower, upper))
+    assert np.allclose(low, expected_low, atol=1e-6)
+    assert np.array_equal(np.isinf(high), np.isinf(expected_high))
+    assert np.allclose(high[np.isfinite(expected_high)], expected_high[np.isfinite(expected_high)], atol=1e-6)
+
+
+def test_the_seeds_leave_cells_both_open_and_capped_above() -> None:
+    """Guard on the test above: its tables must hold cells with no greatest value and cells with one."""
+    open_total = capped_total = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        a, rhs, truth = _table_with_totals(rng, rows=int(rng.integers(3, 7)), cols=int(rng.integers(3, 6)), hidden=0.8)
+        _, high = _ranges_by_brute_force(a, rhs, np.zeros(len(truth)), np.full(len(truth), np.inf))
+        open_total += int(np.isinf(high).sum())
+        capped_total += int(np.isfinite(high).sum())
+    assert open_total > 10 and capped_total > 10

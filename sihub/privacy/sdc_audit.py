@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import duckdb
 import highspy
 import numpy as np
-from scipy.sparse import coo_matrix, csc_matrix
+from scipy.sparse import coo_matrix, csc_matrix, hstack, identity, vstack
 from scipy.sparse.csgraph import connected_components
 
 from sihub.privacy.sdc_programme import Bounds, Programme, smaller
@@ -110,6 +110,13 @@ def _solver(a: csc_matrix, rhs: np.ndarray, bounds: Bounds | None = None) -> hig
     return solver
 
 
+def _feasible(a: csc_matrix, rhs: np.ndarray, truth: np.ndarray, bounds: Bounds) -> bool:
+    """Whether the truth meets the programme (as it does unless a cell is not a count)."""
+    lower, upper = bounds
+    within = bool(np.all(truth >= lower - 1e-9) and np.all(truth <= upper + 1e-9))
+    return within and np.allclose(a @ truth, rhs)
+
+
 def _with_defaults(n: int, bounds: Bounds | None) -> Bounds:
     lower, upper = bounds if bounds is not None else (np.zeros(n), np.full(n, np.inf))
     return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
@@ -138,8 +145,7 @@ class _Search:
         self.a, self.rhs, n = a, rhs, a.shape[1]
         self.lower, self.upper = _with_defaults(n, bounds)
         self.solver = _solver(a, rhs, (self.lower, self.upper))
-        within = bool(np.all(truth >= self.lower - 1e-9) and np.all(truth <= self.upper + 1e-9))
-        feasible = within and np.allclose(a @ truth, rhs)
+        feasible = _feasible(a, rhs, truth, (self.lower, self.upper))
         self.low = truth.astype(float) if feasible else np.full(n, np.inf)
         self.high = truth.astype(float) if feasible else np.full(n, -np.inf)
 
@@ -336,21 +342,61 @@ def ranges(
     a: csc_matrix, rhs: np.ndarray, columns: np.ndarray, truth: np.ndarray, bounds: Bounds | None = None
 ) -> Bounds:
     """The least and greatest value of each column under a @ x = rhs and the bounds
-    (greatest infinite where nothing caps it), in parts of PART columns side by side."""
+    (greatest infinite where nothing caps it), in parts of PART columns side by side; the
+    columns with no greatest are found together first (`_open_above`)."""
     asked = np.asarray(columns, dtype=np.int32)
+    lower, upper = _with_defaults(a.shape[1], bounds)
+    several_open = np.isinf(upper[asked]).sum() > 1 and _feasible(a, rhs, truth, (lower, upper))
+    open_above = _open_above(a, asked, upper) if several_open else np.zeros(len(asked), dtype=bool)
     if len(asked) <= PART:
-        return _ranges(a, rhs, asked, truth, bounds)
+        return _ranges(a, rhs, asked, truth, bounds, open_above)
     _quiet()  # before the threads: it swaps standard output about
+    parts = range(PART, len(asked), PART)
     found = list(
         _workers().map(
-            lambda part: _ranges(a, rhs, part, truth, bounds), np.split(asked, range(PART, len(asked), PART))
+            lambda part, part_open: _ranges(a, rhs, part, truth, bounds, part_open),
+            np.split(asked, parts),
+            np.split(open_above, parts),
         )
     )
     return np.concatenate([low for low, _ in found]), np.concatenate([high for _, high in found])
 
 
-def _ranges(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds | None) -> Bounds:
-    """`ranges` in one search. Where HiGHS cannot settle an optimum even from a
+def _open_above(a: csc_matrix, asked: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Which asked columns have no greatest value, all found by one LP rather than one each.
+    Where the programme is feasible (`ranges` asks only then), a column is unbounded above exactly where
+    some direction d >= 0 with a @ d = 0 (0 on columns with an upper bound) has it above 0, and
+    the sum of two such directions is one: the LP maximising sum(t), t <= d and t <= 1 over the
+    asked columns reaches t = 1 on every one of them and 0 elsewhere. Should HiGHS not settle it,
+    none is taken as open (each then gets its own LP, as it would have)."""
+    n, m = a.shape[1], len(asked)
+    pick = csc_matrix((np.full(m, -1.0), (np.arange(m), asked)), shape=(m, n))
+    matrix = vstack([hstack([a, csc_matrix((a.shape[0], m))]), hstack([pick, identity(m, format="csc")])]).tocsc()
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = n + m, matrix.shape[0]
+    model.col_cost_ = np.concatenate([np.zeros(n), np.ones(m)])
+    model.col_lower_ = np.zeros(n + m)
+    model.col_upper_ = np.concatenate([np.where(np.isinf(upper), highspy.kHighsInf, 0.0), np.ones(m)])
+    model.row_lower_ = np.concatenate([np.zeros(a.shape[0]), np.full(m, -highspy.kHighsInf)])
+    model.row_upper_ = np.zeros(matrix.shape[0])
+    model.sense_ = highspy.ObjSense.kMaximize
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
+    _quiet()
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.passModel(model)
+    solver.run()
+    if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return np.zeros(m, dtype=bool)
+    return np.asarray(solver.getSolution().col_value)[n:] > 0.5
+
+
+def _ranges(
+    a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds | None, open_above: np.ndarray
+) -> Bounds:
+    """`ranges` in one search, the greatest of the columns `open_above` infinite without an LP.
+    Where HiGHS cannot settle an optimum even from a
     fresh start, the true value stands in for it: a range reported too narrow costs a cell
     more hidden, never one recoverable. A column seen at a bound in a feasible point (the
     truth, the two LPs pushing all the asked columns down and up at once, or any other
@@ -358,12 +404,14 @@ def _ranges(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray
     search = _Search(a, rhs, truth, bounds)
     low, high = search.lower[asked].copy(), np.full(len(asked), np.inf)
     search.optimum(asked, highspy.ObjSense.kMinimize)
-    search.optimum(asked, highspy.ObjSense.kMaximize)
+    search.optimum(asked[~open_above], highspy.ObjSense.kMaximize)
     for i, j in enumerate(asked.tolist()):
         for sense, out, seen_at_bound in (
             (highspy.ObjSense.kMinimize, low, search.at_least),
             (highspy.ObjSense.kMaximize, high, search.at_most),
         ):
+            if sense == highspy.ObjSense.kMaximize and open_above[i]:
+                continue
             if seen_at_bound(j):
                 out[i] = search.lower[j] if sense == highspy.ObjSense.kMinimize else search.upper[j]
                 continue
