@@ -175,3 +175,17 @@ def test_the_seeds_leave_cells_both_open_and_capped_above() -> None:
         open_total += int(np.isinf(high).sum())
         capped_total += int(np.isfinite(high).sum())
     assert open_total > 10 and capped_total > 10
+
+
+def test_a_truth_off_by_one_at_a_large_total_is_not_taken_for_a_point_a_reader_could_hold() -> None:
+    """The shortcuts trust the truth as a feasible point only where it meets every relation
+    exactly: x1 + x2 = 200,001 and x1 + x3 = 200,000 with x2 and x3 capped at 100,000, and a
+    truth of 100,000 each (off by one against a total of 200,000, within a relative tolerance),
+    leave x3 at most 99,999, as linprog finds."""
+    a = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    rhs, truth = np.array([200_001.0, 200_000.0]), np.full(3, 100_000.0)
+    lower, upper = np.zeros(3), np.array([np.inf, 100_000.0, 100_000.0])
+    expected_low, expected_high = _ranges_by_brute_force(a, rhs, lower, upper)
+    low, high = ranges(csc_matrix(a), rhs, np.arange(3), truth, (lower, upper))
+    assert expected_high[2] == pytest.approx(99_999.0)
+    assert np.allclose(low, expected_low) and np.allclose(high, expected_high)

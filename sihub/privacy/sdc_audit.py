@@ -99,9 +99,7 @@ def _solver(a: csc_matrix, rhs: np.ndarray, bounds: Bounds | None = None) -> hig
     model.row_lower_ = model.row_upper_ = rhs
     model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = a.indptr, a.indices, a.data
-    _quiet()
-    solver = highspy.Highs()
-    solver.setOptionValue("output_flag", False)
+    solver = _highs_serial()
     # each solve changes only the objective, so the last basis stays feasible: primal simplex
     # from it, with no presolve to set it aside (tiny models; measured faster on the county's)
     solver.setOptionValue("presolve", "off")
@@ -111,10 +109,22 @@ def _solver(a: csc_matrix, rhs: np.ndarray, bounds: Bounds | None = None) -> hig
 
 
 def _feasible(a: csc_matrix, rhs: np.ndarray, truth: np.ndarray, bounds: Bounds) -> bool:
-    """Whether the truth meets the programme (as it does unless a cell is not a count)."""
+    """Whether the truth meets the programme exactly (counts are whole numbers, exact in floating
+    point: a tolerance relative to the totals would let a truth off by one pass at county scale)."""
     lower, upper = bounds
     within = bool(np.all(truth >= lower - 1e-9) and np.all(truth <= upper + 1e-9))
-    return within and np.allclose(a @ truth, rhs)
+    return within and bool(np.all(np.abs(a @ truth - rhs) <= 1e-9))
+
+
+def _highs_serial() -> highspy.Highs:
+    """A quiet HiGHS with no threads of its own: the models are small and solved one after
+    another (the parallelism is `ranges`' parts), and each thread's HiGHS would otherwise start a
+    pool of workers per core."""
+    _quiet()
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.setOptionValue("threads", 1)
+    return solver
 
 
 def _with_defaults(n: int, bounds: Bounds | None) -> Bounds:
@@ -330,12 +340,14 @@ PART = 256
 
 @functools.cache
 def _workers() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="sdc-ranges")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return ThreadPoolExecutor(max_workers=cpus, thread_name_prefix="sdc-ranges")
 
 
 # a forked process (a step process of the multiprocess executor) inherits the pool but not its
 # threads: work given to it would wait for ever, so the child makes its own
-os.register_at_fork(after_in_child=_workers.cache_clear)
+if hasattr(os, "register_at_fork"):  # not on Windows, which never forks
+    os.register_at_fork(after_in_child=_workers.cache_clear)
 
 
 def ranges(
@@ -382,9 +394,7 @@ def _open_above(a: csc_matrix, asked: np.ndarray, upper: np.ndarray) -> np.ndarr
     model.sense_ = highspy.ObjSense.kMaximize
     model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
-    _quiet()
-    solver = highspy.Highs()
-    solver.setOptionValue("output_flag", False)
+    solver = _highs_serial()
     solver.passModel(model)
     solver.run()
     if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
