@@ -303,7 +303,7 @@ def audit_series(con: duckdb.DuckDBPyConnection, threshold: int, memo: Memo) -> 
     return step
 
 
-@dataclass
+@dataclass(frozen=True)  # kept and handed out again by `_judge`
 class Judgement:
     """One group judged: its months and shown-or-hidden periods, the months in each period,
     and each hidden cell's least and greatest value given all of it (`narrow`: the small counts

@@ -91,21 +91,26 @@ def _quiet() -> None:
 def _solver(a: csc_matrix, rhs: np.ndarray, bounds: Bounds | None = None) -> highspy.Highs:
     """A HiGHS model of a @ x = rhs with x within bounds (x >= 0 unless given) and no
     objective yet; kept across the solves of one month, so each starts from the last one's basis."""
-    n = a.shape[1]
-    lower, upper = _with_defaults(n, bounds)
-    model = highspy.HighsLp()
-    model.num_col_, model.num_row_ = n, a.shape[0]
-    model.col_cost_, model.col_lower_, model.col_upper_ = np.zeros(n), lower, _highs(upper)
-    model.row_lower_ = model.row_upper_ = rhs
-    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = a.indptr, a.indices, a.data
+    lower, upper = _with_defaults(a.shape[1], bounds)
     solver = _highs_serial()
     # each solve changes only the objective, so the last basis stays feasible: primal simplex
     # from it, with no presolve to set it aside (tiny models; measured faster on the county's)
     solver.setOptionValue("presolve", "off")
     solver.setOptionValue("simplex_strategy", 4)
-    solver.passModel(model)
+    solver.passModel(_model(a, (rhs, rhs), (lower, upper), np.zeros(a.shape[1])))
     return solver
+
+
+def _model(a: csc_matrix, rows: Bounds, columns: Bounds, cost: np.ndarray) -> highspy.HighsLp:
+    """The HiGHS model of rows[0] <= a @ x <= rows[1], x within `columns` (infinite bounds
+    allowed), minimising cost @ x unless its sense is changed."""
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = a.shape[1], a.shape[0]
+    model.col_cost_, model.col_lower_, model.col_upper_ = cost, _highs(columns[0]), _highs(columns[1])
+    model.row_lower_, model.row_upper_ = _highs(rows[0]), _highs(rows[1])
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = a.indptr, a.indices, a.data
+    return model
 
 
 def _feasible(a: csc_matrix, rhs: np.ndarray, truth: np.ndarray, bounds: Bounds) -> bool:
@@ -132,8 +137,9 @@ def _with_defaults(n: int, bounds: Bounds | None) -> Bounds:
     return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
 
 
-def _highs(upper: np.ndarray) -> np.ndarray:
-    return np.where(np.isinf(upper), highspy.kHighsInf, upper)
+def _highs(bound: np.ndarray) -> np.ndarray:
+    """Bounds as HiGHS takes them (its own infinity)."""
+    return np.clip(bound, -highspy.kHighsInf, highspy.kHighsInf)
 
 
 # the truth is feasible, so "unbounded or infeasible" is unbounded
@@ -384,16 +390,10 @@ def _open_above(a: csc_matrix, asked: np.ndarray, upper: np.ndarray) -> np.ndarr
     n, m = a.shape[1], len(asked)
     pick = csc_matrix((np.full(m, -1.0), (np.arange(m), asked)), shape=(m, n))
     matrix = vstack([hstack([a, csc_matrix((a.shape[0], m))]), hstack([pick, identity(m, format="csc")])]).tocsc()
-    model = highspy.HighsLp()
-    model.num_col_, model.num_row_ = n + m, matrix.shape[0]
-    model.col_cost_ = np.concatenate([np.zeros(n), np.ones(m)])
-    model.col_lower_ = np.zeros(n + m)
-    model.col_upper_ = np.concatenate([np.where(np.isinf(upper), highspy.kHighsInf, 0.0), np.ones(m)])
-    model.row_lower_ = np.concatenate([np.zeros(a.shape[0]), np.full(m, -highspy.kHighsInf)])
-    model.row_upper_ = np.zeros(matrix.shape[0])
+    rows = (np.concatenate([np.zeros(a.shape[0]), np.full(m, -np.inf)]), np.zeros(matrix.shape[0]))
+    columns = (np.zeros(n + m), np.concatenate([np.where(np.isinf(upper), np.inf, 0.0), np.ones(m)]))
+    model = _model(matrix, rows, columns, np.concatenate([np.zeros(n), np.ones(m)]))
     model.sense_ = highspy.ObjSense.kMaximize
-    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
     solver = _highs_serial()
     solver.passModel(model)
     solver.run()
