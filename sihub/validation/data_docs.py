@@ -35,9 +35,15 @@ STANDARD_KINDS = ("required", "allowed", "range", "pattern", "unique", "duplicat
                   "dob_not_after_event")  # fmt: skip
 
 
+# what validating imports on first use: GX's import costs seconds, paid once per process and
+# only when validation runs; the multiprocess executor's fork server imports these once for
+# all its step processes (`pipelines.definitions.executor`)
+GX_MODULES = ("great_expectations", "great_expectations.render.renderer", "great_expectations.render.view")
+
+
 @functools.cache
 def _gx():
-    """GX's import costs seconds: paid once per process, and only when validation runs."""
+    """GX itself (see GX_MODULES)."""
     import great_expectations as gx
 
     return gx
