@@ -4,6 +4,7 @@ cell over the whole programme would."""
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pytest
 from scipy.optimize import linprog
@@ -189,3 +190,57 @@ def test_a_truth_off_by_one_at_a_large_total_is_not_taken_for_a_point_a_reader_c
     low, high = ranges(csc_matrix(a), rhs, np.arange(3), truth, (lower, upper))
     assert expected_high[2] == pytest.approx(99_999.0)
     assert np.allclose(low, expected_low) and np.allclose(high, expected_high)
+
+
+def test_kept_ranges_answer_a_programme_asked_before_and_solve_any_other_afresh(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A protection's ranges kept in the store answer the same programme on the next night
+    without a solve; a programme differing in one bound is solved afresh; each answer is
+    linprog's for the programme asked; the table then holds only what the last block asked,
+    and a block that fails keeps nothing of its own."""
+    solved = []
+    solve = sdc_audit._solved
+    monkeypatch.setattr(sdc_audit, "_solved", lambda *args: solved.append(1) or solve(*args))
+    asks = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        a, rhs, truth = _table_with_totals(rng, rows=4, cols=4, hidden=0.5)
+        asks.append((csc_matrix(a), rhs, truth, np.zeros(len(truth)), np.full(len(truth), np.inf)))
+    # the third again with one column capped at its true value, below the greatest it could be
+    a, rhs, truth, lower, upper = asks[2]
+    _, high = _ranges_by_brute_force(a.toarray(), rhs, lower, upper)
+    j = int(np.flatnonzero(high > truth + 0.5)[0])
+    capped = upper.copy()
+    capped[j] = truth[j]
+    changed = (a, rhs, truth, lower, capped)
+
+    def ask(programme) -> None:
+        a, rhs, truth, lower, upper = programme
+        low, high = ranges(a, rhs, np.arange(len(truth)), truth, (lower, upper))
+        expected_low, expected_high = _ranges_by_brute_force(a.toarray(), rhs, lower, upper)
+        assert np.allclose(low, expected_low, atol=1e-6)
+        assert np.array_equal(np.isinf(high), np.isinf(expected_high))
+        assert np.allclose(high[np.isfinite(high)], expected_high[np.isfinite(high)], atol=1e-6)
+
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        table = "main.sdc_ranges_kept"
+        with sdc_audit.kept_ranges(con, table, load=False, save=True):
+            for programme in asks:
+                ask(programme)
+            ask(asks[0])  # asked again within the block
+        assert len(solved) == 4
+        with sdc_audit.kept_ranges(con, table, load=True, save=True):
+            ask(asks[0])
+            ask(asks[1])
+            ask(changed)
+        assert len(solved) == 5  # the changed one alone
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 3
+        with pytest.raises(RuntimeError), sdc_audit.kept_ranges(con, table, load=True, save=True):
+            ask(asks[3])
+            raise RuntimeError("a protection that fails part-way")
+        assert len(solved) == 6 and con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 3
+        with sdc_audit.kept_ranges(con, table, load=False, save=False):
+            ask(asks[0])  # not loaded: a basis that changed keeps nothing from before
+        ask(asks[0])  # outside any block, nothing is kept
+        assert len(solved) == 8

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sihub.core.db import quote, scalar, table_exists
 from sihub.privacy import headline_periods
-from sihub.privacy.sdc_audit import failing_cells
+from sihub.privacy.sdc_audit import failing_cells, kept_ranges
 
 MAX_ROUNDS = 200
 
@@ -930,13 +930,15 @@ def protect(
     kept_metrics = scalar(con, "SELECT count(DISTINCT metric_id) FROM sdc_kept")
     if seed:
         con.execute(SEED_SQL.format(seed=quote(seed)))
-    rounds, audits = _protect_stage(con, t, 1)
-    # none, but where a kept month's pattern was decided on other counts than today's
-    pinned_before = set(headline_periods.judge_series(con, t, headline_periods.Memo()).pinned)
-    # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's headlines
-    con.execute("INSERT INTO sdc_cells FROM sdc_kept")
-    _regroup(con, pairs)
-    more_rounds, more_audits = _protect_stage(con, t, 2, pinned_before)
+    # the LP audits' answers are kept under the basis too: a night asks mostly the same again
+    with kept_ranges(con, f"{here}.sdc_ranges_kept", load=reuse, save=bool(basis)):
+        rounds, audits = _protect_stage(con, t, 1)
+        # none, but where a kept month's pattern was decided on other counts than today's
+        pinned_before = set(headline_periods.judge_series(con, t, headline_periods.Memo()).pinned)
+        # metrics kept whole are final, as this stage's are now; PERIODS_SQL knows only this run's headlines
+        con.execute("INSERT INTO sdc_cells FROM sdc_kept")
+        _regroup(con, pairs)
+        more_rounds, more_audits = _protect_stage(con, t, 2, pinned_before)
     rounds, audits = rounds + more_rounds, audits + more_audits
     hidden = scalar(con, "SELECT count(*) FROM sdc_cells WHERE suppressed")
     con.execute(

@@ -16,15 +16,19 @@ complements' values could tell about one.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
 import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
 import highspy
 import numpy as np
+import pyarrow as pa
 from scipy.sparse import coo_matrix, csc_matrix, hstack, identity, vstack
 from scipy.sparse.csgraph import connected_components
 
@@ -356,15 +360,79 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which never forks
     os.register_at_fork(after_in_child=_workers.cache_clear)
 
 
+# while `kept_ranges` holds: each programme's ranges by the programme's digest (`_programme`),
+# those kept by the last protection and those found since, and those asked for in the block
+_memory: dict[bytes, Bounds] | None = None
+_asked: dict[bytes, Bounds] = {}
+
+
+@contextmanager
+def kept_ranges(con: duckdb.DuckDBPyConnection, table: str, load: bool, save: bool) -> Iterator[None]:
+    """For the block, `ranges` answers a programme it has answered before without solving it
+    again: one asked earlier in the block, or, with `load`, one the last protection kept in
+    `table` (a qualified name). A night re-judges mostly the programmes of the night before,
+    unchanged: the months and places its delivery did not touch. With `save`, once the block
+    has run to its end, `table` holds what the block asked for, and only that (it never holds
+    more than one protection's). A programme is its every number, so one differing anywhere
+    (a count, a shown cell, a bound, the true values) is a different programme."""
+    global _memory, _asked
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} (digest BLOB, low DOUBLE[], high DOUBLE[])")
+    rows = con.execute(f"SELECT digest, low, high FROM {table}").fetchall() if load else []
+    _memory = {bytes(d): (np.array(lo, dtype=float), np.array(hi, dtype=float)) for d, lo, hi in rows}
+    _asked = {}
+    try:
+        yield
+        if save:
+            asked = {
+                "digest": pa.array(list(_asked), pa.binary()),
+                "low": pa.array([lo.tolist() for lo, _ in _asked.values()], pa.list_(pa.float64())),
+                "high": pa.array([hi.tolist() for _, hi in _asked.values()], pa.list_(pa.float64())),
+            }
+            con.register("_asked_ranges", pa.table(asked))
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS FROM _asked_ranges")
+            con.unregister("_asked_ranges")
+    finally:
+        _memory, _asked = None, {}
+
+
+def _programme(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds) -> bytes:
+    """A digest of everything `ranges` reads, each array with its length, and of the solver's
+    version and how asks are split (the code itself is in the protection's basis)."""
+    h = hashlib.blake2b(f"{_HIGHS_VERSION}|{PART}|{a.shape}".encode())
+    for part, kind in ((a.indptr, np.int64), (a.indices, np.int64), (a.data, float), (rhs, float),
+                       (asked, np.int64), (truth, float), (bounds[0], float), (bounds[1], float)):  # fmt: skip
+        values = np.ascontiguousarray(part, dtype=kind)
+        h.update(len(values).to_bytes(8, "little"))
+        h.update(values.tobytes())
+    return h.digest()
+
+
+_HIGHS_VERSION = importlib.metadata.version("highspy")
+
+
 def ranges(
     a: csc_matrix, rhs: np.ndarray, columns: np.ndarray, truth: np.ndarray, bounds: Bounds | None = None
 ) -> Bounds:
     """The least and greatest value of each column under a @ x = rhs and the bounds
     (greatest infinite where nothing caps it), in parts of PART columns side by side; the
-    columns with no greatest are found together first (`_open_above`)."""
+    columns with no greatest are found together first (`_open_above`). Within `kept_ranges`,
+    a programme answered before is not solved again."""
     asked = np.asarray(columns, dtype=np.int32)
-    lower, upper = _with_defaults(a.shape[1], bounds)
-    several_open = np.isinf(upper[asked]).sum() > 1 and _feasible(a, rhs, truth, (lower, upper))
+    limits = _with_defaults(a.shape[1], bounds)
+    if _memory is None:
+        return _solved(a, rhs, asked, truth, limits)
+    key = _programme(a, rhs, asked, truth, limits)
+    if key not in _memory:
+        _memory[key] = _solved(a, rhs, asked, truth, limits)
+    _asked[key] = _memory[key]
+    low, high = _memory[key]
+    return low.copy(), high.copy()
+
+
+def _solved(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds) -> Bounds:
+    """`ranges` solved (`bounds` with their defaults)."""
+    upper = bounds[1]
+    several_open = np.isinf(upper[asked]).sum() > 1 and _feasible(a, rhs, truth, bounds)
     open_above = _open_above(a, asked, upper) if several_open else np.zeros(len(asked), dtype=bool)
     if len(asked) <= PART:
         return _ranges(a, rhs, asked, truth, bounds, open_above)
