@@ -19,6 +19,7 @@ from scipy.optimize import linprog
 
 from sihub.core.db import literal, schema_first
 from sihub.metrics.catalogue import ROLLUP_SQL, UNASSIGNED, load_catalogue
+from sihub.privacy import headline_periods
 from sihub.privacy.disclosure import LONGEST_LAG, ROUND_SQL, SAME_SQL, UNION_SQL, Policy, protect
 from sihub.privacy.tiers import Tier, load_policy, load_tiers
 from tests.sdc_attack import attack, attack_cells, read_as_published
@@ -828,6 +829,25 @@ def test_protection_after_a_change_equals_protection_from_scratch(first_run, hom
         assert protect(con, policy, basis="other code").reused_months == 0  # a new basis reuses nothing
 
 
+def test_a_protection_keeps_every_lp_answer_it_asks_in_a_process_that_judged_before(
+    first_run, home: Path, tmp_path: Path
+) -> None:
+    """What a protection keeps for the next night is all it asked, even in a process that
+    has judged the same groups before (a refresh, then a night, in one process): the next night,
+    in a process of its own, would otherwise solve them all again. The same protection in a
+    process that has judged nothing (its judgements forgotten) keeps the same."""
+    shutil.copy(home / "warehouse" / "shared.duckdb", tmp_path / "shared.duckdb")
+    policy = load_policy()
+    kept = "SELECT digest FROM sdc_ranges_kept ORDER BY ALL"
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        protect(con, policy, basis="b")
+        protect(con, policy, basis="b")
+        after_judging = con.execute(kept).fetchall()
+        headline_periods._JUDGED.clear()  # as a process of its own starts
+        protect(con, policy, basis="b")
+        assert after_judging and con.execute(kept).fetchall() == after_judging
+
+
 def test_a_seeded_tier_kept_from_last_time_matches_scratch_after_the_home_policy_changes(
     first_run, home: Path, tmp_path: Path
 ) -> None:
@@ -855,14 +875,15 @@ def test_a_seeded_tier_kept_from_last_time_matches_scratch_after_the_home_policy
 
 def test_only_what_the_next_protection_reuses_stays_in_the_shared_store(first_run, home: Path) -> None:
     """Disclosure control's working tables of one run are not left in the shared store, where
-    every night's leak guard and snapshot would read them again: only each tier's final cells
-    and the basis they were decided under stay, for the next night to reuse."""
+    every night's leak guard and snapshot would read them again: only each tier's final cells,
+    the basis they were decided under and the LP audits' answers stay, for the next night to
+    reuse."""
     with duckdb.connect(str(home / "warehouse" / "shared.duckdb"), read_only=True) as con:
         stored = con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE table_name LIKE 'sdc%' ORDER BY ALL"
         ).fetchall()
     schemas = sorted({t.schema for t in TIERS})
-    assert stored == [(s, name) for s in schemas for name in ("sdc_basis", "sdc_cells")]
+    assert stored == [(s, name) for s in schemas for name in ("sdc_basis", "sdc_cells", "sdc_ranges_kept")]
 
 
 def test_working_tables_an_earlier_version_stored_are_dropped(first_run, home: Path, tmp_path: Path) -> None:

@@ -244,3 +244,32 @@ def test_kept_ranges_answer_a_programme_asked_before_and_solve_any_other_afresh(
             ask(asks[0])  # not loaded: a basis that changed keeps nothing from before
         ask(asks[0])  # outside any block, nothing is kept
         assert len(solved) == 8
+
+
+def test_kept_ranges_that_are_not_whole_or_miss_the_truth_are_solved_again(tmp_path) -> None:
+    """A kept row with a missing value, ranges of unequal or wrong length, or a range that
+    leaves out the true value (no range can) is not taken: the programme is solved again, as
+    linprog finds it; and one block at a time in a process."""
+    rng = np.random.default_rng(3)
+    a, rhs, truth = _table_with_totals(rng, rows=4, cols=4, hidden=0.5)
+    n = len(truth)
+    bounds = (np.zeros(n), np.full(n, np.inf))
+    expected_low, expected_high = _ranges_by_brute_force(a, rhs, *bounds)
+    digest = sdc_audit._programme(csc_matrix(a), rhs, np.arange(n, dtype=np.int32), truth, bounds)
+    wrong = [
+        ([None] * n, [1.0] * n),
+        ([0.0] * n, [1.0] * (n - 1)),
+        ([0.0] * (n + 1), [1.0] * (n + 1)),
+        ((truth + 1).tolist(), (truth + 2).tolist()),
+    ]
+    with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
+        for low, high in wrong:
+            con.execute("CREATE OR REPLACE TABLE kept (digest BLOB, low DOUBLE[], high DOUBLE[])")
+            con.execute("INSERT INTO kept VALUES (?, ?, ?)", [digest, low, high])
+            with sdc_audit.kept_ranges(con, "main.kept", load=True, save=False):
+                found_low, found_high = ranges(csc_matrix(a), rhs, np.arange(n), truth)
+                with pytest.raises(RuntimeError), sdc_audit.kept_ranges(con, "main.kept", load=True, save=False):
+                    pass
+            assert np.allclose(found_low, expected_low, atol=1e-6)
+            assert np.array_equal(np.isinf(found_high), np.isinf(expected_high))
+            assert np.allclose(found_high[np.isfinite(found_high)], expected_high[np.isfinite(found_high)], atol=1e-6)

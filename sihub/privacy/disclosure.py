@@ -456,7 +456,8 @@ def _classes(edges: list[tuple]) -> dict:
 
 
 # tables of one protection only, made temporary: left in the shared store, every night's leak
-# guard and snapshot would read them again; `sdc_cells` and `sdc_basis` stay, for the next night
+# guard and snapshot would read them again; `sdc_cells`, `sdc_basis` and `sdc_ranges_kept` (the
+# LP audits' answers, `sdc_audit.kept_ranges`) stay, for the next night
 WORKING_TABLES = ("sdc_members", "sdc_headline", "sdc_headline_series", "sdc_quarters_follow")
 
 # a quarter or rolling year is shown only when every month in it is (its last month, for a stock),
@@ -915,8 +916,9 @@ def protect(
     county headline periods), and write what may be published to `metric_protected`. With
     `basis` (a digest of the policy and the code), months left unchanged since the last
     protection under that basis keep their pattern and skip the audit: a day's delivery
-    re-audits the months it touched. With `seed` (a schema holding another tier's finished
-    `sdc_cells`), every cell hidden there starts hidden here."""
+    re-audits the months it touched, and the LP audits' answers are kept for programmes asked
+    again. With `seed` (a schema holding another tier's finished `sdc_cells`), every cell hidden
+    there starts hidden here."""
     t = int(policy.threshold)
     here = ".".join(map(quote, con.execute("SELECT current_database(), current_schema()").fetchone()))
     for table in WORKING_TABLES:  # stored by earlier versions in the tier's own schema
@@ -932,6 +934,7 @@ def protect(
         con.execute(SEED_SQL.format(seed=quote(seed)))
     # the LP audits' answers are kept under the basis too: a night asks mostly the same again
     with kept_ranges(con, f"{here}.sdc_ranges_kept", load=reuse, save=bool(basis)):
+        headline_periods.forget_judgements()
         rounds, audits = _protect_stage(con, t, 1)
         # none, but where a kept month's pattern was decided on other counts than today's
         pinned_before = set(headline_periods.judge_series(con, t, headline_periods.Memo()).pinned)

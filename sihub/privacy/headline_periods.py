@@ -323,6 +323,13 @@ _JUDGED: OrderedDict[bytes, Judgement] = OrderedDict()  # the latest judgements,
 JUDGEMENTS_KEPT = 64
 
 
+def forget_judgements() -> None:
+    """Judge every group afresh from here on: a judgement kept from before asks none of its
+    LPs again, so a protection keeping what it asks (`sdc_audit.kept_ranges`) would keep
+    none of them."""
+    _JUDGED.clear()
+
+
 def _judge(group: Group, month_range: dict[int, tuple[float, float]], threshold: int) -> Judgement:
     """The group judged (`_judgement`), or the same judgement again where everything it reads
     is as an earlier one read it: protection judges its groups over and over (each stage, each

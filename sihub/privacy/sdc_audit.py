@@ -374,11 +374,12 @@ def kept_ranges(con: duckdb.DuckDBPyConnection, table: str, load: bool, save: bo
     unchanged: the months and places its delivery did not touch. With `save`, once the block
     has run to its end, `table` holds what the block asked for, and only that (it never holds
     more than one protection's). A programme is its every number, so one differing anywhere
-    (a count, a shown cell, a bound, the true values) is a different programme."""
+    (a count, a shown cell, a bound, the true values) is a different programme. One block at
+    a time in a process: the memory is the process's."""
     global _memory, _asked
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table} (digest BLOB, low DOUBLE[], high DOUBLE[])")
-    rows = con.execute(f"SELECT digest, low, high FROM {table}").fetchall() if load else []
-    _memory = {bytes(d): (np.array(lo, dtype=float), np.array(hi, dtype=float)) for d, lo, hi in rows}
+    if _memory is not None:
+        raise RuntimeError("kept_ranges: a block is already open in this process")
+    _memory = dict(_kept(con, table)) if load else {}
     _asked = {}
     try:
         yield
@@ -393,6 +394,21 @@ def kept_ranges(con: duckdb.DuckDBPyConnection, table: str, load: bool, save: bo
             con.unregister("_asked_ranges")
     finally:
         _memory, _asked = None, {}
+
+
+def _kept(con: duckdb.DuckDBPyConnection, table: str) -> Iterator[tuple[bytes, Bounds]]:
+    """The ranges kept in `table` (none where there is no table), each whole: a row with a
+    missing value or unequal lengths is left out, and so solved again."""
+    try:
+        rows = con.execute(f"SELECT digest, low, high FROM {table}").fetchall()
+    except duckdb.CatalogException:
+        return
+    for digest, low, high in rows:
+        if digest is None or low is None or high is None or len(low) != len(high):
+            continue
+        low, high = np.array(low, dtype=float), np.array(high, dtype=float)
+        if not (np.isnan(low).any() or np.isnan(high).any()):
+            yield bytes(digest), (low, high)
 
 
 def _programme(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds) -> bytes:
@@ -422,11 +438,20 @@ def ranges(
     if _memory is None:
         return _solved(a, rhs, asked, truth, limits)
     key = _programme(a, rhs, asked, truth, limits)
-    if key not in _memory:
+    if not _answers(_memory.get(key), truth[asked]):
         _memory[key] = _solved(a, rhs, asked, truth, limits)
     _asked[key] = _memory[key]
     low, high = _memory[key]
     return low.copy(), high.copy()
+
+
+def _answers(found: Bounds | None, truth: np.ndarray) -> bool:
+    """Whether kept ranges can answer for columns whose true values are `truth`: one range
+    each, holding the true value (what every range must)."""
+    if found is None or len(found[0]) != len(truth):
+        return False
+    low, high = found
+    return bool(np.all(low <= truth + 1e-6) and np.all(truth <= high + 1e-6))
 
 
 def _solved(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds) -> Bounds:
