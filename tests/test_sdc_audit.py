@@ -115,6 +115,14 @@ def _ranges_by_brute_force(a: np.ndarray, rhs: np.ndarray, lower: np.ndarray, up
     return np.array(low), np.array(high)
 
 
+def _assert_ranges_are(low: np.ndarray, high: np.ndarray, expected_low: np.ndarray, expected_high: np.ndarray) -> None:
+    """Each range as linprog finds it: the least to 1e-6, the greatest infinite where linprog's
+    is, and to 1e-6 where it is not."""
+    assert np.allclose(low, expected_low, atol=1e-6)
+    assert np.array_equal(np.isinf(high), np.isinf(expected_high))
+    assert np.allclose(high[np.isfinite(expected_high)], expected_high[np.isfinite(expected_high)], atol=1e-6)
+
+
 @pytest.mark.parametrize("part", [sdc_audit.PART, 3])
 @pytest.mark.parametrize("seed", range(10))
 def test_the_smaller_programme_gives_every_hidden_cell_the_range_it_had(
@@ -134,9 +142,7 @@ def test_the_smaller_programme_gives_every_hidden_cell_the_range_it_had(
     expected_low, expected_high = _ranges_by_brute_force(a, rhs, lower, upper)
     p = smaller(csc_matrix(a), rhs, truth)
     low, high = ranges(p.a, p.rhs, np.arange(len(p.truth)), p.truth, p.bounds(lower, upper))
-    assert np.allclose(low[p.column], expected_low, atol=1e-6)
-    assert np.array_equal(np.isinf(high[p.column]), np.isinf(expected_high))
-    assert np.allclose(high[p.column][np.isfinite(expected_high)], expected_high[np.isfinite(expected_high)], atol=1e-6)
+    _assert_ranges_are(low[p.column], high[p.column], expected_low, expected_high)
 
 
 def test_the_seeds_make_the_programme_smaller() -> None:
@@ -161,9 +167,7 @@ def test_cells_with_no_greatest_value_are_the_ones_linprog_finds_unbounded(seed:
     upper[capped] = truth[capped] + rng.integers(0, 4, capped.sum())
     expected_low, expected_high = _ranges_by_brute_force(a, rhs, lower, upper)
     low, high = ranges(csc_matrix(a), rhs, np.arange(len(truth)), truth, (lower, upper))
-    assert np.allclose(low, expected_low, atol=1e-6)
-    assert np.array_equal(np.isinf(high), np.isinf(expected_high))
-    assert np.allclose(high[np.isfinite(expected_high)], expected_high[np.isfinite(expected_high)], atol=1e-6)
+    _assert_ranges_are(low, high, expected_low, expected_high)
 
 
 def test_the_seeds_leave_cells_both_open_and_capped_above() -> None:
@@ -219,9 +223,7 @@ def test_kept_ranges_answer_a_programme_asked_before_and_solve_any_other_afresh(
         a, rhs, truth, lower, upper = programme
         low, high = ranges(a, rhs, np.arange(len(truth)), truth, (lower, upper))
         expected_low, expected_high = _ranges_by_brute_force(a.toarray(), rhs, lower, upper)
-        assert np.allclose(low, expected_low, atol=1e-6)
-        assert np.array_equal(np.isinf(high), np.isinf(expected_high))
-        assert np.allclose(high[np.isfinite(high)], expected_high[np.isfinite(high)], atol=1e-6)
+        _assert_ranges_are(low, high, expected_low, expected_high)
 
     with duckdb.connect(str(tmp_path / "shared.duckdb")) as con:
         table = "main.sdc_ranges_kept"
@@ -270,6 +272,4 @@ def test_kept_ranges_that_are_not_whole_or_miss_the_truth_are_solved_again(tmp_p
                 found_low, found_high = ranges(csc_matrix(a), rhs, np.arange(n), truth)
                 with pytest.raises(RuntimeError), sdc_audit.kept_ranges(con, "main.kept", load=True, save=False):
                     pass
-            assert np.allclose(found_low, expected_low, atol=1e-6)
-            assert np.array_equal(np.isinf(found_high), np.isinf(expected_high))
-            assert np.allclose(found_high[np.isfinite(found_high)], expected_high[np.isfinite(found_high)], atol=1e-6)
+            _assert_ranges_are(found_low, found_high, expected_low, expected_high)

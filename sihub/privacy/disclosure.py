@@ -934,7 +934,6 @@ def protect(
         con.execute(SEED_SQL.format(seed=quote(seed)))
     # the LP audits' answers are kept under the basis too: a night asks mostly the same again
     with kept_ranges(con, f"{here}.sdc_ranges_kept", load=reuse, save=bool(basis)):
-        headline_periods.forget_judgements()
         rounds, audits = _protect_stage(con, t, 1)
         # none, but where a kept month's pattern was decided on other counts than today's
         pinned_before = set(headline_periods.judge_series(con, t, headline_periods.Memo()).pinned)

@@ -54,7 +54,8 @@ from scipy.sparse import coo_matrix, csc_matrix
 from scipy.sparse.csgraph import connected_components
 
 from sihub.core.db import scalar
-from sihub.privacy.sdc_audit import cell_ranges, ranges
+from sihub.privacy.sdc_audit import asked_again, asking, cell_ranges, ranges
+from sihub.privacy.sdc_programme import Bounds
 
 # The headline series: the county's `all` of each flow metric, and every county flow series shown
 # or hidden with one of them cell for cell (`sdc_pairs`: a rate's other count, or the same count
@@ -319,22 +320,17 @@ class Judgement:
 # the columns of a group's cells and relations a judgement reads
 JUDGED_CELLS = [*KEY, "cell_id", "period_type", "start_month", "end_month", "value", "suppressed", "no_data"]
 JUDGED_RELATIONS = ["eq_id", "cell_id", "coef", "value", "unknown"]
-_JUDGED: OrderedDict[bytes, Judgement] = OrderedDict()  # the latest judgements, by all they read
+# the latest judgements, by all they read, each with the LP ranges it asked (`sdc_audit.asking`)
+_JUDGED: OrderedDict[bytes, tuple[Judgement, dict[bytes, Bounds]]] = OrderedDict()
 JUDGEMENTS_KEPT = 64
-
-
-def forget_judgements() -> None:
-    """Judge every group afresh from here on: a judgement kept from before asks none of its
-    LPs again, so a protection keeping what it asks (`sdc_audit.kept_ranges`) would keep
-    none of them."""
-    _JUDGED.clear()
 
 
 def _judge(group: Group, month_range: dict[int, tuple[float, float]], threshold: int) -> Judgement:
     """The group judged (`_judgement`), or the same judgement again where everything it reads
     is as an earlier one read it: protection judges its groups over and over (each stage, each
     round, each check of the series), most of them unchanged, and one large group (a rare event's
-    series, all but hidden) costs a second or more each time."""
+    series, all but hidden) costs a second or more each time. A judgement given again asks its
+    ranges again (`sdc_audit.asked_again`), so a protection keeps them as if it had solved them."""
     ids = group.cells["cell_id"].tolist()
     signature = hashlib.blake2b(
         b"".join(
@@ -348,11 +344,15 @@ def _judge(group: Group, month_range: dict[int, tuple[float, float]], threshold:
     ).digest()
     if signature in _JUDGED:
         _JUDGED.move_to_end(signature)
-    else:
-        _JUDGED[signature] = _judgement(group, month_range, threshold)
-        if len(_JUDGED) > JUDGEMENTS_KEPT:
-            _JUDGED.popitem(last=False)
-    return _JUDGED[signature]
+        judgement, asked = _JUDGED[signature]
+        asked_again(asked)
+        return judgement
+    with asking() as asked:
+        judgement = _judgement(group, month_range, threshold)
+    _JUDGED[signature] = (judgement, asked)
+    if len(_JUDGED) > JUDGEMENTS_KEPT:
+        _JUDGED.popitem(last=False)
+    return judgement
 
 
 def _judgement(group: Group, month_range: dict[int, tuple[float, float]], threshold: int) -> Judgement:

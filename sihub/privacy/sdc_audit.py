@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import highspy
@@ -360,10 +360,23 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which never forks
     os.register_at_fork(after_in_child=_workers.cache_clear)
 
 
-# while `kept_ranges` holds: each programme's ranges by the programme's digest (`_programme`),
-# those kept by the last protection and those found since, and those asked for in the block
-_memory: dict[bytes, Bounds] | None = None
-_asked: dict[bytes, Bounds] = {}
+@dataclass
+class _Block:
+    """A `kept_ranges` block: the ranges the last protection kept (each checked when first
+    asked), and those asked in the block, found or kept, by programme digest (`_programme`)."""
+
+    kept: dict[bytes, Bounds]
+    asked: dict[bytes, Bounds] = field(default_factory=dict)
+
+    def answer(self, key: bytes, truth: np.ndarray) -> Bounds | None:
+        if key in self.asked:
+            return self.asked[key]
+        found = self.kept.pop(key, None)
+        return found if found is not None and _holds(found, truth) else None
+
+
+_block: _Block | None = None  # the open `kept_ranges` block, one at a time in a process
+_recordings: list[dict[bytes, Bounds]] = []  # the open `asking` blocks, innermost last
 
 
 @contextmanager
@@ -374,36 +387,54 @@ def kept_ranges(con: duckdb.DuckDBPyConnection, table: str, load: bool, save: bo
     unchanged: the months and places its delivery did not touch. With `save`, once the block
     has run to its end, `table` holds what the block asked for, and only that (it never holds
     more than one protection's). A programme is its every number, so one differing anywhere
-    (a count, a shown cell, a bound, the true values) is a different programme. One block at
-    a time in a process: the memory is the process's."""
-    global _memory, _asked
-    if _memory is not None:
+    (a count, a shown cell, a bound, the true values) is a different programme."""
+    global _block
+    if _block is not None:
         raise RuntimeError("kept_ranges: a block is already open in this process")
-    _memory = dict(_kept(con, table)) if load else {}
-    _asked = {}
+    _block = _Block(dict(_kept(con, table)) if load else {})
     try:
         yield
         if save:
-            asked = {
-                "digest": pa.array(list(_asked), pa.binary()),
-                "low": pa.array([lo.tolist() for lo, _ in _asked.values()], pa.list_(pa.float64())),
-                "high": pa.array([hi.tolist() for _, hi in _asked.values()], pa.list_(pa.float64())),
+            asked = _block.asked
+            columns = {
+                "digest": pa.array(list(asked), pa.binary()),
+                "low": pa.array([lo.tolist() for lo, _ in asked.values()], pa.list_(pa.float64())),
+                "high": pa.array([hi.tolist() for _, hi in asked.values()], pa.list_(pa.float64())),
             }
-            con.register("_asked_ranges", pa.table(asked))
+            con.register("_asked_ranges", pa.table(columns))
             con.execute(f"CREATE OR REPLACE TABLE {table} AS FROM _asked_ranges")
             con.unregister("_asked_ranges")
     finally:
-        _memory, _asked = None, {}
+        _block = None
+
+
+@contextmanager
+def asking() -> Iterator[dict[bytes, Bounds]]:
+    """The programmes `ranges` answers within the block, by digest, with their ranges: a
+    caller that keeps its own results built on them (a headline judgement) hands them back
+    with `asked_again` when it reuses one, so a `kept_ranges` block keeps them all the same."""
+    found: dict[bytes, Bounds] = {}
+    _recordings.append(found)
+    try:
+        yield found
+    finally:
+        _recordings.pop()
+
+
+def asked_again(found: dict[bytes, Bounds]) -> None:
+    """Programmes answered before (`asking`), asked again without `ranges`."""
+    for key, bounds in found.items():
+        if _block is not None:
+            _block.asked[key] = bounds
+        for recording in _recordings:
+            recording[key] = bounds
 
 
 def _kept(con: duckdb.DuckDBPyConnection, table: str) -> Iterator[tuple[bytes, Bounds]]:
-    """The ranges kept in `table` (none where there is no table), each whole: a row with a
-    missing value or unequal lengths is left out, and so solved again."""
-    try:
-        rows = con.execute(f"SELECT digest, low, high FROM {table}").fetchall()
-    except duckdb.CatalogException:
-        return
-    for digest, low, high in rows:
+    """The ranges kept in `table`, each whole: a row with a missing value or unequal lengths
+    is left out, and so solved again."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} (digest BLOB, low DOUBLE[], high DOUBLE[])")
+    for digest, low, high in con.execute(f"SELECT digest, low, high FROM {table}").fetchall():
         if digest is None or low is None or high is None or len(low) != len(high):
             continue
         low, high = np.array(low, dtype=float), np.array(high, dtype=float)
@@ -411,10 +442,17 @@ def _kept(con: duckdb.DuckDBPyConnection, table: str) -> Iterator[tuple[bytes, B
             yield bytes(digest), (low, high)
 
 
+def _holds(found: Bounds, truth: np.ndarray) -> bool:
+    """Whether kept ranges can answer for columns whose true values are `truth`: one range
+    each, holding the true value (what every range must)."""
+    low, high = found
+    return len(low) == len(truth) and bool(np.all(low <= truth + 1e-6) and np.all(truth <= high + 1e-6))
+
+
 def _programme(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds) -> bytes:
     """A digest of everything `ranges` reads, each array with its length, and of the solver's
     version and how asks are split (the code itself is in the protection's basis)."""
-    h = hashlib.blake2b(f"{_HIGHS_VERSION}|{PART}|{a.shape}".encode())
+    h = hashlib.blake2b(f"{_highs_version()}|{PART}|{a.shape}".encode())
     for part, kind in ((a.indptr, np.int64), (a.indices, np.int64), (a.data, float), (rhs, float),
                        (asked, np.int64), (truth, float), (bounds[0], float), (bounds[1], float)):  # fmt: skip
         values = np.ascontiguousarray(part, dtype=kind)
@@ -423,7 +461,9 @@ def _programme(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndar
     return h.digest()
 
 
-_HIGHS_VERSION = importlib.metadata.version("highspy")
+@functools.cache
+def _highs_version() -> str:
+    return importlib.metadata.version("highspy")
 
 
 def ranges(
@@ -435,23 +475,14 @@ def ranges(
     a programme answered before is not solved again."""
     asked = np.asarray(columns, dtype=np.int32)
     limits = _with_defaults(a.shape[1], bounds)
-    if _memory is None:
+    if _block is None and not _recordings:
         return _solved(a, rhs, asked, truth, limits)
     key = _programme(a, rhs, asked, truth, limits)
-    if not _answers(_memory.get(key), truth[asked]):
-        _memory[key] = _solved(a, rhs, asked, truth, limits)
-    _asked[key] = _memory[key]
-    low, high = _memory[key]
-    return low.copy(), high.copy()
-
-
-def _answers(found: Bounds | None, truth: np.ndarray) -> bool:
-    """Whether kept ranges can answer for columns whose true values are `truth`: one range
-    each, holding the true value (what every range must)."""
-    if found is None or len(found[0]) != len(truth):
-        return False
-    low, high = found
-    return bool(np.all(low <= truth + 1e-6) and np.all(truth <= high + 1e-6))
+    found = _block.answer(key, truth[asked]) if _block is not None else None
+    if found is None:
+        found = _solved(a, rhs, asked, truth, limits)
+    asked_again({key: found})
+    return found[0].copy(), found[1].copy()
 
 
 def _solved(a: csc_matrix, rhs: np.ndarray, asked: np.ndarray, truth: np.ndarray, bounds: Bounds) -> Bounds:
